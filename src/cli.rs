@@ -1,0 +1,169 @@
+//! The command line: `simulate` serves the simulated APIs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::cloud::Credentials;
+use crate::sim::{SimConfig, Simulator, Topology};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dcs-session-exporter",
+    version,
+    about = "Prometheus exporter of Huawei Cloud DCS client sessions and DBSS jobs"
+)]
+pub struct Cli {
+    /// Log level: error, warn, info, debug or trace (or a tracing filter).
+    #[arg(long = "log.level", default_value = "info", global = true)]
+    log_level: String,
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the simulated DCS and DBSS APIs (signed with CLOUD_SDK_AK / CLOUD_SDK_SK).
+    Simulate(SimulateArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SimulateArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:18080")]
+    listen: SocketAddr,
+    /// Only this project id is served; any project id when not given.
+    #[arg(long = "project-id")]
+    project_id: Option<String>,
+    /// Topology file (TOML); the built-in demo topology when not given.
+    #[arg(long)]
+    topology: Option<PathBuf>,
+    /// Overrides the topology's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Overrides how long scan and kill jobs take (e.g. "2s", "500ms").
+    #[arg(long = "job-duration", value_parser = humantime::parse_duration)]
+    job_duration: Option<Duration>,
+    /// Overrides the sessions on every node that takes clients.
+    #[arg(long = "sessions-per-node")]
+    sessions_per_node: Option<u32>,
+    /// Requests a second before answering 429 APIG.0308; unlimited when not given.
+    #[arg(long = "rate-limit")]
+    rate_limit: Option<u32>,
+    /// Accepted difference between a request's X-Sdk-Date and this clock.
+    #[arg(long = "max-clock-skew", value_parser = humantime::parse_duration, default_value = "15m")]
+    max_clock_skew: Duration,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = init_logging(&cli.log_level, cli.log_format) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Simulate(args) => simulate(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .with_context(|| format!("invalid --log.level {level:?}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Logfmt => builder.with_ansi(false).init(),
+    }
+    Ok(())
+}
+
+async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let credentials =
+        Credentials::from_env().context("the simulator needs credentials to verify")?;
+    let mut topology = match &args.topology {
+        Some(path) => Topology::from_file(path)?,
+        None => Topology::demo(),
+    };
+    if let Some(seed) = args.seed {
+        topology.seed = seed;
+    }
+    if let Some(d) = args.job_duration {
+        topology.job_duration = d;
+    }
+    if let Some(n) = args.sessions_per_node {
+        for instance in &mut topology.instances {
+            instance.sessions_per_node = n;
+        }
+    }
+    topology.validate()?;
+    let mut config = SimConfig::new(credentials, topology);
+    config.project_id = args.project_id;
+    config.rate_limit = args.rate_limit;
+    config.max_clock_skew = args.max_clock_skew;
+    let sim = Simulator::new(config);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, "simulator listening");
+    for id in sim.with_state(|s| s.instance_ids()) {
+        tracing::info!(instance_id = %id, "simulated instance");
+    }
+    println!("simulator listening on http://{local}");
+    sim.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,464 @@
+//! The signed HTTP transport under every typed call: signing, retries with backoff and full
+//! jitter, deadlines, body caps, error decoding.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use rand::RngExt;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::credentials::Credentials;
+use super::endpoints::Endpoints;
+use super::error::{ApiError, ErrorBody, ErrorKind, Operation};
+use super::signer::{self, HEADER_SDK_DATE, SignableRequest};
+
+pub const USER_AGENT: &str = concat!("dcs-session-exporter/", env!("CARGO_PKG_VERSION"));
+pub const HEADER_PROJECT_ID: &str = "X-Project-Id";
+pub const HEADER_SECURITY_TOKEN: &str = "X-Security-Token";
+pub const HEADER_REQUEST_ID: &str = "X-Request-Id";
+
+/// Retries of throttled (429) and failed (5xx) calls: exponential backoff with full jitter,
+/// never past the caller's deadline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// The backoff ceiling before the first retry; it doubles each retry.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // Huawei suggests backing off 2 to 5 seconds when throttled: with full jitter a 2 s base
+        // gives a mean first wait of 1 s and a mean third wait of 4 s.
+        Self {
+            max_retries: 3,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn none() -> Self {
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// A uniformly random wait in `[0, min(max_delay, base_delay * 2^retry)]`.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1u32.checked_shl(retry).unwrap_or(u32::MAX))
+            .min(self.max_delay);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(rand::rng().random_range(0..=nanos))
+    }
+}
+
+/// Notified of every HTTP exchange, for request metrics.
+pub trait RequestObserver: Send + Sync {
+    /// `outcome` is the HTTP status code, or the error kind when there was no answer.
+    fn observe(&self, operation: Operation, outcome: &str, elapsed: Duration);
+}
+
+#[derive(Clone)]
+pub struct ClientOptions {
+    pub user_agent: String,
+    /// The limit of one HTTP exchange; the caller's deadline may cut it shorter.
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Larger answers fail with [`ErrorKind::BodyTooLarge`]; a page of 1,000 sessions is well
+    /// under 1 MiB.
+    pub max_body_bytes: usize,
+    pub retry: RetryPolicy,
+    /// An HTTP(S) proxy for every call.
+    pub proxy: Option<String>,
+    pub observer: Option<Arc<dyn RequestObserver>>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            user_agent: USER_AGENT.to_string(),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_body_bytes: 16 << 20,
+            retry: RetryPolicy::default(),
+            proxy: None,
+            observer: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("invalid proxy URL: {0}")]
+    Proxy(reqwest::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(reqwest::Error),
+}
+
+/// A client of one account in one project: DCS and DBSS calls, signed.
+#[derive(Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    credentials: Arc<Credentials>,
+    project_id: String,
+    endpoints: Arc<Endpoints>,
+    options: Arc<ClientOptions>,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("project_id", &self.project_id)
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One API call, before signing.
+pub(crate) struct Call {
+    pub operation: Operation,
+    pub method: Method,
+    /// Path segments, unencoded; each is percent-encoded on its own.
+    pub segments: Vec<String>,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl Call {
+    pub fn new(operation: Operation, method: Method, segments: &[&str]) -> Self {
+        Self {
+            operation,
+            method,
+            segments: segments.iter().map(|s| s.to_string()).collect(),
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn query(mut self, key: &str, value: impl ToString) -> Self {
+        self.query.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn json_body(mut self, body: &impl serde::Serialize) -> Self {
+        self.body = Some(serde_json::to_vec(body).expect("request bodies serialize"));
+        self
+    }
+
+    fn encoded_path(&self) -> String {
+        self.segments
+            .iter()
+            .map(|s| format!("/{}", signer::url_encode(s)))
+            .collect()
+    }
+}
+
+/// A successful answer.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+impl ApiClient {
+    pub fn new(
+        credentials: Credentials,
+        project_id: impl Into<String>,
+        endpoints: Endpoints,
+        options: ClientOptions,
+    ) -> Result<Self, BuildError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(options.user_agent.clone())
+            .connect_timeout(options.connect_timeout)
+            // Redirects would be followed unsigned; the API never redirects.
+            .redirect(reqwest::redirect::Policy::none());
+        builder = match &options.proxy {
+            Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy).map_err(BuildError::Proxy)?),
+            None => builder.no_proxy(),
+        };
+        Ok(Self {
+            http: builder.build().map_err(BuildError::Http)?,
+            credentials: Arc::new(credentials),
+            project_id: project_id.into(),
+            endpoints: Arc::new(endpoints),
+            options: Arc::new(options),
+        })
+    }
+
+    pub fn project_id(&self) -> &str {
+        &self.project_id
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// Sends a call, retrying throttled and failed attempts, and decodes the JSON answer.
+    pub(crate) async fn call_json<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        deadline: Instant,
+    ) -> Result<T, ApiError> {
+        let answer = self.call(call, deadline).await?;
+        serde_json::from_slice(&answer.body).map_err(|e| {
+            ApiError::new(
+                call.operation,
+                ErrorKind::Decode,
+                format!("undecodable answer: {e}"),
+            )
+        })
+    }
+
+    /// Sends a call, retrying throttled and failed attempts.
+    pub(crate) async fn call(&self, call: &Call, deadline: Instant) -> Result<Answer, ApiError> {
+        let mut retry = 0;
+        loop {
+            let error = match self.attempt(call, deadline).await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            // A refused connection is safe to try again for reads; writes only on an answer
+            // that says they were not carried out.
+            let retryable = error.is_retryable()
+                || (error.kind == ErrorKind::Transport && call.method == Method::GET);
+            if !retryable || retry >= self.options.retry.max_retries {
+                return Err(error);
+            }
+            let wait = self.options.retry.backoff(retry);
+            if Instant::now() + wait >= deadline {
+                return Err(error);
+            }
+            tracing::debug!(
+                operation = %call.operation,
+                retry = retry + 1,
+                wait_ms = wait.as_millis() as u64,
+                reason = %error.reason(),
+                "retrying API call"
+            );
+            tokio::time::sleep(wait).await;
+            retry += 1;
+        }
+    }
+
+    async fn attempt(&self, call: &Call, deadline: Instant) -> Result<Answer, ApiError> {
+        let started = Instant::now();
+        let limit = deadline.min(started + self.options.request_timeout);
+        let result = match tokio::time::timeout_at(limit, self.exchange(call)).await {
+            Ok(result) => result,
+            Err(_) => Err(ApiError::new(
+                call.operation,
+                ErrorKind::Timeout,
+                format!(
+                    "no complete answer within {} ms",
+                    limit.saturating_duration_since(started).as_millis()
+                ),
+            )),
+        };
+        if let Some(observer) = &self.options.observer {
+            let outcome = match &result {
+                Ok(answer) => answer.status.to_string(),
+                Err(e) => e
+                    .status
+                    .map_or_else(|| e.kind.as_str().to_string(), |s| s.to_string()),
+            };
+            observer.observe(call.operation, &outcome, started.elapsed());
+        }
+        result
+    }
+
+    async fn exchange(&self, call: &Call) -> Result<Answer, ApiError> {
+        let op = call.operation;
+        let base = self.endpoints.get(op.service());
+        let mut url = base.clone();
+        let path = format!(
+            "{}{}",
+            base.path().trim_end_matches('/'),
+            call.encoded_path()
+        );
+        url.set_path(&path);
+        let query = call
+            .query
+            .iter()
+            .map(|(k, v)| format!("{}={}", signer::url_encode(k), signer::url_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        url.set_query((!query.is_empty()).then_some(query.as_str()));
+
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
+        };
+        let mut headers: Vec<(String, String)> = vec![
+            ("Host".into(), host),
+            (HEADER_SDK_DATE.into(), signer::sdk_date(SystemTime::now())),
+            (HEADER_PROJECT_ID.into(), self.project_id.clone()),
+        ];
+        if call.body.is_some() {
+            headers.push((
+                "Content-Type".into(),
+                "application/json;charset=UTF-8".into(),
+            ));
+        }
+        if let Some(token) = &self.credentials.security_token {
+            headers.push((HEADER_SECURITY_TOKEN.into(), token.expose().to_string()));
+        }
+        let body = call.body.as_deref().unwrap_or_default();
+        let signature = signer::sign(
+            &SignableRequest {
+                method: call.method.as_str(),
+                path: &path,
+                query: &call.query,
+                headers: &headers,
+                body,
+            },
+            self.credentials.access_key.expose(),
+            self.credentials.secret_key.expose(),
+        );
+
+        let mut request = self.http.request(call.method.clone(), url);
+        // reqwest derives Host from the URL, identically.
+        for (name, value) in headers.iter().filter(|(n, _)| n != "Host") {
+            request = request.header(name, value);
+        }
+        request = request.header("Authorization", signature.authorization);
+        if let Some(body) = &call.body {
+            request = request.body(body.clone());
+        }
+
+        let mut response = request.send().await.map_err(|e| {
+            let kind = if e.is_timeout() {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Transport
+            };
+            ApiError::new(op, kind, describe_transport_error(&e))
+        })?;
+        let status = response.status().as_u16();
+        let request_id = response
+            .headers()
+            .get(HEADER_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = self.read_capped(op, &mut response).await.map_err(|mut e| {
+            e.status = Some(status);
+            e.request_id.clone_from(&request_id);
+            e
+        })?;
+        if (200..300).contains(&status) {
+            return Ok(Answer { status, body });
+        }
+        let parsed = ErrorBody::parse(&body);
+        let message = parsed.message.unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(&body);
+            let text = text.trim();
+            if text.is_empty() {
+                "no error body".to_string()
+            } else {
+                text.chars().take(200).collect()
+            }
+        });
+        Err(ApiError {
+            operation: op,
+            kind: ErrorKind::Http,
+            status: Some(status),
+            code: parsed.code,
+            message,
+            request_id: request_id.or(parsed.request_id),
+        })
+    }
+
+    async fn read_capped(
+        &self,
+        op: Operation,
+        response: &mut reqwest::Response,
+    ) -> Result<Bytes, ApiError> {
+        let cap = self.options.max_body_bytes;
+        let too_large = || {
+            ApiError::new(
+                op,
+                ErrorKind::BodyTooLarge,
+                format!("answer larger than {cap} bytes"),
+            )
+        };
+        if response
+            .content_length()
+            .is_some_and(|len| len > cap as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        loop {
+            let chunk = response.chunk().await.map_err(|e| {
+                let kind = if e.is_timeout() {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::Transport
+                };
+                ApiError::new(op, kind, describe_transport_error(&e))
+            })?;
+            let Some(chunk) = chunk else { break };
+            if body.len() + chunk.len() > cap {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(body))
+    }
+}
+
+/// The cause chain of a transport error, without the URL (which is ours and already known).
+fn describe_transport_error(e: &reqwest::Error) -> String {
+    let mut text = String::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    if e.is_connect() {
+        text.push_str("connection failed");
+    } else if e.is_body() || e.is_decode() {
+        text.push_str("answer interrupted");
+    } else {
+        text.push_str("request failed");
+    }
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_under_its_ceiling() {
+        let policy = RetryPolicy {
+            max_retries: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+        };
+        for _ in 0..200 {
+            assert!(policy.backoff(0) <= Duration::from_millis(100));
+            assert!(policy.backoff(1) <= Duration::from_millis(200));
+            assert!(policy.backoff(5) <= Duration::from_millis(350));
+            assert!(policy.backoff(40) <= Duration::from_millis(350));
+        }
+        // Full jitter: the waits are spread, not fixed.
+        let waits: std::collections::HashSet<_> = (0..50).map(|_| policy.backoff(3)).collect();
+        assert!(waits.len() > 10);
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        let call = Call::new(Operation::ListClients, Method::GET, &["v2", "p 1", "会"]);
+        assert_eq!(call.encoded_path(), "/v2/p%201/%E4%BC%9A");
+    }
+}

@@ -1,0 +1,15 @@
+//! The Huawei Cloud API client: signing, transport, and the typed DCS and DBSS calls.
+
+pub mod client;
+pub mod credentials;
+pub mod dbss;
+pub mod dcs;
+pub mod endpoints;
+pub mod error;
+mod lenient;
+pub mod signer;
+
+pub use client::{ApiClient, ClientOptions, RequestObserver, RetryPolicy};
+pub use credentials::{Credentials, Secret};
+pub use endpoints::{Endpoints, Service};
+pub use error::{ApiError, ErrorKind, Operation};

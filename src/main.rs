@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    dcs_session_exporter::cli::main()
+}

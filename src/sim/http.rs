@@ -1,0 +1,411 @@
+//! The simulator's HTTP face: routes, AK/SK verification, throttling, error bodies.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rand::RngExt;
+use serde::Deserialize;
+
+use super::Simulator;
+use super::state::{ErrorShape, InstancesQuery, ListQuery, SimError, api_not_found};
+use crate::cloud::client::{HEADER_PROJECT_ID, HEADER_REQUEST_ID};
+use crate::cloud::error::Operation;
+use crate::cloud::signer::{self, SignableRequest, VerifyError};
+
+/// Larger request bodies are refused before they are verified.
+const MAX_REQUEST_BODY: usize = 1 << 20;
+
+pub fn router(sim: Arc<Simulator>) -> Router {
+    let dcs = Router::new()
+        .route(
+            "/v2/{project_id}/instances/{instance_id}/clients",
+            post(scan_clients).get(list_clients),
+        )
+        .route(
+            "/v2/{project_id}/instances/{instance_id}/clients/kill-all",
+            post(kill_all_clients),
+        )
+        .route(
+            "/v2/{project_id}/instances/{instance_id}/clients/kill",
+            post(kill_clients),
+        )
+        .route(
+            "/v2/{project_id}/instances/{instance_id}/logical-nodes",
+            get(logical_nodes),
+        )
+        .route("/v2/{project_id}/instances", get(list_instances))
+        .route("/v2/{project_id}/jobs/{job_id}", get(show_job))
+        .route(
+            "/v1/{project_id}/dbss/audit/jobs/{resource_id}",
+            get(audit_jobs_legacy),
+        )
+        .route("/v1/{project_id}/audit/{resource_id}/jobs", get(audit_jobs));
+    dcs.route_layer(middleware::from_fn_with_state(
+        Arc::clone(&sim),
+        authenticate,
+    ))
+    .fallback(|| async { ApiFailure(api_not_found()) })
+    .layer(middleware::from_fn(request_id))
+    .with_state(sim)
+}
+
+/// An error answer in the shape of the service that gives it.
+struct ApiFailure(SimError);
+
+impl From<SimError> for ApiFailure {
+    fn from(e: SimError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let SimError {
+            status,
+            shape,
+            code,
+            message,
+        } = self.0;
+        let body = match shape {
+            ErrorShape::Dcs => serde_json::json!({
+                "error_code": code, "error_msg": message, "error_ext_msg": null,
+            }),
+            ErrorShape::Dbss => serde_json::json!({
+                "error": {"error_code": code, "error_msg": message},
+            }),
+            // The request id is filled in by the request id layer.
+            ErrorShape::Gateway => serde_json::json!({
+                "error_code": code, "error_msg": message, "request_id": "",
+            }),
+        };
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(body)).into_response();
+        if shape == ErrorShape::Gateway {
+            response.extensions_mut().insert(GatewayBody);
+        }
+        response
+    }
+}
+
+/// Marks a gateway error body, whose `request_id` the outer layer fills in.
+#[derive(Clone, Copy)]
+struct GatewayBody;
+
+/// Gives every answer an `X-Request-Id`, and gateway error bodies the same `request_id`.
+async fn request_id(request: Request, next: Next) -> Response {
+    let id = {
+        let mut rng = rand::rng();
+        format!("{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>())
+    };
+    let mut response = next.run(request).await;
+    if response.extensions().get::<GatewayBody>().is_some() {
+        let (mut parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_REQUEST_BODY)
+            .await
+            .unwrap_or_default();
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        value["request_id"] = serde_json::Value::String(id.clone());
+        let bytes = serde_json::to_vec(&value).unwrap_or_default();
+        parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+        response = Response::from_parts(parts, Body::from(bytes));
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(HEADER_REQUEST_ID, value);
+    }
+    response
+}
+
+fn gateway(status: u16, code: &str, message: impl Into<String>) -> ApiFailure {
+    ApiFailure(SimError {
+        status,
+        shape: ErrorShape::Gateway,
+        code: code.into(),
+        message: message.into(),
+    })
+}
+
+/// Checks the AK/SK signature and clock skew of every API call, then the project and the rate
+/// limit, as the API gateway does before the service sees the request.
+async fn authenticate(
+    State(sim): State<Arc<Simulator>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiFailure> {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, MAX_REQUEST_BODY)
+        .await
+        .map_err(|_| gateway(413, "APIG.0201", "Request body too large."))?;
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let query = parse_query(parts.uri.query().unwrap_or_default());
+    let authorization = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let signable = SignableRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: &query,
+        headers: &headers,
+        body: &body,
+    };
+    let config = &sim.config;
+    if let Err(e) = signer::verify(
+        &signable,
+        authorization,
+        config.credentials.access_key.expose(),
+        config.credentials.secret_key.expose(),
+        SystemTime::now(),
+        config.max_clock_skew,
+    ) {
+        sim.count_auth_failure();
+        let detail = match e {
+            VerifyError::MalformedAuthorization => "the authorization header is missing or invalid",
+            VerifyError::MalformedDate => "the x-sdk-date header is missing or invalid",
+            VerifyError::ClockSkew => "the request time differs too much from the server time",
+            VerifyError::UnknownAccessKey => "the access key is not known",
+            VerifyError::MissingSignedHeader => "a signed header is missing",
+            VerifyError::SignatureMismatch => "verify aksk signature fail",
+        };
+        return Err(gateway(
+            401,
+            "APIG.0301",
+            format!("Incorrect IAM authentication information: {detail}"),
+        ));
+    }
+    if let Some(project) = &config.project_id {
+        let in_path = parts.uri.path().split('/').nth(2).unwrap_or_default();
+        let in_header = parts
+            .headers
+            .get(HEADER_PROJECT_ID)
+            .and_then(|v| v.to_str().ok());
+        if in_path != project || in_header.is_some_and(|h| h != project) {
+            return Err(gateway(
+                401,
+                "APIG.0301",
+                "Incorrect IAM authentication information: the project id does not match the credentials",
+            ));
+        }
+    }
+    if !sim.take_rate_token() {
+        return Err(gateway(
+            429,
+            "APIG.0308",
+            format!(
+                "The throttling threshold has been reached: policy user over ratelimit,limit:{},time:1 second",
+                config.rate_limit.unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(next.run(Request::from_parts(parts, Body::from(body))).await)
+}
+
+/// Query pairs percent-decoded, as the gateway reads them for the signature.
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
+}
+
+/// A JSON request body; a missing or broken one is the service's 400, not axum's.
+fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiFailure> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiFailure(SimError::dcs(
+            400,
+            super::state::codes::INVALID_PARAMETER,
+            format!("Invalid request body: {e}"),
+        ))
+    })
+}
+
+#[derive(Deserialize)]
+struct ScanBody {
+    node_id: Option<String>,
+    #[serde(default)]
+    clean_cache: bool,
+}
+
+#[derive(Deserialize)]
+struct KillAllBody {
+    node_id: Option<String>,
+    #[serde(default)]
+    kill_all_nodes: bool,
+}
+
+#[derive(Deserialize)]
+struct KillBody {
+    node_id: Option<String>,
+    #[serde(default)]
+    client_addrs: Vec<String>,
+}
+
+type Answer = Result<Response, ApiFailure>;
+
+async fn scan_clients(
+    State(sim): State<Arc<Simulator>>,
+    Path((_, instance_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    sim.injected_fault(Operation::ScanClients)?;
+    let body: ScanBody = json_body(&body)?;
+    let job_id = sim.with_state(|s| {
+        s.start_scan(
+            &instance_id,
+            body.node_id.as_deref(),
+            body.clean_cache,
+            SystemTime::now(),
+        )
+    })?;
+    Ok(Json(serde_json::json!({ "job_id": job_id })).into_response())
+}
+
+async fn list_clients(
+    State(sim): State<Arc<Simulator>>,
+    Path((_, instance_id)): Path<(String, String)>,
+    Query(query): Query<ListQuery>,
+) -> Answer {
+    sim.injected_fault(Operation::ListClients)?;
+    let page = sim.with_state(|s| s.list_clients(&instance_id, &query, SystemTime::now()))?;
+    Ok(Json(page).into_response())
+}
+
+async fn kill_all_clients(
+    State(sim): State<Arc<Simulator>>,
+    Path((_, instance_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    sim.injected_fault(Operation::KillAllClients)?;
+    let body: KillAllBody = json_body(&body)?;
+    let job_id = sim.with_state(|s| {
+        s.kill_all(
+            &instance_id,
+            body.node_id.as_deref(),
+            body.kill_all_nodes,
+            SystemTime::now(),
+        )
+    })?;
+    Ok(Json(serde_json::json!({ "job_id": job_id })).into_response())
+}
+
+async fn kill_clients(
+    State(sim): State<Arc<Simulator>>,
+    Path((_, instance_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    sim.injected_fault(Operation::KillClients)?;
+    let body: KillBody = json_body(&body)?;
+    sim.with_state(|s| {
+        s.kill_clients(
+            &instance_id,
+            body.node_id.as_deref(),
+            &body.client_addrs,
+            SystemTime::now(),
+        )
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn logical_nodes(
+    State(sim): State<Arc<Simulator>>,
+    Path((_, instance_id)): Path<(String, String)>,
+) -> Answer {
+    sim.injected_fault(Operation::ListLogicalNodes)?;
+    let nodes = sim.with_state(|s| s.logical_nodes(&instance_id))?;
+    Ok(Json(nodes).into_response())
+}
+
+async fn list_instances(
+    State(sim): State<Arc<Simulator>>,
+    Query(query): Query<InstancesQuery>,
+) -> Answer {
+    sim.injected_fault(Operation::ListInstances)?;
+    let page = sim.with_state(|s| s.list_instances(&query))?;
+    Ok(Json(page).into_response())
+}
+
+async fn show_job(
+    State(sim): State<Arc<Simulator>>,
+    Path((_, job_id)): Path<(String, String)>,
+) -> Answer {
+    sim.injected_fault(Operation::ShowJob)?;
+    let job = sim.with_state(|s| s.show_job(&job_id, SystemTime::now()))?;
+    Ok(Json(job).into_response())
+}
+
+async fn audit_jobs(
+    State(sim): State<Arc<Simulator>>,
+    Path((_, resource_id)): Path<(String, String)>,
+) -> Answer {
+    sim.injected_fault(Operation::ListAuditJobs)?;
+    let jobs = sim.with_state(|s| s.audit_jobs(&resource_id, false))?;
+    Ok(Json(serde_json::json!({ "jobs": jobs })).into_response())
+}
+
+async fn audit_jobs_legacy(
+    State(sim): State<Arc<Simulator>>,
+    Path((_, resource_id)): Path<(String, String)>,
+) -> Answer {
+    sim.injected_fault(Operation::ListAuditJobs)?;
+    let jobs = sim.with_state(|s| s.audit_jobs(&resource_id, true))?;
+    Ok(Json(serde_json::json!({ "jobs": jobs })).into_response())
+}
+
+/// A throttle of the whole simulator: `rate` requests a second, bursts of up to `rate`.
+pub(super) struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl TokenBucket {
+    pub(super) fn new(rate: u32) -> Self {
+        Self {
+            rate: f64::from(rate),
+            tokens: f64::from(rate),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    pub(super) fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// How long the simulator accepts a request's `X-Sdk-Date` to differ from its clock.
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);

@@ -1,0 +1,143 @@
+//! A faithful simulator of the DCS session and DBSS job APIs: signed requests are verified,
+//! jobs take time, stored lists behave as the real service's, errors look like the real ones.
+//! It powers the demo and the tests, and lets users try dashboards and alerts without a cloud.
+
+mod http;
+pub mod population;
+pub mod state;
+pub mod topology;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+
+pub use http::DEFAULT_MAX_CLOCK_SKEW;
+pub use state::{SimError, SimState};
+pub use topology::Topology;
+
+use crate::cloud::credentials::Credentials;
+use crate::cloud::error::Operation;
+
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The only credentials the simulator accepts.
+    pub credentials: Credentials,
+    /// The project served; any project when `None`.
+    pub project_id: Option<String>,
+    pub max_clock_skew: Duration,
+    /// Requests a second across all callers; past it, 429 `APIG.0308`.
+    pub rate_limit: Option<u32>,
+    pub topology: Topology,
+}
+
+impl SimConfig {
+    pub fn new(credentials: Credentials, topology: Topology) -> Self {
+        Self {
+            credentials,
+            project_id: None,
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+            rate_limit: None,
+            topology,
+        }
+    }
+}
+
+/// An error to answer instead of the real one, `times` times, for one operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub operation: Operation,
+    pub times: u32,
+    pub error: SimError,
+}
+
+pub struct Simulator {
+    config: SimConfig,
+    state: Mutex<SimState>,
+    faults: Mutex<Vec<Fault>>,
+    limiter: Option<Mutex<http::TokenBucket>>,
+    auth_failures: AtomicU64,
+}
+
+impl Simulator {
+    pub fn new(config: SimConfig) -> Arc<Self> {
+        let state = SimState::new(&config.topology, SystemTime::now());
+        Arc::new(Self {
+            limiter: config
+                .rate_limit
+                .map(|r| Mutex::new(http::TokenBucket::new(r.max(1)))),
+            config,
+            state: Mutex::new(state),
+            faults: Mutex::new(Vec::new()),
+            auth_failures: AtomicU64::new(0),
+        })
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// The axum app serving every API call.
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        http::router(Arc::clone(self))
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn serve(
+        self: &Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SimState> {
+        // A panic elsewhere must not take the simulator down: its state stays consistent
+        // between calls, so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the state, under its lock (never across an await).
+    pub fn with_state<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> T {
+        f(&mut self.lock())
+    }
+
+    /// Answers the next `times` calls of an operation with `error`.
+    pub fn inject_fault(&self, fault: Fault) {
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(fault);
+    }
+
+    fn injected_fault(&self, operation: Operation) -> Result<(), SimError> {
+        let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(i) = faults.iter().position(|f| f.operation == operation) else {
+            return Ok(());
+        };
+        let error = faults[i].error.clone();
+        faults[i].times -= 1;
+        if faults[i].times == 0 {
+            faults.remove(i);
+        }
+        Err(error)
+    }
+
+    fn take_rate_token(&self) -> bool {
+        self.limiter
+            .as_ref()
+            .is_none_or(|l| l.lock().unwrap_or_else(|e| e.into_inner()).take())
+    }
+
+    fn count_auth_failure(&self) {
+        self.auth_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests refused for their signature, credentials or clock.
+    pub fn auth_failures(&self) -> u64 {
+        self.auth_failures.load(Ordering::Relaxed)
+    }
+}

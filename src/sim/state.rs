@@ -1,0 +1,899 @@
+//! The simulated services' state and rules: instances, nodes, jobs, stored session lists, DBSS
+//! records. Pure logic on a given time; the HTTP layer maps its answers and errors.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use super::population::{ClientProfile, Population, Session, render};
+use super::topology::{Architecture, DbssPaths, InstanceSpec, Topology};
+use crate::cloud::dbss::JobBean;
+use crate::cloud::dcs::{
+    ClientInfo, ClientPage, DcsJob, InstancePage, InstanceSummary, JobStatus, LogicalNode,
+    LogicalNodes, MAX_PAGE_SIZE, SortOrder,
+};
+
+/// Error codes the simulator answers with. `DCS.4957` is the real service's; the others stand
+/// in for codes the public documentation does not give.
+pub mod codes {
+    pub const TASK_STATE: &str = "DCS.4957";
+    pub const INVALID_PARAMETER: &str = "DCS.4800";
+    pub const INSTANCE_NOT_FOUND: &str = "DCS.4204";
+    pub const JOB_NOT_FOUND: &str = "DCS.4206";
+    pub const INTERNAL: &str = "DCS.5000";
+    pub const DBSS_NOT_FOUND: &str = "DBSS.0404";
+}
+
+/// Which service answered, which decides the error body's shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `{"error_code", "error_msg", "error_ext_msg"}`
+    Dcs,
+    /// `{"error": {"error_code", "error_msg"}}`
+    Dbss,
+    /// `{"error_code": "APIG.xxxx", "error_msg", "request_id"}`
+    Gateway,
+}
+
+/// An error answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimError {
+    pub status: u16,
+    pub shape: ErrorShape,
+    pub code: String,
+    pub message: String,
+}
+
+impl SimError {
+    pub fn dcs(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            shape: ErrorShape::Dcs,
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::dcs(400, codes::INVALID_PARAMETER, message)
+    }
+}
+
+pub type SimResult<T> = Result<T, SimError>;
+
+/// A node's stored session list: the sessions as a scan found them.
+struct StoredList {
+    time_ms: i64,
+    sessions: Vec<Session>,
+}
+
+struct SimNode {
+    info: LogicalNode,
+    takes_clients: bool,
+    population: Population,
+    stored: Option<StoredList>,
+    /// The scan job under way, if any.
+    scanning: Option<String>,
+}
+
+struct SimInstance {
+    summary: InstanceSummary,
+    architecture: Architecture,
+    nodes: Vec<SimNode>,
+    node_index: HashMap<String, usize>,
+}
+
+enum JobKind {
+    Scan {
+        instance: usize,
+        node: usize,
+        refresh: bool,
+    },
+    KillAll {
+        instance: usize,
+        nodes: Vec<usize>,
+    },
+}
+
+struct SimJob {
+    id: String,
+    kind: JobKind,
+    begin_ms: i64,
+    end_ms: i64,
+    applied: bool,
+}
+
+impl SimJob {
+    fn job_type(&self) -> &'static str {
+        match self.kind {
+            JobKind::Scan { .. } => "ScanClients",
+            JobKind::KillAll { .. } => "KillAllClients",
+        }
+    }
+}
+
+/// The query of a session list page, as received (unvalidated).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct ListQuery {
+    pub node_id: Option<String>,
+    pub offset: Option<String>,
+    pub limit: Option<String>,
+    pub addr: Option<String>,
+    pub sort: Option<String>,
+    pub order: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct InstancesQuery {
+    pub offset: Option<String>,
+    pub limit: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub instance_id: Option<String>,
+}
+
+/// Jobs kept for polling after they end.
+const MAX_KEPT_JOBS: usize = 10_000;
+
+pub struct SimState {
+    instances: Vec<SimInstance>,
+    instance_index: HashMap<String, usize>,
+    jobs: HashMap<String, SimJob>,
+    /// Job ids, oldest first, for pruning.
+    job_order: VecDeque<String>,
+    /// Jobs whose effect is not applied yet.
+    pending: Vec<String>,
+    dbss: HashMap<String, Vec<JobBean>>,
+    dbss_paths: DbssPaths,
+    job_duration: Duration,
+    ids: StdRng,
+}
+
+pub fn millis(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A UUID-looking id (8-4-4-4-12 hex), as DCS ids are.
+fn uuid_like(rng: &mut StdRng) -> String {
+    let h = format!("{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>());
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// A 32-hex-digit id, as job ids are.
+fn hex32(rng: &mut StdRng) -> String {
+    format!("{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>())
+}
+
+impl SimState {
+    pub fn new(topology: &Topology, now: SystemTime) -> Self {
+        let now_ms = millis(now);
+        let mut ids = StdRng::seed_from_u64(topology.seed);
+        let mut instances = Vec::new();
+        for (i, spec) in topology.instances.iter().enumerate() {
+            instances.push(build_instance(
+                spec,
+                topology.seed,
+                i as u64,
+                &mut ids,
+                now_ms,
+            ));
+        }
+        let instance_index = instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| (inst.summary.instance_id.clone().unwrap_or_default(), i))
+            .collect();
+        let dbss = topology
+            .dbss_resources
+            .iter()
+            .map(|r| {
+                let mut jobs = Vec::new();
+                let mut job = |status: JobStatus, begin_ago_s: i64, took_s: Option<i64>| {
+                    let begin = now_ms - begin_ago_s * 1000;
+                    jobs.push(JobBean {
+                        job_id: Some(hex32(&mut ids)),
+                        status: status.clone(),
+                        job_type: Some("CREATE_INSTANCE".into()),
+                        server_id: Some(uuid_like(&mut ids)),
+                        server_name: Some(format!("DBSS-{}-{}", r.id, jobs.len() + 1)),
+                        resource_id: Some(r.id.clone()),
+                        begin_time: Some(begin),
+                        end_time: took_s.map(|t| begin + t * 1000),
+                        charge_mode: Some(
+                            if jobs.len() % 2 == 0 {
+                                "Demand"
+                            } else {
+                                "Period"
+                            }
+                            .into(),
+                        ),
+                        error_code: (status == JobStatus::Fail).then(|| "DBSS.1007".into()),
+                        fail_reason: (status == JobStatus::Fail)
+                            .then(|| "Insufficient resources in the selected AZ.".into()),
+                        ha_id: Some(uuid_like(&mut ids)),
+                        ha_name: None,
+                    });
+                };
+                for k in 0..r.succeeded {
+                    let k = i64::from(k);
+                    job(JobStatus::Success, 86_400 * (k + 2), Some(45 + 30 * k));
+                }
+                for k in 0..r.failed {
+                    job(JobStatus::Fail, 7_200 + 600 * i64::from(k), Some(300));
+                }
+                for k in 0..r.running {
+                    job(JobStatus::Running, 1_500 + 60 * i64::from(k), None);
+                }
+                (r.id.clone(), jobs)
+            })
+            .collect();
+        Self {
+            instances,
+            instance_index,
+            jobs: HashMap::new(),
+            job_order: VecDeque::new(),
+            pending: Vec::new(),
+            dbss,
+            dbss_paths: topology.dbss_paths,
+            job_duration: topology.job_duration,
+            ids,
+        }
+    }
+
+    /// Applies the effects of jobs that have ended by `now_ms`, in the order they ended.
+    fn advance(&mut self, now_ms: i64) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut due: Vec<(i64, String)> = Vec::new();
+        self.pending.retain(|id| match self.jobs.get(id) {
+            Some(job) if job.end_ms <= now_ms => {
+                due.push((job.end_ms, id.clone()));
+                false
+            }
+            Some(_) => true,
+            None => false,
+        });
+        due.sort();
+        for (_, id) in due {
+            let Some(job) = self.jobs.get_mut(&id) else {
+                continue;
+            };
+            job.applied = true;
+            let end_ms = job.end_ms;
+            match &job.kind {
+                JobKind::Scan {
+                    instance,
+                    node,
+                    refresh,
+                } => {
+                    let node = &mut self.instances[*instance].nodes[*node];
+                    node.scanning = None;
+                    if *refresh || node.stored.is_none() {
+                        node.population.advance_to(end_ms);
+                        node.stored = Some(StoredList {
+                            time_ms: end_ms,
+                            sessions: node.population.sessions().to_vec(),
+                        });
+                    }
+                }
+                JobKind::KillAll { instance, nodes } => {
+                    for &n in nodes {
+                        let node = &mut self.instances[*instance].nodes[n];
+                        node.population.advance_to(end_ms);
+                        node.population.clear();
+                    }
+                }
+            }
+        }
+    }
+
+    fn instance(&self, instance_id: &str) -> SimResult<usize> {
+        self.instance_index
+            .get(instance_id)
+            .copied()
+            .ok_or_else(|| {
+                SimError::dcs(
+                    404,
+                    codes::INSTANCE_NOT_FOUND,
+                    format!("The DCS instance {instance_id} does not exist."),
+                )
+            })
+    }
+
+    /// A node that takes clients: data nodes, or proxies where the instance has them.
+    fn client_node(&self, instance: usize, node_id: Option<&str>) -> SimResult<usize> {
+        let node_id = node_id
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| SimError::invalid("node_id is required."))?;
+        let inst = &self.instances[instance];
+        let &index = inst.node_index.get(node_id).ok_or_else(|| {
+            SimError::invalid(format!("node_id {node_id} is not a node of this instance."))
+        })?;
+        if !inst.nodes[index].takes_clients {
+            return Err(SimError::invalid(if inst.architecture.has_proxies() {
+                format!("node_id {node_id} must be a proxy node for this instance type.")
+            } else {
+                format!("node_id {node_id} does not serve clients.")
+            }));
+        }
+        Ok(index)
+    }
+
+    fn new_job(&mut self, kind: JobKind, now_ms: i64) -> String {
+        let id = hex32(&mut self.ids);
+        let end_ms = now_ms + self.job_duration.as_millis() as i64;
+        self.jobs.insert(
+            id.clone(),
+            SimJob {
+                id: id.clone(),
+                kind,
+                begin_ms: now_ms,
+                end_ms,
+                applied: false,
+            },
+        );
+        self.pending.push(id.clone());
+        self.job_order.push_back(id.clone());
+        while self.job_order.len() > MAX_KEPT_JOBS {
+            let Some(oldest) = self.job_order.front() else {
+                break;
+            };
+            if self.jobs.get(oldest).is_some_and(|j| !j.applied) {
+                break;
+            }
+            let oldest = self.job_order.pop_front().unwrap_or_default();
+            self.jobs.remove(&oldest);
+        }
+        id
+    }
+
+    /// `POST .../clients`: starts a scan of a node.
+    pub fn start_scan(
+        &mut self,
+        instance_id: &str,
+        node_id: Option<&str>,
+        clean_cache: bool,
+        now: SystemTime,
+    ) -> SimResult<String> {
+        let now_ms = millis(now);
+        self.advance(now_ms);
+        let instance = self.instance(instance_id)?;
+        let node = self.client_node(instance, node_id)?;
+        if self.instances[instance].nodes[node].scanning.is_some() {
+            return Err(SimError::dcs(
+                400,
+                codes::TASK_STATE,
+                "This operation is not allowed when the task is in the current state.",
+            ));
+        }
+        let id = self.new_job(
+            JobKind::Scan {
+                instance,
+                node,
+                refresh: clean_cache,
+            },
+            now_ms,
+        );
+        self.instances[instance].nodes[node].scanning = Some(id.clone());
+        Ok(id)
+    }
+
+    /// `GET /v2/{project_id}/jobs/{job_id}`.
+    pub fn show_job(&mut self, job_id: &str, now: SystemTime) -> SimResult<DcsJob> {
+        let now_ms = millis(now);
+        self.advance(now_ms);
+        let job = self.jobs.get(job_id).ok_or_else(|| {
+            SimError::dcs(
+                404,
+                codes::JOB_NOT_FOUND,
+                format!("The job {job_id} does not exist."),
+            )
+        })?;
+        let init_until = job.begin_ms + (job.end_ms - job.begin_ms) / 5;
+        let status = if now_ms >= job.end_ms {
+            JobStatus::Success
+        } else if now_ms < init_until {
+            JobStatus::Init
+        } else {
+            JobStatus::Running
+        };
+        let finished = status == JobStatus::Success;
+        Ok(DcsJob {
+            job_id: Some(job.id.clone()),
+            job_type: Some(job.job_type().to_string()),
+            status,
+            begin_time: Some(job.begin_ms.to_string()),
+            end_time: Some(if finished {
+                job.end_ms.to_string()
+            } else {
+                String::new()
+            }),
+            fail_reason: None,
+        })
+    }
+
+    /// `GET .../clients`: one page of a node's stored session list.
+    pub fn list_clients(
+        &mut self,
+        instance_id: &str,
+        query: &ListQuery,
+        now: SystemTime,
+    ) -> SimResult<ClientPage> {
+        self.advance(millis(now));
+        let instance = self.instance(instance_id)?;
+        let node = self.client_node(instance, query.node_id.as_deref())?;
+        let offset = parse_number(query.offset.as_deref(), "offset", 0)?;
+        if offset < 0 {
+            return Err(SimError::invalid("offset must be at least 0."));
+        }
+        let limit = parse_number(query.limit.as_deref(), "limit", 10)?;
+        if !(1..=i64::from(MAX_PAGE_SIZE)).contains(&limit) {
+            return Err(SimError::invalid(format!(
+                "limit must be between 1 and {MAX_PAGE_SIZE}."
+            )));
+        }
+        let order = match query.order.as_deref() {
+            None | Some("") | Some("asc") => SortOrder::Asc,
+            Some("desc") => SortOrder::Desc,
+            Some(other) => {
+                return Err(SimError::invalid(format!(
+                    "order {other:?} must be asc or desc."
+                )));
+            }
+        };
+        let sort = match query.sort.as_deref().filter(|s| !s.is_empty()) {
+            Some(field) if CLIENT_FIELDS.contains(&field) => Some(field),
+            Some(field) => {
+                return Err(SimError::invalid(format!(
+                    "sort {field:?} is not a session field."
+                )));
+            }
+            None => None,
+        };
+        let node = &self.instances[instance].nodes[node];
+        let stored = node.stored.as_ref().ok_or_else(|| {
+            SimError::dcs(
+                500,
+                codes::INTERNAL,
+                "The session list of this node has not been queried. Query it first.",
+            )
+        })?;
+        let profile = node.population.profile();
+        let (offset, limit) = (offset as usize, limit as usize);
+        let filter = query.addr.as_deref().filter(|a| !a.is_empty());
+        let (clients, count) = if filter.is_none() && sort.is_none() {
+            // The common case renders only the page asked for.
+            let page = stored.sessions.iter().skip(offset).take(limit);
+            let clients = page.map(|s| render(profile, s, stored.time_ms)).collect();
+            (clients, stored.sessions.len())
+        } else {
+            let mut all: Vec<ClientInfo> = stored
+                .sessions
+                .iter()
+                .map(|s| render(profile, s, stored.time_ms))
+                .filter(|c| filter.is_none_or(|f| address_matches(c, f)))
+                .collect();
+            if let Some(field) = sort {
+                all.sort_by(|a, b| compare_field(a, b, field));
+                if order == SortOrder::Desc {
+                    all.reverse();
+                }
+            }
+            let count = all.len();
+            (all.into_iter().skip(offset).take(limit).collect(), count)
+        };
+        Ok(ClientPage {
+            time: Some(format_time(stored.time_ms)),
+            clients,
+            count: Some(count as i64),
+        })
+    }
+
+    /// `POST .../clients/kill-all`.
+    pub fn kill_all(
+        &mut self,
+        instance_id: &str,
+        node_id: Option<&str>,
+        all_nodes: bool,
+        now: SystemTime,
+    ) -> SimResult<String> {
+        let now_ms = millis(now);
+        self.advance(now_ms);
+        let instance = self.instance(instance_id)?;
+        let nodes = if all_nodes {
+            let inst = &self.instances[instance];
+            (0..inst.nodes.len())
+                .filter(|&n| inst.nodes[n].takes_clients)
+                .collect()
+        } else {
+            if node_id.is_none_or(str::is_empty) {
+                return Err(SimError::invalid(
+                    "node_id is required when kill_all_nodes is false.",
+                ));
+            }
+            vec![self.client_node(instance, node_id)?]
+        };
+        Ok(self.new_job(JobKind::KillAll { instance, nodes }, now_ms))
+    }
+
+    /// `POST .../clients/kill`: ends the sessions with these peer addresses at once.
+    pub fn kill_clients(
+        &mut self,
+        instance_id: &str,
+        node_id: Option<&str>,
+        peers: &[String],
+        now: SystemTime,
+    ) -> SimResult<usize> {
+        let now_ms = millis(now);
+        self.advance(now_ms);
+        let instance = self.instance(instance_id)?;
+        let node = self.client_node(instance, node_id)?;
+        if peers.is_empty() {
+            return Err(SimError::invalid(
+                "client_addrs must name at least one session.",
+            ));
+        }
+        let peers: HashSet<String> = peers.iter().cloned().collect();
+        let population = &mut self.instances[instance].nodes[node].population;
+        population.advance_to(now_ms);
+        Ok(population.remove_peers(&peers))
+    }
+
+    pub fn logical_nodes(&mut self, instance_id: &str) -> SimResult<LogicalNodes> {
+        let instance = &self.instances[self.instance(instance_id)?];
+        Ok(LogicalNodes {
+            instance_id: Some(instance_id.to_string()),
+            total: Some(instance.nodes.len() as i64),
+            nodes: instance.nodes.iter().map(|n| n.info.clone()).collect(),
+        })
+    }
+
+    pub fn list_instances(&self, query: &InstancesQuery) -> SimResult<InstancePage> {
+        let offset = parse_number(query.offset.as_deref(), "offset", 0)?;
+        let limit = parse_number(query.limit.as_deref(), "limit", 10)?;
+        if offset < 0 || !(1..=1000).contains(&limit) {
+            return Err(SimError::invalid(
+                "offset must be at least 0 and limit between 1 and 1000.",
+            ));
+        }
+        let matching: Vec<&InstanceSummary> = self
+            .instances
+            .iter()
+            .map(|i| &i.summary)
+            .filter(|s| {
+                let name = s.name.as_deref().unwrap_or_default();
+                query.name.as_deref().is_none_or(|n| name.contains(n))
+                    && query
+                        .status
+                        .as_deref()
+                        .is_none_or(|st| s.status.as_deref() == Some(st))
+                    && query
+                        .instance_id
+                        .as_deref()
+                        .is_none_or(|id| s.instance_id.as_deref() == Some(id))
+            })
+            .collect();
+        Ok(InstancePage {
+            instance_num: Some(matching.len() as i64),
+            instances: matching
+                .into_iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .cloned()
+                .collect(),
+        })
+    }
+
+    /// The DBSS job records of a resource; `legacy_path` tells which path was called.
+    pub fn audit_jobs(&self, resource_id: &str, legacy_path: bool) -> SimResult<Vec<JobBean>> {
+        if !legacy_path && self.dbss_paths == DbssPaths::LegacyOnly {
+            return Err(api_not_found());
+        }
+        self.dbss.get(resource_id).cloned().ok_or_else(|| SimError {
+            status: 404,
+            shape: ErrorShape::Dbss,
+            code: codes::DBSS_NOT_FOUND.into(),
+            message: format!("The resource {resource_id} does not exist."),
+        })
+    }
+
+    /// The ids of every instance, in topology order.
+    pub fn instance_ids(&self) -> Vec<String> {
+        self.instances
+            .iter()
+            .filter_map(|i| i.summary.instance_id.clone())
+            .collect()
+    }
+
+    /// The sessions a node has right now, as a scan would find them.
+    pub fn live_sessions(
+        &mut self,
+        instance_id: &str,
+        node_id: &str,
+        now: SystemTime,
+    ) -> SimResult<Vec<ClientInfo>> {
+        let now_ms = millis(now);
+        self.advance(now_ms);
+        let instance = self.instance(instance_id)?;
+        let node = self.client_node(instance, Some(node_id))?;
+        let population = &mut self.instances[instance].nodes[node].population;
+        population.advance_to(now_ms);
+        Ok(population
+            .sessions()
+            .iter()
+            .map(|s| render(population.profile(), s, now_ms))
+            .collect())
+    }
+
+    /// A node's stored session list (what the next pages will show), with its time.
+    pub fn stored_sessions(
+        &mut self,
+        instance_id: &str,
+        node_id: &str,
+        now: SystemTime,
+    ) -> SimResult<Option<(String, Vec<ClientInfo>)>> {
+        self.advance(millis(now));
+        let instance = self.instance(instance_id)?;
+        let node = &self.instances[instance].nodes[self.client_node(instance, Some(node_id))?];
+        Ok(node.stored.as_ref().map(|stored| {
+            let profile = node.population.profile();
+            (
+                format_time(stored.time_ms),
+                stored
+                    .sessions
+                    .iter()
+                    .map(|s| render(profile, s, stored.time_ms))
+                    .collect(),
+            )
+        }))
+    }
+}
+
+/// The gateway's answer for a path that is no API.
+pub fn api_not_found() -> SimError {
+    SimError {
+        status: 404,
+        shape: ErrorShape::Gateway,
+        code: "APIG.0101".into(),
+        message: "The API does not exist or has not been published in the environment".into(),
+    }
+}
+
+fn build_instance(
+    spec: &InstanceSpec,
+    seed: u64,
+    index: u64,
+    ids: &mut StdRng,
+    now_ms: i64,
+) -> SimInstance {
+    let instance_id = spec.id.clone().unwrap_or_else(|| uuid_like(ids));
+    let arch = spec.architecture;
+    let az = |i: u32| format!("cn-north-4{}", ["a", "b", "c"][(i % 3) as usize]);
+    let subnet = 1 + index * 2;
+    let mut nodes = Vec::new();
+    let mut add = |ids: &mut StdRng, role: &str, kind: &str, group: Option<u32>, takes: bool| {
+        let n = nodes.len() as u32;
+        let node_id = uuid_like(ids);
+        let group_id = group.map(|g| format!("{instance_id}-group-{g}"));
+        let info = LogicalNode {
+            logical_node_id: Some(uuid_like(ids)),
+            name: Some(format!("{}-{:04}", spec.name, n + 1)),
+            status: Some("Active".into()),
+            az_code: Some(az(n)),
+            node_role: Some(role.into()),
+            node_type: Some(kind.into()),
+            node_ip: Some(format!("192.168.{subnet}.{}", 10 + n)),
+            node_port: Some(
+                if role == "redis-proxy" {
+                    "6379"
+                } else {
+                    "6380"
+                }
+                .into(),
+            ),
+            node_id: Some(node_id.clone()),
+            priority_weight: Some(100),
+            is_access: Some(takes),
+            group_id: group_id.clone(),
+            group_name: group.map(|g| format!("group-{g}")),
+            is_remove_ip: Some(false),
+            replication_id: group_id.map(|_| uuid_like(ids)),
+            dimensions: vec![
+                serde_json::json!({"name": "dcs_instance_id", "value": instance_id}),
+                serde_json::json!({
+                    "name": if role == "redis-proxy" { "dcs_cluster_proxy_node" } else { "dcs_cluster_redis_node" },
+                    "value": node_id,
+                }),
+            ],
+        };
+        nodes.push((info, takes));
+    };
+    let shards = if matches!(arch, Architecture::Cluster | Architecture::Proxy) {
+        spec.shards
+    } else {
+        1
+    };
+    let replicas = if arch == Architecture::Single {
+        0
+    } else {
+        spec.replicas
+    };
+    for shard in 0..shards {
+        add(
+            ids,
+            "redis-server",
+            "master",
+            Some(shard),
+            !arch.has_proxies(),
+        );
+        for _ in 0..replicas {
+            add(
+                ids,
+                "redis-server",
+                "slave",
+                Some(shard),
+                !arch.has_proxies(),
+            );
+        }
+    }
+    if arch.has_proxies() {
+        for _ in 0..spec.proxies {
+            add(ids, "redis-proxy", "proxy", None, true);
+        }
+    }
+    let mut profile_rng = StdRng::seed_from_u64(seed ^ (index + 1).wrapping_mul(0x9E37_79B9));
+    let shared = Arc::new(ClientProfile::generate(
+        &mut profile_rng,
+        spec.client_hosts,
+        None,
+    ));
+    let sim_nodes: Vec<SimNode> = nodes
+        .into_iter()
+        .enumerate()
+        .map(|(n, (info, takes))| {
+            // Replicas of a directly used instance serve a tenth of the reads.
+            let is_replica = info.node_type.as_deref() == Some("slave");
+            let target = match (takes, is_replica) {
+                (false, _) => 0,
+                (true, true) => spec.sessions_per_node / 10,
+                (true, false) => spec.sessions_per_node,
+            };
+            let profile = if spec.ip_pass_through {
+                Arc::clone(&shared)
+            } else {
+                let mut p = (*shared).clone();
+                p.internal_ip = Some(format!("198.19.{}.{}", 128 + index, 10 + n));
+                Arc::new(p)
+            };
+            let node_seed = seed ^ ((index + 1) << 32) ^ (n as u64 + 1);
+            SimNode {
+                info,
+                takes_clients: takes,
+                population: Population::new(node_seed, profile, target, now_ms),
+                stored: None,
+                scanning: None,
+            }
+        })
+        .collect();
+    let node_index = sim_nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.info.node_id.clone().unwrap_or_default(), i))
+        .collect();
+    SimInstance {
+        summary: InstanceSummary {
+            instance_id: Some(instance_id),
+            name: Some(spec.name.clone()),
+            engine: Some("Redis".into()),
+            engine_version: Some(spec.engine_version.clone()),
+            status: Some("RUNNING".into()),
+            spec_code: Some(arch.spec_code().into()),
+            capacity: Some(8),
+            ip: Some(format!("192.168.{subnet}.2")),
+            port: Some(6379),
+        },
+        architecture: arch,
+        nodes: sim_nodes,
+        node_index,
+    }
+}
+
+fn parse_number(value: Option<&str>, name: &str, default: i64) -> SimResult<i64> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| SimError::invalid(format!("{name} must be an integer."))),
+    }
+}
+
+/// `2023-06-15T03:10:01.332Z`, as the service shows a stored list's time.
+pub fn format_time(ms: i64) -> String {
+    let t = SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Every field of a session, in the order the service documents them.
+pub const CLIENT_FIELDS: [&str; 21] = [
+    "id",
+    "addr",
+    "fd",
+    "name",
+    "cmd",
+    "age",
+    "idle",
+    "db",
+    "flags",
+    "sub",
+    "psub",
+    "multi",
+    "qbuf",
+    "qbuf_free",
+    "obl",
+    "oll",
+    "omem",
+    "events",
+    "network",
+    "peer",
+    "user",
+];
+
+/// The filter matches a whole `ip:port` or just the IP.
+fn address_matches(c: &ClientInfo, filter: &str) -> bool {
+    [c.addr.as_deref(), c.peer.as_deref()]
+        .into_iter()
+        .flatten()
+        .any(|a| a == filter || a.rsplit_once(':').is_some_and(|(ip, _)| ip == filter))
+}
+
+fn compare_field(a: &ClientInfo, b: &ClientInfo, field: &str) -> std::cmp::Ordering {
+    let int = |c: &ClientInfo| {
+        match field {
+            "age" => c.age,
+            "idle" => c.idle,
+            "sub" => c.sub,
+            "psub" => c.psub,
+            "multi" => c.multi,
+            "qbuf" => c.qbuf,
+            "qbuf_free" => c.qbuf_free,
+            "obl" => c.obl,
+            "oll" => c.oll,
+            "omem" => c.omem,
+            // Numeric strings sort as numbers.
+            "id" => c.id.as_deref().and_then(|v| v.parse().ok()),
+            "fd" => c.fd.as_deref().and_then(|v| v.parse().ok()),
+            "db" => c.db.as_deref().and_then(|v| v.parse().ok()),
+            _ => return None,
+        }
+        .map(Some)
+    };
+    match (int(a), int(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => {
+            let text = |c: &ClientInfo| match field {
+                "addr" => c.addr.clone(),
+                "name" => c.name.clone(),
+                "cmd" => c.cmd.clone(),
+                "flags" => c.flags.clone(),
+                "events" => c.events.clone(),
+                "network" => c.network.clone(),
+                "peer" => c.peer.clone(),
+                "user" => c.user.clone(),
+                _ => None,
+            };
+            text(a).cmp(&text(b))
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! What the simulator serves: instances, their nodes, sessions per node, job timing, DBSS
+//! resources. Read from a small TOML file, with a built-in default.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The architecture of a DCS instance, which decides its nodes and which of them take clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    /// One data node.
+    Single,
+    /// A master and its replicas.
+    Ha,
+    /// Redis Cluster: shards of a master and replicas, clients on every data node.
+    Cluster,
+    /// Proxy Cluster: clients on the proxies, shards behind them.
+    Proxy,
+    /// Read/write splitting: clients on the proxies, a master and replicas behind them.
+    RwSplit,
+}
+
+impl Architecture {
+    /// Clients connect to proxies, not to data nodes.
+    pub fn has_proxies(self) -> bool {
+        matches!(self, Architecture::Proxy | Architecture::RwSplit)
+    }
+
+    pub fn spec_code(self) -> &'static str {
+        match self {
+            Architecture::Single => "redis.single.xu1.large.4",
+            Architecture::Ha => "redis.ha.xu1.large.r2.4",
+            Architecture::Cluster => "redis.cluster.xu1.large.r2.8",
+            Architecture::Proxy => "redis.proxy.xu1.large.8",
+            Architecture::RwSplit => "redis.ha.xu1.large.p2.4",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceSpec {
+    pub name: String,
+    /// Derived from the seed and the name when not given.
+    pub id: Option<String>,
+    pub architecture: Architecture,
+    /// Data shards (Cluster, Proxy); one otherwise.
+    #[serde(default = "one")]
+    pub shards: u32,
+    /// Replicas per shard (not for Single).
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Proxy nodes (Proxy, RwSplit).
+    #[serde(default = "default_proxies")]
+    pub proxies: u32,
+    /// Sessions on each node that takes clients.
+    #[serde(default = "default_sessions")]
+    pub sessions_per_node: u32,
+    /// Distinct client machines the sessions come from.
+    #[serde(default = "default_client_hosts")]
+    pub client_hosts: u32,
+    /// Without pass-through, `addr` shows an internal 198.19.x.x address and only `peer`
+    /// names the client.
+    #[serde(default = "yes")]
+    pub ip_pass_through: bool,
+    #[serde(default = "default_engine_version")]
+    pub engine_version: String,
+}
+
+/// A DBSS audit resource and the job records it answers with.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbssResourceSpec {
+    pub id: String,
+    #[serde(default = "default_dbss_succeeded")]
+    pub succeeded: u32,
+    #[serde(default = "one")]
+    pub failed: u32,
+    #[serde(default = "one")]
+    pub running: u32,
+}
+
+/// Which DBSS job paths are served: both, or only the deprecated one (as older regions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DbssPaths {
+    #[default]
+    Both,
+    LegacyOnly,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Seeds ids and sessions: the same seed serves the same data.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// How long a scan or kill job takes: `INIT` for its first fifth, then `RUNNING`, then done.
+    #[serde(default = "default_job_duration", with = "humantime_serde")]
+    pub job_duration: Duration,
+    #[serde(default)]
+    pub dbss_paths: DbssPaths,
+    #[serde(default, rename = "instance")]
+    pub instances: Vec<InstanceSpec>,
+    #[serde(default, rename = "dbss_resource")]
+    pub dbss_resources: Vec<DbssResourceSpec>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn default_proxies() -> u32 {
+    2
+}
+fn default_sessions() -> u32 {
+    1000
+}
+fn default_client_hosts() -> u32 {
+    6
+}
+fn default_engine_version() -> String {
+    "6.0".into()
+}
+fn default_dbss_succeeded() -> u32 {
+    3
+}
+fn default_seed() -> u64 {
+    42
+}
+fn default_job_duration() -> Duration {
+    Duration::from_secs(2)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    #[error("cannot read topology file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("topology file {path}: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("topology: {0}")]
+    Invalid(String),
+}
+
+/// Upper bounds that keep a typo from asking for terabytes.
+const MAX_SESSIONS_PER_NODE: u32 = 200_000;
+const MAX_NODES_PER_INSTANCE: u32 = 1_000;
+
+impl Topology {
+    pub fn from_file(path: &Path) -> Result<Self, TopologyError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let topology: Topology = toml::from_str(&text).map_err(|source| TopologyError::Parse {
+            path: shown,
+            source: Box::new(source),
+        })?;
+        topology.validate()?;
+        Ok(topology)
+    }
+
+    /// Two instances with five nodes that take clients (an HA pair and three proxies), a few
+    /// thousand sessions, and a DBSS resource with succeeded, failed and running jobs.
+    pub fn demo() -> Self {
+        Self {
+            seed: default_seed(),
+            job_duration: default_job_duration(),
+            dbss_paths: DbssPaths::Both,
+            instances: vec![
+                InstanceSpec {
+                    name: "orders-cache".into(),
+                    id: None,
+                    architecture: Architecture::Ha,
+                    shards: 1,
+                    replicas: 1,
+                    proxies: 0,
+                    sessions_per_node: 1500,
+                    client_hosts: 5,
+                    ip_pass_through: true,
+                    engine_version: "6.0".into(),
+                },
+                InstanceSpec {
+                    name: "sessions-proxy".into(),
+                    id: None,
+                    architecture: Architecture::Proxy,
+                    shards: 3,
+                    replicas: 1,
+                    proxies: 3,
+                    sessions_per_node: 2000,
+                    client_hosts: 12,
+                    ip_pass_through: false,
+                    engine_version: "5.0".into(),
+                },
+            ],
+            dbss_resources: vec![DbssResourceSpec {
+                id: "dbss-audit-demo".into(),
+                succeeded: 3,
+                failed: 1,
+                running: 1,
+            }],
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), TopologyError> {
+        let invalid = |msg: String| Err(TopologyError::Invalid(msg));
+        let mut names = std::collections::HashSet::new();
+        for (i, inst) in self.instances.iter().enumerate() {
+            let at = format!("instance[{i}] ({})", inst.name);
+            if inst.name.trim().is_empty() {
+                return invalid(format!("instance[{i}].name is empty"));
+            }
+            if !names.insert(inst.name.as_str()) {
+                return invalid(format!("{at}: the name is used twice"));
+            }
+            if inst.shards == 0 {
+                return invalid(format!("{at}.shards must be at least 1"));
+            }
+            if inst.architecture.has_proxies() && inst.proxies == 0 {
+                return invalid(format!(
+                    "{at}.proxies must be at least 1 for this architecture"
+                ));
+            }
+            if inst.client_hosts == 0 || inst.client_hosts > 60_000 {
+                return invalid(format!("{at}.client_hosts must be between 1 and 60000"));
+            }
+            if inst.sessions_per_node > MAX_SESSIONS_PER_NODE {
+                return invalid(format!(
+                    "{at}.sessions_per_node must be at most {MAX_SESSIONS_PER_NODE}"
+                ));
+            }
+            let nodes = inst.shards.saturating_mul(inst.replicas + 1) + inst.proxies;
+            if nodes > MAX_NODES_PER_INSTANCE {
+                return invalid(format!("{at} has more than {MAX_NODES_PER_INSTANCE} nodes"));
+            }
+        }
+        if self.job_duration > Duration::from_secs(3600) {
+            return invalid("job_duration must be at most 1h".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_small_file_and_names_bad_keys() {
+        let t: Topology = toml::from_str(
+            r#"
+            seed = 7
+            job_duration = "150ms"
+            [[instance]]
+            name = "a"
+            architecture = "cluster"
+            shards = 2
+            [[dbss_resource]]
+            id = "r1"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(t.job_duration, Duration::from_millis(150));
+        assert_eq!(t.instances[0].shards, 2);
+        assert_eq!(t.instances[0].sessions_per_node, 1000);
+        assert!(t.validate().is_ok());
+        let bad =
+            toml::from_str::<Topology>("[[instance]]\nname='a'\narchitecture='ha'\nshard=1\n");
+        assert!(bad.unwrap_err().to_string().contains("shard"));
+        Topology::demo().validate().unwrap();
+    }
+}
