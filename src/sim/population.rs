@@ -110,6 +110,8 @@ const SECOND: f64 = 1000.0;
 const MINUTE: f64 = 60.0 * SECOND;
 const HOUR: f64 = 60.0 * MINUTE;
 const DAY: f64 = 24.0 * HOUR;
+/// The time an emptied node takes to fill up again.
+const RECONNECT_RAMP: f64 = 5.0 * MINUTE;
 
 impl Population {
     /// A node with about `target` sessions at `now_ms`, with a history behind them.
@@ -209,9 +211,12 @@ impl Population {
             }
             true
         });
-        // Arrivals keep the node near its usual load, give or take a few percent.
+        // Arrivals keep the node near its usual load, give or take a few percent; after a mass
+        // kill, clients reconnect over minutes rather than at once.
         let wanted = f64::from(self.target) * self.rng.random_range(0.97..1.03);
-        let arrivals = (wanted.round() as usize).saturating_sub(self.sessions.len());
+        let deficit = (wanted.round() as usize).saturating_sub(self.sessions.len());
+        let reconnect_cap = (f64::from(self.target) * elapsed / RECONNECT_RAMP).floor() as usize;
+        let arrivals = deficit.min(reconnect_cap);
         for _ in 0..arrivals {
             let connected = now_ms - self.rng.random_range(0.0..elapsed) as i64;
             let session = self.new_session(now_ms, Some(connected));
