@@ -1149,7 +1149,10 @@ fn huawei_sdks_installed() -> Result<(), String> {
     if probe.status.success() {
         Ok(())
     } else {
-        Err("Huawei's Python SDKs are not installed (pip install -r tests/sdk/requirements.txt)".into())
+        Err(
+            "Huawei's Python SDKs are not installed (pip install -r tests/sdk/requirements.txt)"
+                .into(),
+        )
     }
 }
 
@@ -1170,7 +1173,18 @@ async fn huawei_sdks_work_unchanged_against_the_simulator() {
     let (_sim, url) = start_sim(config).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/check_sdk.py");
     let run = tokio::process::Command::new("python3")
-        .args([script, "--endpoint", &url, "--ak", AK, "--sk", SK, "--project-id", PROJECT])
+        .args([
+            script,
+            "--endpoint",
+            &url,
+            "--ak",
+            AK,
+            "--sk",
+            SK,
+            "--project-id",
+            PROJECT,
+            "--project-only",
+        ])
         .env("HOME", std::env::temp_dir())
         .kill_on_drop(true)
         .output();

@@ -1,0 +1,163 @@
+//! The configuration file: TOML as written ([`raw`]), then validated into [`Config`], so that
+//! no unchecked value reaches the code that uses it.
+
+mod raw;
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cloud::Endpoints;
+
+pub use raw::RawConfig;
+
+/// Which session field names the client in `client_addr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAddrField {
+    /// The address the node sees (internal 198.19.x.x without IP pass-through).
+    #[default]
+    Addr,
+    /// The client's own address.
+    Peer,
+}
+
+/// Default histogram bounds for idle time and connection age, in seconds: from a second to a
+/// week, dense where alerts usually sit (minutes to hours).
+pub const DEFAULT_SECONDS_BUCKETS: [f64; 12] = [
+    1.0, 5.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0, 604800.0,
+];
+
+/// Default histogram bounds for buffer sizes, in bytes: 0 first, as most buffers are empty,
+/// then 1 KiB to 256 MiB (Redis' default hard limit for pub/sub clients is 32 MiB).
+pub const DEFAULT_BYTES_BUCKETS: [f64; 10] = [
+    0.0,
+    1024.0,
+    16384.0,
+    65536.0,
+    262144.0,
+    1048576.0,
+    4194304.0,
+    16777216.0,
+    67108864.0,
+    268435456.0,
+];
+
+/// Settings of the whole exporter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExporterSettings {
+    pub scan_interval: Duration,
+    /// A node's scan (job and all pages) ends by then.
+    pub scan_timeout: Duration,
+    /// A node's data series disappear this long after its last successful scan.
+    pub stale_after: Duration,
+    /// How often node lists (and discovered instances) are read again.
+    pub discovery_interval: Duration,
+    pub max_concurrent_scans: usize,
+    /// Start a fresh scan (true) or reuse the stored list when there is one.
+    pub clean_cache: bool,
+    pub page_size: u32,
+    pub max_client_addrs: usize,
+    pub top_clients: usize,
+    pub client_addr_field: ClientAddrField,
+    pub idle_buckets: Vec<f64>,
+    pub age_buckets: Vec<f64>,
+    pub bytes_buckets: Vec<f64>,
+}
+
+/// Where credentials are read from: environment variable names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialSource {
+    pub access_key_env: Option<String>,
+    pub secret_key_env: Option<String>,
+    pub security_token_env: Option<String>,
+}
+
+/// Discovery of every DCS instance of a project.
+#[derive(Clone, Debug)]
+pub struct Discovery {
+    /// Only instances whose name matches.
+    pub name_pattern: Option<regex::Regex>,
+}
+
+impl PartialEq for Discovery {
+    fn eq(&self, other: &Self) -> bool {
+        self.name_pattern.as_ref().map(regex::Regex::as_str)
+            == other.name_pattern.as_ref().map(regex::Regex::as_str)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DcsInstance {
+    pub id: String,
+    /// Explicit nodes; discovered from logical-nodes when empty.
+    pub nodes: Vec<String>,
+}
+
+/// One account and project in one region.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cloud {
+    pub name: String,
+    pub region: String,
+    pub project_id: String,
+    pub endpoints: Endpoints,
+    pub credentials: CredentialSource,
+    /// API requests a second from this account, all calls together.
+    pub requests_per_second: f64,
+    pub proxy: Option<String>,
+    pub discovery: Option<Discovery>,
+    pub dcs_instances: Vec<DcsInstance>,
+    pub dbss_resources: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub exporter: ExporterSettings,
+    pub clouds: Vec<Cloud>,
+}
+
+/// A configuration error, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl fmt::Display, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: shown,
+                message,
+            },
+            other => other,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "config".into(),
+            message: e.to_string(),
+        })?;
+        raw.validate()
+    }
+}

@@ -1,0 +1,397 @@
+//! The configuration file as written, before validation.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{
+    ClientAddrField, Cloud, Config, ConfigError, CredentialSource, DEFAULT_BYTES_BUCKETS,
+    DEFAULT_SECONDS_BUCKETS, DcsInstance, Discovery, ExporterSettings, invalid,
+};
+use crate::cloud::Endpoints;
+use crate::cloud::dcs::MAX_PAGE_SIZE;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    exporter: RawExporter,
+    #[serde(default)]
+    cloud: Vec<RawCloud>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExporter {
+    #[serde(default, with = "humantime_serde")]
+    scan_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    scan_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    stale_after: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    discovery_interval: Option<Duration>,
+    max_concurrent_scans: Option<usize>,
+    clean_cache: Option<bool>,
+    page_size: Option<u32>,
+    max_client_addrs: Option<usize>,
+    top_clients: Option<usize>,
+    client_addr_field: Option<ClientAddrField>,
+    idle_buckets: Option<Vec<f64>>,
+    age_buckets: Option<Vec<f64>>,
+    bytes_buckets: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCloud {
+    name: Option<String>,
+    region: Option<String>,
+    project_id: Option<String>,
+    dcs_endpoint: Option<String>,
+    dbss_endpoint: Option<String>,
+    access_key_env: Option<String>,
+    secret_key_env: Option<String>,
+    security_token_env: Option<String>,
+    requests_per_second: Option<f64>,
+    proxy: Option<String>,
+    discovery: Option<RawDiscovery>,
+    #[serde(default)]
+    dcs_instance: Vec<RawInstance>,
+    #[serde(default)]
+    dbss_resource: Vec<RawResource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiscovery {
+    #[serde(default = "yes")]
+    enabled: bool,
+    name_pattern: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstance {
+    id: Option<String>,
+    #[serde(default)]
+    nodes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResource {
+    id: Option<String>,
+}
+
+/// The default account rate: Huawei's API gateway allows more, and leaving room keeps other
+/// tools of the same account from being throttled.
+const DEFAULT_REQUESTS_PER_SECOND: f64 = 10.0;
+
+fn required(value: Option<String>, key: &str) -> Result<String, ConfigError> {
+    match value.map(|v| v.trim().to_string()) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(invalid(key, "is required")),
+    }
+}
+
+fn buckets(value: Option<Vec<f64>>, default: &[f64], key: &str) -> Result<Vec<f64>, ConfigError> {
+    let Some(bounds) = value else {
+        return Ok(default.to_vec());
+    };
+    if bounds.is_empty() || bounds.len() > 40 {
+        return Err(invalid(key, "must list 1 to 40 bucket bounds"));
+    }
+    if bounds.iter().any(|b| !b.is_finite() || *b < 0.0) {
+        return Err(invalid(key, "bounds must be finite and not negative"));
+    }
+    if bounds.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(invalid(key, "bounds must be strictly increasing"));
+    }
+    Ok(bounds)
+}
+
+fn env_name(value: Option<String>, key: &str) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(v) if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
+            Err(invalid(key, "must be an environment variable name"))
+        }
+        other => Ok(other),
+    }
+}
+
+impl RawConfig {
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let e = self.exporter;
+        let scan_interval = e.scan_interval.unwrap_or(Duration::from_secs(60));
+        if scan_interval < Duration::from_secs(1) {
+            return Err(invalid("exporter.scan_interval", "must be at least 1s"));
+        }
+        let scan_timeout = e.scan_timeout.unwrap_or(scan_interval.mul_f64(0.75));
+        if scan_timeout.is_zero() || scan_timeout > scan_interval {
+            return Err(invalid(
+                "exporter.scan_timeout",
+                "must be more than 0 and at most scan_interval",
+            ));
+        }
+        let stale_after = e.stale_after.unwrap_or(scan_interval * 3);
+        if stale_after < scan_interval {
+            return Err(invalid(
+                "exporter.stale_after",
+                "must be at least scan_interval",
+            ));
+        }
+        let discovery_interval = e.discovery_interval.unwrap_or(Duration::from_secs(600));
+        if discovery_interval < Duration::from_secs(1) {
+            return Err(invalid(
+                "exporter.discovery_interval",
+                "must be at least 1s",
+            ));
+        }
+        let max_concurrent_scans = e.max_concurrent_scans.unwrap_or(16);
+        if !(1..=1024).contains(&max_concurrent_scans) {
+            return Err(invalid(
+                "exporter.max_concurrent_scans",
+                "must be between 1 and 1024",
+            ));
+        }
+        let page_size = e.page_size.unwrap_or(MAX_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+            return Err(invalid("exporter.page_size", "must be between 1 and 1000"));
+        }
+        let max_client_addrs = e.max_client_addrs.unwrap_or(50);
+        if max_client_addrs > 10_000 {
+            return Err(invalid(
+                "exporter.max_client_addrs",
+                "must be at most 10000",
+            ));
+        }
+        let top_clients = e.top_clients.unwrap_or(5);
+        if top_clients > 100 {
+            return Err(invalid("exporter.top_clients", "must be at most 100"));
+        }
+        let exporter = ExporterSettings {
+            scan_interval,
+            scan_timeout,
+            stale_after,
+            discovery_interval,
+            max_concurrent_scans,
+            clean_cache: e.clean_cache.unwrap_or(true),
+            page_size,
+            max_client_addrs,
+            top_clients,
+            client_addr_field: e.client_addr_field.unwrap_or_default(),
+            idle_buckets: buckets(
+                e.idle_buckets,
+                &DEFAULT_SECONDS_BUCKETS,
+                "exporter.idle_buckets",
+            )?,
+            age_buckets: buckets(
+                e.age_buckets,
+                &DEFAULT_SECONDS_BUCKETS,
+                "exporter.age_buckets",
+            )?,
+            bytes_buckets: buckets(
+                e.bytes_buckets,
+                &DEFAULT_BYTES_BUCKETS,
+                "exporter.bytes_buckets",
+            )?,
+        };
+
+        let mut names = HashSet::new();
+        let mut instance_ids = HashSet::new();
+        let mut clouds = Vec::new();
+        for (i, c) in self.cloud.into_iter().enumerate() {
+            let at = format!("cloud[{i}]");
+            let name = required(c.name, &format!("{at}.name"))?;
+            if !names.insert(name.clone()) {
+                return Err(invalid(
+                    format!("{at}.name"),
+                    format!("{name:?} is used twice"),
+                ));
+            }
+            let at = format!("cloud[{name}]");
+            let project_id = required(c.project_id, &format!("{at}.project_id"))?;
+            let region = c.region.map(|r| r.trim().to_string()).unwrap_or_default();
+            if region.is_empty() && (c.dcs_endpoint.is_none() || c.dbss_endpoint.is_none()) {
+                return Err(invalid(
+                    format!("{at}.region"),
+                    "is required unless dcs_endpoint and dbss_endpoint are both given",
+                ));
+            }
+            let endpoints = Endpoints::for_region(
+                &region,
+                c.dcs_endpoint.as_deref(),
+                c.dbss_endpoint.as_deref(),
+            )
+            .map_err(|e| invalid(format!("{at}.region/endpoints"), e.to_string()))?;
+            let requests_per_second = c.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
+            if !(requests_per_second > 0.0 && requests_per_second <= 10_000.0) {
+                return Err(invalid(
+                    format!("{at}.requests_per_second"),
+                    "must be more than 0 and at most 10000",
+                ));
+            }
+            if let Some(proxy) = &c.proxy {
+                reqwest::Url::parse(proxy)
+                    .map_err(|e| invalid(format!("{at}.proxy"), e.to_string()))?;
+            }
+            let discovery = match c.discovery {
+                Some(d) if d.enabled => Some(Discovery {
+                    name_pattern: d
+                        .name_pattern
+                        .map(|p| regex::Regex::new(&p))
+                        .transpose()
+                        .map_err(|e| {
+                            invalid(format!("{at}.discovery.name_pattern"), e.to_string())
+                        })?,
+                }),
+                _ => None,
+            };
+            let mut dcs_instances = Vec::new();
+            for (j, inst) in c.dcs_instance.into_iter().enumerate() {
+                let key = format!("{at}.dcs_instance[{j}]");
+                let id = required(inst.id, &format!("{key}.id"))?;
+                if !instance_ids.insert(id.clone()) {
+                    return Err(invalid(
+                        format!("{key}.id"),
+                        format!("{id:?} is listed twice"),
+                    ));
+                }
+                let mut seen = HashSet::new();
+                for node in &inst.nodes {
+                    if node.trim().is_empty() || !seen.insert(node) {
+                        return Err(invalid(
+                            format!("{key}.nodes"),
+                            "node ids must be non-empty and listed once",
+                        ));
+                    }
+                }
+                dcs_instances.push(DcsInstance {
+                    id,
+                    nodes: inst.nodes,
+                });
+            }
+            let mut dbss_resources = Vec::new();
+            for (j, r) in c.dbss_resource.into_iter().enumerate() {
+                let key = format!("{at}.dbss_resource[{j}].id");
+                let id = required(r.id, &key)?;
+                if dbss_resources.contains(&id) {
+                    return Err(invalid(key, format!("{id:?} is listed twice")));
+                }
+                dbss_resources.push(id);
+            }
+            if dcs_instances.is_empty() && dbss_resources.is_empty() && discovery.is_none() {
+                return Err(invalid(
+                    &at,
+                    "has nothing to scan: add dcs_instance, dbss_resource or discovery",
+                ));
+            }
+            clouds.push(Cloud {
+                name,
+                region,
+                project_id,
+                endpoints,
+                credentials: CredentialSource {
+                    access_key_env: env_name(c.access_key_env, &format!("{at}.access_key_env"))?,
+                    secret_key_env: env_name(c.secret_key_env, &format!("{at}.secret_key_env"))?,
+                    security_token_env: env_name(
+                        c.security_token_env,
+                        &format!("{at}.security_token_env"),
+                    )?,
+                },
+                requests_per_second,
+                proxy: c.proxy,
+                discovery,
+                dcs_instances,
+                dbss_resources,
+            });
+        }
+        if clouds.is_empty() {
+            return Err(invalid("cloud", "at least one [[cloud]] is required"));
+        }
+        Ok(Config { exporter, clouds })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+
+    const GOOD: &str = r#"
+        [exporter]
+        scan_interval = "30s"
+        top_clients = 3
+        client_addr_field = "peer"
+        [[cloud]]
+        name = "prod"
+        region = "cn-north-4"
+        project_id = "p1"
+        [[cloud.dcs_instance]]
+        id = "i1"
+        nodes = ["n1", "n2"]
+        [[cloud.dbss_resource]]
+        id = "r1"
+    "#;
+
+    #[test]
+    fn defaults_and_values() {
+        let c = Config::from_toml(GOOD).unwrap();
+        let e = &c.exporter;
+        assert_eq!(e.scan_interval.as_secs(), 30);
+        assert_eq!(e.stale_after.as_secs(), 90);
+        assert_eq!(e.max_client_addrs, 50);
+        assert_eq!(e.top_clients, 3);
+        assert_eq!(e.idle_buckets.len(), 12);
+        assert_eq!(
+            c.clouds[0].endpoints.dcs.as_str(),
+            "https://dcs.cn-north-4.myhuaweicloud.com/"
+        );
+        assert_eq!(c.clouds[0].dcs_instances[0].nodes, ["n1", "n2"]);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            (
+                GOOD.replace("top_clients = 3", "top_client = 3"),
+                "top_client",
+            ),
+            (GOOD.replace("\"30s\"", "\"30 parsecs\""), "scan_interval"),
+            (
+                GOOD.replace("top_clients = 3", "top_clients = 1000"),
+                "exporter.top_clients",
+            ),
+            (
+                GOOD.replace("project_id = \"p1\"", ""),
+                "cloud[prod].project_id",
+            ),
+            (
+                GOOD.replace("\"n2\"", "\"n1\""),
+                "cloud[prod].dcs_instance[0].nodes",
+            ),
+            (
+                GOOD.replace("[exporter]", "[exporter]\nidle_buckets = [5, 1]"),
+                "exporter.idle_buckets",
+            ),
+            (
+                GOOD.replace("[exporter]", "[exporter]\nscan_timeout = \"2m\""),
+                "exporter.scan_timeout",
+            ),
+            (
+                GOOD.replace("region = \"cn-north-4\"", "region = \"cn north\""),
+                "cloud[prod].region",
+            ),
+            ("[exporter]\n".to_string(), "cloud"),
+        ];
+        for (text, key) in cases {
+            let err = Config::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+}
