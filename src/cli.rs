@@ -3,13 +3,18 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cloud::Credentials;
+use crate::collect::{Scheduler, credentials_from_env};
+use crate::config::Config;
+use crate::server::{AppState, DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH};
 use crate::sim::{SimConfig, Simulator, Topology};
+use crate::snapshot::Store;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -23,8 +28,26 @@ pub struct Cli {
     log_level: String,
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
     log_format: LogFormat,
+    #[command(flatten)]
+    run: RunArgs,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// The configuration file (TOML).
+    #[arg(long, required_unless_present = "demo", conflicts_with = "demo")]
+    config: Option<PathBuf>,
+    /// Run against a built-in simulator: no cloud account needed.
+    #[arg(long)]
+    demo: bool,
+    /// Address to serve the metrics on.
+    #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN_ADDRESS)]
+    listen_address: SocketAddr,
+    /// Path of the metrics.
+    #[arg(long = "web.telemetry-path", default_value = DEFAULT_TELEMETRY_PATH)]
+    telemetry_path: String,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -37,6 +60,11 @@ enum LogFormat {
 enum Command {
     /// Serve the simulated DCS and DBSS APIs (signed with CLOUD_SDK_AK / CLOUD_SDK_SK).
     Simulate(SimulateArgs),
+    /// Validate a configuration file and print what would be scanned.
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -82,7 +110,9 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Simulate(args) => simulate(args).await,
+            Some(Command::Simulate(args)) => simulate(args).await,
+            Some(Command::CheckConfig { config }) => check_config(&config),
+            None => run(cli.run).await,
         }
     });
     match result {
@@ -104,6 +134,118 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Logfmt => builder.with_ansi(false).init(),
+    }
+    Ok(())
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    if !args.telemetry_path.starts_with('/') || args.telemetry_path.len() < 2 {
+        anyhow::bail!("--web.telemetry-path must start with / and name a path");
+    }
+    let demo = if args.demo {
+        let demo = crate::demo::start(Topology::demo()).await?;
+        println!(
+            "demo: simulated DCS and DBSS APIs on {}",
+            demo.simulator_url
+        );
+        Some(demo)
+    } else {
+        None
+    };
+    let config = match (&demo, &args.config) {
+        (Some(demo), _) => demo.config.clone(),
+        (None, Some(path)) => Config::from_file(path)?,
+        (None, None) => anyhow::bail!("--config or --demo is required"),
+    };
+    let store = Arc::new(Store::new());
+    let (registry, api_metrics) =
+        crate::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
+    let scheduler = match &demo {
+        Some(demo) => Scheduler::new(&config, Arc::clone(&store), Some(api_metrics), |_| {
+            Ok(demo.credentials.clone())
+        }),
+        None => Scheduler::new(
+            &config,
+            Arc::clone(&store),
+            Some(api_metrics),
+            credentials_from_env,
+        ),
+    }?;
+    let state = Arc::new(AppState {
+        registry,
+        store,
+        clouds: config.clouds.len(),
+        telemetry_path: args.telemetry_path.clone(),
+        stale_after: config.exporter.stale_after,
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen_address)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen_address))?;
+    let local = listener.local_addr()?;
+    let shown = if local.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}", local.port())
+    } else {
+        format!("http://{local}")
+    };
+    tracing::info!(address = %local, clouds = config.clouds.len(), "exporter listening");
+    println!(
+        "exporter listening on {shown}{} (landing page {shown}/)",
+        args.telemetry_path
+    );
+    let server = axum::serve(listener, crate::server::router(state))
+        .with_graceful_shutdown(shutdown_signal());
+    tokio::select! {
+        () = scheduler.run() => anyhow::bail!("the scheduler stopped"),
+        served = server => served.context("serving the metrics")?,
+    }
+    Ok(())
+}
+
+fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::from_file(path)?;
+    let e = &config.exporter;
+    println!("{}: valid", path.display());
+    println!(
+        "every {} (timeout {}, stale after {}), {} scans at once, top {} clients, {} client addresses a node",
+        humantime::format_duration(e.scan_interval),
+        humantime::format_duration(e.scan_timeout),
+        humantime::format_duration(e.stale_after),
+        e.max_concurrent_scans,
+        e.top_clients,
+        e.max_client_addrs
+    );
+    let mut missing = Vec::new();
+    for cloud in &config.clouds {
+        println!(
+            "cloud {} (project {}, {} requests/s): DCS {} DBSS {}",
+            cloud.name,
+            cloud.project_id,
+            cloud.requests_per_second,
+            cloud.endpoints.dcs,
+            cloud.endpoints.dbss
+        );
+        if let Err(err) = credentials_from_env(cloud) {
+            missing.push(format!("cloud {}: {err}", cloud.name));
+        }
+        if let Some(d) = &cloud.discovery {
+            match &d.name_pattern {
+                Some(p) => println!("  every DCS instance whose name matches /{p}/"),
+                None => println!("  every DCS instance of the project"),
+            }
+        }
+        for i in &cloud.dcs_instances {
+            if i.nodes.is_empty() {
+                println!("  DCS instance {}: the nodes that take clients", i.id);
+            } else {
+                println!("  DCS instance {}: nodes {}", i.id, i.nodes.join(", "));
+            }
+        }
+        for r in &cloud.dbss_resources {
+            println!("  DBSS resource {r}");
+        }
+    }
+    if !missing.is_empty() {
+        anyhow::bail!("credentials are missing: {}", missing.join("; "));
     }
     Ok(())
 }

@@ -1,7 +1,13 @@
 //! dcs-session-exporter: a Prometheus exporter of Huawei Cloud DCS client sessions and DBSS
 //! job records, with a faithful simulator of both APIs.
 
+pub mod aggregate;
 pub mod cli;
 pub mod cloud;
+pub mod collect;
 pub mod config;
+pub mod demo;
+pub mod metrics;
+pub mod server;
 pub mod sim;
+pub mod snapshot;

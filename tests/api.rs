@@ -838,11 +838,7 @@ fn throttled() -> SimError {
 #[tokio::test]
 async fn throttled_then_success_and_bounded_retries() {
     let (sim, url) = default_sim().await;
-    sim.inject_fault(Fault {
-        operation: Operation::ListInstances,
-        times: 2,
-        error: throttled(),
-    });
+    sim.inject_fault(Fault::new(Operation::ListInstances, 2, throttled()));
     let observer = Arc::new(CountingObserver::default());
     let api = client_with(
         &url,
@@ -865,11 +861,7 @@ async fn throttled_then_success_and_bounded_retries() {
 
     // Throttled for longer than the retries allow: the last error, after 1 + 3 attempts.
     observer.calls.lock().unwrap().clear();
-    sim.inject_fault(Fault {
-        operation: Operation::ListInstances,
-        times: 10,
-        error: throttled(),
-    });
+    sim.inject_fault(Fault::new(Operation::ListInstances, 10, throttled()));
     let err = api
         .list_instances(&ListInstancesQuery::default(), deadline())
         .await
@@ -880,18 +872,18 @@ async fn throttled_then_success_and_bounded_retries() {
 
     // A 5xx is retried too; a 4xx is not.
     observer.calls.lock().unwrap().clear();
-    sim.inject_fault(Fault {
-        operation: Operation::ListLogicalNodes,
-        times: 1,
-        error: SimError::dcs(503, "DCS.5000", "busy"),
-    });
+    sim.inject_fault(Fault::new(
+        Operation::ListLogicalNodes,
+        1,
+        SimError::dcs(503, "DCS.5000", "busy"),
+    ));
     let id = &instances[0].instance_id.clone().unwrap();
     api.list_logical_nodes(id, deadline()).await.unwrap();
-    sim.inject_fault(Fault {
-        operation: Operation::ListLogicalNodes,
-        times: 1,
-        error: SimError::dcs(403, "DCS.4030", "no permission"),
-    });
+    sim.inject_fault(Fault::new(
+        Operation::ListLogicalNodes,
+        1,
+        SimError::dcs(403, "DCS.4030", "no permission"),
+    ));
     let err = api.list_logical_nodes(id, deadline()).await.unwrap_err();
     assert_eq!(
         (err.status, err.code.as_deref()),

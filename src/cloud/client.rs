@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::credentials::Credentials;
 use super::endpoints::Endpoints;
 use super::error::{ApiError, ErrorBody, ErrorKind, Operation};
+use super::ratelimit::RateLimiter;
 use super::signer::{self, HEADER_SDK_DATE, SignableRequest};
 
 pub const USER_AGENT: &str = concat!("dcs-session-exporter/", env!("CARGO_PKG_VERSION"));
@@ -81,6 +82,8 @@ pub struct ClientOptions {
     /// An HTTP(S) proxy for every call.
     pub proxy: Option<String>,
     pub observer: Option<Arc<dyn RequestObserver>>,
+    /// Shared by every call of one account.
+    pub rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 impl Default for ClientOptions {
@@ -93,6 +96,7 @@ impl Default for ClientOptions {
             retry: RetryPolicy::default(),
             proxy: None,
             observer: None,
+            rate_limiter: None,
         }
     }
 }
@@ -250,6 +254,15 @@ impl ApiClient {
     }
 
     async fn attempt(&self, call: &Call, deadline: Instant) -> Result<Answer, ApiError> {
+        if let Some(limiter) = &self.options.rate_limiter {
+            if !limiter.acquire(deadline).await {
+                return Err(ApiError::new(
+                    call.operation,
+                    ErrorKind::Timeout,
+                    "the account's request rate leaves no turn before the deadline",
+                ));
+            }
+        }
         let started = Instant::now();
         let limit = deadline.min(started + self.options.request_timeout);
         let result = match tokio::time::timeout_at(limit, self.exchange(call)).await {

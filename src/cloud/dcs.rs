@@ -104,6 +104,16 @@ pub fn parse_epoch_millis(value: Option<&str>) -> Option<SystemTime> {
     Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
 }
 
+/// A stored list's `time`: RFC 3339 (`2023-06-15T03:10:01.332Z`, as documented), with or
+/// without the zone, or a millisecond epoch.
+pub fn parse_list_time(value: &str) -> Option<SystemTime> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return parse_epoch_millis(Some(value));
+    }
+    humantime::parse_rfc3339_weak(value).ok()
+}
+
 impl DcsJob {
     pub fn began(&self) -> Option<SystemTime> {
         parse_epoch_millis(self.begin_time.as_deref())
@@ -758,6 +768,15 @@ mod tests {
         assert_eq!(c.peer.as_deref(), Some("198.198.0.121:4058"));
         let empty: ClientPage = serde_json::from_str(r#"{"clients":null}"#).unwrap();
         assert!(empty.clients.is_empty());
+    }
+
+    #[test]
+    fn list_times() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_686_798_601_332);
+        assert_eq!(parse_list_time("2023-06-15T03:10:01.332Z"), Some(t));
+        assert_eq!(parse_list_time("2023-06-15 03:10:01.332"), Some(t));
+        assert_eq!(parse_list_time("1686798601332"), Some(t));
+        assert_eq!(parse_list_time("yesterday"), None);
     }
 
     #[test]

@@ -7,9 +7,11 @@ pub mod dcs;
 pub mod endpoints;
 pub mod error;
 mod lenient;
+pub mod ratelimit;
 pub mod signer;
 
 pub use client::{ApiClient, ClientOptions, RequestObserver, RetryPolicy};
 pub use credentials::{Credentials, Secret};
 pub use endpoints::{Endpoints, Service};
 pub use error::{ApiError, ErrorKind, Operation};
+pub use ratelimit::RateLimiter;

@@ -53,6 +53,9 @@ pub struct ExporterSettings {
     pub stale_after: Duration,
     /// How often node lists (and discovered instances) are read again.
     pub discovery_interval: Duration,
+    /// Targets' first scans are spread over this window (at most the interval), and keep that
+    /// place in later cycles, so a large fleet does not start all at once.
+    pub first_scan_spread: Duration,
     pub max_concurrent_scans: usize,
     /// Start a fresh scan (true) or reuse the stored list when there is one.
     pub clean_cache: bool,

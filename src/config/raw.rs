@@ -32,6 +32,8 @@ struct RawExporter {
     stale_after: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     discovery_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    first_scan_spread: Option<Duration>,
     max_concurrent_scans: Option<usize>,
     clean_cache: Option<bool>,
     page_size: Option<u32>,
@@ -180,6 +182,10 @@ impl RawConfig {
             scan_timeout,
             stale_after,
             discovery_interval,
+            first_scan_spread: e
+                .first_scan_spread
+                .unwrap_or(Duration::from_secs(10))
+                .min(scan_interval),
             max_concurrent_scans,
             clean_cache: e.clean_cache.unwrap_or(true),
             page_size,

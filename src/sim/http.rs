@@ -273,8 +273,8 @@ async fn scan_clients(
     Path((_, instance_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    sim.injected_fault(Operation::ScanClients)?;
     let body: ScanBody = json_body(&body)?;
+    sim.injected_fault(Operation::ScanClients, body.node_id.as_deref())?;
     let job_id = sim.with_state(|s| {
         s.start_scan(
             &instance_id,
@@ -291,7 +291,7 @@ async fn list_clients(
     Path((_, instance_id)): Path<(String, String)>,
     Query(query): Query<ListQuery>,
 ) -> Answer {
-    sim.injected_fault(Operation::ListClients)?;
+    sim.injected_fault(Operation::ListClients, query.node_id.as_deref())?;
     let page = sim.with_state(|s| s.list_clients(&instance_id, &query, SystemTime::now()))?;
     Ok(Json(page).into_response())
 }
@@ -301,8 +301,8 @@ async fn kill_all_clients(
     Path((_, instance_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    sim.injected_fault(Operation::KillAllClients)?;
     let body: KillAllBody = json_body(&body)?;
+    sim.injected_fault(Operation::KillAllClients, body.node_id.as_deref())?;
     let job_id = sim.with_state(|s| {
         s.kill_all(
             &instance_id,
@@ -319,8 +319,8 @@ async fn kill_clients(
     Path((_, instance_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    sim.injected_fault(Operation::KillClients)?;
     let body: KillBody = json_body(&body)?;
+    sim.injected_fault(Operation::KillClients, body.node_id.as_deref())?;
     sim.with_state(|s| {
         s.kill_clients(
             &instance_id,
@@ -336,7 +336,7 @@ async fn logical_nodes(
     State(sim): State<Arc<Simulator>>,
     Path((_, instance_id)): Path<(String, String)>,
 ) -> Answer {
-    sim.injected_fault(Operation::ListLogicalNodes)?;
+    sim.injected_fault(Operation::ListLogicalNodes, None)?;
     let nodes = sim.with_state(|s| s.logical_nodes(&instance_id))?;
     Ok(Json(nodes).into_response())
 }
@@ -345,7 +345,7 @@ async fn list_instances(
     State(sim): State<Arc<Simulator>>,
     Query(query): Query<InstancesQuery>,
 ) -> Answer {
-    sim.injected_fault(Operation::ListInstances)?;
+    sim.injected_fault(Operation::ListInstances, None)?;
     let page = sim.with_state(|s| s.list_instances(&query))?;
     Ok(Json(page).into_response())
 }
@@ -354,7 +354,7 @@ async fn show_job(
     State(sim): State<Arc<Simulator>>,
     Path((_, job_id)): Path<(String, String)>,
 ) -> Answer {
-    sim.injected_fault(Operation::ShowJob)?;
+    sim.injected_fault(Operation::ShowJob, None)?;
     let job = sim.with_state(|s| s.show_job(&job_id, SystemTime::now()))?;
     Ok(Json(job).into_response())
 }
@@ -363,7 +363,7 @@ async fn audit_jobs(
     State(sim): State<Arc<Simulator>>,
     Path((_, resource_id)): Path<(String, String)>,
 ) -> Answer {
-    sim.injected_fault(Operation::ListAuditJobs)?;
+    sim.injected_fault(Operation::ListAuditJobs, None)?;
     let jobs = sim.with_state(|s| s.audit_jobs(&resource_id, false))?;
     Ok(Json(serde_json::json!({ "jobs": jobs })).into_response())
 }
@@ -372,7 +372,7 @@ async fn audit_jobs_legacy(
     State(sim): State<Arc<Simulator>>,
     Path((_, resource_id)): Path<(String, String)>,
 ) -> Answer {
-    sim.injected_fault(Operation::ListAuditJobs)?;
+    sim.injected_fault(Operation::ListAuditJobs, None)?;
     let jobs = sim.with_state(|s| s.audit_jobs(&resource_id, true))?;
     Ok(Json(serde_json::json!({ "jobs": jobs })).into_response())
 }

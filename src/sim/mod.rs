@@ -44,12 +44,30 @@ impl SimConfig {
     }
 }
 
-/// An error to answer instead of the real one, `times` times, for one operation.
+/// An error to answer instead of the real one, `times` times, for one operation (of one node,
+/// when `node_id` is given).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
     pub operation: Operation,
+    pub node_id: Option<String>,
     pub times: u32,
     pub error: SimError,
+}
+
+impl Fault {
+    pub fn new(operation: Operation, times: u32, error: SimError) -> Self {
+        Self {
+            operation,
+            node_id: None,
+            times,
+            error,
+        }
+    }
+
+    pub fn on_node(mut self, node_id: &str) -> Self {
+        self.node_id = Some(node_id.to_string());
+        self
+    }
 }
 
 pub struct Simulator {
@@ -113,9 +131,11 @@ impl Simulator {
             .push(fault);
     }
 
-    fn injected_fault(&self, operation: Operation) -> Result<(), SimError> {
+    fn injected_fault(&self, operation: Operation, node_id: Option<&str>) -> Result<(), SimError> {
         let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(i) = faults.iter().position(|f| f.operation == operation) else {
+        let Some(i) = faults.iter().position(|f| {
+            f.operation == operation && f.node_id.as_deref().is_none_or(|n| Some(n) == node_id)
+        }) else {
             return Ok(());
         };
         let error = faults[i].error.clone();
@@ -124,6 +144,14 @@ impl Simulator {
             faults.remove(i);
         }
         Err(error)
+    }
+
+    /// Takes back every injected fault.
+    pub fn clear_faults(&self) {
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     fn take_rate_token(&self) -> bool {

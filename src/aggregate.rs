@@ -1,0 +1,470 @@
+//! Streaming aggregation of one node's sessions into bounded label sets: page by page, never
+//! holding the raw sessions.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use crate::cloud::dcs::{ClientInfo, PageSink};
+use crate::config::{ClientAddrField, ExporterSettings};
+
+/// The label value of addresses folded together past the `max_client_addrs` largest.
+pub const OTHER: &str = "other";
+/// The label value of a field a session did not have.
+pub const UNKNOWN: &str = "unknown";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregateSettings {
+    pub max_client_addrs: usize,
+    pub top_clients: usize,
+    pub client_addr_field: ClientAddrField,
+    pub idle_buckets: Arc<[f64]>,
+    pub age_buckets: Arc<[f64]>,
+    pub bytes_buckets: Arc<[f64]>,
+}
+
+impl From<&ExporterSettings> for AggregateSettings {
+    fn from(e: &ExporterSettings) -> Self {
+        Self {
+            max_client_addrs: e.max_client_addrs,
+            top_clients: e.top_clients,
+            client_addr_field: e.client_addr_field,
+            idle_buckets: e.idle_buckets.clone().into(),
+            age_buckets: e.age_buckets.clone().into(),
+            bytes_buckets: e.bytes_buckets.clone().into(),
+        }
+    }
+}
+
+/// A histogram with fixed bounds: per-bucket (not cumulative) counts, the last for `+Inf`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Histogram {
+    bounds: Arc<[f64]>,
+    counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn new(bounds: Arc<[f64]>) -> Self {
+        Self {
+            counts: vec![0; bounds.len() + 1],
+            bounds,
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, value: f64) {
+        // `le` buckets: the first bound at or above the value.
+        let i = self.bounds.partition_point(|b| *b < value);
+        self.counts[i] += 1;
+        self.sum += value;
+        self.count += 1;
+    }
+
+    /// `(upper bound, count in bucket)` pairs, `+Inf` last, as the encoder takes them.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        self.bounds
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .zip(self.counts.iter().copied())
+            .collect()
+    }
+}
+
+/// Sessions with one client address, db and user.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ClientCount {
+    pub client_addr: String,
+    pub db: String,
+    pub user: String,
+    pub sessions: u64,
+}
+
+/// One of a node's worst sessions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopClient {
+    /// `ip:port` of the configured address field.
+    pub client_addr: String,
+    pub client_name: String,
+    pub user: String,
+    pub db: String,
+    pub cmd: String,
+    pub value: i64,
+}
+
+/// Everything the metrics need from one scan of one node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeAggregate {
+    pub sessions: u64,
+    /// Sorted by address, db, user; `other` holds the addresses past `max_client_addrs`.
+    pub clients: Vec<ClientCount>,
+    pub idle: Histogram,
+    pub age: Histogram,
+    pub output_memory: Histogram,
+    pub query_buffer: Histogram,
+    pub output_memory_max: u64,
+    pub channel_subscriptions: u64,
+    pub pattern_subscriptions: u64,
+    /// Most idle first.
+    pub top_idle: Vec<TopClient>,
+    /// Largest output buffer first; only sessions with one.
+    pub top_output_memory: Vec<TopClient>,
+}
+
+/// Strings seen often (dbs, users, addresses) stored once and counted by number.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(s.to_string(), id);
+        self.names.push(s.to_string());
+        id
+    }
+}
+
+/// A top-N candidate ordered so the heap's top is the first to go: the smallest value, and
+/// among equal values the largest address (so the result does not depend on page order).
+#[derive(PartialEq, Eq)]
+struct Ranked(TopClient);
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .0
+            .value
+            .cmp(&self.0.value)
+            .then_with(|| self.0.client_addr.cmp(&other.0.client_addr))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The N largest by value, kept while streaming.
+struct TopN {
+    limit: usize,
+    heap: BinaryHeap<Ranked>,
+}
+
+impl TopN {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            heap: BinaryHeap::with_capacity(limit + 1),
+        }
+    }
+
+    fn would_keep(&self, value: i64, addr: &str) -> bool {
+        if self.limit == 0 {
+            return false;
+        }
+        match self.heap.peek() {
+            _ if self.heap.len() < self.limit => true,
+            Some(Ranked(worst)) => {
+                value > worst.value || (value == worst.value && addr < worst.client_addr.as_str())
+            }
+            None => true,
+        }
+    }
+
+    fn offer(&mut self, client: &ClientInfo, addr: &str, value: i64) {
+        if !self.would_keep(value, addr) {
+            return;
+        }
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        self.heap.push(Ranked(TopClient {
+            client_addr: addr.to_string(),
+            client_name: text(&client.name),
+            user: client.user.clone().unwrap_or_else(|| UNKNOWN.into()),
+            db: client.db.clone().unwrap_or_else(|| UNKNOWN.into()),
+            cmd: text(&client.cmd),
+            value,
+        }));
+        if self.heap.len() > self.limit {
+            self.heap.pop();
+        }
+    }
+
+    fn into_sorted(self) -> Vec<TopClient> {
+        // Ranked orders best last: ascending order of Ranked is best first.
+        let mut v: Vec<Ranked> = self.heap.into_vec();
+        v.sort();
+        v.into_iter().map(|r| r.0).collect()
+    }
+}
+
+/// Takes a node's session pages one at a time and keeps only aggregates.
+pub struct Aggregator {
+    settings: Arc<AggregateSettings>,
+    addrs: Interner,
+    dbs: Interner,
+    users: Interner,
+    counts: HashMap<(u32, u32, u32), u64>,
+    sessions: u64,
+    idle: Histogram,
+    age: Histogram,
+    output_memory: Histogram,
+    query_buffer: Histogram,
+    output_memory_max: u64,
+    channel_subscriptions: u64,
+    pattern_subscriptions: u64,
+    top_idle: TopN,
+    top_output_memory: TopN,
+}
+
+/// `ip` of `ip:port`, `[v6]:port` or a bare address.
+pub fn strip_port(addr: &str) -> &str {
+    if let Some(rest) = addr.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(ip, _)| ip);
+    }
+    match addr.rsplit_once(':') {
+        // A bare IPv6 address has more than one colon and no port.
+        Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
+        _ => addr,
+    }
+}
+
+impl Aggregator {
+    pub fn new(settings: Arc<AggregateSettings>) -> Self {
+        Self {
+            idle: Histogram::new(Arc::clone(&settings.idle_buckets)),
+            age: Histogram::new(Arc::clone(&settings.age_buckets)),
+            output_memory: Histogram::new(Arc::clone(&settings.bytes_buckets)),
+            query_buffer: Histogram::new(Arc::clone(&settings.bytes_buckets)),
+            top_idle: TopN::new(settings.top_clients),
+            top_output_memory: TopN::new(settings.top_clients),
+            settings,
+            addrs: Interner::default(),
+            dbs: Interner::default(),
+            users: Interner::default(),
+            counts: HashMap::new(),
+            sessions: 0,
+            output_memory_max: 0,
+            channel_subscriptions: 0,
+            pattern_subscriptions: 0,
+        }
+    }
+
+    pub fn observe(&mut self, c: &ClientInfo) {
+        self.sessions += 1;
+        let full_addr = match self.settings.client_addr_field {
+            ClientAddrField::Addr => c.addr.as_deref(),
+            ClientAddrField::Peer => c.peer.as_deref(),
+        }
+        .filter(|a| !a.is_empty())
+        .unwrap_or(UNKNOWN);
+        let key = (
+            self.addrs.id(strip_port(full_addr)),
+            self.dbs.id(c.db.as_deref().unwrap_or(UNKNOWN)),
+            self.users.id(c.user.as_deref().unwrap_or(UNKNOWN)),
+        );
+        *self.counts.entry(key).or_insert(0) += 1;
+        if let Some(idle) = c.idle {
+            self.idle.observe(idle as f64);
+            self.top_idle.offer(c, full_addr, idle);
+        }
+        if let Some(age) = c.age {
+            self.age.observe(age as f64);
+        }
+        if let Some(omem) = c.omem {
+            self.output_memory.observe(omem as f64);
+            let omem_bytes = omem.max(0) as u64;
+            self.output_memory_max = self.output_memory_max.max(omem_bytes);
+            if omem > 0 {
+                self.top_output_memory.offer(c, full_addr, omem);
+            }
+        }
+        if let Some(qbuf) = c.qbuf {
+            self.query_buffer.observe(qbuf as f64);
+        }
+        self.channel_subscriptions += c.sub.unwrap_or(0).max(0) as u64;
+        self.pattern_subscriptions += c.psub.unwrap_or(0).max(0) as u64;
+    }
+
+    pub fn finish(self) -> NodeAggregate {
+        // Sessions per address decide which addresses keep a label of their own.
+        let mut per_addr: HashMap<u32, u64> = HashMap::new();
+        for (&(addr, _, _), &n) in &self.counts {
+            *per_addr.entry(addr).or_insert(0) += n;
+        }
+        let mut ranked: Vec<(u32, u64)> = per_addr.into_iter().collect();
+        let names = &self.addrs.names;
+        ranked.sort_by(|a, b| {
+            b.1.cmp(&a.1)
+                .then_with(|| names[a.0 as usize].cmp(&names[b.0 as usize]))
+        });
+        let kept: std::collections::HashSet<u32> = ranked
+            .iter()
+            .take(self.settings.max_client_addrs)
+            .map(|(addr, _)| *addr)
+            .collect();
+        let mut folded: HashMap<(&str, u32, u32), u64> = HashMap::new();
+        for (&(addr, db, user), &n) in &self.counts {
+            let label = if kept.contains(&addr) {
+                names[addr as usize].as_str()
+            } else {
+                OTHER
+            };
+            *folded.entry((label, db, user)).or_insert(0) += n;
+        }
+        let mut clients: Vec<ClientCount> = folded
+            .into_iter()
+            .map(|((addr, db, user), sessions)| ClientCount {
+                client_addr: addr.to_string(),
+                db: self.dbs.names[db as usize].clone(),
+                user: self.users.names[user as usize].clone(),
+                sessions,
+            })
+            .collect();
+        clients.sort();
+        NodeAggregate {
+            sessions: self.sessions,
+            clients,
+            idle: self.idle,
+            age: self.age,
+            output_memory: self.output_memory,
+            query_buffer: self.query_buffer,
+            output_memory_max: self.output_memory_max,
+            channel_subscriptions: self.channel_subscriptions,
+            pattern_subscriptions: self.pattern_subscriptions,
+            top_idle: self.top_idle.into_sorted(),
+            top_output_memory: self.top_output_memory.into_sorted(),
+        }
+    }
+}
+
+impl PageSink for Aggregator {
+    fn restart(&mut self) {
+        *self = Aggregator::new(Arc::clone(&self.settings));
+    }
+
+    fn accept(&mut self, clients: Vec<ClientInfo>) {
+        for c in &clients {
+            self.observe(c);
+        }
+    }
+}
+
+/// Aggregates sessions held in memory (tests, the direct path of small lists).
+pub fn aggregate(settings: Arc<AggregateSettings>, clients: &[ClientInfo]) -> NodeAggregate {
+    let mut a = Aggregator::new(settings);
+    for c in clients {
+        a.observe(c);
+    }
+    a.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS};
+
+    fn settings(max_client_addrs: usize, top_clients: usize) -> Arc<AggregateSettings> {
+        Arc::new(AggregateSettings {
+            max_client_addrs,
+            top_clients,
+            client_addr_field: ClientAddrField::Addr,
+            idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
+            age_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
+            bytes_buckets: DEFAULT_BYTES_BUCKETS.to_vec().into(),
+        })
+    }
+
+    fn session(addr: &str, db: &str, idle: i64, omem: i64) -> ClientInfo {
+        ClientInfo {
+            addr: Some(addr.into()),
+            db: Some(db.into()),
+            user: Some("default".into()),
+            idle: Some(idle),
+            age: Some(idle + 10),
+            omem: Some(omem),
+            qbuf: Some(0),
+            sub: Some(1),
+            psub: Some(0),
+            name: Some("app".into()),
+            cmd: Some("get".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn strips_ports() {
+        assert_eq!(strip_port("10.0.0.1:6379"), "10.0.0.1");
+        assert_eq!(strip_port("[::1]:6379"), "::1");
+        assert_eq!(strip_port("fe80::1"), "fe80::1");
+        assert_eq!(strip_port("10.0.0.1"), "10.0.0.1");
+        assert_eq!(strip_port("/tmp/redis.sock:0"), "/tmp/redis.sock");
+    }
+
+    #[test]
+    fn counts_fold_and_tops() {
+        let sessions = vec![
+            session("10.0.0.1:1", "0", 5, 0),
+            session("10.0.0.1:2", "0", 700, 2048),
+            session("10.0.0.1:3", "1", 3, 0),
+            session("10.0.0.2:1", "0", 90_000, 0),
+            session("10.0.0.2:2", "0", 1, 5_000_000),
+            session("10.0.0.3:1", "0", 0, 0),
+        ];
+        let a = aggregate(settings(1, 2), &sessions);
+        assert_eq!(a.sessions, 6);
+        let counts: Vec<(&str, &str, u64)> = a
+            .clients
+            .iter()
+            .map(|c| (c.client_addr.as_str(), c.db.as_str(), c.sessions))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("10.0.0.1", "0", 2),
+                ("10.0.0.1", "1", 1),
+                ("other", "0", 3)
+            ]
+        );
+        assert_eq!(a.idle.count, 6);
+        assert_eq!(a.idle.buckets()[0], (1.0, 2), "idle 0 and 1 are <= 1");
+        assert_eq!(
+            a.output_memory.buckets()[0],
+            (0.0, 4),
+            "le=0 holds empty buffers"
+        );
+        assert_eq!(a.output_memory_max, 5_000_000);
+        assert_eq!(a.channel_subscriptions, 6);
+        let idle: Vec<i64> = a.top_idle.iter().map(|t| t.value).collect();
+        assert_eq!(idle, [90_000, 700]);
+        assert_eq!(a.top_idle[0].client_addr, "10.0.0.2:1");
+        let omem: Vec<i64> = a.top_output_memory.iter().map(|t| t.value).collect();
+        assert_eq!(omem, [5_000_000, 2048]);
+        // Page order does not change the result.
+        let mut reversed = sessions.clone();
+        reversed.reverse();
+        assert_eq!(aggregate(settings(1, 2), &reversed), a);
+        // top_clients = 0 turns the top lists off.
+        assert!(aggregate(settings(50, 0), &sessions).top_idle.is_empty());
+    }
+
+    #[test]
+    fn restart_forgets() {
+        let mut a = Aggregator::new(settings(50, 5));
+        a.accept(vec![session("10.0.0.1:1", "0", 5, 0)]);
+        a.restart();
+        a.accept(vec![session("10.0.0.9:1", "2", 5, 0)]);
+        let r = a.finish();
+        assert_eq!(r.sessions, 1);
+        assert_eq!(r.clients[0].client_addr, "10.0.0.9");
+    }
+}

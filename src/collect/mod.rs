@@ -1,0 +1,318 @@
+//! The scheduler: finds each cloud's nodes, scans every node on its own timer with bounded
+//! concurrency, polls DBSS resources, and publishes the results to the [`Store`].
+
+mod scan;
+mod targets;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Semaphore;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
+
+pub use scan::{ScanSettings, scan_node};
+pub use targets::{NodeTarget, client_nodes};
+
+use crate::aggregate::AggregateSettings;
+use crate::cloud::client::BuildError;
+use crate::cloud::credentials::CredentialsError;
+use crate::cloud::dcs::{PagingOptions, PollOptions};
+use crate::cloud::{ApiClient, ClientOptions, Credentials, RateLimiter, RequestObserver};
+use crate::config::{Cloud, Config, ExporterSettings};
+use crate::snapshot::{Attempt, Failure, NodeKey, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("cloud {cloud}: {source}")]
+    Credentials {
+        cloud: String,
+        source: CredentialsError,
+    },
+    #[error("cloud {cloud}: {source}")]
+    Client { cloud: String, source: BuildError },
+}
+
+/// Credentials of a cloud from the environment: its own variable names when configured, else
+/// the standard ones.
+pub fn credentials_from_env(cloud: &Cloud) -> Result<Credentials, CredentialsError> {
+    let names = &cloud.credentials;
+    Credentials::from_lookup(|name| {
+        let renamed = match name {
+            n if crate::cloud::credentials::ACCESS_KEY_VARS.contains(&n) => &names.access_key_env,
+            n if crate::cloud::credentials::SECRET_KEY_VARS.contains(&n) => &names.secret_key_env,
+            _ => &names.security_token_env,
+        };
+        std::env::var(renamed.as_deref().unwrap_or(name)).ok()
+    })
+}
+
+struct CloudRuntime {
+    config: Cloud,
+    api: ApiClient,
+}
+
+/// What every scan loop shares.
+struct Shared {
+    settings: ExporterSettings,
+    scan: ScanSettings,
+    store: Arc<Store>,
+    permits: Semaphore,
+}
+
+pub struct Scheduler {
+    shared: Arc<Shared>,
+    clouds: Vec<CloudRuntime>,
+}
+
+/// A stable offset in `[0, window)` for a target, so its scans keep their place in the cycle.
+fn spread(key: &impl Hash, window: Duration) -> Duration {
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    let window_ms = window.as_millis().max(1) as u64;
+    Duration::from_millis(h.finish() % window_ms)
+}
+
+impl Scheduler {
+    pub fn new(
+        config: &Config,
+        store: Arc<Store>,
+        observer: Option<Arc<dyn RequestObserver>>,
+        credentials: impl Fn(&Cloud) -> Result<Credentials, CredentialsError>,
+    ) -> Result<Self, SchedulerError> {
+        let e = &config.exporter;
+        let mut clouds = Vec::new();
+        for cloud in &config.clouds {
+            let creds = credentials(cloud).map_err(|source| SchedulerError::Credentials {
+                cloud: cloud.name.clone(),
+                source,
+            })?;
+            let options = ClientOptions {
+                proxy: cloud.proxy.clone(),
+                observer: observer.clone(),
+                rate_limiter: Some(Arc::new(RateLimiter::new(cloud.requests_per_second))),
+                ..ClientOptions::default()
+            };
+            let api = ApiClient::new(creds, &cloud.project_id, cloud.endpoints.clone(), options)
+                .map_err(|source| SchedulerError::Client {
+                    cloud: cloud.name.clone(),
+                    source,
+                })?;
+            clouds.push(CloudRuntime {
+                config: cloud.clone(),
+                api,
+            });
+        }
+        let shared = Shared {
+            scan: ScanSettings {
+                clean_cache: e.clean_cache,
+                paging: PagingOptions {
+                    page_size: e.page_size,
+                    ..PagingOptions::default()
+                },
+                poll: PollOptions::default(),
+                aggregate: Arc::new(AggregateSettings::from(e)),
+            },
+            permits: Semaphore::new(e.max_concurrent_scans),
+            settings: e.clone(),
+            store,
+        };
+        Ok(Self {
+            shared: Arc::new(shared),
+            clouds,
+        })
+    }
+
+    /// Runs until dropped: every task it started ends with it.
+    pub async fn run(self) {
+        let mut tasks = JoinSet::new();
+        for cloud in self.clouds {
+            let cloud = Arc::new(cloud);
+            for resource in &cloud.config.dbss_resources {
+                let (shared, cloud, resource) = (
+                    Arc::clone(&self.shared),
+                    Arc::clone(&cloud),
+                    resource.clone(),
+                );
+                tasks.spawn(async move { dbss_loop(shared, cloud, resource).await });
+            }
+            tasks.spawn(cloud_loop(Arc::clone(&self.shared), cloud));
+        }
+        while let Some(result) = tasks.join_next().await {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "a collection task ended");
+            }
+        }
+    }
+}
+
+/// Looks up a cloud's nodes every `discovery_interval` and keeps one scan loop per node.
+async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
+    let mut running: HashMap<NodeKey, AbortHandle> = HashMap::new();
+    let mut tasks = JoinSet::new();
+    let mut known = targets::Known::default();
+    loop {
+        let deadline = Instant::now() + shared.settings.scan_timeout;
+        let found = targets::discover(&cloud.api, &cloud.config, &mut known, deadline).await;
+        for (reason, message) in &found.errors {
+            tracing::warn!(cloud = %cloud.config.name, reason, "node discovery: {message}");
+        }
+        let wanted: HashMap<NodeKey, NodeTarget> = found
+            .nodes
+            .into_iter()
+            .map(|t| (t.key.clone(), t))
+            .collect();
+        shared.store.update(|s| {
+            s.discovered.insert(cloud.config.name.clone());
+            for (reason, _) in &found.errors {
+                *s.discovery_errors
+                    .entry((cloud.config.name.clone(), reason.clone()))
+                    .or_insert(0) += 1;
+            }
+            // Nodes that are gone take their series with them.
+            running.retain(|key, task| {
+                let keep = wanted.contains_key(key);
+                if !keep {
+                    task.abort();
+                    s.nodes.remove(key);
+                }
+                keep
+            });
+            for (key, target) in &wanted {
+                let node = std::sync::Arc::make_mut(s.nodes.entry(key.clone()).or_default());
+                node.info = target.info.clone();
+            }
+        });
+        for (key, _) in wanted {
+            if running.contains_key(&key) {
+                continue;
+            }
+            let task = tasks.spawn(node_loop(
+                Arc::clone(&shared),
+                Arc::clone(&cloud),
+                key.clone(),
+            ));
+            running.insert(key, task);
+        }
+        while tasks.try_join_next().is_some() {}
+        tokio::time::sleep(shared.settings.discovery_interval).await;
+    }
+}
+
+/// Logs a failure when it is new, and repeats of the same failure only at debug level, so a
+/// node that keeps failing does not flood the log.
+fn log_outcome(last: &mut Option<String>, failure: Option<&Failure>, target: &str) {
+    match failure {
+        Some(f) => {
+            let signature = format!("{}/{}", f.stage.as_str(), f.reason);
+            if last.as_deref() == Some(signature.as_str()) {
+                tracing::debug!(stage = f.stage.as_str(), reason = %f.reason, "{target} failed again: {}", f.message);
+            } else {
+                tracing::warn!(stage = f.stage.as_str(), reason = %f.reason, "{target} failed: {}", f.message);
+            }
+            *last = Some(signature);
+        }
+        None => {
+            if last.take().is_some() {
+                tracing::info!("{target} recovered");
+            }
+        }
+    }
+}
+
+async fn node_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, key: NodeKey) {
+    let settings = &shared.settings;
+    tokio::time::sleep(spread(&key, settings.first_scan_spread)).await;
+    let mut ticker = tokio::time::interval(settings.scan_interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_failure = None;
+    loop {
+        ticker.tick().await;
+        let Ok(_permit) = shared.permits.acquire().await else {
+            return;
+        };
+        let started = Instant::now();
+        let span = tracing::info_span!("scan", cloud = %cloud.config.name, instance_id = %key.instance_id, node_id = %key.node_id);
+        let result = scan_node(
+            &cloud.api,
+            &key.instance_id,
+            &key.node_id,
+            &shared.scan,
+            started + settings.scan_timeout,
+        )
+        .instrument(span.clone())
+        .await;
+        let duration = started.elapsed();
+        let _entered = span.enter();
+        if let Ok(data) = &result {
+            tracing::debug!(
+                sessions = data.aggregate.sessions,
+                duration_ms = duration.as_millis() as u64,
+                "scanned"
+            );
+        }
+        log_outcome(&mut last_failure, result.as_ref().err(), "scan");
+        shared.store.update_node(&key, |node| {
+            let failure = result.as_ref().err().cloned();
+            if let Some(f) = &failure {
+                *node.errors.entry((f.stage, f.reason.clone())).or_insert(0) += 1;
+            }
+            node.last_attempt = Some(Attempt {
+                finished: SystemTime::now(),
+                duration,
+                failure,
+            });
+            if let Ok(data) = result {
+                node.data = Some(Arc::new(data));
+            }
+        });
+    }
+}
+
+async fn dbss_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, resource: String) {
+    let settings = &shared.settings;
+    shared
+        .store
+        .update_dbss(&resource, |d| d.cloud = cloud.config.name.clone());
+    tokio::time::sleep(spread(&resource, settings.first_scan_spread)).await;
+    let mut ticker = tokio::time::interval(settings.scan_interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_failure = None;
+    loop {
+        ticker.tick().await;
+        let started = Instant::now();
+        let span =
+            tracing::info_span!("dbss_poll", cloud = %cloud.config.name, resource_id = %resource);
+        let result = cloud
+            .api
+            .list_audit_jobs(&resource, started + settings.scan_timeout)
+            .instrument(span.clone())
+            .await;
+        let duration = started.elapsed();
+        let failure = result.as_ref().err().map(|e| Failure {
+            stage: crate::snapshot::Stage::List,
+            reason: e.reason().into_owned(),
+            message: e.to_string(),
+        });
+        {
+            let _entered = span.enter();
+            log_outcome(&mut last_failure, failure.as_ref(), "DBSS poll");
+        }
+        shared.store.update_dbss(&resource, |d| {
+            if let Some(f) = &failure {
+                *d.errors.entry(f.reason.clone()).or_insert(0) += 1;
+            }
+            d.last_attempt = Some(Attempt {
+                finished: SystemTime::now(),
+                duration,
+                failure,
+            });
+            if let Ok(jobs) = result {
+                d.record_jobs(jobs.jobs, SystemTime::now());
+            }
+        });
+    }
+}

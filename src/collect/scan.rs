@@ -1,0 +1,90 @@
+//! One scan of one node (start the job, poll it, read every page) and one poll of one DBSS
+//! resource.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use crate::aggregate::{AggregateSettings, Aggregator};
+use crate::cloud::dcs::{JobStatus, PagingOptions, PollOptions, parse_list_time};
+use crate::cloud::{ApiClient, ApiError};
+use crate::snapshot::{Failure, NodeData, Stage};
+
+/// What a node scan needs besides the node.
+#[derive(Clone, Debug)]
+pub struct ScanSettings {
+    pub clean_cache: bool,
+    pub paging: PagingOptions,
+    pub poll: PollOptions,
+    pub aggregate: Arc<AggregateSettings>,
+}
+
+/// The DCS code of "a scan is already running": the stored list can still be read.
+pub const TASK_STATE_CODE: &str = "DCS.4957";
+
+fn failure(stage: Stage, e: &ApiError) -> Failure {
+    Failure {
+        stage,
+        reason: e.reason().into_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Scans a node and aggregates its sessions page by page.
+pub async fn scan_node(
+    api: &ApiClient,
+    instance_id: &str,
+    node_id: &str,
+    settings: &ScanSettings,
+    deadline: Instant,
+) -> Result<NodeData, Failure> {
+    match api
+        .start_scan(instance_id, node_id, settings.clean_cache, deadline)
+        .await
+    {
+        Ok(job_id) => {
+            let job = api
+                .wait_for_job(&job_id, &settings.poll, deadline)
+                .await
+                .map_err(|e| failure(Stage::Job, &e))?;
+            if job.status == JobStatus::Fail {
+                return Err(Failure {
+                    stage: Stage::Job,
+                    reason: "job_failed".into(),
+                    message: format!(
+                        "scan job {job_id} failed: {}",
+                        job.fail_reason.as_deref().unwrap_or("no reason given")
+                    ),
+                });
+            }
+        }
+        // Another scan runs (ours from a timed-out cycle, or someone else's): read what is
+        // stored, as the service allows.
+        Err(e) if e.code.as_deref() == Some(TASK_STATE_CODE) => {
+            tracing::debug!(
+                instance_id,
+                node_id,
+                "a scan is already running; reading the stored list"
+            );
+        }
+        Err(e) => return Err(failure(Stage::Scan, &e)),
+    }
+    let mut aggregator = Aggregator::new(Arc::clone(&settings.aggregate));
+    let list = api
+        .read_stored_list(
+            instance_id,
+            node_id,
+            &settings.paging,
+            &mut aggregator,
+            deadline,
+        )
+        .await
+        .map_err(|e| failure(Stage::List, &e))?;
+    let aggregate = aggregator.finish();
+    Ok(NodeData {
+        data_time: list.time.as_deref().and_then(parse_list_time),
+        aggregate,
+        scanned: SystemTime::now(),
+    })
+}

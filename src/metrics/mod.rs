@@ -1,0 +1,120 @@
+//! The metrics: target data encoded from the snapshot at scrape time, and the exporter's own
+//! (API requests, build, process).
+
+mod process;
+mod snapshot;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+pub use process::ProcessCollector;
+pub use snapshot::SnapshotCollector;
+
+use crate::cloud::{Operation, RequestObserver};
+use crate::snapshot::Store;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiRequestLabels {
+    service: &'static str,
+    operation: &'static str,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiOperationLabels {
+    service: &'static str,
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    revision: &'static str,
+    rustc_version: &'static str,
+}
+
+/// API request buckets in seconds: a healthy call takes tens of milliseconds, a throttled or
+/// retried one seconds.
+const API_DURATION_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Counts and times every API call.
+#[derive(Debug)]
+pub struct ApiMetrics {
+    requests: Family<ApiRequestLabels, Counter>,
+    durations: Family<ApiOperationLabels, Histogram>,
+}
+
+impl ApiMetrics {
+    pub fn register(registry: &mut Registry) -> Arc<Self> {
+        let metrics = Self {
+            requests: Family::default(),
+            durations: Family::new_with_constructor(|| Histogram::new(API_DURATION_BUCKETS)),
+        };
+        registry.register(
+            "dcs_exporter_api_requests",
+            "API calls by service, operation and outcome (HTTP status, or the error kind when there was no answer).",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "dcs_exporter_api_request_duration_seconds",
+            "Duration of API calls (each attempt).",
+            metrics.durations.clone(),
+        );
+        Arc::new(metrics)
+    }
+}
+
+impl RequestObserver for ApiMetrics {
+    fn observe(&self, operation: Operation, outcome: &str, elapsed: Duration) {
+        let service = operation.service().as_str();
+        self.requests
+            .get_or_create(&ApiRequestLabels {
+                service,
+                operation: operation.as_str(),
+                code: outcome.to_string(),
+            })
+            .inc();
+        self.durations
+            .get_or_create(&ApiOperationLabels {
+                service,
+                operation: operation.as_str(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Version facts, from the build.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const REVISION: &str = env!("DCS_EXPORTER_REVISION");
+pub const RUSTC_VERSION: &str = env!("DCS_EXPORTER_RUSTC_VERSION");
+
+/// The root registry: target metrics from `store`, and the exporter's own.
+pub fn registry(store: Arc<Store>, stale_after: Duration) -> (Registry, Arc<ApiMetrics>) {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(SnapshotCollector::new(store, stale_after)));
+    let api = ApiMetrics::register(&mut registry);
+    let build = Family::<BuildLabels, Gauge>::default();
+    build
+        .get_or_create(&BuildLabels {
+            version: VERSION,
+            revision: REVISION,
+            rustc_version: RUSTC_VERSION,
+        })
+        .set(1);
+    registry.register(
+        "dcs_exporter_build_info",
+        "The exporter's version, source revision and compiler (always 1).",
+        build,
+    );
+    registry.register_collector(Box::new(ProcessCollector));
+    (registry, api)
+}

@@ -1,0 +1,171 @@
+//! The HTTP face: `/metrics` (OpenMetrics when asked for, else the classic text format), a
+//! landing page with every target's last scan, `/healthz` and `/readyz`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+
+use crate::snapshot::{Attempt, Store};
+
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9977";
+pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
+
+pub struct AppState {
+    pub registry: Registry,
+    pub store: Arc<Store>,
+    /// How many clouds must have been looked up before the exporter is ready.
+    pub clouds: usize,
+    pub telemetry_path: String,
+    pub stale_after: std::time::Duration,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(&state.telemetry_path.clone(), get(metrics))
+        .route("/", get(landing))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(state)
+}
+
+fn wants_openmetrics(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let mut body = String::with_capacity(64 * 1024);
+    let (result, content_type) = if wants_openmetrics(&headers) {
+        (
+            prometheus_client::encoding::text::encode(&mut body, &state.registry),
+            OPENMETRICS_CONTENT_TYPE,
+        )
+    } else {
+        (
+            prometheus_client::encoding::prometheus_text::encode(&mut body, &state.registry),
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        )
+    };
+    match result {
+        Ok(()) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding the metrics failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding the metrics failed\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.store.load().is_ready(state.clouds) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "first scans under way\n").into_response()
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn ago(t: SystemTime, now: SystemTime) -> String {
+    let secs = now.duration_since(t).unwrap_or_default().as_secs();
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string() + " ago"
+}
+
+fn attempt_cells(out: &mut String, attempt: Option<&Attempt>, now: SystemTime) {
+    match attempt {
+        None => out.push_str("<td>pending</td><td></td><td></td>"),
+        Some(a) => {
+            let status = if a.failure.is_none() { "ok" } else { "failed" };
+            let _ = write!(
+                out,
+                "<td class=\"{status}\">{status}</td><td>{:.2} s</td><td>{}</td>",
+                a.duration.as_secs_f64(),
+                ago(a.finished, now)
+            );
+        }
+    }
+}
+
+async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
+    let snap = state.store.load();
+    let now = SystemTime::now();
+    let mut out = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>dcs-session-exporter</title>\
+         <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
+         td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.failed{color:#b00}.ok{color:#070}</style>\
+         </head><body><h1>dcs-session-exporter</h1>",
+    );
+    let _ = write!(
+        out,
+        "<p>Version {} ({}). Metrics: <a href=\"{p}\">{p}</a>. Health: <a href=\"/healthz\">/healthz</a>, \
+         <a href=\"/readyz\">/readyz</a>.</p><h2>DCS nodes</h2><table><tr><th>instance</th><th>node</th>\
+         <th>last scan</th><th>duration</th><th>when</th><th>sessions</th><th>data age</th><th>last error</th></tr>",
+        crate::metrics::VERSION,
+        crate::metrics::REVISION,
+        p = escape(&state.telemetry_path)
+    );
+    for (key, node) in &snap.nodes {
+        let _ = write!(
+            out,
+            "<tr><td>{} <small>{}</small></td><td>{} <small>{}</small></td>",
+            escape(&node.info.instance_name),
+            escape(&key.instance_id),
+            escape(&node.info.node_name),
+            escape(&key.node_id)
+        );
+        attempt_cells(&mut out, node.last_attempt.as_ref(), now);
+        match node.fresh_data(now, state.stale_after) {
+            Some(d) => {
+                let age = d.data_time.map(|t| ago(t, now)).unwrap_or_default();
+                let _ = write!(out, "<td>{}</td><td>{age}</td>", d.aggregate.sessions);
+            }
+            None => out.push_str("<td></td><td></td>"),
+        }
+        let error = node
+            .last_attempt
+            .as_ref()
+            .and_then(|a| a.failure.as_ref())
+            .map(|f| format!("{}: {}", f.stage.as_str(), f.message))
+            .unwrap_or_default();
+        let _ = write!(out, "<td>{}</td></tr>", escape(&error));
+    }
+    out.push_str("</table><h2>DBSS resources</h2><table><tr><th>resource</th><th>last poll</th><th>duration</th><th>when</th><th>jobs</th><th>last error</th></tr>");
+    for (resource, d) in &snap.dbss {
+        let _ = write!(out, "<tr><td>{}</td>", escape(resource));
+        attempt_cells(&mut out, d.last_attempt.as_ref(), now);
+        let error = d
+            .last_attempt
+            .as_ref()
+            .and_then(|a| a.failure.as_ref())
+            .map(|f| f.message.clone())
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<td>{}</td><td>{}</td></tr>",
+            d.jobs.len(),
+            escape(&error)
+        );
+    }
+    out.push_str("</table></body></html>");
+    Html(out)
+}

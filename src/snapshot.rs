@@ -1,0 +1,192 @@
+//! The latest known state of every target, swapped atomically: scans write a new snapshot,
+//! scrapes read the current one without waiting for any scan.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use crate::aggregate::NodeAggregate;
+use crate::cloud::dbss::JobBean;
+
+/// A node, as the metrics name it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeKey {
+    pub instance_id: String,
+    pub node_id: String,
+}
+
+/// What is known of a node besides its sessions (labels of `dcs_node_info`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub cloud: String,
+    pub instance_name: String,
+    pub node_name: String,
+    pub node_role: String,
+    pub node_ip: String,
+    pub az: String,
+}
+
+/// Where a scan failed; a closed set, used as a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    /// Starting the scan job.
+    Scan,
+    /// Polling the job.
+    Job,
+    /// Reading the stored list.
+    List,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Scan => "scan",
+            Stage::Job => "job",
+            Stage::List => "list",
+        }
+    }
+}
+
+/// Why a scan failed: the stage, a bounded reason for labels, and the message for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub stage: Stage,
+    pub reason: String,
+    pub message: String,
+}
+
+/// How one scan attempt ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub finished: SystemTime,
+    pub duration: Duration,
+    pub failure: Option<Failure>,
+}
+
+/// A node's data from its last successful scan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeData {
+    pub aggregate: NodeAggregate,
+    /// The stored list's `time`.
+    pub data_time: Option<SystemTime>,
+    pub scanned: SystemTime,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeState {
+    pub info: NodeInfo,
+    pub last_attempt: Option<Attempt>,
+    pub data: Option<Arc<NodeData>>,
+    /// Failures since start, by stage and reason.
+    pub errors: BTreeMap<(Stage, String), u64>,
+}
+
+impl NodeState {
+    /// The data, unless older than `stale_after`.
+    pub fn fresh_data(&self, now: SystemTime, stale_after: Duration) -> Option<&NodeData> {
+        self.data
+            .as_deref()
+            .filter(|d| now.duration_since(d.scanned).unwrap_or_default() <= stale_after)
+    }
+}
+
+/// Poll outcome of a DBSS resource.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DbssState {
+    pub cloud: String,
+    pub last_attempt: Option<Attempt>,
+    /// Records of the last successful poll.
+    pub jobs: Vec<JobBean>,
+    pub polled: Option<SystemTime>,
+    /// Failed jobs seen since start, each counted once.
+    pub seen_failures: HashSet<String>,
+    pub failures: BTreeMap<(String, String), u64>,
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl DbssState {
+    /// Takes a poll's records: failed jobs not seen before are counted.
+    pub fn record_jobs(&mut self, jobs: Vec<JobBean>, at: SystemTime) {
+        for job in &jobs {
+            if job.status != crate::cloud::dcs::JobStatus::Fail {
+                continue;
+            }
+            let Some(id) = job.job_id.as_ref() else {
+                continue;
+            };
+            if self.seen_failures.insert(id.clone()) {
+                let key = (
+                    job.job_type
+                        .clone()
+                        .unwrap_or_else(|| crate::aggregate::UNKNOWN.into()),
+                    job.error_code
+                        .clone()
+                        .unwrap_or_else(|| crate::aggregate::UNKNOWN.into()),
+                );
+                *self.failures.entry(key).or_insert(0) += 1;
+            }
+        }
+        self.jobs = jobs;
+        self.polled = Some(at);
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub nodes: BTreeMap<NodeKey, Arc<NodeState>>,
+    /// By resource id.
+    pub dbss: BTreeMap<String, Arc<DbssState>>,
+    /// Clouds whose targets have been looked up at least once.
+    pub discovered: BTreeSet<String>,
+    /// Failed look-ups of instances and nodes, by cloud and reason.
+    pub discovery_errors: BTreeMap<(String, String), u64>,
+}
+
+impl Snapshot {
+    /// Every cloud looked up and every target tried once.
+    pub fn is_ready(&self, clouds: usize) -> bool {
+        self.discovered.len() >= clouds
+            && self.nodes.values().all(|n| n.last_attempt.is_some())
+            && self.dbss.values().all(|d| d.last_attempt.is_some())
+    }
+}
+
+/// The current snapshot; writers copy and swap it, readers take an `Arc`.
+#[derive(Debug, Default)]
+pub struct Store {
+    current: Mutex<Arc<Snapshot>>,
+    /// Serialises writers, so no update is lost between copy and swap.
+    write: Mutex<()>,
+}
+
+impl Store {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn load(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.current.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Applies `f` to a copy of the snapshot (a map of `Arc`s: cheap), then publishes it.
+    pub fn update<T>(&self, f: impl FnOnce(&mut Snapshot) -> T) -> T {
+        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = (*self.load()).clone();
+        let result = f(&mut next);
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        result
+    }
+
+    /// Changes one node's state (created when new).
+    pub fn update_node(&self, key: &NodeKey, f: impl FnOnce(&mut NodeState)) {
+        self.update(|s| f(Arc::make_mut(s.nodes.entry(key.clone()).or_default())));
+    }
+
+    pub fn update_dbss(&self, resource_id: &str, f: impl FnOnce(&mut DbssState)) {
+        self.update(|s| {
+            f(Arc::make_mut(
+                s.dbss.entry(resource_id.to_string()).or_default(),
+            ))
+        });
+    }
+}
