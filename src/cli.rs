@@ -37,7 +37,7 @@ pub struct Cli {
 #[derive(clap::Args, Debug)]
 struct RunArgs {
     /// The configuration file (TOML).
-    #[arg(long, required_unless_present = "demo", conflicts_with = "demo")]
+    #[arg(long, conflicts_with = "demo")]
     config: Option<PathBuf>,
     /// Run against a built-in simulator: no cloud account needed.
     #[arg(long)]

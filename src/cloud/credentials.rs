@@ -47,10 +47,18 @@ pub const SECURITY_TOKEN_VARS: [&str; 2] =
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CredentialsError {
-    #[error("no access key: set CLOUD_SDK_AK (or HUAWEICLOUD_SDK_AK)")]
-    MissingAccessKey,
-    #[error("no secret key: set CLOUD_SDK_SK (or HUAWEICLOUD_SDK_SK)")]
-    MissingSecretKey,
+    #[error("no access key: set {0}")]
+    MissingAccessKey(String),
+    #[error("no secret key: set {0}")]
+    MissingSecretKey(String),
+}
+
+/// Environment variables that hold one account's credentials, when not the standard ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnvNames {
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub security_token: Option<String>,
 }
 
 impl Credentials {
@@ -67,21 +75,40 @@ impl Credentials {
         self
     }
 
+    /// From the standard environment variables.
     pub fn from_env() -> Result<Self, CredentialsError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_env_names(&EnvNames::default())
+    }
+
+    /// From the environment variables named, else the standard ones.
+    pub fn from_env_names(names: &EnvNames) -> Result<Self, CredentialsError> {
+        Self::from_lookup(names, |name| std::env::var(name).ok())
     }
 
     /// Reads credentials through `lookup` (the environment, or a map in tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, CredentialsError> {
-        let first = |names: &[&str]| {
-            names
-                .iter()
+    pub fn from_lookup(
+        names: &EnvNames,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, CredentialsError> {
+        let candidates = |custom: &Option<String>, standard: &[&'static str]| -> Vec<String> {
+            match custom {
+                Some(name) => vec![name.clone()],
+                None => standard.iter().map(|s| s.to_string()).collect(),
+            }
+        };
+        let first = |vars: &[String]| {
+            vars.iter()
                 .find_map(|n| lookup(n).filter(|v| !v.trim().is_empty()))
         };
-        let access_key = first(&ACCESS_KEY_VARS).ok_or(CredentialsError::MissingAccessKey)?;
-        let secret_key = first(&SECRET_KEY_VARS).ok_or(CredentialsError::MissingSecretKey)?;
+        let ak_vars = candidates(&names.access_key, &ACCESS_KEY_VARS);
+        let sk_vars = candidates(&names.secret_key, &SECRET_KEY_VARS);
+        let token_vars = candidates(&names.security_token, &SECURITY_TOKEN_VARS);
+        let access_key = first(&ak_vars)
+            .ok_or_else(|| CredentialsError::MissingAccessKey(ak_vars.join(" or ")))?;
+        let secret_key = first(&sk_vars)
+            .ok_or_else(|| CredentialsError::MissingSecretKey(sk_vars.join(" or ")))?;
         let mut creds = Self::new(access_key.trim(), secret_key.trim());
-        creds.security_token = first(&SECURITY_TOKEN_VARS).map(Secret::new);
+        creds.security_token = first(&token_vars).map(|t| Secret::new(t.trim()));
         Ok(creds)
     }
 }
@@ -108,11 +135,21 @@ mod tests {
             ("HUAWEICLOUD_SDK_SECURITY_TOKEN", "tok"),
         ]
         .into();
-        let c = Credentials::from_lookup(|n| env.get(n).map(|v| v.to_string())).unwrap();
+        let lookup = |n: &str| env.get(n).map(|v| v.to_string());
+        let c = Credentials::from_lookup(&EnvNames::default(), lookup).unwrap();
         assert_eq!(c.access_key.expose(), "ak1");
         assert_eq!(c.secret_key.expose(), "sk2");
         assert_eq!(c.security_token.as_ref().map(Secret::expose), Some("tok"));
-        let none = Credentials::from_lookup(|_| None);
-        assert_eq!(none, Err(CredentialsError::MissingAccessKey));
+        let none = Credentials::from_lookup(&EnvNames::default(), |_| None).unwrap_err();
+        assert_eq!(
+            none.to_string(),
+            "no access key: set CLOUD_SDK_AK or HUAWEICLOUD_SDK_AK"
+        );
+        let custom = EnvNames {
+            access_key: Some("PROD_AK".into()),
+            ..EnvNames::default()
+        };
+        let err = Credentials::from_lookup(&custom, lookup).unwrap_err();
+        assert_eq!(err, CredentialsError::MissingAccessKey("PROD_AK".into()));
     }
 }

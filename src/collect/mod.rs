@@ -39,15 +39,7 @@ pub enum SchedulerError {
 /// Credentials of a cloud from the environment: its own variable names when configured, else
 /// the standard ones.
 pub fn credentials_from_env(cloud: &Cloud) -> Result<Credentials, CredentialsError> {
-    let names = &cloud.credentials;
-    Credentials::from_lookup(|name| {
-        let renamed = match name {
-            n if crate::cloud::credentials::ACCESS_KEY_VARS.contains(&n) => &names.access_key_env,
-            n if crate::cloud::credentials::SECRET_KEY_VARS.contains(&n) => &names.secret_key_env,
-            _ => &names.security_token_env,
-        };
-        std::env::var(renamed.as_deref().unwrap_or(name)).ok()
-    })
+    Credentials::from_env_names(&cloud.credentials)
 }
 
 struct CloudRuntime {

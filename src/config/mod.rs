@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cloud::Endpoints;
+use crate::cloud::credentials::EnvNames;
 
 pub use raw::RawConfig;
 
@@ -68,14 +69,6 @@ pub struct ExporterSettings {
     pub bytes_buckets: Vec<f64>,
 }
 
-/// Where credentials are read from: environment variable names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CredentialSource {
-    pub access_key_env: Option<String>,
-    pub secret_key_env: Option<String>,
-    pub security_token_env: Option<String>,
-}
-
 /// Discovery of every DCS instance of a project.
 #[derive(Clone, Debug)]
 pub struct Discovery {
@@ -104,7 +97,8 @@ pub struct Cloud {
     pub region: String,
     pub project_id: String,
     pub endpoints: Endpoints,
-    pub credentials: CredentialSource,
+    /// Environment variables holding the credentials, when not the standard ones.
+    pub credentials: EnvNames,
     /// API requests a second from this account, all calls together.
     pub requests_per_second: f64,
     pub proxy: Option<String>,

@@ -6,10 +6,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    ClientAddrField, Cloud, Config, ConfigError, CredentialSource, DEFAULT_BYTES_BUCKETS,
-    DEFAULT_SECONDS_BUCKETS, DcsInstance, Discovery, ExporterSettings, invalid,
+    ClientAddrField, Cloud, Config, ConfigError, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
+    DcsInstance, Discovery, ExporterSettings, invalid,
 };
 use crate::cloud::Endpoints;
+use crate::cloud::credentials::EnvNames;
 use crate::cloud::dcs::MAX_PAGE_SIZE;
 
 #[derive(Debug, Default, Deserialize)]
@@ -303,10 +304,10 @@ impl RawConfig {
                 region,
                 project_id,
                 endpoints,
-                credentials: CredentialSource {
-                    access_key_env: env_name(c.access_key_env, &format!("{at}.access_key_env"))?,
-                    secret_key_env: env_name(c.secret_key_env, &format!("{at}.secret_key_env"))?,
-                    security_token_env: env_name(
+                credentials: EnvNames {
+                    access_key: env_name(c.access_key_env, &format!("{at}.access_key_env"))?,
+                    secret_key: env_name(c.secret_key_env, &format!("{at}.secret_key_env"))?,
+                    security_token: env_name(
                         c.security_token_env,
                         &format!("{at}.security_token_env"),
                     )?,

@@ -1,0 +1,956 @@
+//! The exporter against the simulator over real HTTP: every metric compared with values
+//! computed here, independently, from the simulator's own data; cardinality, staleness, a
+//! failing node, the golden exposition, the command line.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use dcs_session_exporter::aggregate::{AggregateSettings, aggregate};
+use dcs_session_exporter::cloud::dbss::JobBean;
+use dcs_session_exporter::cloud::dcs::{ClientInfo, JobStatus, parse_list_time};
+use dcs_session_exporter::cloud::{Credentials, Operation};
+use dcs_session_exporter::collect::Scheduler;
+use dcs_session_exporter::config::{
+    ClientAddrField, Config, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
+};
+use dcs_session_exporter::metrics::SnapshotCollector;
+use dcs_session_exporter::server::{AppState, router};
+use dcs_session_exporter::sim::state::SimError;
+use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
+use dcs_session_exporter::sim::{Fault, SimConfig, Simulator, Topology};
+use dcs_session_exporter::snapshot::{
+    Attempt, DbssState, Failure, NodeData, NodeInfo, NodeKey, NodeState, Stage, Store,
+};
+use tokio::time::Instant;
+
+const AK: &str = "AKEXPORTERTEST01";
+const SK: &str = "SKexportertest0000000000000001";
+const PROJECT: &str = "p-exporter";
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// A simulator and an exporter scanning it, both on loopback.
+struct Harness {
+    sim: Arc<Simulator>,
+    exporter: String,
+    http: reqwest::Client,
+    _scheduler: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self._scheduler.abort();
+    }
+}
+
+async fn start(topology: Topology, exporter_settings: &str) -> Harness {
+    let mut sim_config = SimConfig::new(Credentials::new(AK, SK), topology);
+    sim_config.project_id = Some(PROJECT.into());
+    let sim = Simulator::new(sim_config);
+    let sim_url = serve(sim.router()).await;
+    let config = Config::from_toml(&format!(
+        r#"
+        [exporter]
+        {exporter_settings}
+        [[cloud]]
+        name = "test"
+        project_id = "{PROJECT}"
+        dcs_endpoint = "{sim_url}"
+        dbss_endpoint = "{sim_url}"
+        requests_per_second = 1000
+        [cloud.discovery]
+        enabled = true
+        [[cloud.dbss_resource]]
+        id = "dbss-audit-demo"
+        "#
+    ))
+    .unwrap();
+    let store = Arc::new(Store::new());
+    let (registry, api) =
+        dcs_session_exporter::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
+    let scheduler = Scheduler::new(&config, Arc::clone(&store), Some(api), |_| {
+        Ok(Credentials::new(AK, SK))
+    })
+    .unwrap();
+    let state = Arc::new(AppState {
+        registry,
+        store,
+        clouds: 1,
+        telemetry_path: "/metrics".into(),
+        stale_after: config.exporter.stale_after,
+    });
+    Harness {
+        sim,
+        exporter: serve(router(state)).await,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+        _scheduler: tokio::spawn(scheduler.run()),
+    }
+}
+
+/// One sample of the exposition.
+#[derive(Clone, Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+impl Sample {
+    fn label(&self, name: &str) -> &str {
+        self.labels.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Parses the classic text format (labels with escaped quotes and backslashes).
+fn parse_exposition(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v.parse().unwrap(),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series.to_string(), BTreeMap::new()),
+            Some((name, rest)) => {
+                let body = rest.strip_suffix('}').unwrap();
+                let mut labels = BTreeMap::new();
+                let mut chars = body.chars().peekable();
+                while chars.peek().is_some() {
+                    let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+                    assert_eq!(chars.next(), Some('"'));
+                    let mut value = String::new();
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '\\' => match chars.next().unwrap() {
+                                'n' => value.push('\n'),
+                                other => value.push(other),
+                            },
+                            '"' => break,
+                            c => value.push(c),
+                        }
+                    }
+                    labels.insert(key, value);
+                    if chars.peek() == Some(&',') {
+                        chars.next();
+                    }
+                }
+                (name.to_string(), labels)
+            }
+        };
+        samples.push(Sample {
+            name,
+            labels,
+            value,
+        });
+    }
+    samples
+}
+
+impl Harness {
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.exporter))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn scrape(&self) -> Vec<Sample> {
+        let (status, body) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        parse_exposition(&body)
+    }
+
+    /// Scrapes until `done` holds, for at most `limit`.
+    async fn scrape_until(&self, limit: Duration, done: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
+        let until = Instant::now() + limit;
+        loop {
+            let samples = self.scrape().await;
+            if done(&samples) {
+                return samples;
+            }
+            assert!(
+                Instant::now() < until,
+                "condition not reached within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_ready(&self) {
+        let until = Instant::now() + Duration::from_secs(30);
+        while self.get("/readyz").await.0 != 200 {
+            assert!(Instant::now() < until, "not ready within 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The nodes that take clients, and each one's stored list, read from the simulator.
+    fn stored_lists(&self) -> Vec<(String, String, String, Vec<ClientInfo>)> {
+        self.sim.with_state(|s| {
+            let now = SystemTime::now();
+            let mut lists = Vec::new();
+            for instance in s.instance_ids() {
+                let nodes = s.logical_nodes(&instance).unwrap().nodes;
+                for node in nodes.iter().filter(|n| n.is_access == Some(true)) {
+                    let id = node.node_id.clone().unwrap();
+                    let (time, clients) = s.stored_sessions(&instance, &id, now).unwrap().unwrap();
+                    lists.push((instance.clone(), id, time, clients));
+                }
+            }
+            lists
+        })
+    }
+}
+
+fn of<'a>(samples: &'a [Sample], name: &str, node: &str) -> Vec<&'a Sample> {
+    samples
+        .iter()
+        .filter(|s| s.name == name && s.label("node_id") == node)
+        .collect()
+}
+
+fn value(samples: &[Sample], name: &str, node: &str) -> f64 {
+    let found = of(samples, name, node);
+    assert_eq!(found.len(), 1, "{name} of {node}: {found:?}");
+    found[0].value
+}
+
+fn ip(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(ip, _)| ip)
+}
+
+/// Checks a histogram of one node against the values it should hold.
+fn check_histogram(samples: &[Sample], name: &str, node: &str, bounds: &[f64], values: &[i64]) {
+    let count = value(samples, &format!("{name}_count"), node);
+    assert_eq!(count, values.len() as f64, "{name}_count");
+    let sum = value(samples, &format!("{name}_sum"), node);
+    assert_eq!(sum, values.iter().sum::<i64>() as f64, "{name}_sum");
+    let buckets = of(samples, &format!("{name}_bucket"), node);
+    assert_eq!(buckets.len(), bounds.len() + 1);
+    for bound in bounds {
+        let expected = values.iter().filter(|v| (**v as f64) <= *bound).count() as f64;
+        let le = buckets
+            .iter()
+            .find(|b| b.label("le").parse::<f64>().unwrap() == *bound)
+            .unwrap();
+        assert_eq!(le.value, expected, "{name} le={bound}");
+    }
+    let inf = buckets.iter().find(|b| b.label("le") == "+Inf").unwrap();
+    assert_eq!(inf.value, values.len() as f64);
+}
+
+/// The `n` sessions with the largest value, ties by address, as `(ip:port, value)`.
+fn top(clients: &[ClientInfo], n: usize, value: impl Fn(&ClientInfo) -> i64) -> Vec<(String, i64)> {
+    let mut all: Vec<(String, i64)> = clients
+        .iter()
+        .map(|c| (c.addr.clone().unwrap(), value(c)))
+        .collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    all.truncate(n);
+    all
+}
+
+fn quiet_topology(sessions: u32) -> Topology {
+    let mut t = Topology::demo();
+    t.job_duration = Duration::from_millis(50);
+    for i in &mut t.instances {
+        i.sessions_per_node = sessions;
+    }
+    t
+}
+
+/// Scans once and then not again for an hour, so the stored lists hold still while compared.
+const SCAN_ONCE: &str = r#"scan_interval = "1h"
+first_scan_spread = "0s""#;
+
+#[tokio::test]
+async fn every_metric_matches_the_simulated_sessions() {
+    let h = start(quiet_topology(600), SCAN_ONCE).await;
+    h.wait_ready().await;
+    let samples = h.scrape().await;
+    let lists = h.stored_lists();
+    assert_eq!(lists.len(), 5, "two HA nodes and three proxies");
+
+    for (instance, node, time, clients) in &lists {
+        assert!(!clients.is_empty());
+        // Sessions by address, db and user (fewer addresses than max_client_addrs: no folding).
+        let mut expected: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+        for c in clients {
+            let key = (
+                ip(c.addr.as_deref().unwrap()).to_string(),
+                c.db.clone().unwrap(),
+                c.user.clone().unwrap(),
+            );
+            *expected.entry(key).or_default() += 1.0;
+        }
+        let got: BTreeMap<(String, String, String), f64> = of(&samples, "dcs_clients", node)
+            .into_iter()
+            .map(|s| {
+                assert_eq!(s.label("instance_id"), instance);
+                (
+                    (
+                        s.label("client_addr").to_string(),
+                        s.label("db").to_string(),
+                        s.label("user").to_string(),
+                    ),
+                    s.value,
+                )
+            })
+            .collect();
+        assert_eq!(got, expected, "dcs_clients of {node}");
+
+        let field = |f: fn(&ClientInfo) -> Option<i64>| -> Vec<i64> {
+            clients.iter().map(|c| f(c).unwrap()).collect()
+        };
+        check_histogram(
+            &samples,
+            "dcs_client_idle_seconds",
+            node,
+            &DEFAULT_SECONDS_BUCKETS,
+            &field(|c| c.idle),
+        );
+        check_histogram(
+            &samples,
+            "dcs_client_age_seconds",
+            node,
+            &DEFAULT_SECONDS_BUCKETS,
+            &field(|c| c.age),
+        );
+        check_histogram(
+            &samples,
+            "dcs_client_output_memory_bytes",
+            node,
+            &DEFAULT_BYTES_BUCKETS,
+            &field(|c| c.omem),
+        );
+        check_histogram(
+            &samples,
+            "dcs_client_query_buffer_bytes",
+            node,
+            &DEFAULT_BYTES_BUCKETS,
+            &field(|c| c.qbuf),
+        );
+        assert_eq!(
+            value(&samples, "dcs_client_output_memory_max_bytes", node),
+            *field(|c| c.omem).iter().max().unwrap() as f64
+        );
+        let subs = of(&samples, "dcs_client_subscriptions", node);
+        let kind = |k: &str| subs.iter().find(|s| s.label("kind") == k).unwrap().value;
+        assert_eq!(kind("channel"), field(|c| c.sub).iter().sum::<i64>() as f64);
+        assert_eq!(
+            kind("pattern"),
+            field(|c| c.psub).iter().sum::<i64>() as f64
+        );
+
+        // The five most idle sessions, and the five largest output buffers.
+        let shown = |name: &str| -> Vec<(String, i64)> {
+            let mut v: Vec<(String, i64)> = of(&samples, name, node)
+                .into_iter()
+                .map(|s| (s.label("client_addr").to_string(), s.value as i64))
+                .collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v
+        };
+        assert_eq!(
+            shown("dcs_top_client_idle_seconds"),
+            top(clients, 5, |c| c.idle.unwrap())
+        );
+        let with_buffers: Vec<ClientInfo> = clients
+            .iter()
+            .filter(|c| c.omem.unwrap() > 0)
+            .cloned()
+            .collect();
+        assert_eq!(
+            shown("dcs_top_client_output_memory_bytes"),
+            top(&with_buffers, 5, |c| c.omem.unwrap())
+        );
+        let most_idle = of(&samples, "dcs_top_client_idle_seconds", node)
+            .into_iter()
+            .max_by_key(|s| s.value as i64)
+            .unwrap();
+        let session = clients
+            .iter()
+            .find(|c| c.addr.as_deref() == Some(most_idle.label("client_addr")))
+            .unwrap();
+        assert_eq!(
+            most_idle.label("client_name"),
+            session.name.as_deref().unwrap()
+        );
+        assert_eq!(most_idle.label("cmd"), session.cmd.as_deref().unwrap());
+        assert_eq!(most_idle.label("user"), session.user.as_deref().unwrap());
+        assert_eq!(most_idle.label("db"), session.db.as_deref().unwrap());
+
+        let data_time = parse_list_time(time).unwrap();
+        let shown_time = value(&samples, "dcs_clients_data_timestamp_seconds", node);
+        let expected_time = data_time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            (shown_time - expected_time).abs() < 0.001,
+            "{shown_time} {expected_time}"
+        );
+        assert_eq!(value(&samples, "dcs_scan_success", node), 1.0);
+        assert!(value(&samples, "dcs_scan_duration_seconds", node) > 0.0);
+        assert!(value(&samples, "dcs_scan_last_success_timestamp_seconds", node) >= expected_time);
+        assert!(of(&samples, "dcs_scan_errors_total", node).is_empty());
+    }
+
+    // Node metadata, as the simulator lists the nodes.
+    let infos: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name == "dcs_node_info")
+        .collect();
+    assert_eq!(infos.len(), 5);
+    h.sim.with_state(|s| {
+        for info in &infos {
+            let nodes = s.logical_nodes(info.label("instance_id")).unwrap().nodes;
+            let node = nodes
+                .iter()
+                .find(|n| n.node_id.as_deref() == Some(info.label("node_id")))
+                .unwrap();
+            assert_eq!(info.label("node_name"), node.name.as_deref().unwrap());
+            assert_eq!(info.label("node_role"), node.node_type.as_deref().unwrap());
+            assert_eq!(info.label("node_ip"), node.node_ip.as_deref().unwrap());
+            assert_eq!(info.label("az"), node.az_code.as_deref().unwrap());
+            assert!(["orders-cache", "sessions-proxy"].contains(&info.label("instance_name")));
+        }
+    });
+
+    // DBSS, against the simulator's records.
+    let jobs: Vec<JobBean> = h
+        .sim
+        .with_state(|s| s.audit_jobs("dbss-audit-demo", false))
+        .unwrap();
+    let by_status =
+        |status: &str| jobs.iter().filter(|j| j.status.as_str() == status).count() as f64;
+    for status in ["SUCCESS", "FAIL", "RUNNING"] {
+        let shown = samples
+            .iter()
+            .find(|s| s.name == "dbss_jobs" && s.label("status") == status)
+            .unwrap();
+        assert_eq!(shown.value, by_status(status), "{status}");
+    }
+    for job in &jobs {
+        let shown = samples
+            .iter()
+            .find(|s| {
+                s.name == "dbss_job_duration_seconds"
+                    && Some(s.label("job_id")) == job.job_id.as_deref()
+            })
+            .unwrap();
+        assert_eq!(shown.label("status"), job.status.as_str());
+        match job.end_time {
+            Some(end) => assert_eq!(shown.value, (end - job.begin_time.unwrap()) as f64 / 1000.0),
+            None => {
+                let began = job.began().unwrap();
+                let running_for = SystemTime::now()
+                    .duration_since(began)
+                    .unwrap()
+                    .as_secs_f64();
+                assert!(
+                    shown.value > 0.0 && shown.value <= running_for,
+                    "{}",
+                    shown.value
+                );
+            }
+        }
+    }
+    let failures: f64 = samples
+        .iter()
+        .filter(|s| s.name == "dbss_job_failures_total")
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(failures, by_status("FAIL"));
+    let failed = jobs.iter().find(|j| j.status == JobStatus::Fail).unwrap();
+    assert!(samples.iter().any(|s| s.name == "dbss_job_failures_total"
+        && s.label("error_code") == failed.error_code.as_deref().unwrap()));
+    assert_eq!(
+        samples
+            .iter()
+            .find(|s| s.name == "dbss_scan_success")
+            .unwrap()
+            .value,
+        1.0
+    );
+
+    // The exporter's own metrics.
+    let names: BTreeSet<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+    for name in [
+        "dbss_scan_duration_seconds",
+        "dcs_exporter_api_requests_total",
+        "dcs_exporter_api_request_duration_seconds_count",
+        "dcs_exporter_build_info",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(names.contains(name), "{name} missing");
+    }
+    let scans: f64 = samples
+        .iter()
+        .filter(|s| {
+            s.name == "dcs_exporter_api_requests_total" && s.label("operation") == "scan_clients"
+        })
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(scans, 5.0, "one scan a node");
+    println!(
+        "demo-like topology: {} samples, {} dcs_clients series for {} sessions",
+        samples.len(),
+        samples.iter().filter(|s| s.name == "dcs_clients").count(),
+        lists.iter().map(|l| l.3.len()).sum::<usize>()
+    );
+}
+
+#[tokio::test]
+async fn ten_thousand_sessions_from_five_thousand_addresses_stay_bounded() {
+    let mut t = Topology::demo();
+    t.job_duration = Duration::from_millis(50);
+    t.instances = vec![InstanceSpec {
+        name: "big".into(),
+        id: None,
+        architecture: Architecture::Single,
+        shards: 1,
+        replicas: 0,
+        proxies: 0,
+        sessions_per_node: 10_000,
+        client_hosts: 5_000,
+        ip_pass_through: true,
+        engine_version: "6.0".into(),
+    }];
+    let h = start(t, SCAN_ONCE).await;
+    h.wait_ready().await;
+    let samples = h.scrape().await;
+    let (_, node, _, clients) = h.stored_lists().pop().unwrap();
+    assert_eq!(clients.len(), 10_000);
+    let distinct: BTreeSet<&str> = clients
+        .iter()
+        .map(|c| ip(c.addr.as_deref().unwrap()))
+        .collect();
+    assert!(distinct.len() > 1000, "{} addresses", distinct.len());
+
+    let series = of(&samples, "dcs_clients", &node);
+    let addrs: BTreeSet<&str> = series.iter().map(|s| s.label("client_addr")).collect();
+    assert_eq!(addrs.len(), 51, "50 addresses and other");
+    assert!(addrs.contains("other"));
+    let total: f64 = series.iter().map(|s| s.value).sum();
+    assert_eq!(total, 10_000.0, "folding keeps the total");
+    // The kept addresses are the 50 with the most sessions.
+    let mut per_ip: HashMap<&str, usize> = HashMap::new();
+    for c in &clients {
+        *per_ip.entry(ip(c.addr.as_deref().unwrap())).or_default() += 1;
+    }
+    let mut ranked: Vec<(&str, usize)> = per_ip.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let largest: BTreeSet<&str> = ranked.iter().take(50).map(|(ip, _)| *ip).collect();
+    let kept: BTreeSet<&str> = addrs.iter().copied().filter(|a| *a != "other").collect();
+    assert_eq!(kept, largest);
+    let node_series = samples
+        .iter()
+        .filter(|s| s.label("node_id") == node)
+        .count();
+    println!(
+        "10,000 sessions from {} addresses: {} dcs_clients series, {node_series} series for the node",
+        distinct.len(),
+        series.len()
+    );
+}
+
+#[tokio::test]
+async fn failed_scans_keep_the_last_data_until_stale_then_only_status_remains() {
+    let h = start(
+        quiet_topology(100),
+        r#"scan_interval = "1s"
+        stale_after = "3s"
+        first_scan_spread = "0s""#,
+    )
+    .await;
+    h.wait_ready().await;
+    let (_, node, _, _) = h.stored_lists().into_iter().next().unwrap();
+    h.sim.inject_fault(
+        Fault::new(
+            Operation::ScanClients,
+            100_000,
+            SimError::dcs(403, "DCS.4030", "no permission"),
+        )
+        .on_node(&node),
+    );
+    // Failing now, but the last good data is still shown.
+    let samples = h
+        .scrape_until(Duration::from_secs(10), |s| {
+            of(s, "dcs_scan_success", &node)
+                .first()
+                .is_some_and(|x| x.value == 0.0)
+        })
+        .await;
+    assert!(
+        !of(&samples, "dcs_clients", &node).is_empty(),
+        "kept until stale"
+    );
+    // Stale: the data goes, the status stays.
+    let samples = h
+        .scrape_until(Duration::from_secs(15), |s| {
+            of(s, "dcs_clients", &node).is_empty()
+        })
+        .await;
+    for data in [
+        "dcs_client_idle_seconds_count",
+        "dcs_top_client_idle_seconds",
+        "dcs_client_subscriptions",
+    ] {
+        assert!(of(&samples, data, &node).is_empty(), "{data} still shown");
+    }
+    assert_eq!(value(&samples, "dcs_scan_success", &node), 0.0);
+    assert_eq!(of(&samples, "dcs_node_info", &node).len(), 1);
+    assert!(value(&samples, "dcs_scan_last_success_timestamp_seconds", &node) > 0.0);
+    let errors = of(&samples, "dcs_scan_errors_total", &node);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        (errors[0].label("stage"), errors[0].label("reason")),
+        ("scan", "DCS.4030")
+    );
+    assert!(errors[0].value >= 2.0);
+    // The other nodes are untouched.
+    let others: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name == "dcs_scan_success" && s.label("node_id") != node)
+        .collect();
+    assert_eq!(others.len(), 4);
+    assert!(others.iter().all(|s| s.value == 1.0));
+    assert!(
+        others
+            .iter()
+            .all(|s| !of(&samples, "dcs_clients", s.label("node_id")).is_empty())
+    );
+    // The landing page says what failed.
+    let (status, page) = h.get("/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("DCS.4030") && page.contains("failed"));
+
+    // Recovery brings the data back.
+    h.sim.clear_faults();
+    h.scrape_until(Duration::from_secs(10), |s| {
+        !of(s, "dcs_clients", &node).is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_node_failing_while_paging_leaves_the_others_intact() {
+    let h = start(
+        quiet_topology(100),
+        r#"scan_interval = "1s"
+        first_scan_spread = "0s""#,
+    )
+    .await;
+    let lists = h.stored_lists_after_first_scans().await;
+    let failing = &lists[0].1;
+    h.sim.inject_fault(
+        Fault::new(
+            Operation::ListClients,
+            100_000,
+            SimError::dcs(500, "DCS.5000", "internal"),
+        )
+        .on_node(failing),
+    );
+    let samples = h
+        .scrape_until(Duration::from_secs(20), |s| {
+            of(s, "dcs_scan_errors_total", failing)
+                .iter()
+                .any(|e| e.label("stage") == "list")
+        })
+        .await;
+    assert_eq!(value(&samples, "dcs_scan_success", failing), 0.0);
+    for (_, node, _, _) in &lists[1..] {
+        assert_eq!(value(&samples, "dcs_scan_success", node), 1.0, "{node}");
+        assert!(of(&samples, "dcs_scan_errors_total", node).is_empty());
+    }
+}
+
+impl Harness {
+    async fn stored_lists_after_first_scans(
+        &self,
+    ) -> Vec<(String, String, String, Vec<ClientInfo>)> {
+        self.wait_ready().await;
+        self.stored_lists()
+    }
+}
+
+#[tokio::test]
+async fn metrics_formats_and_endpoints() {
+    let h = start(quiet_topology(50), SCAN_ONCE).await;
+    assert_eq!(h.get("/healthz").await.0, 200);
+    h.wait_ready().await;
+    let openmetrics = h
+        .http
+        .get(format!("{}/metrics", h.exporter))
+        .header(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+        )
+        .send()
+        .await
+        .unwrap();
+    let content_type = openmetrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let body = openmetrics.text().await.unwrap();
+    assert!(body.ends_with("# EOF\n"));
+    assert!(body.contains("# TYPE dcs_scan_errors counter"));
+    let classic = h
+        .http
+        .get(format!("{}/metrics", h.exporter))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        classic.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let body = classic.text().await.unwrap();
+    assert!(!body.contains("# EOF"));
+    assert!(body.contains("# HELP dcs_clients Client sessions"));
+    assert!(body.contains("collected in the background"));
+    assert_eq!(h.get("/nothing").await.0, 404);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Golden exposition: a snapshot built by hand, encoded with a fixed clock.
+
+fn fixed_now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+fn golden_snapshot() -> Arc<Store> {
+    let settings = Arc::new(AggregateSettings {
+        max_client_addrs: 2,
+        top_clients: 2,
+        client_addr_field: ClientAddrField::Addr,
+        idle_buckets: vec![1.0, 60.0, 3600.0].into(),
+        age_buckets: vec![60.0, 86400.0].into(),
+        bytes_buckets: vec![0.0, 65536.0].into(),
+    });
+    let session = |addr: &str, db: &str, user: &str, idle: i64, omem: i64, name: &str| ClientInfo {
+        addr: Some(addr.into()),
+        db: Some(db.into()),
+        user: Some(user.into()),
+        idle: Some(idle),
+        age: Some(idle * 2 + 5),
+        omem: Some(omem),
+        qbuf: Some(if idle == 0 { 26 } else { 0 }),
+        sub: Some(i64::from(name == "pubsub")),
+        psub: Some(0),
+        name: Some(name.into()),
+        cmd: Some(if name == "pubsub" { "subscribe" } else { "get" }.into()),
+        ..Default::default()
+    };
+    let sessions = vec![
+        session("10.0.0.1:5001", "0", "app", 0, 0, "api"),
+        session("10.0.0.1:5002", "0", "app", 30, 0, "api"),
+        session("10.0.0.1:5003", "1", "app", 7200, 0, "api"),
+        session("10.0.0.2:6001", "0", "default", 90000, 0, "cron"),
+        session("10.0.0.2:6002", "0", "default", 2, 2_000_000, "pubsub"),
+        session("10.0.0.3:7001", "0", "report\"er", 5, 1024, ""),
+    ];
+    let store = Arc::new(Store::new());
+    let now = fixed_now();
+    let key = NodeKey {
+        instance_id: "inst-1".into(),
+        node_id: "node-a".into(),
+    };
+    store.update(|s| {
+        s.discovered.insert("prod".into());
+        s.nodes.insert(
+            key.clone(),
+            Arc::new(NodeState {
+                info: NodeInfo {
+                    cloud: "prod".into(),
+                    instance_name: "orders".into(),
+                    node_name: "orders-0001".into(),
+                    node_role: "master".into(),
+                    node_ip: "192.168.0.10".into(),
+                    az: "cn-north-4a".into(),
+                },
+                last_attempt: Some(Attempt {
+                    finished: now - Duration::from_secs(5),
+                    duration: Duration::from_millis(2500),
+                    failure: None,
+                }),
+                data: Some(Arc::new(NodeData {
+                    aggregate: aggregate(settings, &sessions),
+                    data_time: Some(now - Duration::from_secs(7)),
+                    scanned: now - Duration::from_secs(5),
+                })),
+                errors: BTreeMap::from([((Stage::Job, "timeout".to_string()), 2)]),
+            }),
+        );
+        // A node whose last scan failed long ago: status only.
+        s.nodes.insert(
+            NodeKey {
+                instance_id: "inst-1".into(),
+                node_id: "node-b".into(),
+            },
+            Arc::new(NodeState {
+                info: NodeInfo::default(),
+                last_attempt: Some(Attempt {
+                    finished: now - Duration::from_secs(600),
+                    duration: Duration::from_secs(45),
+                    failure: Some(Failure {
+                        stage: Stage::List,
+                        reason: "APIG.0308".into(),
+                        message: "throttled".into(),
+                    }),
+                }),
+                data: None,
+                errors: BTreeMap::from([((Stage::List, "APIG.0308".to_string()), 1)]),
+            }),
+        );
+        let mut dbss = DbssState::default();
+        let job =
+            |id: &str, status: JobStatus, begin: i64, end: Option<i64>, code: Option<&str>| {
+                JobBean {
+                    job_id: Some(id.into()),
+                    status,
+                    job_type: Some("CREATE_INSTANCE".into()),
+                    begin_time: Some(begin),
+                    end_time: end,
+                    error_code: code.map(str::to_string),
+                    ..Default::default()
+                }
+            };
+        let ms = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+        };
+        dbss.record_jobs(
+            vec![
+                job(
+                    "j-ok",
+                    JobStatus::Success,
+                    ms(now) - 100_000,
+                    Some(ms(now) - 40_000),
+                    None,
+                ),
+                job(
+                    "j-fail",
+                    JobStatus::Fail,
+                    ms(now) - 50_000,
+                    Some(ms(now) - 20_000),
+                    Some("DBSS.1007"),
+                ),
+                job("j-run", JobStatus::Running, ms(now) - 1_500_000, None, None),
+            ],
+            now - Duration::from_secs(3),
+        );
+        dbss.last_attempt = Some(Attempt {
+            finished: now - Duration::from_secs(3),
+            duration: Duration::from_millis(120),
+            failure: None,
+        });
+        s.dbss.insert("res-1".into(), Arc::new(dbss));
+    });
+    store
+}
+
+#[test]
+fn golden_exposition() {
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(
+        SnapshotCollector::new(golden_snapshot(), Duration::from_secs(180)).with_clock(fixed_now),
+    ));
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden.prom");
+    if std::env::var("UPDATE_GOLDEN").is_ok() {
+        std::fs::write(path, &text).unwrap();
+    }
+    let golden =
+        std::fs::read_to_string(path).expect("tests/data/golden.prom (UPDATE_GOLDEN=1 writes it)");
+    assert_eq!(
+        text, golden,
+        "the exposition changed; review, then UPDATE_GOLDEN=1 cargo test golden"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line
+
+fn exporter_binary() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"));
+    cmd.env_remove("CLOUD_SDK_AK")
+        .env_remove("HUAWEICLOUD_SDK_AK");
+    cmd
+}
+
+#[test]
+fn check_config_validates_the_example_and_names_bad_keys() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/exporter.toml");
+    let ok = exporter_binary()
+        .args(["check-config", "--config", example])
+        .env("CLOUD_SDK_AK", "ak")
+        .env("CLOUD_SDK_SK", "sk")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(out.contains("valid") && out.contains("DBSS resource"));
+    assert!(
+        !out.contains("ak") || !out.contains("=ak"),
+        "no secret is printed"
+    );
+
+    let no_creds = exporter_binary()
+        .args(["check-config", "--config", example])
+        .env_remove("CLOUD_SDK_SK")
+        .env_remove("HUAWEICLOUD_SDK_SK")
+        .output()
+        .unwrap();
+    assert!(!no_creds.status.success());
+    assert!(String::from_utf8_lossy(&no_creds.stderr).contains("CLOUD_SDK_AK"));
+
+    let dir = std::env::temp_dir().join(format!("dcs-exporter-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    let text = std::fs::read_to_string(example)
+        .unwrap()
+        .replace("top_clients = 5", "top_clients = \"five\"");
+    std::fs::write(&bad, text).unwrap();
+    let out = exporter_binary()
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("top_clients"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
