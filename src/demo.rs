@@ -31,6 +31,7 @@ pub fn config_toml(simulator_url: &str) -> String {
     format!(
         r#"[exporter]
 scan_interval = "15s"
+first_scan_spread = "1s"
 
 [[cloud]]
 name = "demo"

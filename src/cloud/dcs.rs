@@ -503,7 +503,7 @@ impl ApiClient {
         self.call_json(&call, deadline).await
     }
 
-    /// Polls a job, waiting longer each time, until it ends (`SUCCESS` or `FAIL`) or the
+    /// Polls a job, waiting half as long again each time, until it ends (`SUCCESS` or `FAIL`) or the
     /// deadline passes.
     pub async fn wait_for_job(
         &self,
@@ -525,7 +525,7 @@ impl ApiClient {
                 ));
             }
             tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(poll.max_wait);
+            wait = wait.mul_f64(1.5).min(poll.max_wait);
         }
     }
 
