@@ -10,8 +10,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cloud::Credentials;
+use crate::cloud::dcs::SortOrder;
 use crate::collect::{Scheduler, credentials_from_env};
 use crate::config::Config;
+use crate::operator::{self, OutputFormat};
 use crate::server::{AppState, DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH};
 use crate::sim::{SimConfig, Simulator, Topology};
 use crate::snapshot::Store;
@@ -65,7 +67,83 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// List a node's sessions (a fresh scan unless --cached).
+    Clients(ClientsArgs),
+    /// End every session of a node, or of every node of an instance.
+    KillAll(KillAllArgs),
 }
+
+#[derive(clap::Args, Debug)]
+struct TargetArgs {
+    #[arg(long)]
+    config: PathBuf,
+    /// A DCS instance id, or the name of a [[redis]] target.
+    #[arg(long)]
+    instance: String,
+    /// The cloud of the instance, when the configuration cannot tell.
+    #[arg(long)]
+    cloud: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ClientsArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The node (needed when the instance has several that take clients).
+    #[arg(long)]
+    node: Option<String>,
+    /// Sort by a session field (idle, age, omem, addr, ...).
+    #[arg(long)]
+    sort: Option<String>,
+    #[arg(long, value_enum)]
+    order: Option<Order>,
+    /// Only sessions from this IP (or ip:port).
+    #[arg(long)]
+    addr: Option<String>,
+    /// One page of at most this many sessions (1 to 1000); all sessions when neither
+    /// --limit nor --offset is given.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    limit: Option<u32>,
+    #[arg(long)]
+    offset: Option<u64>,
+    /// Read the stored list as it is instead of scanning first.
+    #[arg(long)]
+    cached: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Order {
+    Asc,
+    Desc,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["node", "all_nodes"])))]
+struct KillAllArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    #[arg(long)]
+    node: Option<String>,
+    /// Every node of the instance that takes clients.
+    #[arg(long)]
+    all_nodes: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
+    /// Show what would be ended, and end nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Exit status of a kill that was declined (a failure is 1, a usage error 2).
+const EXIT_REFUSED: u8 = 3;
+
+/// Why a command stopped without doing its work, but without failing.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
 
 #[derive(clap::Args, Debug)]
 struct SimulateArgs {
@@ -112,13 +190,18 @@ pub fn main() -> ExitCode {
         match cli.command {
             Some(Command::Simulate(args)) => simulate(args).await,
             Some(Command::CheckConfig { config }) => check_config(&config),
+            Some(Command::Clients(args)) => clients(args).await,
+            Some(Command::KillAll(args)) => kill_all(args).await,
             None => run(cli.run).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_REFUSED)
+        }
         Err(e) => {
-            tracing::error!("{e:#}");
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
@@ -201,6 +284,67 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn resolve_target(args: &TargetArgs) -> anyhow::Result<operator::Target> {
+    let config = Config::from_file(&args.config)?;
+    Ok(operator::resolve(
+        &config,
+        &args.instance,
+        args.cloud.as_deref(),
+        credentials_from_env,
+    )?)
+}
+
+async fn clients(args: ClientsArgs) -> anyhow::Result<()> {
+    let target = resolve_target(&args.target)?;
+    let options = operator::ListOptions {
+        node: args.node,
+        sort: args.sort,
+        order: args.order.map(|o| match o {
+            Order::Asc => SortOrder::Asc,
+            Order::Desc => SortOrder::Desc,
+        }),
+        addr: args.addr,
+        limit: args.limit,
+        offset: args.offset,
+        cached: args.cached,
+    };
+    let listing = operator::list(&target, &options).await?;
+    print!("{}", operator::render(&listing, args.output));
+    Ok(())
+}
+
+async fn kill_all(args: KillAllArgs) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let target = resolve_target(&args.target)?;
+    let plan = operator::plan_kill_all(&target, args.node.as_deref(), args.all_nodes).await?;
+    println!(
+        "{} session(s) on {} will be ended.",
+        plan.sessions, plan.description
+    );
+    if args.dry_run {
+        println!("dry run: nothing was ended.");
+        return Ok(());
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Refused(
+                "not asking on a non-terminal: pass --yes to end the sessions".into(),
+            )
+            .into());
+        }
+        print!("Type yes to end them: ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            return Err(Refused("declined: nothing was ended".into()).into());
+        }
+    }
+    let outcome = operator::kill_all(&target, &plan).await?;
+    println!("{outcome}");
+    Ok(())
+}
+
 fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::from_file(path)?;
     let e = &config.exporter;
@@ -243,6 +387,9 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
         for r in &cloud.dbss_resources {
             println!("  DBSS resource {r}");
         }
+    }
+    for r in &config.redis {
+        println!("redis {} at {} (node {})", r.name, r.url, r.node_id);
     }
     if !missing.is_empty() {
         anyhow::bail!("credentials are missing: {}", missing.join("; "));

@@ -8,6 +8,8 @@ pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod metrics;
+pub mod operator;
+pub mod redis;
 pub mod server;
 pub mod sim;
 pub mod snapshot;

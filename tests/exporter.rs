@@ -535,6 +535,7 @@ async fn ten_thousand_sessions_from_five_thousand_addresses_stay_bounded() {
         client_hosts: 5_000,
         ip_pass_through: true,
         engine_version: "6.0".into(),
+        redis_urls: Vec::new(),
     }];
     let h = start(t, SCAN_ONCE).await;
     h.wait_ready().await;

@@ -254,14 +254,14 @@ impl ApiClient {
     }
 
     async fn attempt(&self, call: &Call, deadline: Instant) -> Result<Answer, ApiError> {
-        if let Some(limiter) = &self.options.rate_limiter {
-            if !limiter.acquire(deadline).await {
-                return Err(ApiError::new(
-                    call.operation,
-                    ErrorKind::Timeout,
-                    "the account's request rate leaves no turn before the deadline",
-                ));
-            }
+        if let Some(limiter) = &self.options.rate_limiter
+            && !limiter.acquire(deadline).await
+        {
+            return Err(ApiError::new(
+                call.operation,
+                ErrorKind::Timeout,
+                "the account's request rate leaves no turn before the deadline",
+            ));
         }
         let started = Instant::now();
         let limit = deadline.min(started + self.options.request_timeout);

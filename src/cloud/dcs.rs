@@ -572,6 +572,24 @@ impl ApiClient {
         sink: &mut impl PageSink,
         deadline: Instant,
     ) -> Result<StoredList, ApiError> {
+        let query = ListClientsQuery {
+            node_id: node_id.to_string(),
+            ..Default::default()
+        };
+        self.read_stored_list_with(instance_id, &query, paging, sink, deadline)
+            .await
+    }
+
+    /// As [`ApiClient::read_stored_list`], with the filter and order of `base` (its offset and
+    /// limit are set page by page).
+    pub async fn read_stored_list_with(
+        &self,
+        instance_id: &str,
+        base: &ListClientsQuery,
+        paging: &PagingOptions,
+        sink: &mut impl PageSink,
+        deadline: Instant,
+    ) -> Result<StoredList, ApiError> {
         let limit = paging.page_size.clamp(1, MAX_PAGE_SIZE);
         let inconsistent = |message: String| {
             ApiError::new(Operation::ListClients, ErrorKind::Inconsistent, message)
@@ -583,10 +601,9 @@ impl ApiClient {
             let mut time: Option<String> = None;
             loop {
                 let query = ListClientsQuery {
-                    node_id: node_id.to_string(),
                     offset: Some(offset),
                     limit: Some(limit),
-                    ..Default::default()
+                    ..base.clone()
                 };
                 let page = self.list_clients(instance_id, &query, deadline).await?;
                 if pages > 0 && page.time != time {
@@ -743,6 +760,80 @@ fn job_id(operation: Operation, answer: JobRef) -> Result<String, ApiError> {
         .job_id
         .filter(|id| !id.is_empty())
         .ok_or_else(|| ApiError::new(operation, ErrorKind::Decode, "the answer has no job_id"))
+}
+
+/// Every field of a session, in the order the service documents them.
+pub const CLIENT_FIELDS: [&str; 21] = [
+    "id",
+    "addr",
+    "fd",
+    "name",
+    "cmd",
+    "age",
+    "idle",
+    "db",
+    "flags",
+    "sub",
+    "psub",
+    "multi",
+    "qbuf",
+    "qbuf_free",
+    "obl",
+    "oll",
+    "omem",
+    "events",
+    "network",
+    "peer",
+    "user",
+];
+
+/// The filter matches a whole `ip:port` or just the IP, of `addr` or `peer`.
+pub fn address_matches(c: &ClientInfo, filter: &str) -> bool {
+    [c.addr.as_deref(), c.peer.as_deref()]
+        .into_iter()
+        .flatten()
+        .any(|a| a == filter || a.rsplit_once(':').is_some_and(|(ip, _)| ip == filter))
+}
+
+/// Orders sessions by one field: numbers (and numeric strings) as numbers, the rest as text.
+pub fn compare_clients(a: &ClientInfo, b: &ClientInfo, field: &str) -> std::cmp::Ordering {
+    let int = |c: &ClientInfo| {
+        match field {
+            "age" => c.age,
+            "idle" => c.idle,
+            "sub" => c.sub,
+            "psub" => c.psub,
+            "multi" => c.multi,
+            "qbuf" => c.qbuf,
+            "qbuf_free" => c.qbuf_free,
+            "obl" => c.obl,
+            "oll" => c.oll,
+            "omem" => c.omem,
+            // Numeric strings sort as numbers.
+            "id" => c.id.as_deref().and_then(|v| v.parse().ok()),
+            "fd" => c.fd.as_deref().and_then(|v| v.parse().ok()),
+            "db" => c.db.as_deref().and_then(|v| v.parse().ok()),
+            _ => return None,
+        }
+        .map(Some)
+    };
+    match (int(a), int(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => {
+            let text = |c: &ClientInfo| match field {
+                "addr" => c.addr.clone(),
+                "name" => c.name.clone(),
+                "cmd" => c.cmd.clone(),
+                "flags" => c.flags.clone(),
+                "events" => c.events.clone(),
+                "network" => c.network.clone(),
+                "peer" => c.peer.clone(),
+                "user" => c.user.clone(),
+                _ => None,
+            };
+            text(a).cmp(&text(b))
+        }
+    }
 }
 
 #[cfg(test)]

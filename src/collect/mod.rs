@@ -14,16 +14,18 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
-pub use scan::{ScanSettings, scan_node};
+pub use scan::{ScanSettings, TASK_STATE_CODE, scan_node};
 pub use targets::{NodeTarget, client_nodes};
 
 use crate::aggregate::AggregateSettings;
+use crate::cloud::Secret;
 use crate::cloud::client::BuildError;
 use crate::cloud::credentials::CredentialsError;
 use crate::cloud::dcs::{PagingOptions, PollOptions};
 use crate::cloud::{ApiClient, ClientOptions, Credentials, RateLimiter, RequestObserver};
-use crate::config::{Cloud, Config, ExporterSettings};
-use crate::snapshot::{Attempt, Failure, NodeKey, Store};
+use crate::config::{Cloud, Config, ExporterSettings, PasswordSource, RedisTarget};
+use crate::redis::RedisEndpoint;
+use crate::snapshot::{Attempt, Failure, NodeInfo, NodeKey, Stage, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -34,6 +36,8 @@ pub enum SchedulerError {
     },
     #[error("cloud {cloud}: {source}")]
     Client { cloud: String, source: BuildError },
+    #[error("redis {target}: the password variable {var} is not set")]
+    RedisPassword { target: String, var: String },
 }
 
 /// Credentials of a cloud from the environment: its own variable names when configured, else
@@ -47,6 +51,34 @@ struct CloudRuntime {
     api: ApiClient,
 }
 
+/// A direct Redis target and its password, when it has one in the environment.
+struct RedisRuntime {
+    config: RedisTarget,
+    env_password: Option<Secret>,
+}
+
+impl RedisRuntime {
+    /// The endpoint with its current password (a password file is read each time, so a
+    /// rotated password is picked up).
+    fn endpoint(&self) -> Result<RedisEndpoint, String> {
+        let password = match &self.config.password {
+            Some(PasswordSource::File(path)) => Some(Secret::new(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            )),
+            Some(PasswordSource::Env(_)) => self.env_password.clone(),
+            None => None,
+        };
+        Ok(RedisEndpoint {
+            url: self.config.url.clone(),
+            username: self.config.username.clone(),
+            password,
+        })
+    }
+}
+
 /// What every scan loop shares.
 struct Shared {
     settings: ExporterSettings,
@@ -58,6 +90,7 @@ struct Shared {
 pub struct Scheduler {
     shared: Arc<Shared>,
     clouds: Vec<CloudRuntime>,
+    redis: Vec<RedisRuntime>,
 }
 
 /// A stable offset in `[0, window)` for a target, so its scans keep their place in the cycle.
@@ -98,6 +131,24 @@ impl Scheduler {
                 api,
             });
         }
+        let mut redis = Vec::new();
+        for target in &config.redis {
+            let env_password = match &target.password {
+                Some(PasswordSource::Env(var)) => {
+                    Some(Secret::new(std::env::var(var).map_err(|_| {
+                        SchedulerError::RedisPassword {
+                            target: target.name.clone(),
+                            var: var.clone(),
+                        }
+                    })?))
+                }
+                _ => None,
+            };
+            redis.push(RedisRuntime {
+                config: target.clone(),
+                env_password,
+            });
+        }
         let shared = Shared {
             scan: ScanSettings {
                 clean_cache: e.clean_cache,
@@ -115,12 +166,17 @@ impl Scheduler {
         Ok(Self {
             shared: Arc::new(shared),
             clouds,
+            redis,
         })
     }
 
     /// Runs until dropped: every task it started ends with it.
     pub async fn run(self) {
         let mut tasks = JoinSet::new();
+        for target in self.redis {
+            let key = register_redis(&self.shared.store, &target.config);
+            tasks.spawn(redis_loop(Arc::clone(&self.shared), Arc::new(target), key));
+        }
         for cloud in self.clouds {
             let cloud = Arc::new(cloud);
             for resource in &cloud.config.dbss_resources {
@@ -215,7 +271,12 @@ fn log_outcome(last: &mut Option<String>, failure: Option<&Failure>, target: &st
     }
 }
 
-async fn node_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, key: NodeKey) {
+/// Scans one target on its own timer, forever, and publishes each outcome.
+async fn scan_loop<F, Fut>(shared: Arc<Shared>, key: NodeKey, span: tracing::Span, scan: F)
+where
+    F: Fn(Instant) -> Fut,
+    Fut: std::future::Future<Output = Result<ScanOutcome, Failure>>,
+{
     let settings = &shared.settings;
     tokio::time::sleep(spread(&key, settings.first_scan_spread)).await;
     let mut ticker = tokio::time::interval(settings.scan_interval);
@@ -227,26 +288,21 @@ async fn node_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, key: NodeKey) 
             return;
         };
         let started = Instant::now();
-        let span = tracing::info_span!("scan", cloud = %cloud.config.name, instance_id = %key.instance_id, node_id = %key.node_id);
-        let result = scan_node(
-            &cloud.api,
-            &key.instance_id,
-            &key.node_id,
-            &shared.scan,
-            started + settings.scan_timeout,
-        )
-        .instrument(span.clone())
-        .await;
+        let result = scan(started + settings.scan_timeout)
+            .instrument(span.clone())
+            .await;
         let duration = started.elapsed();
-        let _entered = span.enter();
-        if let Ok(data) = &result {
-            tracing::debug!(
-                sessions = data.aggregate.sessions,
-                duration_ms = duration.as_millis() as u64,
-                "scanned"
-            );
+        {
+            let _entered = span.enter();
+            if let Ok(outcome) = &result {
+                tracing::debug!(
+                    sessions = outcome.data.aggregate.sessions,
+                    duration_ms = duration.as_millis() as u64,
+                    "scanned"
+                );
+            }
+            log_outcome(&mut last_failure, result.as_ref().err(), "scan");
         }
-        log_outcome(&mut last_failure, result.as_ref().err(), "scan");
         shared.store.update_node(&key, |node| {
             let failure = result.as_ref().err().cloned();
             if let Some(f) = &failure {
@@ -257,11 +313,89 @@ async fn node_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, key: NodeKey) 
                 duration,
                 failure,
             });
-            if let Ok(data) = result {
-                node.data = Some(Arc::new(data));
+            if let Ok(outcome) = result {
+                node.data = Some(Arc::new(outcome.data));
+                if let Some(role) = outcome.role {
+                    node.info.node_role = role;
+                }
             }
         });
     }
+}
+
+/// A successful scan: the data, and the node's role when the scan learns it.
+pub struct ScanOutcome {
+    pub data: crate::snapshot::NodeData,
+    pub role: Option<String>,
+}
+
+async fn node_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, key: NodeKey) {
+    let span = tracing::info_span!("scan", cloud = %cloud.config.name, instance_id = %key.instance_id, node_id = %key.node_id);
+    let scan = {
+        let (shared, cloud, key) = (Arc::clone(&shared), Arc::clone(&cloud), key.clone());
+        move |deadline| {
+            let (shared, cloud, key) = (Arc::clone(&shared), Arc::clone(&cloud), key.clone());
+            async move {
+                scan_node(
+                    &cloud.api,
+                    &key.instance_id,
+                    &key.node_id,
+                    &shared.scan,
+                    deadline,
+                )
+                .await
+                .map(|data| ScanOutcome { data, role: None })
+            }
+        }
+    };
+    scan_loop(shared, key, span, scan).await;
+}
+
+/// Puts a direct target in the store before its first scan, so readiness waits for it.
+fn register_redis(store: &Store, target: &RedisTarget) -> NodeKey {
+    let key = NodeKey {
+        instance_id: target.name.clone(),
+        node_id: target.node_id.clone(),
+    };
+    let host = target
+        .node_id
+        .rsplit_once(':')
+        .map_or(target.node_id.as_str(), |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    store.update_node(&key, |n| {
+        n.info = NodeInfo {
+            cloud: "redis".into(),
+            instance_name: target.name.clone(),
+            node_name: target.node_id.clone(),
+            node_role: String::new(),
+            node_ip: host,
+            az: String::new(),
+        };
+    });
+    key
+}
+
+async fn redis_loop(shared: Arc<Shared>, target: Arc<RedisRuntime>, key: NodeKey) {
+    let span = tracing::info_span!("scan", redis = %target.config.name, node_id = %key.node_id);
+    let scan = {
+        let (shared, target) = (Arc::clone(&shared), Arc::clone(&target));
+        move |deadline| {
+            let (shared, target) = (Arc::clone(&shared), Arc::clone(&target));
+            async move {
+                let endpoint = target.endpoint().map_err(|message| Failure {
+                    stage: Stage::Scan,
+                    reason: "password".into(),
+                    message,
+                })?;
+                crate::redis::scan(&endpoint, &shared.scan, deadline)
+                    .await
+                    .map(|(data, role)| ScanOutcome { data, role })
+            }
+        }
+    };
+    scan_loop(shared, key, span, scan).await;
 }
 
 async fn dbss_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, resource: String) {

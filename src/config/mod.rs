@@ -107,10 +107,32 @@ pub struct Cloud {
     pub dbss_resources: Vec<String>,
 }
 
+/// Where a Redis password is read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordSource {
+    Env(String),
+    /// Read at every connection, so a rotated password is picked up.
+    File(std::path::PathBuf),
+}
+
+/// A self-managed Redis (or any server that answers `CLIENT LIST`), scanned directly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisTarget {
+    /// The `instance_id` of its series.
+    pub name: String,
+    /// Without a password.
+    pub url: String,
+    /// `host:port`: the `node_id` of its series.
+    pub node_id: String,
+    pub username: Option<String>,
+    pub password: Option<PasswordSource>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub exporter: ExporterSettings,
     pub clouds: Vec<Cloud>,
+    pub redis: Vec<RedisTarget>,
 }
 
 /// A configuration error, naming the key.

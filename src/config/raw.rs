@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{
     ClientAddrField, Cloud, Config, ConfigError, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
-    DcsInstance, Discovery, ExporterSettings, invalid,
+    DcsInstance, Discovery, ExporterSettings, PasswordSource, RedisTarget, invalid,
 };
 use crate::cloud::Endpoints;
 use crate::cloud::credentials::EnvNames;
@@ -20,6 +20,19 @@ pub struct RawConfig {
     exporter: RawExporter,
     #[serde(default)]
     cloud: Vec<RawCloud>,
+    #[serde(default)]
+    redis: Vec<RawRedis>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedis {
+    name: Option<String>,
+    url: Option<String>,
+    username: Option<String>,
+    username_env: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -319,10 +332,74 @@ impl RawConfig {
                 dbss_resources,
             });
         }
-        if clouds.is_empty() {
-            return Err(invalid("cloud", "at least one [[cloud]] is required"));
+        let mut redis = Vec::new();
+        for (i, r) in self.redis.into_iter().enumerate() {
+            let name = required(r.name, &format!("redis[{i}].name"))?;
+            let at = format!("redis[{name}]");
+            if instance_ids.contains(&name) || redis.iter().any(|t: &RedisTarget| t.name == name) {
+                return Err(invalid(
+                    format!("{at}.name"),
+                    "is used twice (names are instance ids)",
+                ));
+            }
+            let url = required(r.url, &format!("{at}.url"))?;
+            let node_id =
+                crate::redis::host_port(&url).map_err(|e| invalid(format!("{at}.url"), e))?;
+            if crate::redis::url_has_password(&url) {
+                return Err(invalid(
+                    format!("{at}.url"),
+                    "must not hold a password: use password_env or password_file",
+                ));
+            }
+            let username = match (
+                r.username,
+                env_name(r.username_env, &format!("{at}.username_env"))?,
+            ) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        format!("{at}.username"),
+                        "give username or username_env, not both",
+                    ));
+                }
+                (Some(u), None) => Some(u),
+                (None, Some(var)) => Some(std::env::var(&var).map_err(|_| {
+                    invalid(format!("{at}.username_env"), format!("{var} is not set"))
+                })?),
+                (None, None) => None,
+            };
+            let password = match (
+                env_name(r.password_env, &format!("{at}.password_env"))?,
+                r.password_file,
+            ) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        format!("{at}.password_env"),
+                        "give password_env or password_file, not both",
+                    ));
+                }
+                (Some(var), None) => Some(PasswordSource::Env(var)),
+                (None, Some(path)) => Some(PasswordSource::File(path)),
+                (None, None) => None,
+            };
+            redis.push(RedisTarget {
+                name,
+                url,
+                node_id,
+                username,
+                password,
+            });
         }
-        Ok(Config { exporter, clouds })
+        if clouds.is_empty() && redis.is_empty() {
+            return Err(invalid(
+                "cloud",
+                "at least one [[cloud]] or [[redis]] is required",
+            ));
+        }
+        Ok(Config {
+            exporter,
+            clouds,
+            redis,
+        })
     }
 }
 
@@ -360,6 +437,19 @@ mod tests {
             "https://dcs.cn-north-4.myhuaweicloud.com/"
         );
         assert_eq!(c.clouds[0].dcs_instances[0].nodes, ["n1", "n2"]);
+        let with_redis = format!(
+            "{GOOD}[[redis]]\nname = \"cache-a\"\nurl = \"redis://10.0.0.5:6380/2\"\npassword_file = \"/run/pw\"\n"
+        );
+        let r = &Config::from_toml(&with_redis).unwrap().redis[0];
+        assert_eq!(r.node_id, "10.0.0.5:6380");
+        assert!(matches!(
+            r.password,
+            Some(super::super::PasswordSource::File(_))
+        ));
+    }
+
+    fn redis_target(url: &str, name: &str) -> String {
+        format!("{GOOD}[[redis]]\nname = \"{name}\"\nurl = \"{url}\"\n")
     }
 
     #[test]
@@ -395,6 +485,9 @@ mod tests {
                 "cloud[prod].region",
             ),
             ("[exporter]\n".to_string(), "cloud"),
+            (redis_target("redis://:pw@h:6379", "r"), "redis[r].url"),
+            (redis_target("redis://h:6379", "i1"), "redis[i1].name"),
+            (redis_target("http://h", "r"), "redis[r].url"),
         ];
         for (text, key) in cases {
             let err = Config::from_toml(&text).unwrap_err().to_string();

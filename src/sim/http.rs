@@ -14,8 +14,8 @@ use axum::routing::{get, post};
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::Simulator;
 use super::state::{ErrorShape, InstancesQuery, ListQuery, SimError, api_not_found};
+use super::{RealTask, Simulator};
 use crate::cloud::client::{HEADER_PROJECT_ID, HEADER_REQUEST_ID};
 use crate::cloud::error::Operation;
 use crate::cloud::signer::{self, SignableRequest, VerifyError};
@@ -275,14 +275,17 @@ async fn scan_clients(
 ) -> Answer {
     let body: ScanBody = json_body(&body)?;
     sim.injected_fault(Operation::ScanClients, body.node_id.as_deref())?;
-    let job_id = sim.with_state(|s| {
-        s.start_scan(
+    let (job_id, real) = sim.with_state(|s| {
+        s.start_scan_on(
             &instance_id,
             body.node_id.as_deref(),
             body.clean_cache,
             SystemTime::now(),
         )
     })?;
+    if let Some(work) = real {
+        sim.spawn_real_work(work, RealTask::List);
+    }
     Ok(Json(serde_json::json!({ "job_id": job_id })).into_response())
 }
 
@@ -303,14 +306,17 @@ async fn kill_all_clients(
 ) -> Answer {
     let body: KillAllBody = json_body(&body)?;
     sim.injected_fault(Operation::KillAllClients, body.node_id.as_deref())?;
-    let job_id = sim.with_state(|s| {
-        s.kill_all(
+    let (job_id, real) = sim.with_state(|s| {
+        s.kill_all_on(
             &instance_id,
             body.node_id.as_deref(),
             body.kill_all_nodes,
             SystemTime::now(),
         )
     })?;
+    if let Some(work) = real {
+        sim.spawn_real_work(work, RealTask::KillAll);
+    }
     Ok(Json(serde_json::json!({ "job_id": job_id })).into_response())
 }
 
@@ -321,7 +327,7 @@ async fn kill_clients(
 ) -> Answer {
     let body: KillBody = json_body(&body)?;
     sim.injected_fault(Operation::KillClients, body.node_id.as_deref())?;
-    sim.with_state(|s| {
+    let outcome = sim.with_state(|s| {
         s.kill_clients(
             &instance_id,
             body.node_id.as_deref(),
@@ -329,6 +335,18 @@ async fn kill_clients(
             SystemTime::now(),
         )
     })?;
+    if let Err(backend) = outcome {
+        let deadline = tokio::time::Instant::now() + crate::redis::DEFAULT_TIMEOUT;
+        crate::redis::kill_addrs(&backend, &body.client_addrs, deadline)
+            .await
+            .map_err(|e| {
+                SimError::dcs(
+                    500,
+                    super::state::codes::INTERNAL,
+                    format!("Killing the sessions failed: {e}"),
+                )
+            })?;
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

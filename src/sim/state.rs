@@ -12,9 +12,10 @@ use super::population::{ClientProfile, Population, Session, render};
 use super::topology::{Architecture, DbssPaths, InstanceSpec, Topology};
 use crate::cloud::dbss::JobBean;
 use crate::cloud::dcs::{
-    ClientInfo, ClientPage, DcsJob, InstancePage, InstanceSummary, JobStatus, LogicalNode,
-    LogicalNodes, MAX_PAGE_SIZE, SortOrder,
+    CLIENT_FIELDS, ClientInfo, ClientPage, DcsJob, InstancePage, InstanceSummary, JobStatus,
+    LogicalNode, LogicalNodes, MAX_PAGE_SIZE, SortOrder, address_matches, compare_clients,
 };
+use crate::redis::RedisEndpoint;
 
 /// Error codes the simulator answers with. `DCS.4957` is the real service's; the others stand
 /// in for codes the public documentation does not give.
@@ -67,7 +68,40 @@ pub type SimResult<T> = Result<T, SimError>;
 /// A node's stored session list: the sessions as a scan found them.
 struct StoredList {
     time_ms: i64,
-    sessions: Vec<Session>,
+    sessions: StoredSessions,
+}
+
+enum StoredSessions {
+    /// From the node's simulated population, rendered when read.
+    Generated(Vec<Session>),
+    /// From a real Redis server's `CLIENT LIST`.
+    Real(Vec<ClientInfo>),
+}
+
+impl StoredList {
+    fn len(&self) -> usize {
+        match &self.sessions {
+            StoredSessions::Generated(s) => s.len(),
+            StoredSessions::Real(c) => c.len(),
+        }
+    }
+
+    /// Sessions `offset..offset + limit`, as the list shows them.
+    fn page(&self, profile: &ClientProfile, offset: usize, limit: usize) -> Vec<ClientInfo> {
+        match &self.sessions {
+            StoredSessions::Generated(s) => s
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|s| render(profile, s, self.time_ms))
+                .collect(),
+            StoredSessions::Real(c) => c.iter().skip(offset).take(limit).cloned().collect(),
+        }
+    }
+
+    fn all(&self, profile: &ClientProfile) -> Vec<ClientInfo> {
+        self.page(profile, 0, usize::MAX)
+    }
 }
 
 struct SimNode {
@@ -77,6 +111,8 @@ struct SimNode {
     stored: Option<StoredList>,
     /// The scan job under way, if any.
     scanning: Option<String>,
+    /// A real Redis server behind this node.
+    backend: Option<RedisEndpoint>,
 }
 
 struct SimInstance {
@@ -102,8 +138,19 @@ struct SimJob {
     id: String,
     kind: JobKind,
     begin_ms: i64,
+    /// When the job ends; for a job on a real server, the least it takes.
     end_ms: i64,
     applied: bool,
+    /// A job on a real server ends when the server has answered: `None` until then, then
+    /// `Ok` or the failure reason.
+    driven: Option<Option<Result<(), String>>>,
+}
+
+/// What the caller must do on real servers for a job it started.
+#[derive(Clone, Debug)]
+pub struct RealWork {
+    pub job_id: String,
+    pub endpoints: Vec<RedisEndpoint>,
 }
 
 impl SimJob {
@@ -284,7 +331,9 @@ impl SimState {
                         node.population.advance_to(end_ms);
                         node.stored = Some(StoredList {
                             time_ms: end_ms,
-                            sessions: node.population.sessions().to_vec(),
+                            sessions: StoredSessions::Generated(
+                                node.population.sessions().to_vec(),
+                            ),
                         });
                     }
                 }
@@ -331,7 +380,7 @@ impl SimState {
         Ok(index)
     }
 
-    fn new_job(&mut self, kind: JobKind, now_ms: i64) -> String {
+    fn new_job(&mut self, kind: JobKind, now_ms: i64, driven: bool) -> String {
         let id = hex32(&mut self.ids);
         let end_ms = now_ms + self.job_duration.as_millis() as i64;
         self.jobs.insert(
@@ -342,9 +391,12 @@ impl SimState {
                 begin_ms: now_ms,
                 end_ms,
                 applied: false,
+                driven: driven.then_some(None),
             },
         );
-        self.pending.push(id.clone());
+        if !driven {
+            self.pending.push(id.clone());
+        }
         self.job_order.push_back(id.clone());
         while self.job_order.len() > MAX_KEPT_JOBS {
             let Some(oldest) = self.job_order.front() else {
@@ -367,6 +419,19 @@ impl SimState {
         clean_cache: bool,
         now: SystemTime,
     ) -> SimResult<String> {
+        self.start_scan_on(instance_id, node_id, clean_cache, now)
+            .map(|(id, _)| id)
+    }
+
+    /// As [`SimState::start_scan`]; on a node backed by a real server, the caller lists its
+    /// sessions and calls [`SimState::finish_real_job`].
+    pub fn start_scan_on(
+        &mut self,
+        instance_id: &str,
+        node_id: Option<&str>,
+        clean_cache: bool,
+        now: SystemTime,
+    ) -> SimResult<(String, Option<RealWork>)> {
         let now_ms = millis(now);
         self.advance(now_ms);
         let instance = self.instance(instance_id)?;
@@ -378,6 +443,7 @@ impl SimState {
                 "This operation is not allowed when the task is in the current state.",
             ));
         }
+        let backend = self.instances[instance].nodes[node].backend.clone();
         let id = self.new_job(
             JobKind::Scan {
                 instance,
@@ -385,9 +451,42 @@ impl SimState {
                 refresh: clean_cache,
             },
             now_ms,
+            backend.is_some(),
         );
         self.instances[instance].nodes[node].scanning = Some(id.clone());
-        Ok(id)
+        let work = backend.map(|b| RealWork {
+            job_id: id.clone(),
+            endpoints: vec![b],
+        });
+        Ok((id, work))
+    }
+
+    /// Ends a job on a real server: `Ok` with the sessions listed (a scan) or nothing (a
+    /// kill), or the failure.
+    pub fn finish_real_job(
+        &mut self,
+        job_id: &str,
+        result: Result<Option<Vec<ClientInfo>>, String>,
+        now: SystemTime,
+    ) {
+        let now_ms = millis(now);
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return;
+        };
+        job.end_ms = job.end_ms.max(now_ms);
+        job.applied = true;
+        let end_ms = job.end_ms;
+        job.driven = Some(Some(result.as_ref().map(|_| ()).map_err(Clone::clone)));
+        if let JobKind::Scan { instance, node, .. } = job.kind {
+            let node = &mut self.instances[instance].nodes[node];
+            node.scanning = None;
+            if let Ok(Some(clients)) = result {
+                node.stored = Some(StoredList {
+                    time_ms: end_ms,
+                    sessions: StoredSessions::Real(clients),
+                });
+            }
+        }
     }
 
     /// `GET /v2/{project_id}/jobs/{job_id}`.
@@ -402,14 +501,15 @@ impl SimState {
             )
         })?;
         let init_until = job.begin_ms + (job.end_ms - job.begin_ms) / 5;
-        let status = if now_ms >= job.end_ms {
-            JobStatus::Success
-        } else if now_ms < init_until {
-            JobStatus::Init
-        } else {
-            JobStatus::Running
+        let (status, fail_reason) = match &job.driven {
+            Some(Some(Ok(()))) => (JobStatus::Success, None),
+            Some(Some(Err(reason))) => (JobStatus::Fail, Some(reason.clone())),
+            _ if now_ms < init_until => (JobStatus::Init, None),
+            Some(None) => (JobStatus::Running, None),
+            None if now_ms >= job.end_ms => (JobStatus::Success, None),
+            None => (JobStatus::Running, None),
         };
-        let finished = status == JobStatus::Success;
+        let finished = status.is_finished();
         Ok(DcsJob {
             job_id: Some(job.id.clone()),
             job_type: Some(job.job_type().to_string()),
@@ -420,7 +520,7 @@ impl SimState {
             } else {
                 String::new()
             }),
-            fail_reason: None,
+            fail_reason,
         })
     }
 
@@ -475,18 +575,12 @@ impl SimState {
         let filter = query.addr.as_deref().filter(|a| !a.is_empty());
         let (clients, count) = if filter.is_none() && sort.is_none() {
             // The common case renders only the page asked for.
-            let page = stored.sessions.iter().skip(offset).take(limit);
-            let clients = page.map(|s| render(profile, s, stored.time_ms)).collect();
-            (clients, stored.sessions.len())
+            (stored.page(profile, offset, limit), stored.len())
         } else {
-            let mut all: Vec<ClientInfo> = stored
-                .sessions
-                .iter()
-                .map(|s| render(profile, s, stored.time_ms))
-                .filter(|c| filter.is_none_or(|f| address_matches(c, f)))
-                .collect();
+            let mut all: Vec<ClientInfo> = stored.all(profile);
+            all.retain(|c| filter.is_none_or(|f| address_matches(c, f)));
             if let Some(field) = sort {
-                all.sort_by(|a, b| compare_field(a, b, field));
+                all.sort_by(|a, b| compare_clients(a, b, field));
                 if order == SortOrder::Desc {
                     all.reverse();
                 }
@@ -509,6 +603,19 @@ impl SimState {
         all_nodes: bool,
         now: SystemTime,
     ) -> SimResult<String> {
+        self.kill_all_on(instance_id, node_id, all_nodes, now)
+            .map(|(id, _)| id)
+    }
+
+    /// As [`SimState::kill_all`]; when nodes are backed by real servers, the caller ends
+    /// their sessions and calls [`SimState::finish_real_job`].
+    pub fn kill_all_on(
+        &mut self,
+        instance_id: &str,
+        node_id: Option<&str>,
+        all_nodes: bool,
+        now: SystemTime,
+    ) -> SimResult<(String, Option<RealWork>)> {
         let now_ms = millis(now);
         self.advance(now_ms);
         let instance = self.instance(instance_id)?;
@@ -525,17 +632,28 @@ impl SimState {
             }
             vec![self.client_node(instance, node_id)?]
         };
-        Ok(self.new_job(JobKind::KillAll { instance, nodes }, now_ms))
+        let endpoints: Vec<RedisEndpoint> = nodes
+            .iter()
+            .filter_map(|&n| self.instances[instance].nodes[n].backend.clone())
+            .collect();
+        let real = !endpoints.is_empty();
+        let id = self.new_job(JobKind::KillAll { instance, nodes }, now_ms, real);
+        let work = real.then(|| RealWork {
+            job_id: id.clone(),
+            endpoints,
+        });
+        Ok((id, work))
     }
 
-    /// `POST .../clients/kill`: ends the sessions with these peer addresses at once.
+    /// `POST .../clients/kill`: ends the sessions with these peer addresses at once. On a
+    /// node backed by a real server, the caller ends them there (the endpoint is returned).
     pub fn kill_clients(
         &mut self,
         instance_id: &str,
         node_id: Option<&str>,
         peers: &[String],
         now: SystemTime,
-    ) -> SimResult<usize> {
+    ) -> SimResult<Result<usize, RedisEndpoint>> {
         let now_ms = millis(now);
         self.advance(now_ms);
         let instance = self.instance(instance_id)?;
@@ -545,10 +663,13 @@ impl SimState {
                 "client_addrs must name at least one session.",
             ));
         }
+        if let Some(backend) = &self.instances[instance].nodes[node].backend {
+            return Ok(Err(backend.clone()));
+        }
         let peers: HashSet<String> = peers.iter().cloned().collect();
         let population = &mut self.instances[instance].nodes[node].population;
         population.advance_to(now_ms);
-        Ok(population.remove_peers(&peers))
+        Ok(Ok(population.remove_peers(&peers)))
     }
 
     pub fn logical_nodes(&mut self, instance_id: &str) -> SimResult<LogicalNodes> {
@@ -649,14 +770,7 @@ impl SimState {
         let node = &self.instances[instance].nodes[self.client_node(instance, Some(node_id))?];
         Ok(node.stored.as_ref().map(|stored| {
             let profile = node.population.profile();
-            (
-                format_time(stored.time_ms),
-                stored
-                    .sessions
-                    .iter()
-                    .map(|s| render(profile, s, stored.time_ms))
-                    .collect(),
-            )
+            (format_time(stored.time_ms), stored.all(profile))
         }))
     }
 }
@@ -759,10 +873,16 @@ fn build_instance(
         spec.client_hosts,
         None,
     ));
+    let mut backends = spec.redis_urls.iter();
     let sim_nodes: Vec<SimNode> = nodes
         .into_iter()
         .enumerate()
         .map(|(n, (info, takes))| {
+            let backend = if takes { backends.next() } else { None }.map(|url| RedisEndpoint {
+                url: url.clone(),
+                username: None,
+                password: None,
+            });
             // Replicas of a directly used instance serve a tenth of the reads.
             let is_replica = info.node_type.as_deref() == Some("slave");
             let target = match (takes, is_replica) {
@@ -784,6 +904,7 @@ fn build_instance(
                 population: Population::new(node_seed, profile, target, now_ms),
                 stored: None,
                 scanning: None,
+                backend,
             }
         })
         .collect();
@@ -823,77 +944,4 @@ fn parse_number(value: Option<&str>, name: &str, default: i64) -> SimResult<i64>
 pub fn format_time(ms: i64) -> String {
     let t = SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_millis(t).to_string()
-}
-
-/// Every field of a session, in the order the service documents them.
-pub const CLIENT_FIELDS: [&str; 21] = [
-    "id",
-    "addr",
-    "fd",
-    "name",
-    "cmd",
-    "age",
-    "idle",
-    "db",
-    "flags",
-    "sub",
-    "psub",
-    "multi",
-    "qbuf",
-    "qbuf_free",
-    "obl",
-    "oll",
-    "omem",
-    "events",
-    "network",
-    "peer",
-    "user",
-];
-
-/// The filter matches a whole `ip:port` or just the IP.
-fn address_matches(c: &ClientInfo, filter: &str) -> bool {
-    [c.addr.as_deref(), c.peer.as_deref()]
-        .into_iter()
-        .flatten()
-        .any(|a| a == filter || a.rsplit_once(':').is_some_and(|(ip, _)| ip == filter))
-}
-
-fn compare_field(a: &ClientInfo, b: &ClientInfo, field: &str) -> std::cmp::Ordering {
-    let int = |c: &ClientInfo| {
-        match field {
-            "age" => c.age,
-            "idle" => c.idle,
-            "sub" => c.sub,
-            "psub" => c.psub,
-            "multi" => c.multi,
-            "qbuf" => c.qbuf,
-            "qbuf_free" => c.qbuf_free,
-            "obl" => c.obl,
-            "oll" => c.oll,
-            "omem" => c.omem,
-            // Numeric strings sort as numbers.
-            "id" => c.id.as_deref().and_then(|v| v.parse().ok()),
-            "fd" => c.fd.as_deref().and_then(|v| v.parse().ok()),
-            "db" => c.db.as_deref().and_then(|v| v.parse().ok()),
-            _ => return None,
-        }
-        .map(Some)
-    };
-    match (int(a), int(b)) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        _ => {
-            let text = |c: &ClientInfo| match field {
-                "addr" => c.addr.clone(),
-                "name" => c.name.clone(),
-                "cmd" => c.cmd.clone(),
-                "flags" => c.flags.clone(),
-                "events" => c.events.clone(),
-                "network" => c.network.clone(),
-                "peer" => c.peer.clone(),
-                "user" => c.user.clone(),
-                _ => None,
-            };
-            text(a).cmp(&text(b))
-        }
-    }
 }

@@ -67,6 +67,10 @@ pub struct InstanceSpec {
     pub ip_pass_through: bool,
     #[serde(default = "default_engine_version")]
     pub engine_version: String,
+    /// Real Redis servers behind the nodes that take clients, in node order: their scans list
+    /// the real sessions (`CLIENT LIST`) and their kills end them (`CLIENT KILL`).
+    #[serde(default)]
+    pub redis_urls: Vec<String>,
 }
 
 /// A DBSS audit resource and the job records it answers with.
@@ -190,6 +194,7 @@ impl Topology {
                     client_hosts: 5,
                     ip_pass_through: true,
                     engine_version: "6.0".into(),
+                    redis_urls: Vec::new(),
                 },
                 InstanceSpec {
                     name: "sessions-proxy".into(),
@@ -202,6 +207,7 @@ impl Topology {
                     client_hosts: 12,
                     ip_pass_through: false,
                     engine_version: "5.0".into(),
+                    redis_urls: Vec::new(),
                 },
             ],
             dbss_resources: vec![DbssResourceSpec {
@@ -239,6 +245,10 @@ impl Topology {
                 return invalid(format!(
                     "{at}.sessions_per_node must be at most {MAX_SESSIONS_PER_NODE}"
                 ));
+            }
+            for url in &inst.redis_urls {
+                crate::redis::host_port(url)
+                    .map_err(|e| TopologyError::Invalid(format!("{at}.redis_urls: {e}")))?;
             }
             let nodes = inst.shards.saturating_mul(inst.replicas + 1) + inst.proxies;
             if nodes > MAX_NODES_PER_INSTANCE {

@@ -1,0 +1,242 @@
+//! Direct Redis targets: `CLIENT LIST` over a real connection, aggregated like DCS nodes; and the
+//! Redis calls of the simulator's nodes that a real server backs.
+
+pub mod client_list;
+
+use std::time::{Duration, SystemTime};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo};
+use tokio::time::Instant;
+
+pub use client_list::parse_client_list;
+
+use crate::aggregate::Aggregator;
+use crate::cloud::Secret;
+use crate::cloud::dcs::ClientInfo;
+use crate::collect::ScanSettings;
+use crate::snapshot::{Failure, NodeData, Stage};
+
+/// Where a Redis server is and how to log in. The password never comes from the URL of a
+/// configuration file (it would sit in the file in clear).
+#[derive(Clone, Debug)]
+pub struct RedisEndpoint {
+    /// `redis://host:port[/db]` or `rediss://...` for TLS, without a password.
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+/// A failed Redis call: a bounded reason for labels, and a message for people.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RedisFailure {
+    pub reason: String,
+    pub message: String,
+}
+
+/// A short reason: `timeout`, `connection_refused`, `connection`, `auth`, `protocol`, or the
+/// server's error code (`NOAUTH`, `WRONGPASS`, `NOPERM`, `LOADING`, ...).
+fn failure(e: &redis::RedisError) -> RedisFailure {
+    let reason = if e.is_timeout() {
+        "timeout".to_string()
+    } else if e.is_connection_refusal() {
+        "connection_refused".to_string()
+    } else if let Some(code) = e
+        .code()
+        .filter(|c| c.len() <= 16 && c.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        code.to_string()
+    } else {
+        match e.kind() {
+            redis::ErrorKind::AuthenticationFailed => "auth",
+            redis::ErrorKind::Io => "connection",
+            redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType => "protocol",
+            _ => "redis_error",
+        }
+        .to_string()
+    };
+    RedisFailure {
+        reason,
+        message: e.to_string(),
+    }
+}
+
+fn timed_out(what: &str) -> RedisFailure {
+    RedisFailure {
+        reason: "timeout".into(),
+        message: format!("{what} did not finish before the deadline"),
+    }
+}
+
+/// `host:port` (or the socket path) of a Redis URL: the node id of a direct target.
+pub fn host_port(url: &str) -> Result<String, String> {
+    let info = url
+        .into_connection_info()
+        .map_err(|e| format!("not a Redis URL: {e}"))?;
+    Ok(match info.addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }
+        }
+        ConnectionAddr::Unix(path) => path.display().to_string(),
+        _ => url.to_string(),
+    })
+}
+
+/// Whether the URL carries a password (refused in configuration files).
+pub fn url_has_password(url: &str) -> bool {
+    url.into_connection_info()
+        .is_ok_and(|i| i.redis_settings().password().is_some())
+}
+
+/// Opens a connection, logging in when the endpoint has credentials.
+pub async fn connect(
+    endpoint: &RedisEndpoint,
+    deadline: Instant,
+) -> Result<MultiplexedConnection, RedisFailure> {
+    let mut info = endpoint
+        .url
+        .as_str()
+        .into_connection_info()
+        .map_err(|e| failure(&e))?;
+    let mut settings = info.redis_settings().clone();
+    if let Some(user) = &endpoint.username {
+        settings = settings.set_username(user);
+    }
+    if let Some(password) = &endpoint.password {
+        settings = settings.set_password(password.expose());
+    }
+    info = info.set_redis_settings(settings);
+    let client = redis::Client::open(info).map_err(|e| failure(&e))?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(timed_out("connecting"));
+    }
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(left))
+        .set_response_timeout(Some(left));
+    tokio::time::timeout_at(
+        deadline,
+        client.get_multiplexed_async_connection_with_config(&config),
+    )
+    .await
+    .map_err(|_| timed_out("connecting"))?
+    .map_err(|e| failure(&e))
+}
+
+async fn query<T: redis::FromRedisValue>(
+    conn: &mut MultiplexedConnection,
+    cmd: &redis::Cmd,
+    deadline: Instant,
+) -> Result<T, RedisFailure> {
+    tokio::time::timeout_at(deadline, cmd.query_async::<T>(conn))
+        .await
+        .map_err(|_| timed_out("a Redis command"))?
+        .map_err(|e| failure(&e))
+}
+
+/// The server's sessions, without the connection asking.
+pub async fn client_list(
+    conn: &mut MultiplexedConnection,
+    deadline: Instant,
+) -> Result<Vec<ClientInfo>, RedisFailure> {
+    let own: i64 = query(conn, redis::cmd("CLIENT").arg("ID"), deadline).await?;
+    let text: String = query(conn, redis::cmd("CLIENT").arg("LIST"), deadline).await?;
+    let own = own.to_string();
+    let mut clients = parse_client_list(&text);
+    clients.retain(|c| c.id.as_deref() != Some(own.as_str()));
+    Ok(clients)
+}
+
+/// `master` or `slave`, from `INFO replication`.
+pub async fn role(conn: &mut MultiplexedConnection, deadline: Instant) -> Option<String> {
+    let info: String = query(conn, redis::cmd("INFO").arg("replication"), deadline)
+        .await
+        .ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("role:"))
+        .map(|r| r.trim().to_string())
+}
+
+/// Ends every normal and pub/sub session but the asking one; returns how many ended.
+pub async fn kill_all(endpoint: &RedisEndpoint, deadline: Instant) -> Result<u64, RedisFailure> {
+    let mut conn = connect(endpoint, deadline).await?;
+    let mut killed = 0;
+    for kind in ["normal", "pubsub"] {
+        let cmd = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg(kind)
+            .arg("SKIPME")
+            .arg("yes")
+            .clone();
+        killed += query::<u64>(&mut conn, &cmd, deadline).await?;
+    }
+    Ok(killed)
+}
+
+/// Ends the sessions with these `ip:port` addresses; returns how many ended.
+pub async fn kill_addrs(
+    endpoint: &RedisEndpoint,
+    addrs: &[String],
+    deadline: Instant,
+) -> Result<u64, RedisFailure> {
+    let mut conn = connect(endpoint, deadline).await?;
+    let mut killed = 0;
+    for addr in addrs {
+        let cmd = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ADDR")
+            .arg(addr)
+            .arg("SKIPME")
+            .arg("yes")
+            .clone();
+        killed += query::<u64>(&mut conn, &cmd, deadline).await?;
+    }
+    Ok(killed)
+}
+
+/// One scan of a direct target: connect, list the sessions, aggregate them.
+pub async fn scan(
+    endpoint: &RedisEndpoint,
+    settings: &ScanSettings,
+    deadline: Instant,
+) -> Result<(NodeData, Option<String>), Failure> {
+    let as_failure = |stage: Stage| {
+        move |f: RedisFailure| Failure {
+            stage,
+            reason: f.reason,
+            message: f.message,
+        }
+    };
+    let mut conn = connect(endpoint, deadline)
+        .await
+        .map_err(as_failure(Stage::Scan))?;
+    // The first command is where a missing or wrong password shows: that is the connection
+    // stage, not the listing.
+    let clients = client_list(&mut conn, deadline).await.map_err(|f| {
+        let login = matches!(f.reason.as_str(), "NOAUTH" | "WRONGPASS" | "auth");
+        as_failure(if login { Stage::Scan } else { Stage::List })(f)
+    })?;
+    let role = role(&mut conn, deadline).await;
+    let listed = SystemTime::now();
+    let mut aggregator = Aggregator::new(std::sync::Arc::clone(&settings.aggregate));
+    for c in &clients {
+        aggregator.observe(c);
+    }
+    Ok((
+        NodeData {
+            aggregate: aggregator.finish(),
+            data_time: Some(listed),
+            scanned: listed,
+        },
+        role,
+    ))
+}
+
+/// The default time a CLI or simulator call to Redis may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

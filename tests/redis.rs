@@ -1,0 +1,529 @@
+//! Against a real redis-server: the direct target, the exporter -> simulator -> Redis chain, the
+//! operator CLI, kills seen from the clients' side as closed sockets.
+
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dcs_session_exporter::cloud::Credentials;
+use dcs_session_exporter::collect::Scheduler;
+use dcs_session_exporter::config::Config;
+use dcs_session_exporter::server::{AppState, router};
+use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
+use dcs_session_exporter::sim::{SimConfig, Simulator, Topology};
+use dcs_session_exporter::snapshot::Store;
+use redis_server::{RedisServer, start_or_skip};
+use tokio::time::Instant;
+
+const AK: &str = "AKREDISTEST";
+const SK: &str = "SKredistest000000000000000001";
+
+/// A client connection speaking RESP by hand, so the test controls exactly when it talks.
+struct Session {
+    reader: BufReader<TcpStream>,
+}
+
+impl Session {
+    fn open(port: u16) -> Self {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Self {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// Sends a command and returns the first line of the reply (bulk replies in full).
+    fn call(&mut self, args: &[&str]) -> String {
+        let mut cmd = format!("*{}\r\n", args.len());
+        for a in args {
+            cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        self.reader.get_mut().write_all(cmd.as_bytes()).unwrap();
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        if let Some(len) = line.strip_prefix('$') {
+            let len: usize = len.trim().parse().unwrap();
+            let mut body = vec![0; len + 2];
+            self.reader.read_exact(&mut body).unwrap();
+            return String::from_utf8_lossy(&body[..len]).into_owned();
+        }
+        line.trim_end().to_string()
+    }
+
+    /// Whether the server closed the connection (bounded wait).
+    fn closed_by_server(&mut self) -> bool {
+        self.reader
+            .get_mut()
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        matches!(self.reader.read(&mut buf), Ok(0) | Err(_))
+    }
+}
+
+/// Six sessions with known names, dbs and users: alpha x3 (db 0, default), beta x2 (db 3,
+/// default), gamma x1 (db 0, user app). alpha and gamma then stay idle, beta stays busy.
+struct Known {
+    sessions: Vec<Session>,
+}
+
+fn open_known(port: u16) -> Known {
+    let mut sessions = Vec::new();
+    for i in 0..6 {
+        let mut s = Session::open(port);
+        let name = match i {
+            0..=2 => "alpha",
+            3 | 4 => "beta",
+            _ => "gamma",
+        };
+        if name == "gamma" {
+            assert_eq!(s.call(&["AUTH", "app", "app-password"]), "+OK");
+        }
+        if name == "beta" {
+            assert_eq!(s.call(&["SELECT", "3"]), "+OK");
+        }
+        assert_eq!(s.call(&["CLIENT", "SETNAME", name]), "+OK");
+        sessions.push(s);
+    }
+    Known { sessions }
+}
+
+impl Known {
+    /// The sessions the server has, as seen by the first alpha (itself included).
+    fn server_count(&mut self) -> usize {
+        self.sessions[0].call(&["CLIENT", "LIST"]).lines().count()
+    }
+
+    /// Waits until the server holds only these six sessions (connections of earlier scans
+    /// may take a moment to go).
+    fn wait_alone(&mut self) {
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while self.server_count() != 6 {
+            assert!(std::time::Instant::now() < until, "other sessions linger");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Lets alpha and gamma idle for two seconds, then wakes beta.
+    fn age(&mut self) {
+        std::thread::sleep(Duration::from_millis(2200));
+        for s in &mut self.sessions[3..5] {
+            assert_eq!(s.call(&["PING"]), "+PONG");
+        }
+    }
+}
+
+fn server() -> Option<RedisServer> {
+    let server = start_or_skip(&[])?;
+    let mut admin = Session::open(server.port);
+    assert_eq!(
+        admin.call(&[
+            "ACL",
+            "SETUSER",
+            "app",
+            "on",
+            ">app-password",
+            "~*",
+            "+@all"
+        ]),
+        "+OK"
+    );
+    Some(server)
+}
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// An exporter on loopback with this configuration; scans once at start.
+async fn exporter(config_toml: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let config = Config::from_toml(config_toml).unwrap();
+    let store = Arc::new(Store::new());
+    let (registry, api) =
+        dcs_session_exporter::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
+    let scheduler = Scheduler::new(&config, Arc::clone(&store), Some(api), |_| {
+        Ok(Credentials::new(AK, SK))
+    })
+    .unwrap();
+    let state = Arc::new(AppState {
+        registry,
+        store,
+        clouds: config.clouds.len(),
+        telemetry_path: "/metrics".into(),
+        stale_after: config.exporter.stale_after,
+    });
+    let url = serve(router(state)).await;
+    (url, tokio::spawn(scheduler.run()))
+}
+
+const ONCE: &str = "[exporter]\nscan_interval = \"1h\"\nfirst_scan_spread = \"0s\"\n";
+
+/// Samples of one metric (name, labels as `k="v"` text) after the exporter is ready.
+async fn scrape_ready(url: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while http
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(Instant::now() < until, "not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+            let labels = labels
+                .trim_end_matches('}')
+                .split("\",")
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once("=\"").unwrap();
+                    (k.to_string(), v.trim_end_matches('"').to_string())
+                })
+                .collect();
+            (name.to_string(), labels, value.parse().unwrap_or(f64::NAN))
+        })
+        .collect()
+}
+
+/// Checks that the metrics of `node` show exactly the six known sessions.
+fn check_known(samples: &[(String, BTreeMap<String, String>, f64)], node: &str) {
+    let of = |name: &str| -> Vec<&(String, BTreeMap<String, String>, f64)> {
+        samples
+            .iter()
+            .filter(|s| s.0 == name && s.1.get("node_id").map(String::as_str) == Some(node))
+            .collect()
+    };
+    let clients: BTreeMap<(String, String, String), f64> = of("dcs_clients")
+        .iter()
+        .map(|s| {
+            (
+                (
+                    s.1["client_addr"].clone(),
+                    s.1["db"].clone(),
+                    s.1["user"].clone(),
+                ),
+                s.2,
+            )
+        })
+        .collect();
+    let expected: BTreeMap<(String, String, String), f64> = [
+        (("127.0.0.1".into(), "0".into(), "default".into()), 3.0),
+        (("127.0.0.1".into(), "3".into(), "default".into()), 2.0),
+        (("127.0.0.1".into(), "0".into(), "app".into()), 1.0),
+    ]
+    .into();
+    assert_eq!(
+        clients, expected,
+        "the scanner's own connection is not counted"
+    );
+    let bucket = |le: &str| {
+        of("dcs_client_idle_seconds_bucket")
+            .iter()
+            .find(|s| s.1["le"] == le)
+            .unwrap()
+            .2
+    };
+    // beta was busy a moment ago; alpha and gamma have idled two seconds.
+    assert_eq!(bucket("1"), 2.0);
+    assert_eq!(bucket("5"), 6.0);
+    // The five most idle: the four idle sessions first, then one of the busy ones.
+    let mut top: Vec<(f64, &str)> = of("dcs_top_client_idle_seconds")
+        .iter()
+        .map(|s| (s.2, s.1["client_name"].as_str()))
+        .collect();
+    top.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let names: Vec<&str> = top.iter().map(|t| t.1).collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert!(
+        names[..4].iter().all(|n| ["alpha", "gamma"].contains(n)),
+        "{names:?}"
+    );
+    assert_eq!(names[4], "beta");
+    assert!(top[3].0 >= 2.0 && top[4].0 <= 1.0, "{top:?}");
+    assert_eq!(of("dcs_scan_success")[0].2, 1.0);
+}
+
+fn cli() -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"));
+    cmd.env("CLOUD_SDK_AK", AK)
+        .env("CLOUD_SDK_SK", SK)
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let out = tokio::time::timeout(Duration::from_secs(60), cli().args(args).output())
+        .await
+        .expect("the CLI finishes within a minute")
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_config(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dcs-redis-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_target_reports_exactly_the_real_sessions() {
+    let Some(server) = server() else { return };
+    let mut known = open_known(server.port);
+    known.wait_alone();
+    known.age();
+    let toml = format!(
+        "{ONCE}[[redis]]\nname = \"cache-a\"\nurl = \"{}\"\n",
+        server.url
+    );
+    let (url, task) = exporter(&toml).await;
+    let samples = scrape_ready(&url).await;
+    task.abort();
+    let node = format!("127.0.0.1:{}", server.port);
+    check_known(&samples, &node);
+    let info = samples.iter().find(|s| s.0 == "dcs_node_info").unwrap();
+    assert_eq!(info.1["instance_id"], "cache-a");
+    assert_eq!(info.1["node_role"], "master");
+
+    // The CLI lists the same sessions.
+    known.wait_alone();
+    let config = write_config("direct.toml", &toml);
+    let config = config.to_str().unwrap();
+    let (code, out, err) = run_cli(&[
+        "clients",
+        "--config",
+        config,
+        "--instance",
+        "cache-a",
+        "--output",
+        "json",
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let listing: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listing["count"], 6);
+    let mut names: Vec<&str> = listing["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["alpha", "alpha", "alpha", "beta", "beta", "gamma"]);
+    let (code, out, _) = run_cli(&[
+        "clients",
+        "--config",
+        config,
+        "--instance",
+        "cache-a",
+        "--sort",
+        "idle",
+        "--order",
+        "desc",
+        "--limit",
+        "2",
+    ])
+    .await;
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("ID") && lines[0].contains("IDLE"));
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[1].contains("alpha") || lines[1].contains("gamma"));
+    assert!(lines[3].starts_with("2 of 6 sessions"), "{out}");
+
+    // kill-all ends every session; the clients see their sockets closed.
+    let (code, _, err) = run_cli(&[
+        "kill-all",
+        "--config",
+        config,
+        "--instance",
+        "cache-a",
+        "--node",
+        &node,
+    ])
+    .await;
+    assert_eq!(code, 3, "refused without --yes off a terminal: {err}");
+    let (code, out, err) = run_cli(&[
+        "kill-all",
+        "--config",
+        config,
+        "--instance",
+        "cache-a",
+        "--node",
+        &node,
+        "--yes",
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("6 session(s)") && out.contains("6 sessions ended"),
+        "{out}"
+    );
+    for s in &mut known.sessions {
+        assert!(s.closed_by_server());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_through_the_simulator_carries_the_real_sessions() {
+    let Some(server) = server() else { return };
+    let mut known = open_known(server.port);
+    known.wait_alone();
+    let mut topology = Topology::demo();
+    topology.job_duration = Duration::from_millis(100);
+    topology.instances = vec![InstanceSpec {
+        name: "real".into(),
+        id: Some("inst-real".into()),
+        architecture: Architecture::Single,
+        shards: 1,
+        replicas: 0,
+        proxies: 0,
+        sessions_per_node: 10,
+        client_hosts: 1,
+        ip_pass_through: true,
+        engine_version: "7.0".into(),
+        redis_urls: vec![server.url.clone()],
+    }];
+    let mut sim_config = SimConfig::new(Credentials::new(AK, SK), topology);
+    sim_config.project_id = Some("p-real".into());
+    let sim = Simulator::new(sim_config);
+    let sim_url = serve(sim.router()).await;
+    let node = sim.with_state(|s| {
+        s.logical_nodes("inst-real").unwrap().nodes[0]
+            .node_id
+            .clone()
+            .unwrap()
+    });
+    known.age();
+    let toml = format!(
+        "{ONCE}[[cloud]]\nname = \"sim\"\nproject_id = \"p-real\"\ndcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\n[[cloud.dcs_instance]]\nid = \"inst-real\"\n"
+    );
+    let (url, task) = exporter(&toml).await;
+    let samples = scrape_ready(&url).await;
+    task.abort();
+    check_known(&samples, &node);
+
+    // kill-all through the API ends the real sessions.
+    known.wait_alone();
+    let config = write_config("chain.toml", &toml);
+    let config = config.to_str().unwrap();
+    let (code, out, err) = run_cli(&[
+        "clients",
+        "--config",
+        config,
+        "--instance",
+        "inst-real",
+        "--cached",
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("6 of 6 sessions"), "{out}");
+    let (code, out, err) = run_cli(&[
+        "kill-all",
+        "--config",
+        config,
+        "--instance",
+        "inst-real",
+        "--node",
+        &node,
+        "--dry-run",
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("6 session(s)") && out.contains("nothing was ended"),
+        "{out}"
+    );
+    assert_eq!(known.server_count(), 6, "a dry run ends nothing");
+    let (code, out, err) = run_cli(&[
+        "kill-all",
+        "--config",
+        config,
+        "--instance",
+        "inst-real",
+        "--node",
+        &node,
+        "--yes",
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ended SUCCESS"), "{out}");
+    for s in &mut known.sessions {
+        assert!(s.closed_by_server());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_failures_are_scan_errors_with_bounded_reasons() {
+    let Some(server) = start_or_skip(&["--requirepass", "s3cret-pass"]) else {
+        return;
+    };
+    let password_var = format!("DCS_TEST_REDIS_PASSWORD_{}", std::process::id());
+    let wrong_var = format!("DCS_TEST_REDIS_WRONG_{}", std::process::id());
+    // SAFETY: no other thread reads these variables, whose names are unique to this test.
+    unsafe {
+        std::env::set_var(&password_var, "s3cret-pass");
+        std::env::set_var(&wrong_var, "not-it");
+    }
+    let toml = format!(
+        "{ONCE}[[redis]]\nname = \"none\"\nurl = \"{u}\"\n[[redis]]\nname = \"wrong\"\nurl = \"{u}/1\"\npassword_env = \"{wrong_var}\"\n[[redis]]\nname = \"right\"\nurl = \"{u}/2\"\npassword_env = \"{password_var}\"\n",
+        u = server.url
+    );
+    let (url, task) = exporter(&toml).await;
+    let samples = scrape_ready(&url).await;
+    task.abort();
+    let success = |instance: &str| {
+        samples
+            .iter()
+            .find(|s| s.0 == "dcs_scan_success" && s.1["instance_id"] == instance)
+            .unwrap()
+            .2
+    };
+    let reason = |instance: &str| {
+        samples
+            .iter()
+            .find(|s| s.0 == "dcs_scan_errors_total" && s.1["instance_id"] == instance)
+            .map(|s| (s.1["stage"].clone(), s.1["reason"].clone()))
+    };
+    assert_eq!(success("right"), 1.0);
+    assert_eq!(success("none"), 0.0);
+    assert_eq!(success("wrong"), 0.0);
+    assert_eq!(reason("none"), Some(("scan".into(), "NOAUTH".into())));
+    // The client library reports a refused password without the server's code.
+    assert_eq!(reason("wrong"), Some(("scan".into(), "auth".into())));
+    let everything = format!("{samples:?}");
+    assert!(!everything.contains("s3cret") && !everything.contains("not-it"));
+}
