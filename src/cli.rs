@@ -241,8 +241,29 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("--config or --demo is required"),
     };
     let store = Arc::new(Store::new());
-    let (registry, api_metrics) =
+    let (mut registry, api_metrics) =
         crate::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
+    let remediation = match &config.remediation {
+        Some(settings) => {
+            let token =
+                crate::remediation::read_token(&settings.token).map_err(anyhow::Error::msg)?;
+            tracing::warn!(
+                dry_run = settings.dry_run,
+                allowed = settings.allow.len(),
+                "the remediation webhook is on at {}",
+                crate::remediation::WEBHOOK_PATH
+            );
+            let credentials: crate::collect::CredentialsFn = match &demo {
+                Some(demo) => {
+                    let creds = demo.credentials.clone();
+                    Arc::new(move |_| Ok(creds.clone()))
+                }
+                None => Arc::new(credentials_from_env),
+            };
+            crate::remediation::Remediator::new(&config, token, credentials, &mut registry)
+        }
+        None => None,
+    };
     let scheduler = match &demo {
         Some(demo) => Scheduler::new(&config, Arc::clone(&store), Some(api_metrics), |_| {
             Ok(demo.credentials.clone())
@@ -260,6 +281,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         clouds: config.clouds.len(),
         telemetry_path: args.telemetry_path.clone(),
         stale_after: config.exporter.stale_after,
+        remediation,
     });
     let listener = tokio::net::TcpListener::bind(args.listen_address)
         .await

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod metrics;
 pub mod operator;
 pub mod redis;
+pub mod remediation;
 pub mod server;
 pub mod sim;
 pub mod snapshot;

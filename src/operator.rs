@@ -442,6 +442,18 @@ pub struct KillPlan {
     all_nodes: bool,
 }
 
+impl KillPlan {
+    /// A kill-all of one node, without counting its sessions first.
+    pub fn node(instance_id: &str, node_id: &str) -> Self {
+        Self {
+            description: format!("instance {instance_id}, node {node_id}"),
+            sessions: 0,
+            nodes: vec![node_id.to_string()],
+            all_nodes: false,
+        }
+    }
+}
+
 /// Counts the sessions a kill-all would end (after a fresh scan).
 pub async fn plan_kill_all(
     target: &Target,

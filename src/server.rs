@@ -26,15 +26,28 @@ pub struct AppState {
     pub clouds: usize,
     pub telemetry_path: String,
     pub stale_after: std::time::Duration,
+    /// The Alertmanager webhook, when configured.
+    pub remediation: Option<Arc<crate::remediation::Remediator>>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let mut app = Router::new()
         .route(&state.telemetry_path.clone(), get(metrics))
         .route("/", get(landing))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .with_state(state)
+        .with_state(Arc::clone(&state));
+    if let Some(remediator) = &state.remediation {
+        app = app.merge(
+            Router::new()
+                .route(
+                    crate::remediation::WEBHOOK_PATH,
+                    axum::routing::post(crate::remediation::webhook),
+                )
+                .with_state(Arc::clone(remediator)),
+        );
+    }
+    app
 }
 
 fn wants_openmetrics(headers: &HeaderMap) -> bool {

@@ -84,6 +84,7 @@ async fn start(topology: Topology, exporter_settings: &str) -> Harness {
         clouds: 1,
         telemetry_path: "/metrics".into(),
         stale_after: config.exporter.stale_after,
+        remediation: None,
     });
     Harness {
         sim,

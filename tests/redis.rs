@@ -161,6 +161,7 @@ async fn exporter(config_toml: &str) -> (String, tokio::task::JoinHandle<()>) {
         clouds: config.clouds.len(),
         telemetry_path: "/metrics".into(),
         stale_after: config.exporter.stale_after,
+        remediation: None,
     });
     let url = serve(router(state)).await;
     (url, tokio::spawn(scheduler.run()))

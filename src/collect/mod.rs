@@ -40,6 +40,9 @@ pub enum SchedulerError {
     RedisPassword { target: String, var: String },
 }
 
+/// Where a cloud's credentials come from (the environment; the demo's own).
+pub type CredentialsFn = Arc<dyn Fn(&Cloud) -> Result<Credentials, CredentialsError> + Send + Sync>;
+
 /// Credentials of a cloud from the environment: its own variable names when configured, else
 /// the standard ones.
 pub fn credentials_from_env(cloud: &Cloud) -> Result<Credentials, CredentialsError> {

@@ -128,11 +128,38 @@ pub struct RedisTarget {
     pub password: Option<PasswordSource>,
 }
 
+/// A node the remediation webhook may act on; `node_id = "*"` allows every node of the
+/// instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedNode {
+    pub instance_id: String,
+    pub node_id: String,
+}
+
+/// Where the webhook's bearer token is read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    Env(String),
+    File(std::path::PathBuf),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemediationSettings {
+    /// Log and count what would be done, and do nothing (the default).
+    pub dry_run: bool,
+    pub cooldown: Duration,
+    pub max_actions_per_hour: usize,
+    pub allow: Vec<AllowedNode>,
+    pub token: TokenSource,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub exporter: ExporterSettings,
     pub clouds: Vec<Cloud>,
     pub redis: Vec<RedisTarget>,
+    /// The Alertmanager webhook; off when `None`.
+    pub remediation: Option<RemediationSettings>,
 }
 
 /// A configuration error, naming the key.

@@ -6,8 +6,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    ClientAddrField, Cloud, Config, ConfigError, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
-    DcsInstance, Discovery, ExporterSettings, PasswordSource, RedisTarget, invalid,
+    AllowedNode, ClientAddrField, Cloud, Config, ConfigError, DEFAULT_BYTES_BUCKETS,
+    DEFAULT_SECONDS_BUCKETS, DcsInstance, Discovery, ExporterSettings, PasswordSource, RedisTarget,
+    RemediationSettings, TokenSource, invalid,
 };
 use crate::cloud::Endpoints;
 use crate::cloud::credentials::EnvNames;
@@ -22,6 +23,29 @@ pub struct RawConfig {
     cloud: Vec<RawCloud>,
     #[serde(default)]
     redis: Vec<RawRedis>,
+    remediation: Option<RawRemediation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemediation {
+    #[serde(default)]
+    enabled: bool,
+    dry_run: Option<bool>,
+    #[serde(default, with = "humantime_serde")]
+    cooldown: Option<Duration>,
+    max_actions_per_hour: Option<usize>,
+    token_env: Option<String>,
+    token_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    allow: Vec<RawAllowed>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAllowed {
+    instance_id: Option<String>,
+    node_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -389,6 +413,54 @@ impl RawConfig {
                 password,
             });
         }
+        let remediation = match self.remediation {
+            Some(r) if r.enabled => {
+                let token = match (
+                    env_name(r.token_env, "remediation.token_env")?,
+                    r.token_file,
+                ) {
+                    (Some(var), None) => TokenSource::Env(var),
+                    (None, Some(path)) => TokenSource::File(path),
+                    _ => {
+                        return Err(invalid(
+                            "remediation.token_env",
+                            "give token_env or token_file (one of them): the webhook needs a bearer token",
+                        ));
+                    }
+                };
+                let mut allow = Vec::new();
+                for (i, a) in r.allow.into_iter().enumerate() {
+                    allow.push(AllowedNode {
+                        instance_id: required(
+                            a.instance_id,
+                            &format!("remediation.allow[{i}].instance_id"),
+                        )?,
+                        node_id: required(a.node_id, &format!("remediation.allow[{i}].node_id"))?,
+                    });
+                }
+                if allow.is_empty() {
+                    return Err(invalid(
+                        "remediation.allow",
+                        "list at least one node the webhook may act on",
+                    ));
+                }
+                let max_actions_per_hour = r.max_actions_per_hour.unwrap_or(10);
+                if !(1..=1000).contains(&max_actions_per_hour) {
+                    return Err(invalid(
+                        "remediation.max_actions_per_hour",
+                        "must be between 1 and 1000",
+                    ));
+                }
+                Some(RemediationSettings {
+                    dry_run: r.dry_run.unwrap_or(true),
+                    cooldown: r.cooldown.unwrap_or(Duration::from_secs(600)),
+                    max_actions_per_hour,
+                    allow,
+                    token,
+                })
+            }
+            _ => None,
+        };
         if clouds.is_empty() && redis.is_empty() {
             return Err(invalid(
                 "cloud",
@@ -399,6 +471,7 @@ impl RawConfig {
             exporter,
             clouds,
             redis,
+            remediation,
         })
     }
 }

@@ -1,0 +1,445 @@
+//! An opt-in Alertmanager webhook that ends sessions: kill-all on a node, or kill of the
+//! client addresses an alert names, only for allowed nodes, with a per-node cooldown, an hourly
+//! budget, and dry-run by default.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+
+use crate::cloud::Secret;
+use crate::collect::CredentialsFn;
+use crate::config::{Config, RemediationSettings, TokenSource};
+use crate::operator::{self, Target};
+
+/// The path Alertmanager posts to.
+pub const WEBHOOK_PATH: &str = "/remediation/alertmanager";
+
+/// What a decision does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    KillAll,
+    KillClients,
+    None,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::KillAll => "kill_all",
+            Action::KillClients => "kill_clients",
+            Action::None => "none",
+        }
+    }
+}
+
+/// How a decision ended; a closed set, used as a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Acted,
+    DryRun,
+    Failed,
+    NotAllowed,
+    Cooldown,
+    HourlyLimit,
+    /// A notification already handled (same alert, same start).
+    Duplicate,
+    Resolved,
+    /// The alert names no instance_id and node_id.
+    NoTarget,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Acted => "acted",
+            Outcome::DryRun => "dry_run",
+            Outcome::Failed => "failed",
+            Outcome::NotAllowed => "refused_not_allowed",
+            Outcome::Cooldown => "refused_cooldown",
+            Outcome::HourlyLimit => "refused_hourly_limit",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Resolved => "resolved",
+            Outcome::NoTarget => "no_target",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    instance_id: String,
+    node_id: String,
+    action: &'static str,
+    result: &'static str,
+}
+
+/// Alertmanager's webhook payload, version 4 (the fields used).
+#[derive(Debug, Deserialize)]
+struct Payload {
+    version: String,
+    alerts: Vec<Alert>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Alert {
+    status: String,
+    #[serde(default)]
+    labels: HashMap<String, String>,
+    #[serde(rename = "startsAt", default)]
+    starts_at: String,
+    #[serde(default)]
+    fingerprint: String,
+}
+
+/// Remembered notifications: enough for Alertmanager's repeat intervals, bounded.
+const MAX_REMEMBERED: usize = 10_000;
+/// Distinct refused (instance, node) label pairs before they fold into "other".
+const MAX_REFUSED_LABELS: usize = 1_000;
+
+struct Memory {
+    /// `(fingerprint, startsAt)` of alerts handled, oldest first.
+    seen: VecDeque<(String, String)>,
+    seen_set: HashSet<(String, String)>,
+    /// When each node was last acted on (or would have been, in dry-run).
+    last_action: HashMap<(String, String), Instant>,
+    /// Actions in the last hour.
+    recent: VecDeque<Instant>,
+    refused_labels: HashSet<(String, String)>,
+}
+
+pub struct Remediator {
+    settings: RemediationSettings,
+    token: Secret,
+    config: Config,
+    credentials: CredentialsFn,
+    memory: Mutex<Memory>,
+    actions: Family<ActionLabels, Counter>,
+}
+
+impl std::fmt::Debug for Remediator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remediator")
+            .field("dry_run", &self.settings.dry_run)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One decision of a webhook call, as its answer lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Decision {
+    pub alertname: String,
+    pub instance_id: String,
+    pub node_id: String,
+    pub action: &'static str,
+    pub result: &'static str,
+}
+
+impl Remediator {
+    pub fn new(
+        config: &Config,
+        token: Secret,
+        credentials: CredentialsFn,
+        registry: &mut Registry,
+    ) -> Option<Arc<Self>> {
+        let settings = config.remediation.clone()?;
+        let actions = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "dcs_remediation_actions",
+            "Decisions of the remediation webhook by node, action and result.",
+            actions.clone(),
+        );
+        Some(Arc::new(Self {
+            settings,
+            token,
+            config: config.clone(),
+            credentials,
+            memory: Mutex::new(Memory {
+                seen: VecDeque::new(),
+                seen_set: HashSet::new(),
+                last_action: HashMap::new(),
+                recent: VecDeque::new(),
+                refused_labels: HashSet::new(),
+            }),
+            actions,
+        }))
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        let expected = self.token.expose().as_bytes();
+        let given = given.trim().as_bytes();
+        given.len() == expected.len()
+            && given
+                .iter()
+                .zip(expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+
+    fn allowed(&self, instance_id: &str, node_id: &str) -> bool {
+        self.settings
+            .allow
+            .iter()
+            .any(|a| a.instance_id == instance_id && (a.node_id == "*" || a.node_id == node_id))
+    }
+
+    /// Decides every alert of a payload (before anything runs): at most one action a node.
+    fn decide(&self, payload: &Payload) -> Vec<(Decision, Vec<String>)> {
+        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        while memory
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(3600))
+        {
+            memory.recent.pop_front();
+        }
+        let mut decisions = Vec::new();
+        // Alerts of one group for the same node act once, with the union of their addresses.
+        let mut planned: HashMap<(String, String), usize> = HashMap::new();
+        for alert in &payload.alerts {
+            let label = |k: &str| alert.labels.get(k).cloned().unwrap_or_default();
+            let (instance_id, node_id) = (label("instance_id"), label("node_id"));
+            let client = alert
+                .labels
+                .get("client_addr")
+                .filter(|a| a.contains(':'))
+                .cloned();
+            let action = if client.is_some() {
+                Action::KillClients
+            } else {
+                Action::KillAll
+            };
+            let mut decision = Decision {
+                alertname: label("alertname"),
+                instance_id: instance_id.clone(),
+                node_id: node_id.clone(),
+                action: action.as_str(),
+                result: Outcome::Acted.as_str(),
+            };
+            let key = (alert.fingerprint.clone(), alert.starts_at.clone());
+            let outcome = if alert.status == "resolved" {
+                Some(Outcome::Resolved)
+            } else if instance_id.is_empty() || node_id.is_empty() {
+                Some(Outcome::NoTarget)
+            } else if !alert.fingerprint.is_empty() && memory.seen_set.contains(&key) {
+                Some(Outcome::Duplicate)
+            } else if !self.allowed(&instance_id, &node_id) {
+                Some(Outcome::NotAllowed)
+            } else {
+                None
+            };
+            if let Some(outcome) = outcome {
+                decision.action = Action::None.as_str();
+                decision.result = outcome.as_str();
+                decisions.push((decision, Vec::new()));
+                continue;
+            }
+            if !alert.fingerprint.is_empty() {
+                memory.seen.push_back(key.clone());
+                memory.seen_set.insert(key);
+                if memory.seen.len() > MAX_REMEMBERED
+                    && let Some(old) = memory.seen.pop_front()
+                {
+                    memory.seen_set.remove(&old);
+                }
+            }
+            let node_key = (instance_id.clone(), node_id.clone());
+            if let Some(&i) = planned.get(&node_key) {
+                // Same node in the same group: widen the planned action, do not act twice.
+                let (planned_decision, addrs) = &mut decisions[i];
+                match client {
+                    Some(addr) if planned_decision.action == Action::KillClients.as_str() => {
+                        addrs.push(addr)
+                    }
+                    _ => {
+                        planned_decision.action = Action::KillAll.as_str();
+                        addrs.clear();
+                    }
+                }
+                decision.action = Action::None.as_str();
+                decision.result = Outcome::Duplicate.as_str();
+                decisions.push((decision, Vec::new()));
+                continue;
+            }
+            let cooled = memory
+                .last_action
+                .get(&node_key)
+                .is_none_or(|t| now.duration_since(*t) >= self.settings.cooldown);
+            let outcome = if !cooled {
+                Some(Outcome::Cooldown)
+            } else if memory.recent.len() >= self.settings.max_actions_per_hour {
+                Some(Outcome::HourlyLimit)
+            } else {
+                None
+            };
+            if let Some(outcome) = outcome {
+                decision.action = Action::None.as_str();
+                decision.result = outcome.as_str();
+                decisions.push((decision, Vec::new()));
+                continue;
+            }
+            memory.last_action.insert(node_key.clone(), now);
+            memory.recent.push_back(now);
+            if self.settings.dry_run {
+                decision.result = Outcome::DryRun.as_str();
+            }
+            planned.insert(node_key, decisions.len());
+            decisions.push((decision, client.into_iter().collect()));
+        }
+        // Refused decisions of unknown nodes fold their labels past a bound: the token holder
+        // could otherwise grow the series without end.
+        for (d, _) in &mut decisions {
+            if d.result == Outcome::NotAllowed.as_str() || d.result == Outcome::NoTarget.as_str() {
+                let pair = (d.instance_id.clone(), d.node_id.clone());
+                if !memory.refused_labels.contains(&pair) {
+                    if memory.refused_labels.len() >= MAX_REFUSED_LABELS {
+                        d.instance_id = "other".into();
+                        d.node_id = "other".into();
+                    } else {
+                        memory.refused_labels.insert(pair);
+                    }
+                }
+            }
+        }
+        decisions
+    }
+
+    fn record(&self, d: &Decision) {
+        self.actions
+            .get_or_create(&ActionLabels {
+                instance_id: d.instance_id.clone(),
+                node_id: d.node_id.clone(),
+                action: d.action,
+                result: d.result,
+            })
+            .inc();
+        tracing::info!(
+            target: "remediation",
+            alertname = %d.alertname,
+            instance_id = %d.instance_id,
+            node_id = %d.node_id,
+            action = d.action,
+            result = d.result,
+            "remediation decision"
+        );
+    }
+
+    /// Carries out one allowed, non-dry-run decision.
+    async fn act(self: Arc<Self>, mut decision: Decision, addrs: Vec<String>) {
+        let result = async {
+            let target = operator::resolve(&self.config, &decision.instance_id, None, |c| {
+                (self.credentials)(c)
+            })?;
+            if decision.action == Action::KillClients.as_str() {
+                let deadline = tokio::time::Instant::now() + operator::COMMAND_TIMEOUT;
+                match &target {
+                    Target::Dcs { api, instance_id } => {
+                        api.kill_clients(instance_id, &decision.node_id, &addrs, deadline)
+                            .await?;
+                    }
+                    Target::Redis { endpoint, .. } => {
+                        crate::redis::kill_addrs(endpoint, &addrs, deadline).await?;
+                    }
+                }
+                Ok::<_, operator::OperatorError>(())
+            } else {
+                let plan = operator::KillPlan::node(&decision.instance_id, &decision.node_id);
+                operator::kill_all(&target, &plan).await.map(drop)
+            }
+        }
+        .await;
+        if let Err(e) = &result {
+            tracing::warn!(target: "remediation", instance_id = %decision.instance_id, node_id = %decision.node_id, "remediation failed: {e}");
+            decision.result = Outcome::Failed.as_str();
+        }
+        self.record(&decision);
+    }
+}
+
+/// The bearer token, from its variable or file.
+pub fn read_token(source: &TokenSource) -> Result<Secret, String> {
+    let token = match source {
+        TokenSource::Env(var) => std::env::var(var)
+            .map_err(|_| format!("remediation: the token variable {var} is not set"))?,
+        TokenSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "remediation: cannot read the token file {}: {e}",
+                path.display()
+            )
+        })?,
+    };
+    let token = token.trim().to_string();
+    if token.len() < 16 {
+        return Err("remediation: the token must be at least 16 characters".into());
+    }
+    Ok(Secret::new(token))
+}
+
+/// `POST /remediation/alertmanager`.
+pub async fn webhook(
+    State(remediator): State<Arc<Remediator>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !remediator.authorized(&headers) {
+        tracing::warn!(target: "remediation", "webhook call refused: missing or wrong bearer token");
+        return (
+            StatusCode::UNAUTHORIZED,
+            "a valid bearer token is required\n",
+        )
+            .into_response();
+    }
+    let payload: Payload = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(target: "remediation", "malformed webhook payload: {e}");
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("malformed Alertmanager payload: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    if payload.version != "4" {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Alertmanager webhook version {:?} is not supported (4 is)\n",
+                payload.version
+            ),
+        )
+            .into_response();
+    }
+    let decisions = remediator.decide(&payload);
+    for (decision, addrs) in &decisions {
+        if decision.result == Outcome::Acted.as_str() {
+            // Acting takes seconds (a kill job is polled to its end): answer Alertmanager now.
+            tokio::spawn(Arc::clone(&remediator).act(decision.clone(), addrs.clone()));
+        } else {
+            remediator.record(decision);
+        }
+    }
+    let answer: Vec<&Decision> = decisions.iter().map(|(d, _)| d).collect();
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({ "decisions": answer })),
+    )
+        .into_response()
+}

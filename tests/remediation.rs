@@ -1,0 +1,412 @@
+//! The remediation webhook: real Alertmanager payloads posted to the exporter, acting on the
+//! simulator (and on a real Redis behind it).
+
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use dcs_session_exporter::cloud::{Credentials, Secret};
+use dcs_session_exporter::collect::Scheduler;
+use dcs_session_exporter::config::Config;
+use dcs_session_exporter::remediation::{Remediator, WEBHOOK_PATH};
+use dcs_session_exporter::server::{AppState, router};
+use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
+use dcs_session_exporter::sim::{SimConfig, Simulator, Topology};
+use dcs_session_exporter::snapshot::Store;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+const AK: &str = "AKREMEDIATION";
+const SK: &str = "SKremediation00000000000001";
+const TOKEN: &str = "remediation-token-0123456789";
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+struct Harness {
+    sim: Arc<Simulator>,
+    exporter: String,
+    http: reqwest::Client,
+    _scheduler: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self._scheduler.abort();
+    }
+}
+
+/// The first instance of the topology, its first client node (the master) and its second.
+fn nodes(sim: &Simulator) -> (String, String, Option<String>) {
+    sim.with_state(|s| {
+        let instance = s.instance_ids()[0].clone();
+        let nodes = s.logical_nodes(&instance).unwrap().nodes;
+        let ids: Vec<String> = nodes.iter().filter_map(|n| n.node_id.clone()).collect();
+        (instance, ids[0].clone(), ids.get(1).cloned())
+    })
+}
+
+async fn start(topology: Topology, remediation: impl Fn(&str, &str) -> String) -> Harness {
+    let mut sim_config = SimConfig::new(Credentials::new(AK, SK), topology);
+    sim_config.project_id = Some("p-rem".into());
+    let sim = Simulator::new(sim_config);
+    let sim_url = serve(sim.router()).await;
+    let (instance, master, _) = nodes(&sim);
+    let config = Config::from_toml(&format!(
+        "[exporter]\nscan_interval = \"1h\"\nfirst_scan_spread = \"0s\"\n\
+         [[cloud]]\nname = \"sim\"\nproject_id = \"p-rem\"\ndcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\n\
+         [cloud.discovery]\n{}",
+        remediation(&instance, &master)
+    ))
+    .unwrap();
+    let store = Arc::new(Store::new());
+    let (mut registry, api) =
+        dcs_session_exporter::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
+    let remediator = Remediator::new(
+        &config,
+        Secret::new(TOKEN),
+        Arc::new(|_| Ok(Credentials::new(AK, SK))),
+        &mut registry,
+    );
+    assert!(remediator.is_some());
+    let scheduler = Scheduler::new(&config, Arc::clone(&store), Some(api), |_| {
+        Ok(Credentials::new(AK, SK))
+    })
+    .unwrap();
+    let state = Arc::new(AppState {
+        registry,
+        store,
+        clouds: 1,
+        telemetry_path: "/metrics".into(),
+        stale_after: config.exporter.stale_after,
+        remediation: remediator,
+    });
+    Harness {
+        sim,
+        exporter: serve(router(state)).await,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+        _scheduler: tokio::spawn(scheduler.run()),
+    }
+}
+
+fn settings(
+    dry_run: bool,
+    cooldown: &str,
+    per_hour: u32,
+    allow_node: &str,
+) -> impl Fn(&str, &str) -> String {
+    let (cooldown, allow_node) = (cooldown.to_string(), allow_node.to_string());
+    move |instance, master| {
+        let node = if allow_node == "master" {
+            master.to_string()
+        } else {
+            allow_node.clone()
+        };
+        format!(
+            "[remediation]\nenabled = true\ndry_run = {dry_run}\ncooldown = \"{cooldown}\"\nmax_actions_per_hour = {per_hour}\n\
+             token_env = \"UNUSED_IN_TESTS\"\n[[remediation.allow]]\ninstance_id = \"{instance}\"\nnode_id = \"{node}\"\n"
+        )
+    }
+}
+
+fn alert(status: &str, fingerprint: &str, labels: Value) -> Value {
+    json!({
+        "status": status,
+        "labels": labels,
+        "annotations": {"summary": "test"},
+        "startsAt": "2026-11-24T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus/graph",
+        "fingerprint": fingerprint,
+    })
+}
+
+fn payload(alerts: Vec<Value>) -> String {
+    json!({
+        "version": "4",
+        "groupKey": "{}:{alertname=\"DcsManyIdleSessions\"}",
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "dcs-remediation",
+        "groupLabels": {"alertname": "DcsManyIdleSessions"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": alerts,
+    })
+    .to_string()
+}
+
+fn idle_alert(fingerprint: &str, instance: &str, node: &str) -> Value {
+    alert(
+        "firing",
+        fingerprint,
+        json!({"alertname": "DcsManyIdleSessions", "instance_id": instance, "node_id": node}),
+    )
+}
+
+impl Harness {
+    async fn post(&self, body: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{WEBHOOK_PATH}", self.exporter))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    fn live(&self, instance: &str, node: &str) -> usize {
+        self.sim
+            .with_state(|s| s.live_sessions(instance, node, SystemTime::now()))
+            .unwrap()
+            .len()
+    }
+
+    /// `dcs_remediation_actions_total` by result, summed.
+    async fn actions(&self) -> std::collections::BTreeMap<String, f64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.exporter))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut by_result = std::collections::BTreeMap::new();
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("dcs_remediation_actions_total{"))
+        {
+            let result = line
+                .split("result=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let value: f64 = line.rsplit_once(' ').unwrap().1.parse().unwrap();
+            *by_result.entry(result.to_string()).or_default() += value;
+        }
+        by_result
+    }
+}
+
+fn results(answer: &Value) -> Vec<String> {
+    answer["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["result"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn topology() -> Topology {
+    let mut t = Topology::demo();
+    t.job_duration = Duration::from_millis(100);
+    for i in &mut t.instances {
+        i.sessions_per_node = 300;
+    }
+    t
+}
+
+#[tokio::test]
+async fn acts_on_allowed_nodes_once_and_refuses_the_rest() {
+    let h = start(topology(), settings(false, "1h", 10, "master")).await;
+    let (instance, master, replica) = nodes(&h.sim);
+    let replica = replica.unwrap();
+    let before = h.live(&instance, &master);
+    assert!(before > 200);
+
+    // No token, a wrong token: 401, nothing done.
+    let body = payload(vec![idle_alert("fp-1", &instance, &master)]);
+    assert_eq!(h.post(&body, None).await.0, 401);
+    assert_eq!(h.post(&body, Some("wrong-token-wrong-token")).await.0, 401);
+    // Malformed payloads: 400, nothing done.
+    for bad in [
+        "not json".to_string(),
+        json!({"version": "3", "alerts": []}).to_string(),
+        json!({"version": "4"}).to_string(),
+        json!({"version": "4", "alerts": [{"labels": {}}]}).to_string(),
+    ] {
+        assert_eq!(h.post(&bad, Some(TOKEN)).await.0, 400, "{bad}");
+    }
+    // A node not on the allow-list.
+    let (status, answer) = h
+        .post(
+            &payload(vec![idle_alert("fp-r", &instance, &replica)]),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(results(&answer), ["refused_not_allowed"]);
+    assert!(
+        h.live(&instance, &master) * 100 >= before * 98,
+        "nothing was killed"
+    );
+    assert!(!h.actions().await.contains_key("acted"));
+
+    // Two alerts of one group for the allowed node: one kill-all.
+    let grouped = payload(vec![
+        idle_alert("fp-1", &instance, &master),
+        idle_alert("fp-2", &instance, &master),
+    ]);
+    let (status, answer) = h.post(&grouped, Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(results(&answer), ["acted", "duplicate"]);
+    let until = Instant::now() + Duration::from_secs(20);
+    while h.live(&instance, &master) > before / 20 {
+        assert!(Instant::now() < until, "the sessions were not ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The same notification again, a new alert within the cooldown, a resolved alert.
+    let (_, answer) = h
+        .post(
+            &payload(vec![idle_alert("fp-1", &instance, &master)]),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(results(&answer), ["duplicate"]);
+    let (_, answer) = h
+        .post(
+            &payload(vec![idle_alert("fp-3", &instance, &master)]),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(results(&answer), ["refused_cooldown"]);
+    let resolved = alert(
+        "resolved",
+        "fp-4",
+        json!({"alertname": "X", "instance_id": instance, "node_id": master}),
+    );
+    let (_, answer) = h.post(&payload(vec![resolved]), Some(TOKEN)).await;
+    assert_eq!(results(&answer), ["resolved"]);
+
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let actions = h.actions().await;
+        if actions.get("acted") == Some(&1.0) {
+            assert_eq!(actions.get("refused_not_allowed"), Some(&1.0));
+            assert_eq!(actions.get("duplicate"), Some(&2.0));
+            assert_eq!(actions.get("refused_cooldown"), Some(&1.0));
+            assert_eq!(actions.get("resolved"), Some(&1.0));
+            assert_eq!(actions.get("failed"), None);
+            break;
+        }
+        assert!(Instant::now() < until, "{actions:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing_and_the_hourly_budget_holds() {
+    let h = start(topology(), settings(true, "0s", 1, "*")).await;
+    let (instance, master, replica) = nodes(&h.sim);
+    let before = h.live(&instance, &master);
+    let (status, answer) = h
+        .post(
+            &payload(vec![idle_alert("fp-1", &instance, &master)]),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(results(&answer), ["dry_run"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        h.live(&instance, &master) * 100 >= before * 98,
+        "a dry run ended sessions"
+    );
+    // The hourly budget (1) is used by the dry run: another node is refused.
+    let (_, answer) = h
+        .post(
+            &payload(vec![idle_alert("fp-2", &instance, &replica.unwrap())]),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(results(&answer), ["refused_hourly_limit"]);
+    let actions = h.actions().await;
+    assert_eq!(actions.get("dry_run"), Some(&1.0));
+    assert_eq!(actions.get("refused_hourly_limit"), Some(&1.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_the_named_client_then_all_on_a_real_redis() {
+    let Some(server) = redis_server::start_or_skip(&[]) else {
+        return;
+    };
+    let mut sockets: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s
+        })
+        .collect();
+    let victim = sockets[0].local_addr().unwrap().to_string();
+    let mut t = topology();
+    t.instances = vec![InstanceSpec {
+        name: "real".into(),
+        id: Some("inst-real".into()),
+        architecture: Architecture::Single,
+        shards: 1,
+        replicas: 0,
+        proxies: 0,
+        sessions_per_node: 1,
+        client_hosts: 1,
+        ip_pass_through: true,
+        engine_version: "7.0".into(),
+        redis_urls: vec![server.url.clone()],
+    }];
+    let h = start(t, settings(false, "0s", 10, "master")).await;
+    let (instance, node, _) = nodes(&h.sim);
+    let closed = |s: &mut TcpStream| {
+        let mut buf = [0u8; 16];
+        matches!(s.read(&mut buf), Ok(0) | Err(_))
+    };
+    let open = |s: &mut TcpStream| {
+        s.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
+        let mut buf = [0u8; 7];
+        s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    };
+
+    // An alert that names a client ends that session only.
+    let named = alert(
+        "firing",
+        "fp-c",
+        json!({"alertname": "DcsOversizedOutputBuffer", "instance_id": instance, "node_id": node, "client_addr": victim}),
+    );
+    let (_, answer) = h.post(&payload(vec![named]), Some(TOKEN)).await;
+    assert_eq!(results(&answer), ["acted"]);
+    assert_eq!(answer["decisions"][0]["action"], "kill_clients");
+    assert!(closed(&mut sockets[0]), "the named client was not ended");
+    assert!(
+        open(&mut sockets[1]) && open(&mut sockets[2]),
+        "other clients were ended"
+    );
+
+    // An alert without a client ends every session of the node.
+    let (_, answer) = h
+        .post(
+            &payload(vec![idle_alert("fp-all", &instance, &node)]),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(results(&answer), ["acted"]);
+    assert!(closed(&mut sockets[1]) && closed(&mut sockets[2]));
+}
