@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,12 +10,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cloud::Credentials;
 use crate::cloud::dcs::SortOrder;
-use crate::collect::{Scheduler, credentials_from_env};
+use crate::collect::{Shard, credentials_from_env};
 use crate::config::Config;
 use crate::operator::{self, OutputFormat};
-use crate::server::{AppState, DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH};
+use crate::server::{DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH};
 use crate::sim::{SimConfig, Simulator, Topology};
-use crate::snapshot::Store;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,6 +48,16 @@ struct RunArgs {
     /// Path of the metrics.
     #[arg(long = "web.telemetry-path", default_value = DEFAULT_TELEMETRY_PATH)]
     telemetry_path: String,
+    /// TLS and basic auth, in the Prometheus exporter-toolkit's web config format.
+    #[arg(long = "web.config.file")]
+    web_config: Option<PathBuf>,
+    /// Split the targets between this many replicas (by a stable hash of instance and node).
+    #[arg(long = "shard.count", value_parser = clap::value_parser!(u32).range(1..))]
+    shard_count: Option<u32>,
+    /// This replica's shard, from 0; by default the ordinal at the end of $HOSTNAME (a
+    /// StatefulSet's pod name).
+    #[arg(long = "shard.index")]
+    shard_index: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -222,88 +230,31 @@ fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    if !args.telemetry_path.starts_with('/') || args.telemetry_path.len() < 2 {
-        anyhow::bail!("--web.telemetry-path must start with / and name a path");
-    }
-    let demo = if args.demo {
-        let demo = crate::demo::start(Topology::demo()).await?;
-        println!(
-            "demo: simulated DCS and DBSS APIs on {}",
-            demo.simulator_url
-        );
-        Some(demo)
-    } else {
-        None
-    };
-    let config = match (&demo, &args.config) {
-        (Some(demo), _) => demo.config.clone(),
-        (None, Some(path)) => Config::from_file(path)?,
-        (None, None) => anyhow::bail!("--config or --demo is required"),
-    };
-    let store = Arc::new(Store::new());
-    let (mut registry, api_metrics) =
-        crate::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
-    let remediation = match &config.remediation {
-        Some(settings) => {
-            let token =
-                crate::remediation::read_token(&settings.token).map_err(anyhow::Error::msg)?;
-            tracing::warn!(
-                dry_run = settings.dry_run,
-                allowed = settings.allow.len(),
-                "the remediation webhook is on at {}",
-                crate::remediation::WEBHOOK_PATH
-            );
-            let credentials: crate::collect::CredentialsFn = match &demo {
-                Some(demo) => {
-                    let creds = demo.credentials.clone();
-                    Arc::new(move |_| Ok(creds.clone()))
+    let shard = match (args.shard_count, args.shard_index) {
+        (None, None) => None,
+        (None, Some(_)) => anyhow::bail!("--shard.index needs --shard.count"),
+        (Some(count), index) => {
+            let index = match index {
+                Some(i) => i,
+                None => {
+                    let host = std::env::var("HOSTNAME").unwrap_or_default();
+                    Shard::ordinal_from_hostname(&host).with_context(|| {
+                        format!("--shard.index is not given and the host name {host:?} ends in no pod ordinal")
+                    })?
                 }
-                None => Arc::new(credentials_from_env),
             };
-            crate::remediation::Remediator::new(&config, token, credentials, &mut registry)
+            Some(Shard::new(index, count).map_err(anyhow::Error::msg)?)
         }
-        None => None,
     };
-    let scheduler = match &demo {
-        Some(demo) => Scheduler::new(&config, Arc::clone(&store), Some(api_metrics), |_| {
-            Ok(demo.credentials.clone())
-        }),
-        None => Scheduler::new(
-            &config,
-            Arc::clone(&store),
-            Some(api_metrics),
-            credentials_from_env,
-        ),
-    }?;
-    let state = Arc::new(AppState {
-        registry,
-        store,
-        clouds: config.clouds.len(),
-        telemetry_path: args.telemetry_path.clone(),
-        stale_after: config.exporter.stale_after,
-        remediation,
-    });
-    let listener = tokio::net::TcpListener::bind(args.listen_address)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen_address))?;
-    let local = listener.local_addr()?;
-    let shown = if local.ip().is_unspecified() {
-        format!("http://127.0.0.1:{}", local.port())
-    } else {
-        format!("http://{local}")
-    };
-    tracing::info!(address = %local, clouds = config.clouds.len(), "exporter listening");
-    println!(
-        "exporter listening on {shown}{} (landing page {shown}/)",
-        args.telemetry_path
-    );
-    let server = axum::serve(listener, crate::server::router(state))
-        .with_graceful_shutdown(shutdown_signal());
-    tokio::select! {
-        () = scheduler.run() => anyhow::bail!("the scheduler stopped"),
-        served = server => served.context("serving the metrics")?,
-    }
-    Ok(())
+    crate::daemon::run(crate::daemon::DaemonOptions {
+        config: args.config,
+        demo: args.demo,
+        listen_address: args.listen_address,
+        telemetry_path: args.telemetry_path,
+        shard,
+        web_config: args.web_config,
+    })
+    .await
 }
 
 fn resolve_target(args: &TargetArgs) -> anyhow::Result<operator::Target> {

@@ -22,13 +22,16 @@ pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
 pub struct AppState {
     pub registry: Registry,
     pub store: Arc<Store>,
-    /// How many clouds must have been looked up before the exporter is ready.
-    pub clouds: usize,
     pub telemetry_path: String,
     pub stale_after: std::time::Duration,
     /// The Alertmanager webhook, when configured.
     pub remediation: Option<Arc<crate::remediation::Remediator>>,
+    /// Asks the process to reload its configuration; `None` when there is nothing to reload.
+    pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
 }
+
+/// A reload request, answered with its outcome.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let mut app = Router::new()
@@ -36,6 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(landing))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .route("/-/reload", axum::routing::post(reload))
         .with_state(Arc::clone(&state));
     if let Some(remediator) = &state.remediation {
         app = app.merge(
@@ -84,8 +88,31 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     }
 }
 
+async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    let Some(requests) = &state.reload else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "nothing to reload: the configuration is built in\n",
+        )
+            .into_response();
+    };
+    let (reply, outcome) = tokio::sync::oneshot::channel();
+    if requests.send(reply).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match outcome.await {
+        Ok(Ok(())) => (StatusCode::OK, "reloaded\n").into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload failed, the previous configuration stays: {e}\n"),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
+}
+
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    if state.store.load().is_ready(state.clouds) {
+    if state.store.load().is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "first scans under way\n").into_response()

@@ -136,6 +136,8 @@ pub struct Snapshot {
     pub nodes: BTreeMap<NodeKey, Arc<NodeState>>,
     /// By resource id.
     pub dbss: BTreeMap<String, Arc<DbssState>>,
+    /// Clouds the scheduler looks up targets of.
+    pub expected: BTreeSet<String>,
     /// Clouds whose targets have been looked up at least once.
     pub discovered: BTreeSet<String>,
     /// Failed look-ups of instances and nodes, by cloud and reason.
@@ -144,8 +146,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Every cloud looked up and every target tried once.
-    pub fn is_ready(&self, clouds: usize) -> bool {
-        self.discovered.len() >= clouds
+    pub fn is_ready(&self) -> bool {
+        self.expected.is_subset(&self.discovered)
             && self.nodes.values().all(|n| n.last_attempt.is_some())
             && self.dbss.values().all(|d| d.last_attempt.is_some())
     }
@@ -177,11 +179,22 @@ impl Store {
         result
     }
 
-    /// Changes one node's state (created when new).
+    /// Changes one node's state, if the node is still there: a scan that ends just after its
+    /// node was removed must not bring it back.
     pub fn update_node(&self, key: &NodeKey, f: impl FnOnce(&mut NodeState)) {
+        self.update(|s| {
+            if let Some(node) = s.nodes.get_mut(key) {
+                f(Arc::make_mut(node));
+            }
+        });
+    }
+
+    /// Adds a node (or changes it, when it is there).
+    pub fn insert_node(&self, key: &NodeKey, f: impl FnOnce(&mut NodeState)) {
         self.update(|s| f(Arc::make_mut(s.nodes.entry(key.clone()).or_default())));
     }
 
+    /// Changes a DBSS resource's state, adding it when new.
     pub fn update_dbss(&self, resource_id: &str, f: impl FnOnce(&mut DbssState)) {
         self.update(|s| {
             f(Arc::make_mut(

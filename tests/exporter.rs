@@ -81,10 +81,10 @@ async fn start(topology: Topology, exporter_settings: &str) -> Harness {
     let state = Arc::new(AppState {
         registry,
         store,
-        clouds: 1,
         telemetry_path: "/metrics".into(),
         stale_after: config.exporter.stale_after,
         remediation: None,
+        reload: None,
     });
     Harness {
         sim,

@@ -158,10 +158,10 @@ async fn exporter(config_toml: &str) -> (String, tokio::task::JoinHandle<()>) {
     let state = Arc::new(AppState {
         registry,
         store,
-        clouds: config.clouds.len(),
         telemetry_path: "/metrics".into(),
         stale_after: config.exporter.stale_after,
         remediation: None,
+        reload: None,
     });
     let url = serve(router(state)).await;
     (url, tokio::spawn(scheduler.run()))

@@ -84,10 +84,10 @@ async fn start(topology: Topology, remediation: impl Fn(&str, &str) -> String) -
     let state = Arc::new(AppState {
         registry,
         store,
-        clouds: 1,
         telemetry_path: "/metrics".into(),
         stale_after: config.exporter.stale_after,
         remediation: remediator,
+        reload: None,
     });
     Harness {
         sim,

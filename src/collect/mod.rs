@@ -27,6 +27,35 @@ use crate::config::{Cloud, Config, ExporterSettings, PasswordSource, RedisTarget
 use crate::redis::RedisEndpoint;
 use crate::snapshot::{Attempt, Failure, NodeInfo, NodeKey, Stage, Store};
 
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_split_stably_and_completely() {
+        let shards: Vec<Shard> = (0..3).map(|i| Shard::new(i, 3).unwrap()).collect();
+        let mut per_shard = [0; 3];
+        for n in 0..3000 {
+            let node = format!("node-{n}");
+            let owners: Vec<usize> = (0..3)
+                .filter(|&i| shards[i].owns(&["inst", &node]))
+                .collect();
+            assert_eq!(owners.len(), 1, "exactly one shard owns {node}");
+            per_shard[owners[0]] += 1;
+        }
+        assert!(
+            per_shard.iter().all(|&n| (850..1150).contains(&n)),
+            "{per_shard:?}"
+        );
+        // FNV-1a of "inst-1/node-a" modulo 7, computed independently: the split must not
+        // change between builds.
+        assert!(Shard::new(1, 7).unwrap().owns(&["inst-1", "node-a"]));
+        assert_eq!(Shard::ordinal_from_hostname("dcs-exporter-2"), Some(2));
+        assert_eq!(Shard::ordinal_from_hostname("exporter"), None);
+        assert!(Shard::new(3, 3).is_err());
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
     #[error("cloud {cloud}: {source}")]
@@ -88,12 +117,58 @@ struct Shared {
     scan: ScanSettings,
     store: Arc<Store>,
     permits: Semaphore,
+    /// This replica's share of the targets; all of them when `None`.
+    shard: Option<Shard>,
 }
 
 pub struct Scheduler {
     shared: Arc<Shared>,
     clouds: Vec<CloudRuntime>,
     redis: Vec<RedisRuntime>,
+}
+
+impl Shared {
+    fn owns(&self, parts: &[&str]) -> bool {
+        self.shard.is_none_or(|s| s.owns(parts))
+    }
+}
+
+/// This replica's share of the targets: a target belongs to shard
+/// `fnv1a(instance_id/node_id) % count`, the same on every replica and every build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn new(index: u32, count: u32) -> Result<Self, String> {
+        if count == 0 || index >= count {
+            return Err(format!(
+                "shard index {index} must be below the shard count {count}"
+            ));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// The index from a StatefulSet pod's name (`exporter-2` is 2).
+    pub fn ordinal_from_hostname(hostname: &str) -> Option<u32> {
+        hostname.rsplit_once('-')?.1.parse().ok()
+    }
+
+    pub fn owns(&self, parts: &[&str]) -> bool {
+        // FNV-1a: stable across Rust releases, unlike the standard hasher.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                hash = (hash ^ u64::from(b'/')).wrapping_mul(0x0100_0000_01b3);
+            }
+            for b in part.bytes() {
+                hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        hash % u64::from(self.count) == u64::from(self.index)
+    }
 }
 
 /// A stable offset in `[0, window)` for a target, so its scans keep their place in the cycle.
@@ -165,6 +240,7 @@ impl Scheduler {
             permits: Semaphore::new(e.max_concurrent_scans),
             settings: e.clone(),
             store,
+            shard: None,
         };
         Ok(Self {
             shared: Arc::new(shared),
@@ -173,16 +249,38 @@ impl Scheduler {
         })
     }
 
+    /// Scans only this shard's targets.
+    pub fn with_shard(mut self, shard: Option<Shard>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.shard = shard;
+        }
+        self
+    }
+
     /// Runs until dropped: every task it started ends with it.
     pub async fn run(self) {
+        let names: Vec<String> = self.clouds.iter().map(|c| c.config.name.clone()).collect();
+        self.shared.store.update(|s| {
+            s.expected = names.into_iter().collect();
+            s.discovered.retain(|c| s.expected.contains(c));
+        });
         let mut tasks = JoinSet::new();
-        for target in self.redis {
+        let redis = self
+            .redis
+            .into_iter()
+            .filter(|t| self.shared.owns(&[&t.config.name, &t.config.node_id]));
+        for target in redis {
             let key = register_redis(&self.shared.store, &target.config);
             tasks.spawn(redis_loop(Arc::clone(&self.shared), Arc::new(target), key));
         }
         for cloud in self.clouds {
             let cloud = Arc::new(cloud);
-            for resource in &cloud.config.dbss_resources {
+            let owned = cloud
+                .config
+                .dbss_resources
+                .iter()
+                .filter(|r| self.shared.owns(&[r.as_str()]));
+            for resource in owned {
                 let (shared, cloud, resource) = (
                     Arc::clone(&self.shared),
                     Arc::clone(&cloud),
@@ -214,6 +312,7 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
         let wanted: HashMap<NodeKey, NodeTarget> = found
             .nodes
             .into_iter()
+            .filter(|t| shared.owns(&[&t.key.instance_id, &t.key.node_id]))
             .map(|t| (t.key.clone(), t))
             .collect();
         shared.store.update(|s| {
@@ -223,14 +322,17 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
                     .entry((cloud.config.name.clone(), reason.clone()))
                     .or_insert(0) += 1;
             }
-            // Nodes that are gone take their series with them.
+            // Nodes that are gone take their series with them: those this loop scans, and
+            // any other of this cloud's (left by a configuration before a reload).
             running.retain(|key, task| {
                 let keep = wanted.contains_key(key);
                 if !keep {
                     task.abort();
-                    s.nodes.remove(key);
                 }
                 keep
+            });
+            s.nodes.retain(|key, node| {
+                node.info.cloud != cloud.config.name || wanted.contains_key(key)
             });
             for (key, target) in &wanted {
                 let node = std::sync::Arc::make_mut(s.nodes.entry(key.clone()).or_default());
@@ -248,7 +350,15 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
             ));
             running.insert(key, task);
         }
-        while tasks.try_join_next().is_some() {}
+        // A task that ended (it only ends by panicking) is started again at the next look-up.
+        while let Some(ended) = tasks.try_join_next_with_id() {
+            if let Err(e) = ended {
+                if e.is_panic() {
+                    tracing::error!("a node's scan loop panicked: {e}");
+                }
+                running.retain(|_, task| task.id() != e.id());
+            }
+        }
         tokio::time::sleep(shared.settings.discovery_interval).await;
     }
 }
@@ -367,7 +477,7 @@ fn register_redis(store: &Store, target: &RedisTarget) -> NodeKey {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    store.update_node(&key, |n| {
+    store.insert_node(&key, |n| {
         n.info = NodeInfo {
             cloud: "redis".into(),
             instance_name: target.name.clone(),

@@ -1,0 +1,232 @@
+//! The exporter process: builds the scheduler, the metrics and the HTTP server from a
+//! configuration, serves until asked to stop, and reloads the configuration on SIGHUP and
+//! `POST /-/reload` (an invalid new configuration keeps the old one running).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::sync::mpsc;
+
+use crate::cloud::RequestObserver;
+use crate::collect::{CredentialsFn, Scheduler, Shard, credentials_from_env};
+use crate::config::Config;
+use crate::server::{AppState, ReloadRequest};
+use crate::sim::Topology;
+use crate::snapshot::Store;
+
+pub struct DaemonOptions {
+    pub config: Option<PathBuf>,
+    pub demo: bool,
+    pub listen_address: SocketAddr,
+    pub telemetry_path: String,
+    pub shard: Option<Shard>,
+    pub web_config: Option<PathBuf>,
+}
+
+/// `dcs_exporter_config_last_reload_*`, as Prometheus itself names them.
+#[derive(Clone, Default)]
+struct ReloadMetrics {
+    successful: Gauge,
+    success_time: Gauge<f64, AtomicU64>,
+}
+
+impl ReloadMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register(
+            "dcs_exporter_config_last_reload_successful",
+            "Whether the last configuration reload succeeded (1) or failed (0).",
+            m.successful.clone(),
+        );
+        registry.register(
+            "dcs_exporter_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully.",
+            m.success_time.clone(),
+        );
+        m.succeeded();
+        m
+    }
+
+    fn succeeded(&self) {
+        self.successful.set(1);
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.success_time.set(now);
+    }
+}
+
+/// Drops what a new configuration no longer names, so removed targets take their series
+/// with them (the new scheduler's own loops keep their clouds tidy from then on).
+fn prune(store: &Store, config: &Config) {
+    store.update(|s| {
+        s.nodes.retain(|_, n| {
+            let cloud = &n.info.cloud;
+            config.clouds.iter().any(|c| &c.name == cloud)
+                || (cloud == "redis" && config.redis.iter().any(|r| r.name == n.info.instance_name))
+        });
+        s.dbss
+            .retain(|id, _| config.clouds.iter().any(|c| c.dbss_resources.contains(id)));
+    });
+}
+
+pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
+    if !options.telemetry_path.starts_with('/') || options.telemetry_path.len() < 2 {
+        anyhow::bail!("--web.telemetry-path must start with / and name a path");
+    }
+    let web = match &options.web_config {
+        Some(path) => Some(crate::web_config::WebConfig::from_file(path)?),
+        None => None,
+    };
+    let demo = if options.demo {
+        let demo = crate::demo::start(Topology::demo()).await?;
+        println!(
+            "demo: simulated DCS and DBSS APIs on {}",
+            demo.simulator_url
+        );
+        Some(demo)
+    } else {
+        None
+    };
+    let mut config = match (&demo, &options.config) {
+        (Some(demo), _) => demo.config.clone(),
+        (None, Some(path)) => Config::from_file(path)?,
+        (None, None) => anyhow::bail!("--config or --demo is required"),
+    };
+    let credentials: CredentialsFn = match &demo {
+        Some(demo) => {
+            let creds = demo.credentials.clone();
+            Arc::new(move |_| Ok(creds.clone()))
+        }
+        None => Arc::new(credentials_from_env),
+    };
+    let store = Arc::new(Store::new());
+    let (mut registry, api_metrics) =
+        crate::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
+    let observer: Arc<dyn RequestObserver> = api_metrics;
+    let reload_metrics = ReloadMetrics::register(&mut registry);
+    let remediation = match &config.remediation {
+        Some(settings) => {
+            let token =
+                crate::remediation::read_token(&settings.token).map_err(anyhow::Error::msg)?;
+            tracing::warn!(
+                dry_run = settings.dry_run,
+                allowed = settings.allow.len(),
+                "the remediation webhook is on at {}",
+                crate::remediation::WEBHOOK_PATH
+            );
+            crate::remediation::Remediator::new(
+                &config,
+                token,
+                Arc::clone(&credentials),
+                &mut registry,
+            )
+        }
+        None => None,
+    };
+    let build = |config: &Config| -> anyhow::Result<Scheduler> {
+        let creds = Arc::clone(&credentials);
+        Ok(Scheduler::new(
+            config,
+            Arc::clone(&store),
+            Some(Arc::clone(&observer)),
+            move |c| creds(c),
+        )?
+        .with_shard(options.shard))
+    };
+    let scheduler = build(&config)?;
+    // The demo's configuration is built in: nothing to reload.
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let reloadable = options.config.is_some() && demo.is_none();
+    let state = Arc::new(AppState {
+        registry,
+        store: Arc::clone(&store),
+        telemetry_path: options.telemetry_path.clone(),
+        stale_after: config.exporter.stale_after,
+        remediation,
+        reload: reloadable.then(|| reload_tx.clone()),
+    });
+    if reloadable {
+        spawn_sighup_listener(reload_tx);
+    }
+    if let Some(shard) = options.shard {
+        tracing::info!(
+            index = shard.index,
+            count = shard.count,
+            "scanning one shard of the targets"
+        );
+    }
+
+    let server = crate::web_config::serve(
+        options.listen_address,
+        crate::server::router(state),
+        web,
+        &options.telemetry_path,
+    )
+    .await?;
+    tokio::pin!(server);
+    let mut scheduler_task = tokio::spawn(scheduler.run());
+    loop {
+        tokio::select! {
+            served = &mut server => {
+                scheduler_task.abort();
+                return served.context("serving the metrics");
+            }
+            Some(reply) = reload_rx.recv() => {
+                let path = options.config.as_ref().expect("only a file configuration is reloaded");
+                let outcome = Config::from_file(path)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|new| {
+                        if new.remediation != config.remediation {
+                            tracing::warn!("changes to [remediation] take effect at the next restart");
+                        }
+                        build(&new).map(|s| (new, s))
+                    });
+                match outcome {
+                    Ok((new, scheduler)) => {
+                        scheduler_task.abort();
+                        prune(&store, &new);
+                        if new.exporter.stale_after != config.exporter.stale_after {
+                            tracing::warn!("a new stale_after takes effect at the next restart");
+                        }
+                        config = new;
+                        scheduler_task = tokio::spawn(scheduler.run());
+                        reload_metrics.succeeded();
+                        tracing::info!(path = %path.display(), "configuration reloaded");
+                        let _ = reply.send(Ok(()));
+                    }
+                    Err(e) => {
+                        reload_metrics.successful.set(0);
+                        tracing::error!(path = %path.display(), "reload failed, keeping the previous configuration: {e:#}");
+                        let _ = reply.send(Err(format!("{e:#}")));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn spawn_sighup_listener(requests: mpsc::Sender<ReloadRequest>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let (reply, _outcome) = tokio::sync::oneshot::channel();
+            if requests.send(reply).await.is_err() {
+                return;
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop(requests);
+}

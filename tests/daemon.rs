@@ -1,0 +1,403 @@
+//! The exporter as a process: TLS and basic auth from a web config, configuration reload on
+//! SIGHUP and POST /-/reload, shards, graceful shutdown.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dcs_session_exporter::cloud::Credentials;
+use dcs_session_exporter::sim::{SimConfig, Simulator, Topology};
+use tokio::time::Instant;
+
+const AK: &str = "AKDAEMONTEST";
+const SK: &str = "SKdaemontest000000000000001";
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("dcs-daemon-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The exporter binary, killed on drop.
+struct Exporter {
+    child: Child,
+    /// `http(s)://127.0.0.1:PORT`
+    base: String,
+}
+
+impl Exporter {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"))
+            .args(args)
+            .args(["--web.listen-address", "127.0.0.1:0", "--log.level", "warn"])
+            .env("CLOUD_SDK_AK", AK)
+            .env("CLOUD_SDK_SK", SK)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // The address is printed once listening; the read ends if the process dies.
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the exporter exited before listening")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("exporter listening on ") {
+                let url = rest.split_whitespace().next().unwrap();
+                break url.trim_end_matches("/metrics").to_string();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, base }
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn serve_sim(topology: Topology) -> (Arc<Simulator>, String) {
+    let sim = Simulator::new(SimConfig::new(Credentials::new(AK, SK), topology));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = sim.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (sim, url)
+}
+
+fn quick_topology() -> Topology {
+    let mut t = Topology::demo();
+    t.job_duration = Duration::from_millis(50);
+    for i in &mut t.instances {
+        i.sessions_per_node = 50;
+    }
+    t
+}
+
+fn config(sim_url: &str, instances: &str) -> String {
+    format!(
+        "[exporter]\nscan_interval = \"1s\"\nfirst_scan_spread = \"0s\"\n[[cloud]]\nname = \"sim\"\nproject_id = \"p\"\n\
+         dcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\n{instances}"
+    )
+}
+
+/// Node ids with a scan status, polled until `done` holds (bounded).
+async fn scanned_nodes(base: &str, done: impl Fn(&BTreeSet<String>) -> bool) -> BTreeSet<String> {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = http()
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let nodes: BTreeSet<String> = text
+            .lines()
+            .filter(|l| l.starts_with("dcs_scan_success{"))
+            .map(|l| {
+                l.split("node_id=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        if done(&nodes) {
+            return nodes;
+        }
+        assert!(Instant::now() < until, "not reached: {nodes:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn client_nodes(sim: &Simulator, instance: &str) -> BTreeSet<String> {
+    sim.with_state(|s| {
+        s.logical_nodes(instance)
+            .unwrap()
+            .nodes
+            .into_iter()
+            .filter(|n| n.is_access == Some(true))
+            .filter_map(|n| n.node_id)
+            .collect()
+    })
+}
+
+async fn metric(base: &str, name: &str) -> Option<f64> {
+    let text = http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_takes_a_valid_config_and_keeps_the_old_one_otherwise() {
+    let (sim, sim_url) = serve_sim(quick_topology()).await;
+    let ids = sim.with_state(|s| s.instance_ids());
+    let (a, b) = (&ids[0], &ids[1]);
+    let dir = Dir::new("reload");
+    let file = dir.write(
+        "exporter.toml",
+        &config(&sim_url, &format!("[[cloud.dcs_instance]]\nid = \"{a}\"\n")),
+    );
+    let exporter = Exporter::start(&["--config", file.to_str().unwrap()]);
+    let only_a = client_nodes(&sim, a);
+    scanned_nodes(&exporter.base, |n| *n == only_a).await;
+
+    // SIGHUP with a second instance: its nodes appear.
+    dir.write(
+        "exporter.toml",
+        &config(
+            &sim_url,
+            &format!(
+                "[[cloud.dcs_instance]]\nid = \"{a}\"\n[[cloud.dcs_instance]]\nid = \"{b}\"\n"
+            ),
+        ),
+    );
+    exporter.signal("HUP");
+    let both: BTreeSet<String> = only_a.union(&client_nodes(&sim, b)).cloned().collect();
+    scanned_nodes(&exporter.base, |n| *n == both).await;
+    assert_eq!(
+        metric(&exporter.base, "dcs_exporter_config_last_reload_successful").await,
+        Some(1.0)
+    );
+
+    // An invalid file: 500, the old configuration keeps running.
+    dir.write("exporter.toml", "[exporter]\nscan_interval = \"soon\"\n");
+    let resp = http()
+        .post(format!("{}/-/reload", exporter.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+    assert!(resp.text().await.unwrap().contains("scan_interval"));
+    assert_eq!(
+        metric(&exporter.base, "dcs_exporter_config_last_reload_successful").await,
+        Some(0.0)
+    );
+    scanned_nodes(&exporter.base, |n| *n == both).await;
+
+    // Back to one instance through POST: the other's series go.
+    dir.write(
+        "exporter.toml",
+        &config(&sim_url, &format!("[[cloud.dcs_instance]]\nid = \"{b}\"\n")),
+    );
+    let resp = http()
+        .post(format!("{}/-/reload", exporter.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let only_b = client_nodes(&sim, b);
+    scanned_nodes(&exporter.base, |n| *n == only_b).await;
+    assert_eq!(
+        metric(&exporter.base, "dcs_exporter_config_last_reload_successful").await,
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_split_the_nodes_and_sigterm_stops_gracefully() {
+    let (sim, sim_url) = serve_sim(quick_topology()).await;
+    let dir = Dir::new("shards");
+    let file = dir.write("exporter.toml", &config(&sim_url, "[cloud.discovery]\n"));
+    let all: BTreeSet<String> = sim
+        .with_state(|s| s.instance_ids())
+        .iter()
+        .flat_map(|i| client_nodes(&sim, i))
+        .collect();
+    let file = file.to_str().unwrap();
+    let first = Exporter::start(&["--config", file, "--shard.count", "2", "--shard.index", "0"]);
+    let second = Exporter::start(&["--config", file, "--shard.count", "2", "--shard.index", "1"]);
+    let ready = |base: String| async move {
+        let until = Instant::now() + Duration::from_secs(30);
+        while http()
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            != 200
+        {
+            assert!(Instant::now() < until);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        scanned_nodes(&base, |_| true).await
+    };
+    let (a, b) = (
+        ready(first.base.clone()).await,
+        ready(second.base.clone()).await,
+    );
+    assert!(a.is_disjoint(&b), "{a:?} {b:?}");
+    assert_eq!(a.union(&b).cloned().collect::<BTreeSet<_>>(), all);
+    assert!(!a.is_empty() && !b.is_empty());
+
+    let mut first = first;
+    first.signal("TERM");
+    let until = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = first.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < until, "SIGTERM did not stop the exporter");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+fn tls_files(dir: &Dir) -> (PathBuf, String) {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let cert_pem = cert.cert.pem();
+    dir.write("server.crt", &cert_pem);
+    dir.write("server.key", &cert.signing_key.serialize_pem());
+    let hash = bcrypt::hash("open sesame", 4).unwrap();
+    let web = dir.write(
+        "web.yml",
+        &format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: {hash}\n"),
+    );
+    (web, cert_pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_basic_auth_from_a_web_config() {
+    let dir = Dir::new("tls");
+    let (web, cert_pem) = tls_files(&dir);
+    let exporter = Exporter::start(&["--demo", "--web.config.file", web.to_str().unwrap()]);
+    assert!(exporter.base.starts_with("https://"), "{}", exporter.base);
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let url = format!("{}/metrics", exporter.base);
+    let ok = client
+        .get(&url)
+        .basic_auth("alice", Some("open sesame"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("dcs_exporter_build_info"));
+    let wrong = client
+        .get(&url)
+        .basic_auth("alice", Some("open simsim"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().contains_key("www-authenticate"));
+    assert_eq!(
+        client
+            .get(&url)
+            .basic_auth("bob", Some("open sesame"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+    // Plain HTTP to the TLS port gets no answer of ours.
+    let plain = http()
+        .get(url.replacen("https://", "http://", 1))
+        .send()
+        .await;
+    assert!(plain.is_err() || plain.unwrap().status() != 200);
+    // A client that does not trust the certificate is refused at the handshake.
+    assert!(
+        http()
+            .get(&url)
+            .basic_auth("alice", Some("open sesame"))
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+#[test]
+fn a_bad_web_config_stops_the_start_with_a_clear_error() {
+    let dir = Dir::new("badweb");
+    let web = dir.write("web.yml", "basic_auth_users:\n  alice: plaintext\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"))
+        .args([
+            "--demo",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.config.file",
+            web.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bcrypt") && !err.contains("plaintext"),
+        "{err}"
+    );
+    let missing = dir.write(
+        "web2.yml",
+        "tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"))
+        .args([
+            "--demo",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.config.file",
+            missing.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cert_file"));
+    let _ = Path::new("unused");
+}
