@@ -86,6 +86,8 @@ pub struct ClientCount {
 /// One of a node's worst sessions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopClient {
+    /// The session's id: the last tie-break, as addresses may repeat (unix sockets).
+    pub id: String,
     /// `ip:port` of the configured address field.
     pub client_addr: String,
     pub client_name: String,
@@ -145,6 +147,7 @@ impl Ord for Ranked {
             .value
             .cmp(&self.0.value)
             .then_with(|| self.0.client_addr.cmp(&other.0.client_addr))
+            .then_with(|| self.0.id.cmp(&other.0.id))
     }
 }
 
@@ -187,6 +190,7 @@ impl TopN {
         }
         let text = |v: &Option<String>| v.clone().unwrap_or_default();
         self.heap.push(Ranked(TopClient {
+            id: text(&client.id),
             client_addr: addr.to_string(),
             client_name: text(&client.name),
             user: client.user.clone().unwrap_or_else(|| UNKNOWN.into()),
@@ -203,7 +207,21 @@ impl TopN {
         // Ranked orders best last: ascending order of Ranked is best first.
         let mut v: Vec<Ranked> = self.heap.into_vec();
         v.sort();
-        v.into_iter().map(|r| r.0).collect()
+        // Sessions that would show the same labels (several unix-socket clients, say) are one
+        // series: the largest value stands for them.
+        let mut seen = std::collections::HashSet::new();
+        v.into_iter()
+            .map(|r| r.0)
+            .filter(|c| {
+                seen.insert((
+                    c.client_addr.clone(),
+                    c.client_name.clone(),
+                    c.user.clone(),
+                    c.db.clone(),
+                    c.cmd.clone(),
+                ))
+            })
+            .collect()
     }
 }
 
@@ -455,6 +473,27 @@ mod tests {
         assert_eq!(aggregate(settings(1, 2), &reversed), a);
         // top_clients = 0 turns the top lists off.
         assert!(aggregate(settings(50, 0), &sessions).top_idle.is_empty());
+    }
+
+    #[test]
+    fn top_lists_never_repeat_a_label_set() {
+        let socket = |id: &str, idle: i64| ClientInfo {
+            id: Some(id.into()),
+            ..session("/var/run/redis.sock:0", "0", idle, 0)
+        };
+        let sessions = vec![
+            socket("1", 50),
+            socket("2", 90),
+            socket("3", 70),
+            session("10.0.0.1:1", "0", 60, 0),
+        ];
+        let a = aggregate(settings(50, 3), &sessions);
+        let tops: Vec<(&str, i64)> = a
+            .top_idle
+            .iter()
+            .map(|t| (t.client_addr.as_str(), t.value))
+            .collect();
+        assert_eq!(tops, [("/var/run/redis.sock:0", 90), ("10.0.0.1:1", 60)]);
     }
 
     #[test]

@@ -77,8 +77,22 @@ fn prune(store: &Store, config: &Config) {
 }
 
 pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
-    if !options.telemetry_path.starts_with('/') || options.telemetry_path.len() < 2 {
-        anyhow::bail!("--web.telemetry-path must start with / and name a path");
+    let path = options.telemetry_path.as_str();
+    let reserved = [
+        "/",
+        "/healthz",
+        "/readyz",
+        "/-/reload",
+        crate::remediation::WEBHOOK_PATH,
+    ];
+    if !path.starts_with('/')
+        || path.contains(['{', '}', '*', '?', '#'])
+        || reserved.contains(&path)
+    {
+        anyhow::bail!(
+            "--web.telemetry-path {path:?} must be a plain path starting with / and not one of {}",
+            reserved.join(", ")
+        );
     }
     let web = match &options.web_config {
         Some(path) => Some(crate::web_config::WebConfig::from_file(path)?),

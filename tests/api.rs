@@ -1038,7 +1038,8 @@ async fn deadlines_hold() {
         Credentials::new(AK, SK),
         ClientOptions {
             retry: RetryPolicy {
-                max_retries: 5,
+                // Many retries allowed: only the deadline can stop them early.
+                max_retries: 50,
                 base_delay: Duration::from_secs(30),
                 max_delay: Duration::from_secs(30),
             },
@@ -1191,4 +1192,136 @@ async fn huawei_sdks_work_unchanged_against_the_simulator() {
     assert!(summary.ends_with(" 0 failed"), "{summary}");
     let passed: u32 = summary.split(' ').next().unwrap().parse().unwrap();
     assert!(passed >= 10, "{summary}");
+}
+
+/// A page of a session list for (offset, limit).
+type PageRule = fn(u64, u64) -> serde_json::Value;
+
+/// Serves a session list by a rule.
+async fn paged(rule: PageRule) -> String {
+    #[derive(Deserialize)]
+    struct Q {
+        offset: u64,
+        limit: u64,
+    }
+    serve(Router::new().route(
+        "/v2/{p}/instances/{i}/clients",
+        get(
+            move |axum::extract::Query(q): axum::extract::Query<Q>| async move {
+                axum::Json(rule(q.offset, q.limit))
+            },
+        ),
+    ))
+    .await
+}
+
+fn sessions(from: u64, n: u64) -> Vec<serde_json::Value> {
+    (from..from + n)
+        .map(|i| serde_json::json!({"id": i.to_string(), "addr": format!("10.0.0.1:{}", 1000 + i)}))
+        .collect()
+}
+
+#[tokio::test]
+async fn broken_paging_is_caught() {
+    let cases: [(&str, PageRule); 4] = [
+        ("pages end before the count", |offset, limit| {
+            let n = if offset >= 1500 {
+                0
+            } else {
+                limit.min(1500 - offset)
+            };
+            serde_json::json!({"time": "t", "count": 2500, "clients": sessions(offset, n)})
+        }),
+        (
+            "a page larger than asked",
+            |offset, limit| serde_json::json!({"time": "t", "count": 5000, "clients": sessions(offset, limit + 1)}),
+        ),
+        (
+            "offset ignored",
+            |_, limit| serde_json::json!({"time": "t", "count": 5000, "clients": sessions(0, limit)}),
+        ),
+        (
+            "an impossible count",
+            |offset, limit| serde_json::json!({"time": "t", "count": 50_000_000u64, "clients": sessions(offset, limit)}),
+        ),
+    ];
+    for (what, rule) in cases {
+        let url = paged(rule).await;
+        let mut received = Vec::new();
+        let err = client(&url)
+            .read_stored_list(
+                "i",
+                "n",
+                &PagingOptions::default(),
+                &mut received,
+                deadline(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Inconsistent, "{what}: {err}");
+        assert!(received.len() <= 5000, "{what}");
+    }
+    // A list without a count ends at its first short page.
+    let url = paged(|offset, limit| {
+        let n = if offset >= 2300 {
+            0
+        } else {
+            limit.min(2300 - offset)
+        };
+        serde_json::json!({"time": "t", "clients": sessions(offset, n)})
+    })
+    .await;
+    let mut received = Vec::new();
+    let list = client(&url)
+        .read_stored_list(
+            "i",
+            "n",
+            &PagingOptions::default(),
+            &mut received,
+            deadline(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((list.sessions, list.pages, received.len()), (2300, 3, 2300));
+}
+
+#[tokio::test]
+async fn writes_are_not_retried_after_a_server_error() {
+    let (sim, url) = default_sim().await;
+    let observer = Arc::new(CountingObserver::default());
+    let api = client_with(
+        &url,
+        Credentials::new(AK, SK),
+        fast_options(Some(Arc::clone(&observer))),
+    );
+    let (instance, node) = first_node(&api, "orders-cache").await;
+    observer.calls.lock().unwrap().clear();
+    sim.inject_fault(Fault::new(
+        Operation::ScanClients,
+        1,
+        SimError::dcs(502, "APIG.0202", "bad gateway"),
+    ));
+    let err = api
+        .start_scan(&instance, &node, true, deadline())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, Some(502));
+    assert_eq!(
+        observer.calls.lock().unwrap().len(),
+        1,
+        "a 5xx on a write is not retried"
+    );
+    // Throttling says the call was not carried out: a write is retried then.
+    sim.inject_fault(Fault::new(Operation::ScanClients, 1, throttled()));
+    api.start_scan(&instance, &node, true, deadline())
+        .await
+        .unwrap();
+    let outcomes: Vec<String> = observer
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.1.clone())
+        .collect();
+    assert_eq!(outcomes, ["502", "429", "200"]);
 }

@@ -230,10 +230,14 @@ impl ApiClient {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
-            // A refused connection is safe to try again for reads; writes only on an answer
-            // that says they were not carried out.
-            let retryable = error.is_retryable()
-                || (error.kind == ErrorKind::Transport && call.method == Method::GET);
+            // Reads are safe to try again after a failure or a refused connection. Writes only
+            // after an answer that says they were not carried out (throttled): a 5xx from the
+            // gateway may come after the service accepted a kill.
+            let retryable = if call.method == Method::GET {
+                error.is_retryable() || error.kind == ErrorKind::Transport
+            } else {
+                error.is_throttled()
+            };
             if !retryable || retry >= self.options.retry.max_retries {
                 return Err(error);
             }

@@ -85,30 +85,56 @@ impl Credentials {
         Self::from_lookup(names, |name| std::env::var(name).ok())
     }
 
-    /// Reads credentials through `lookup` (the environment, or a map in tests).
+    /// Reads credentials through `lookup` (the environment, or a map in tests). AK, SK and
+    /// token are read as one set: from the variables named, or from one family of standard
+    /// names (`CLOUD_SDK_*`, else `HUAWEICLOUD_SDK_*`), so that one account's token is never
+    /// sent with another account's keys.
     pub fn from_lookup(
         names: &EnvNames,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, CredentialsError> {
-        let candidates = |custom: &Option<String>, standard: &[&'static str]| -> Vec<String> {
-            match custom {
-                Some(name) => vec![name.clone()],
-                None => standard.iter().map(|s| s.to_string()).collect(),
-            }
+        let read = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let custom = names.access_key.is_some()
+            || names.secret_key.is_some()
+            || names.security_token.is_some();
+        let (ak_var, sk_var, token_var) = if custom {
+            (
+                names
+                    .access_key
+                    .clone()
+                    .unwrap_or_else(|| ACCESS_KEY_VARS[0].into()),
+                names
+                    .secret_key
+                    .clone()
+                    .unwrap_or_else(|| SECRET_KEY_VARS[0].into()),
+                names.security_token.clone(),
+            )
+        } else {
+            // The first family that has an access key.
+            let family = (0..ACCESS_KEY_VARS.len())
+                .find(|&i| read(ACCESS_KEY_VARS[i]).is_some())
+                .unwrap_or(0);
+            (
+                ACCESS_KEY_VARS[family].to_string(),
+                SECRET_KEY_VARS[family].to_string(),
+                Some(SECURITY_TOKEN_VARS[family].to_string()),
+            )
         };
-        let first = |vars: &[String]| {
-            vars.iter()
-                .find_map(|n| lookup(n).filter(|v| !v.trim().is_empty()))
-        };
-        let ak_vars = candidates(&names.access_key, &ACCESS_KEY_VARS);
-        let sk_vars = candidates(&names.secret_key, &SECRET_KEY_VARS);
-        let token_vars = candidates(&names.security_token, &SECURITY_TOKEN_VARS);
-        let access_key = first(&ak_vars)
-            .ok_or_else(|| CredentialsError::MissingAccessKey(ak_vars.join(" or ")))?;
-        let secret_key = first(&sk_vars)
-            .ok_or_else(|| CredentialsError::MissingSecretKey(sk_vars.join(" or ")))?;
+        let standard_names = |vars: &[&str]| vars.join(" or ");
+        let access_key = read(&ak_var).ok_or_else(|| {
+            CredentialsError::MissingAccessKey(if custom {
+                ak_var.clone()
+            } else {
+                standard_names(&ACCESS_KEY_VARS)
+            })
+        })?;
+        let secret_key =
+            read(&sk_var).ok_or_else(|| CredentialsError::MissingSecretKey(sk_var.clone()))?;
         let mut creds = Self::new(access_key.trim(), secret_key.trim());
-        creds.security_token = first(&token_vars).map(|t| Secret::new(t.trim()));
+        creds.security_token = token_var
+            .as_deref()
+            .and_then(read)
+            .map(|t| Secret::new(t.trim()));
         Ok(creds)
     }
 }
@@ -127,29 +153,52 @@ mod tests {
     }
 
     #[test]
-    fn env_names_in_order() {
+    fn one_family_at_a_time() {
         let env: HashMap<&str, &str> = [
             ("HUAWEICLOUD_SDK_AK", "ak2"),
-            ("CLOUD_SDK_AK", "ak1"),
             ("HUAWEICLOUD_SDK_SK", "sk2"),
-            ("HUAWEICLOUD_SDK_SECURITY_TOKEN", "tok"),
+            ("HUAWEICLOUD_SDK_SECURITY_TOKEN", "tok2"),
+            ("CLOUD_SDK_AK", "ak1"),
+            ("CLOUD_SDK_SK", "sk1"),
+            ("PROD_AK", "akp"),
+            ("PROD_SK", "skp"),
         ]
         .into();
         let lookup = |n: &str| env.get(n).map(|v| v.to_string());
         let c = Credentials::from_lookup(&EnvNames::default(), lookup).unwrap();
-        assert_eq!(c.access_key.expose(), "ak1");
-        assert_eq!(c.secret_key.expose(), "sk2");
-        assert_eq!(c.security_token.as_ref().map(Secret::expose), Some("tok"));
+        assert_eq!(
+            (c.access_key.expose(), c.secret_key.expose()),
+            ("ak1", "sk1")
+        );
+        assert_eq!(
+            c.security_token, None,
+            "the other family's token is not taken"
+        );
+        let only_second = |n: &str| lookup(n).filter(|_| n.starts_with("HUAWEICLOUD"));
+        let c = Credentials::from_lookup(&EnvNames::default(), only_second).unwrap();
+        assert_eq!(c.access_key.expose(), "ak2");
+        assert_eq!(c.security_token.as_ref().map(Secret::expose), Some("tok2"));
         let none = Credentials::from_lookup(&EnvNames::default(), |_| None).unwrap_err();
         assert_eq!(
             none.to_string(),
             "no access key: set CLOUD_SDK_AK or HUAWEICLOUD_SDK_AK"
         );
-        let custom = EnvNames {
+        // Custom names: only those, and no standard token.
+        let prod = EnvNames {
             access_key: Some("PROD_AK".into()),
+            secret_key: Some("PROD_SK".into()),
+            security_token: None,
+        };
+        let c = Credentials::from_lookup(&prod, lookup).unwrap();
+        assert_eq!(
+            (c.access_key.expose(), c.security_token.clone()),
+            ("akp", None)
+        );
+        let missing = EnvNames {
+            access_key: Some("DR_AK".into()),
             ..EnvNames::default()
         };
-        let err = Credentials::from_lookup(&custom, lookup).unwrap_err();
-        assert_eq!(err, CredentialsError::MissingAccessKey("PROD_AK".into()));
+        let err = Credentials::from_lookup(&missing, lookup).unwrap_err();
+        assert_eq!(err, CredentialsError::MissingAccessKey("DR_AK".into()));
     }
 }

@@ -599,6 +599,7 @@ impl ApiClient {
             let mut offset: u64 = 0;
             let mut pages: u32 = 0;
             let mut time: Option<String> = None;
+            let mut previous_first_id: Option<String> = None;
             loop {
                 let query = ListClientsQuery {
                     offset: Some(offset),
@@ -628,6 +629,20 @@ impl ApiClient {
                         "a page held {received} sessions, more than the {limit} asked for"
                     )));
                 }
+                if count.is_some_and(|c| c > MAX_LIST_SESSIONS) {
+                    return Err(inconsistent(format!(
+                        "the list announced {} sessions, more than any node holds",
+                        count.unwrap_or_default()
+                    )));
+                }
+                // A service that ignores `offset` serves page one again and again.
+                let first_id = page.clients.first().and_then(|c| c.id.clone());
+                if pages > 1 && first_id.is_some() && first_id == previous_first_id {
+                    return Err(inconsistent(
+                        "a page repeated the one before (offset ignored)".to_string(),
+                    ));
+                }
+                previous_first_id = first_id;
                 sink.accept(page.clients);
                 offset += received;
                 let done = match count {
@@ -742,8 +757,12 @@ impl ApiClient {
             let page: InstancePage = self.call_json(&call, deadline).await?;
             let received = page.instances.len();
             instances.extend(page.instances);
-            let total = page.instance_num.map_or(0, |n| n.max(0) as usize);
-            if received == 0 || instances.len() >= total {
+            // Without a total, a short page is the last.
+            let done = match page.instance_num {
+                Some(total) => instances.len() >= total.max(0) as usize,
+                None => received < limit as usize,
+            };
+            if received == 0 || done {
                 return Ok(instances);
             }
         }
@@ -795,9 +814,10 @@ pub fn address_matches(c: &ClientInfo, filter: &str) -> bool {
         .any(|a| a == filter || a.rsplit_once(':').is_some_and(|(ip, _)| ip == filter))
 }
 
-/// Orders sessions by one field: numbers (and numeric strings) as numbers, the rest as text.
+/// Orders sessions by one field: numbers (and numeric strings) as numbers, the rest as text;
+/// a missing value sorts first. A total order, as sorting needs.
 pub fn compare_clients(a: &ClientInfo, b: &ClientInfo, field: &str) -> std::cmp::Ordering {
-    let int = |c: &ClientInfo| {
+    let number = |c: &ClientInfo| -> Option<i64> {
         match field {
             "age" => c.age,
             "idle" => c.idle,
@@ -809,31 +829,32 @@ pub fn compare_clients(a: &ClientInfo, b: &ClientInfo, field: &str) -> std::cmp:
             "obl" => c.obl,
             "oll" => c.oll,
             "omem" => c.omem,
-            // Numeric strings sort as numbers.
             "id" => c.id.as_deref().and_then(|v| v.parse().ok()),
             "fd" => c.fd.as_deref().and_then(|v| v.parse().ok()),
             "db" => c.db.as_deref().and_then(|v| v.parse().ok()),
-            _ => return None,
+            _ => None,
         }
-        .map(Some)
     };
-    match (int(a), int(b)) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        _ => {
-            let text = |c: &ClientInfo| match field {
-                "addr" => c.addr.clone(),
-                "name" => c.name.clone(),
-                "cmd" => c.cmd.clone(),
-                "flags" => c.flags.clone(),
-                "events" => c.events.clone(),
-                "network" => c.network.clone(),
-                "peer" => c.peer.clone(),
-                "user" => c.user.clone(),
-                _ => None,
-            };
-            text(a).cmp(&text(b))
+    fn text<'c>(c: &'c ClientInfo, field: &str) -> Option<&'c str> {
+        match field {
+            "addr" => c.addr.as_deref(),
+            "name" => c.name.as_deref(),
+            "cmd" => c.cmd.as_deref(),
+            "flags" => c.flags.as_deref(),
+            "events" => c.events.as_deref(),
+            "network" => c.network.as_deref(),
+            "peer" => c.peer.as_deref(),
+            "user" => c.user.as_deref(),
+            // A numeric string that does not parse still sorts, as text, after the numbers.
+            "id" => c.id.as_deref(),
+            "fd" => c.fd.as_deref(),
+            "db" => c.db.as_deref(),
+            _ => None,
         }
     }
+    number(a)
+        .cmp(&number(b))
+        .then_with(|| text(a, field).cmp(&text(b, field)))
 }
 
 #[cfg(test)]
@@ -859,6 +880,33 @@ mod tests {
         assert_eq!(c.peer.as_deref(), Some("198.198.0.121:4058"));
         let empty: ClientPage = serde_json::from_str(r#"{"clients":null}"#).unwrap();
         assert!(empty.clients.is_empty());
+    }
+
+    #[test]
+    fn sorting_is_a_total_order_with_missing_values() {
+        // Sorting panics or misorders with a comparator that is not a total order.
+        let mut clients: Vec<ClientInfo> = (0..500)
+            .map(|i| ClientInfo {
+                idle: (i % 5 != 0).then_some((i * 7919) % 101),
+                db: Some(if i % 7 == 0 {
+                    "x".to_string()
+                } else {
+                    (i % 16).to_string()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        for field in ["idle", "db", "addr", "omem"] {
+            clients.sort_by(|a, b| compare_clients(a, b, field));
+            assert!(
+                clients
+                    .windows(2)
+                    .all(|w| compare_clients(&w[0], &w[1], field).is_le()),
+                "{field}"
+            );
+        }
+        clients.sort_by(|a, b| compare_clients(a, b, "idle"));
+        assert!(clients[0].idle.is_none() && clients[499].idle == Some(100));
     }
 
     #[test]

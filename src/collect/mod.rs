@@ -230,6 +230,7 @@ impl Scheduler {
         let shared = Shared {
             scan: ScanSettings {
                 clean_cache: e.clean_cache,
+                stale_after: e.stale_after,
                 paging: PagingOptions {
                     page_size: e.page_size,
                     ..PagingOptions::default()
@@ -304,8 +305,16 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
     let mut tasks = JoinSet::new();
     let mut known = targets::Known::default();
     loop {
-        let deadline = Instant::now() + shared.settings.scan_timeout;
-        let found = targets::discover(&cloud.api, &cloud.config, &mut known, deadline).await;
+        // Looking up many instances shares the account's rate with the scans: give it a whole
+        // interval (at least a minute), not one scan's timeout.
+        let budget = shared.settings.scan_interval.max(Duration::from_secs(60));
+        let found = targets::discover(
+            &cloud.api,
+            &cloud.config,
+            &mut known,
+            Instant::now() + budget,
+        )
+        .await;
         for (reason, message) in &found.errors {
             tracing::warn!(cloud = %cloud.config.name, reason, "node discovery: {message}");
         }

@@ -15,6 +15,8 @@ use crate::snapshot::{Failure, NodeData, Stage};
 #[derive(Clone, Debug)]
 pub struct ScanSettings {
     pub clean_cache: bool,
+    /// Stored lists older than this are refused.
+    pub stale_after: std::time::Duration,
     pub paging: PagingOptions,
     pub poll: PollOptions,
     pub aggregate: Arc<AggregateSettings>,
@@ -81,10 +83,24 @@ pub async fn scan_node(
         )
         .await
         .map_err(|e| failure(Stage::List, &e))?;
-    let aggregate = aggregator.finish();
+    let data_time = list.time.as_deref().and_then(parse_list_time);
+    // A stored list older than the staleness limit (a scan stuck on the service's side, or
+    // clean_cache = false) is no fresh data, whatever the scan says.
+    if let Some(age) = data_time.and_then(|t| SystemTime::now().duration_since(t).ok())
+        && age > settings.stale_after
+    {
+        return Err(Failure {
+            stage: Stage::List,
+            reason: "stale_list".into(),
+            message: format!(
+                "the stored list is {} old, older than stale_after",
+                humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
+            ),
+        });
+    }
     Ok(NodeData {
-        data_time: list.time.as_deref().and_then(parse_list_time),
-        aggregate,
+        data_time,
+        aggregate: aggregator.finish(),
         scanned: SystemTime::now(),
     })
 }

@@ -146,6 +146,9 @@ impl Simulator {
 
     /// Answers the next `times` calls of an operation with `error`.
     pub fn inject_fault(&self, fault: Fault) {
+        if fault.times == 0 {
+            return;
+        }
         self.faults
             .lock()
             .unwrap_or_else(|e| e.into_inner())

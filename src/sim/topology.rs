@@ -250,8 +250,9 @@ impl Topology {
                 crate::redis::host_port(url)
                     .map_err(|e| TopologyError::Invalid(format!("{at}.redis_urls: {e}")))?;
             }
-            let nodes = inst.shards.saturating_mul(inst.replicas + 1) + inst.proxies;
-            if nodes > MAX_NODES_PER_INSTANCE {
+            let nodes =
+                u64::from(inst.shards) * (u64::from(inst.replicas) + 1) + u64::from(inst.proxies);
+            if nodes > u64::from(MAX_NODES_PER_INSTANCE) {
                 return invalid(format!("{at} has more than {MAX_NODES_PER_INSTANCE} nodes"));
             }
         }
