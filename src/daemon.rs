@@ -41,12 +41,12 @@ impl ReloadMetrics {
         let m = Self::default();
         registry.register(
             "dcs_exporter_config_last_reload_successful",
-            "Whether the last configuration reload succeeded (1) or failed (0).",
+            "Whether the last configuration reload succeeded (1) or failed (0)",
             m.successful.clone(),
         );
         registry.register(
             "dcs_exporter_config_last_reload_success_timestamp_seconds",
-            "When the configuration was last loaded successfully.",
+            "When the configuration was last loaded successfully",
             m.success_time.clone(),
         );
         m.succeeded();

@@ -155,7 +155,7 @@ impl Remediator {
         let actions = Family::<ActionLabels, Counter>::default();
         registry.register(
             "dcs_remediation_actions",
-            "Decisions of the remediation webhook by node, action and result.",
+            "Decisions of the remediation webhook by node, action and result",
             actions.clone(),
         );
         Some(Arc::new(Self {

@@ -61,12 +61,12 @@ impl ApiMetrics {
         };
         registry.register(
             "dcs_exporter_api_requests",
-            "API calls by service, operation and outcome (HTTP status, or the error kind when there was no answer).",
+            "API calls by service, operation and outcome (HTTP status, or the error kind when there was no answer)",
             metrics.requests.clone(),
         );
         registry.register(
             "dcs_exporter_api_request_duration_seconds",
-            "Duration of API calls (each attempt).",
+            "Duration of API calls (each attempt)",
             metrics.durations.clone(),
         );
         Arc::new(metrics)
@@ -112,7 +112,7 @@ pub fn registry(store: Arc<Store>, stale_after: Duration) -> (Registry, Arc<ApiM
         .set(1);
     registry.register(
         "dcs_exporter_build_info",
-        "The exporter's version, source revision and compiler (always 1).",
+        "The exporter's version, source revision and compiler (always 1)",
         build,
     );
     registry.register_collector(Box::new(ProcessCollector));

@@ -1,0 +1,423 @@
+//! The project's Prometheus files against the real tools (Debian's `prometheus` package): the
+//! alert rules and their unit tests under `promtool`, the exposition under `promtool check
+//! metrics`, and a real Prometheus scraping the exporter and the simulator, where every query of
+//! the Grafana dashboard must return data and the alerts the demo data calls for must fire.
+//! Without the tools these tests skip, saying so (and fail under `CI=true`).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use dcs_session_exporter::cloud::{Credentials, Operation};
+use dcs_session_exporter::collect::Scheduler;
+use dcs_session_exporter::config::Config;
+use dcs_session_exporter::server::{AppState, router};
+use dcs_session_exporter::sim::state::SimError;
+use dcs_session_exporter::sim::{Fault, SimConfig, Simulator, Topology};
+use dcs_session_exporter::snapshot::Store;
+use serde_json::Value;
+
+const AK: &str = "AKECOSYSTEMTEST1";
+const SK: &str = "SKecosystemtest00000000000000001";
+const PROJECT: &str = "p-ecosystem";
+const JOB: &str = "dcs-session-exporter";
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Whether `program` runs; when not, panics under `CI=true`, else says the test skips.
+fn available(program: &str) -> bool {
+    let runs = Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !runs {
+        let why = format!("{program} is not installed (Debian: apt-get install prometheus)");
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI must provide {program}: {why}");
+        }
+        eprintln!("skipped: {why}");
+    }
+    runs
+}
+
+/// Runs `promtool` in the repository with `stdin`: whether it succeeded, and all it said.
+fn promtool(args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), said.into_owned())
+}
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// The demo topology in a simulator, and an exporter scanning it, both on loopback.
+struct Exporter {
+    sim: Arc<Simulator>,
+    url: String,
+    http: reqwest::Client,
+    scheduler: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.scheduler.abort();
+    }
+}
+
+impl Exporter {
+    /// Started and ready: every node scanned once.
+    async fn start(scan_interval: &str) -> Self {
+        let mut topology = Topology::demo();
+        topology.job_duration = Duration::from_millis(100);
+        let mut sim_config = SimConfig::new(Credentials::new(AK, SK), topology);
+        sim_config.project_id = Some(PROJECT.into());
+        let sim = Simulator::new(sim_config);
+        let sim_url = serve(sim.router()).await;
+        let config = Config::from_toml(&format!(
+            r#"
+            [exporter]
+            scan_interval = "{scan_interval}"
+            first_scan_spread = "0s"
+            [[cloud]]
+            name = "demo"
+            project_id = "{PROJECT}"
+            dcs_endpoint = "{sim_url}"
+            dbss_endpoint = "{sim_url}"
+            requests_per_second = 1000
+            [cloud.discovery]
+            enabled = true
+            [[cloud.dbss_resource]]
+            id = "dbss-audit-demo"
+            "#
+        ))
+        .unwrap();
+        let store = Arc::new(Store::new());
+        let stale_after = config.exporter.stale_after;
+        let (registry, api) =
+            dcs_session_exporter::metrics::registry(Arc::clone(&store), stale_after);
+        let scheduler = Scheduler::new(&config, Arc::clone(&store), Some(api), |_| {
+            Ok(Credentials::new(AK, SK))
+        })
+        .unwrap();
+        let state = Arc::new(AppState {
+            registry,
+            store,
+            telemetry_path: "/metrics".into(),
+            stale_after,
+            remediation: None,
+            reload: None,
+        });
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10));
+        let exporter = Self {
+            sim,
+            url: serve(router(state)).await,
+            http: http.build().unwrap(),
+            scheduler: tokio::spawn(scheduler.run()),
+        };
+        let until = Instant::now() + Duration::from_secs(30);
+        while exporter.get("/readyz").await.0 != 200 {
+            assert!(Instant::now() < until, "not ready within 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        exporter
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = self.http.get(format!("{}{path}", self.url)).send().await;
+        let r = r.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+#[test]
+fn promtool_accepts_the_rules_and_their_unit_tests() {
+    if !available("promtool") {
+        return;
+    }
+    for args in [
+        ["check", "rules", "config/alerts.yml"],
+        ["test", "rules", "config/alerts_test.yml"],
+    ] {
+        let (ok, said) = promtool(&args, "");
+        assert!(ok, "promtool {}:\n{said}", args.join(" "));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_check_metrics_accepts_the_exposition() {
+    if !available("promtool") {
+        return;
+    }
+    let exporter = Exporter::start("1h").await;
+    let (status, body) = exporter.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\ndcs_clients{"), "no sessions:\n{body}");
+    let (ok, said) = promtool(&["check", "metrics"], &body);
+    assert!(ok, "promtool check metrics:\n{said}");
+    let errors = said.lines().filter(|l| l.to_lowercase().contains("error"));
+    assert_eq!(errors.count(), 0, "promtool check metrics:\n{said}");
+    if !said.trim().is_empty() {
+        eprintln!("promtool check metrics, lint:\n{said}");
+    }
+}
+
+/// A Prometheus child process on a loopback port, in a directory of its own; killed, and its
+/// directory removed, on drop.
+struct Prometheus {
+    child: Child,
+    url: String,
+    dir: PathBuf,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Prometheus {
+    /// Scrapes `target` every second and evaluates config/alerts.yml every second with every
+    /// `for:` set to 0s, so that alerts fire as soon as their condition holds.
+    fn start(target: &str) -> Self {
+        let nanos = SystemTime::UNIX_EPOCH.elapsed().unwrap().as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("dcs-ecosystem-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rules = std::fs::read_to_string(repo("config/alerts.yml")).unwrap();
+        let rules: Vec<String> = rules
+            .lines()
+            .map(|l| {
+                let indent = &l[..l.len() - l.trim_start().len()];
+                if l.trim_start().starts_with("for:") {
+                    format!("{indent}for: 0s")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        assert!(rules.iter().any(|l| l.ends_with("for: 0s")), "no `for:`");
+        std::fs::write(dir.join("alerts.yml"), rules.join("\n")).unwrap();
+        let config = format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\n\
+             rule_files: [alerts.yml]\n\
+             scrape_configs: [{{job_name: {JOB}, static_configs: [{{targets: ['{target}']}}]}}]\n"
+        );
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr();
+        let port = port.unwrap().port();
+        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        Self { child, url, dir }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// `GET /api/v1/{path}`'s `data`, `Null` while Prometheus does not answer yet.
+    async fn api(&mut self, http: &reqwest::Client, path: &str, query: &[(&str, &str)]) -> Value {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("prometheus exited ({status}):\n{}", self.log());
+        }
+        let url = format!("{}/api/v1/{path}", self.url);
+        let Ok(r) = http.get(url).query(query).send().await else {
+            return Value::Null;
+        };
+        let status = r.status();
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            return Value::Null; // starting up
+        }
+        let body: Value = r.json().await.unwrap_or_default();
+        assert!(status.is_success(), "{path} {query:?}: {status} {body}");
+        body["data"].clone()
+    }
+
+    async fn query(&mut self, http: &reqwest::Client, promql: &str) -> Vec<Value> {
+        let data = self.api(http, "query", &[("query", promql)]).await;
+        data["result"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// Every target expression of every panel of the dashboard, rows included: (panel, expr).
+fn dashboard_queries() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo("dashboards/dcs-sessions.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(dashboard["__inputs"][0]["name"], "DS_PROMETHEUS");
+    let mut panels: Vec<&Value> = dashboard["panels"].as_array().unwrap().iter().collect();
+    let mut queries = Vec::new();
+    while let Some(panel) = panels.pop() {
+        panels.extend(panel["panels"].as_array().into_iter().flatten());
+        if panel["type"] == "row" {
+            continue;
+        }
+        let title = panel["title"].as_str().unwrap().to_string();
+        let targets = panel["targets"].as_array().cloned().unwrap_or_default();
+        assert!(!targets.is_empty(), "panel {title:?} has no query");
+        for expr in targets.iter().map(|t| t["expr"].as_str().unwrap_or("")) {
+            assert!(!expr.trim().is_empty(), "panel {title:?}: an empty query");
+            queries.push((title.clone(), expr.to_string()));
+        }
+    }
+    queries
+}
+
+/// Grafana's part: the template variables at "All", the default threshold, the intervals.
+fn substitute(expr: &str) -> String {
+    let mut e = expr.to_string();
+    for (name, value) in [
+        ("idle_threshold", "3600"),
+        ("instance", ".*"),
+        ("node", ".*"),
+        ("job", ".*"),
+        ("__rate_interval", "1m"),
+        ("__interval", "15s"),
+        ("__range", "5m"),
+    ] {
+        e = e.replace(&format!("${{{name}}}"), value);
+        e = e.replace(&format!("${name}"), value);
+    }
+    assert!(!e.contains('$'), "an unknown variable in {expr}");
+    e
+}
+
+fn alertname(alert: &Value) -> &str {
+    alert["labels"]["alertname"].as_str().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_end_to_end() {
+    if !available("prometheus") {
+        return;
+    }
+    let started = Instant::now();
+    let exporter = Exporter::start("2s").await;
+    // From now on the replica of orders-cache fails its scans: scan errors, DcsScanFailing.
+    let (_, exposition) = exporter.get("/metrics").await;
+    let replica = exposition
+        .lines()
+        .find(|l| l.starts_with("dcs_node_info{") && l.contains("node_role=\"slave\""))
+        .and_then(|l| l.split("node_id=\"").nth(1)?.split('"').next())
+        .expect("the demo's replica");
+    let error = SimError::dcs(403, "DCS.4030", "no permission");
+    let fault = Fault::new(Operation::ScanClients, u32::MAX, error).on_node(replica);
+    exporter.sim.inject_fault(fault);
+
+    let mut prometheus = Prometheus::start(exporter.url.trim_start_matches("http://"));
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5));
+    let http = http.build().unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    let up = format!("up{{job=\"{JOB}\"}} == 1 and on() count(dcs_clients) > 0");
+    while prometheus.query(&http, &up).await.is_empty() {
+        assert!(
+            Instant::now() < until,
+            "no data in 60 s:\n{}",
+            prometheus.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let scraping = started.elapsed();
+
+    // Every query of the dashboard returns data (rates need a second sample: retried, bounded).
+    let queries = dashboard_queries();
+    let until = Instant::now() + Duration::from_secs(60);
+    let mut empty = queries.clone();
+    while !empty.is_empty() && Instant::now() < until {
+        let mut still = Vec::new();
+        for (title, expr) in empty {
+            if prometheus.query(&http, &substitute(&expr)).await.is_empty() {
+                still.push((title, expr));
+            }
+        }
+        empty = still;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        empty.is_empty(),
+        "dashboard queries without data: {empty:#?}"
+    );
+
+    // The alerts the demo data calls for fire, described in full, and no other.
+    let expected = [
+        ("DbssJobFailed", "error code DBSS.1007"),
+        ("DbssJobRunningTooLong", "has been running for"),
+        ("DcsManyIdleSessions", "The most idle is "),
+        ("DcsOversizedOutputBuffer", "The largest is "),
+        ("DcsScanFailing", "reason DCS.4030"),
+    ];
+    let until = Instant::now() + Duration::from_secs(60);
+    let firing: Vec<Value> = loop {
+        let alerts = prometheus.api(&http, "alerts", &[]).await;
+        let all = alerts["alerts"].as_array().cloned().unwrap_or_default();
+        let firing: Vec<Value> = all.into_iter().filter(|a| a["state"] == "firing").collect();
+        let described = |(name, words): &(&str, &str)| {
+            let of_name: Vec<&Value> = firing.iter().filter(|a| alertname(a) == *name).collect();
+            let text = |a: &&Value| a["annotations"]["description"].to_string();
+            !of_name.is_empty() && of_name.iter().map(text).all(|d| d.contains(words))
+        };
+        if expected.iter().all(described) {
+            break firing;
+        }
+        assert!(Instant::now() < until, "after 60 s, firing: {firing:#?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut names: Vec<&str> = firing.iter().map(alertname).collect();
+    names.sort();
+    names.dedup();
+    let expected_names: Vec<&str> = expected.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, expected_names, "{firing:#?}");
+    for alert in &firing {
+        let annotations = alert["annotations"].to_string();
+        assert!(!annotations.contains("error expanding"), "{alert:#}");
+        assert!(!annotations.contains("<no value>"), "{alert:#}");
+        let joined = alert["labels"]["instance_name"].is_string();
+        assert!(joined || alertname(alert).starts_with("Dbss"), "{alert:#}");
+    }
+    eprintln!(
+        "prometheus end to end: data after {scraping:.1?}, {} dashboard queries answered, \
+         {} alerts firing ({names:?}), {:.1?} in all",
+        queries.len(),
+        firing.len(),
+        started.elapsed()
+    );
+}
