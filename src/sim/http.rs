@@ -15,7 +15,7 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use super::state::{ErrorShape, InstancesQuery, ListQuery, SimError, api_not_found};
-use super::{RealTask, Simulator};
+use super::{FaultKind, RealTask, Simulator};
 use crate::cloud::client::{HEADER_PROJECT_ID, HEADER_REQUEST_ID};
 use crate::cloud::error::Operation;
 use crate::cloud::signer::{self, SignableRequest, VerifyError};
@@ -268,13 +268,73 @@ struct KillBody {
 
 type Answer = Result<Response, ApiFailure>;
 
+/// Applies an injected fault: answers for it (`Err`), waits, or hands back a fault that
+/// shapes the normal answer.
+async fn fault(
+    sim: &Simulator,
+    operation: Operation,
+    node_id: Option<&str>,
+) -> Result<Option<FaultKind>, Response> {
+    let Some(kind) = sim.take_fault(operation, node_id) else {
+        return Ok(None);
+    };
+    match kind {
+        FaultKind::Error(e) => Err(ApiFailure(e).into_response()),
+        FaultKind::Hang => {
+            // Until the client gives up and drops the connection, which ends this task.
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+        FaultKind::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            Ok(None)
+        }
+        FaultKind::TruncatedBody => {
+            let mut response = Response::new(Body::from(r#"{"time":"2026-01-01T00:00:00.000Z","clients":[{"id":"1","ad"#));
+            // Announce more than is sent: the client sees the body end early.
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from_static("4096"));
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Err(response)
+        }
+        FaultKind::WrongTypes => Err(Json(serde_json::json!({
+            "time": 17,
+            "count": "2",
+            "job_id": ["x"],
+            "jobs": {"a": 1},
+            "instance_num": null,
+            "nodes": "none",
+            "status": 3,
+            "clients": [
+                {"id": {"n": 1}, "addr": 10, "age": "old", "idle": null, "db": 0, "omem": [1], "sub": true},
+                {"id": "2", "addr": null, "idle": -5, "qbuf": "12", "user": 7},
+            ],
+        }))
+        .into_response()),
+        FaultKind::HugeBody(bytes) => {
+            let mut body = vec![b' '; bytes.max(2)];
+            body[0] = b'{';
+            body[bytes.max(2) - 1] = b'}';
+            Err(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+        }
+        other => Ok(Some(other)),
+    }
+}
+
 async fn scan_clients(
     State(sim): State<Arc<Simulator>>,
     Path((_, instance_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
     let body: ScanBody = json_body(&body)?;
-    sim.injected_fault(Operation::ScanClients, body.node_id.as_deref())?;
+    let shaped = match fault(&sim, Operation::ScanClients, body.node_id.as_deref()).await {
+        Ok(shaped) => shaped,
+        Err(response) => return Ok(response),
+    };
     let (job_id, real) = sim.with_state(|s| {
         s.start_scan_on(
             &instance_id,
@@ -283,6 +343,17 @@ async fn scan_clients(
             SystemTime::now(),
         )
     })?;
+    match shaped {
+        Some(FaultKind::JobStuck) => sim.with_state(|s| s.hold_job(&job_id)),
+        Some(FaultKind::JobFails) => sim.with_state(|s| {
+            s.finish_real_job(
+                &job_id,
+                Err("Querying the session list failed.".into()),
+                SystemTime::now(),
+            )
+        }),
+        _ => {}
+    }
     if let Some(work) = real {
         sim.spawn_real_work(work, RealTask::List);
     }
@@ -294,8 +365,46 @@ async fn list_clients(
     Path((_, instance_id)): Path<(String, String)>,
     Query(query): Query<ListQuery>,
 ) -> Answer {
-    sim.injected_fault(Operation::ListClients, query.node_id.as_deref())?;
-    let page = sim.with_state(|s| s.list_clients(&instance_id, &query, SystemTime::now()))?;
+    let shaped = match fault(&sim, Operation::ListClients, query.node_id.as_deref()).await {
+        Ok(shaped) => shaped,
+        Err(response) => return Ok(response),
+    };
+    let mut page = sim.with_state(|s| s.list_clients(&instance_id, &query, SystemTime::now()))?;
+    match shaped {
+        Some(FaultKind::TimeChanges) => {
+            let ms =
+                super::state::millis(SystemTime::now()) + rand::rng().random_range(1..1_000_000);
+            page.time = Some(super::state::format_time(ms));
+        }
+        Some(FaultKind::CountTooLarge) => page.count = page.count.map(|c| c + 1000),
+        Some(FaultKind::EndlessPages) => {
+            let offset: u64 = query
+                .offset
+                .as_deref()
+                .and_then(|o| o.parse().ok())
+                .unwrap_or(0);
+            let limit: u64 = query
+                .limit
+                .as_deref()
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(10);
+            page.count = None;
+            page.clients = (offset..offset + limit)
+                .map(|i| crate::cloud::dcs::ClientInfo {
+                    id: Some(i.to_string()),
+                    addr: Some(format!(
+                        "10.255.{}.{}:{}",
+                        (i >> 8) & 255,
+                        i & 255,
+                        40000 + i % 20000
+                    )),
+                    idle: Some(1),
+                    ..Default::default()
+                })
+                .collect();
+        }
+        _ => {}
+    }
     Ok(Json(page).into_response())
 }
 
@@ -305,7 +414,9 @@ async fn kill_all_clients(
     body: Bytes,
 ) -> Answer {
     let body: KillAllBody = json_body(&body)?;
-    sim.injected_fault(Operation::KillAllClients, body.node_id.as_deref())?;
+    if let Err(response) = fault(&sim, Operation::KillAllClients, body.node_id.as_deref()).await {
+        return Ok(response);
+    }
     let (job_id, real) = sim.with_state(|s| {
         s.kill_all_on(
             &instance_id,
@@ -326,7 +437,9 @@ async fn kill_clients(
     body: Bytes,
 ) -> Answer {
     let body: KillBody = json_body(&body)?;
-    sim.injected_fault(Operation::KillClients, body.node_id.as_deref())?;
+    if let Err(response) = fault(&sim, Operation::KillClients, body.node_id.as_deref()).await {
+        return Ok(response);
+    }
     let outcome = sim.with_state(|s| {
         s.kill_clients(
             &instance_id,
@@ -354,7 +467,9 @@ async fn logical_nodes(
     State(sim): State<Arc<Simulator>>,
     Path((_, instance_id)): Path<(String, String)>,
 ) -> Answer {
-    sim.injected_fault(Operation::ListLogicalNodes, None)?;
+    if let Err(response) = fault(&sim, Operation::ListLogicalNodes, None).await {
+        return Ok(response);
+    }
     let nodes = sim.with_state(|s| s.logical_nodes(&instance_id))?;
     Ok(Json(nodes).into_response())
 }
@@ -363,7 +478,9 @@ async fn list_instances(
     State(sim): State<Arc<Simulator>>,
     Query(query): Query<InstancesQuery>,
 ) -> Answer {
-    sim.injected_fault(Operation::ListInstances, None)?;
+    if let Err(response) = fault(&sim, Operation::ListInstances, None).await {
+        return Ok(response);
+    }
     let page = sim.with_state(|s| s.list_instances(&query))?;
     Ok(Json(page).into_response())
 }
@@ -372,7 +489,9 @@ async fn show_job(
     State(sim): State<Arc<Simulator>>,
     Path((_, job_id)): Path<(String, String)>,
 ) -> Answer {
-    sim.injected_fault(Operation::ShowJob, None)?;
+    if let Err(response) = fault(&sim, Operation::ShowJob, None).await {
+        return Ok(response);
+    }
     let job = sim.with_state(|s| s.show_job(&job_id, SystemTime::now()))?;
     Ok(Json(job).into_response())
 }
@@ -381,7 +500,9 @@ async fn audit_jobs(
     State(sim): State<Arc<Simulator>>,
     Path((_, resource_id)): Path<(String, String)>,
 ) -> Answer {
-    sim.injected_fault(Operation::ListAuditJobs, None)?;
+    if let Err(response) = fault(&sim, Operation::ListAuditJobs, None).await {
+        return Ok(response);
+    }
     let jobs = sim.with_state(|s| s.audit_jobs(&resource_id, false))?;
     Ok(Json(serde_json::json!({ "jobs": jobs })).into_response())
 }
@@ -390,7 +511,9 @@ async fn audit_jobs_legacy(
     State(sim): State<Arc<Simulator>>,
     Path((_, resource_id)): Path<(String, String)>,
 ) -> Answer {
-    sim.injected_fault(Operation::ListAuditJobs, None)?;
+    if let Err(response) = fault(&sim, Operation::ListAuditJobs, None).await {
+        return Ok(response);
+    }
     let jobs = sim.with_state(|s| s.audit_jobs(&resource_id, true))?;
     Ok(Json(serde_json::json!({ "jobs": jobs })).into_response())
 }

@@ -44,23 +44,55 @@ impl SimConfig {
     }
 }
 
-/// An error to answer instead of the real one, `times` times, for one operation (of one node,
-/// when `node_id` is given).
+/// A way the simulated service misbehaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// An error answer: 5xx, 429 (`APIG.0308`), 401 (`APIG.0301`, a refused signature), ...
+    Error(SimError),
+    /// No answer at all, until the client gives up.
+    Hang,
+    /// The right answer, late.
+    Slow(Duration),
+    /// An answer cut short: the body ends before its announced length.
+    TruncatedBody,
+    /// A body of JSON with wrong types and nulls where values belong.
+    WrongTypes,
+    /// An answer of this many bytes, far larger than any sane page.
+    HugeBody(usize),
+    /// Scan jobs of the node never end (`RUNNING` for ever).
+    JobStuck,
+    /// Scan jobs of the node end `FAIL`.
+    JobFails,
+    /// Every page of the stored list carries a new `time`.
+    TimeChanges,
+    /// `count` larger than the pages deliver.
+    CountTooLarge,
+    /// Full pages for ever, without a `count`.
+    EndlessPages,
+}
+
+/// A fault for the next `times` calls of one operation (of one node, when `node_id` is
+/// given).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
     pub operation: Operation,
     pub node_id: Option<String>,
     pub times: u32,
-    pub error: SimError,
+    pub kind: FaultKind,
 }
 
 impl Fault {
+    /// Answers the next `times` calls with `error`.
     pub fn new(operation: Operation, times: u32, error: SimError) -> Self {
+        Self::of(operation, times, FaultKind::Error(error))
+    }
+
+    pub fn of(operation: Operation, times: u32, kind: FaultKind) -> Self {
         Self {
             operation,
             node_id: None,
             times,
-            error,
+            kind,
         }
     }
 
@@ -155,19 +187,18 @@ impl Simulator {
             .push(fault);
     }
 
-    fn injected_fault(&self, operation: Operation, node_id: Option<&str>) -> Result<(), SimError> {
+    /// The fault injected for this call, if any (each use counts one of its times).
+    fn take_fault(&self, operation: Operation, node_id: Option<&str>) -> Option<FaultKind> {
         let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(i) = faults.iter().position(|f| {
+        let i = faults.iter().position(|f| {
             f.operation == operation && f.node_id.as_deref().is_none_or(|n| Some(n) == node_id)
-        }) else {
-            return Ok(());
-        };
-        let error = faults[i].error.clone();
+        })?;
+        let kind = faults[i].kind.clone();
         faults[i].times -= 1;
         if faults[i].times == 0 {
             faults.remove(i);
         }
-        Err(error)
+        Some(kind)
     }
 
     /// Carries out a job on real servers, then ends it: the job is `RUNNING` at least the

@@ -461,6 +461,15 @@ impl SimState {
         Ok((id, work))
     }
 
+    /// Keeps a job `RUNNING` for ever (a fault): it never ends, so the node's next scans are
+    /// refused with `DCS.4957`.
+    pub fn hold_job(&mut self, job_id: &str) {
+        self.pending.retain(|id| id != job_id);
+        if let Some(job) = self.jobs.get_mut(job_id) {
+            job.driven = Some(None);
+        }
+    }
+
     /// Ends a job on a real server: `Ok` with the sessions listed (a scan) or nothing (a
     /// kill), or the failure.
     pub fn finish_real_job(

@@ -1,0 +1,339 @@
+//! One test per way the API can misbehave: the exporter keeps serving, the other nodes stay
+//! correct, the failure is counted under its stage and reason, deadlines hold, retries stay
+//! bounded.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dcs_session_exporter::cloud::{Credentials, Operation};
+use dcs_session_exporter::collect::Scheduler;
+use dcs_session_exporter::config::Config;
+use dcs_session_exporter::server::{AppState, router};
+use dcs_session_exporter::sim::state::{ErrorShape, SimError};
+use dcs_session_exporter::sim::{Fault, FaultKind, SimConfig, Simulator, Topology};
+use dcs_session_exporter::snapshot::Store;
+use tokio::time::Instant;
+
+const AK: &str = "AKFAULTS";
+const SK: &str = "SKfaults000000000000000001";
+/// Scans every 2 s, each with 1.5 s to finish.
+const TIMEOUT_S: f64 = 1.5;
+
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+struct Harness {
+    sim: Arc<Simulator>,
+    exporter: String,
+    /// The node the faults hit: the HA instance's master.
+    node: String,
+    _scheduler: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self._scheduler.abort();
+    }
+}
+
+/// A simulator with `fault` on one node, and an exporter scanning it.
+async fn start(operation: Operation, kind: FaultKind, times: u32) -> Harness {
+    let mut t = Topology::demo();
+    t.job_duration = Duration::from_millis(50);
+    for i in &mut t.instances {
+        i.sessions_per_node = 100;
+    }
+    let sim = Simulator::new(SimConfig::new(Credentials::new(AK, SK), t));
+    let node = sim.with_state(|s| {
+        let instance = s.instance_ids()[0].clone();
+        s.logical_nodes(&instance).unwrap().nodes[0]
+            .node_id
+            .clone()
+            .unwrap()
+    });
+    sim.inject_fault(Fault::of(operation, times, kind).on_node(&node));
+    let sim_url = serve(sim.router()).await;
+    // Pages of 40 sessions: a node's list takes several, so faults between pages show.
+    let config = Config::from_toml(&format!(
+        "[exporter]\nscan_interval = \"2s\"\nscan_timeout = \"{TIMEOUT_S}s\"\nfirst_scan_spread = \"0s\"\npage_size = 40\n\
+         [[cloud]]\nname = \"sim\"\nproject_id = \"p\"\ndcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\n\
+         requests_per_second = 1000\n[cloud.discovery]\n"
+    ))
+    .unwrap();
+    let store = Arc::new(Store::new());
+    let (registry, api) =
+        dcs_session_exporter::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
+    let scheduler = Scheduler::new(&config, Arc::clone(&store), Some(api), |_| {
+        Ok(Credentials::new(AK, SK))
+    })
+    .unwrap();
+    let state = Arc::new(AppState {
+        registry,
+        store,
+        telemetry_path: "/metrics".into(),
+        stale_after: config.exporter.stale_after,
+        remediation: None,
+        reload: None,
+    });
+    Harness {
+        sim,
+        exporter: serve(router(state)).await,
+        node,
+        _scheduler: tokio::spawn(scheduler.run()),
+    }
+}
+
+/// `name{labels} value` lines, as (name, labels, value).
+type Samples = Vec<(String, BTreeMap<String, String>, f64)>;
+
+async fn scrape(url: &str) -> Samples {
+    let text = reqwest::Client::new()
+        .get(format!("{url}/metrics"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("the exporter keeps serving")
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+            let labels = labels
+                .trim_end_matches('}')
+                .split("\",")
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once("=\"").unwrap();
+                    (k.to_string(), v.trim_end_matches('"').to_string())
+                })
+                .collect();
+            (name.to_string(), labels, value.parse().unwrap_or(f64::NAN))
+        })
+        .collect()
+}
+
+fn node_value(samples: &Samples, name: &str, node: &str) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| s.0 == name && s.1.get("node_id").map(String::as_str) == Some(node))
+        .map(|s| s.2)
+}
+
+/// `(stage, reason)` of the node's counted failures.
+fn failures(samples: &Samples, node: &str) -> Vec<(String, String, f64)> {
+    samples
+        .iter()
+        .filter(|s| s.0 == "dcs_scan_errors_total" && s.1["node_id"] == node)
+        .map(|s| (s.1["stage"].clone(), s.1["reason"].clone(), s.2))
+        .collect()
+}
+
+/// Waits (bounded) for a failure of the node with this stage and one of these reasons, then
+/// checks what must hold whatever the fault: the other nodes scan fine, the deadline held.
+async fn expect_failure(h: &Harness, stage: &str, reasons: &[&str]) -> Samples {
+    let until = Instant::now() + Duration::from_secs(25);
+    loop {
+        let samples = scrape(&h.exporter).await;
+        let found = failures(&samples, &h.node);
+        let others: Vec<&(String, BTreeMap<String, String>, f64)> = samples
+            .iter()
+            .filter(|s| s.0 == "dcs_scan_success" && s.1["node_id"] != h.node)
+            .collect();
+        // The faulty node may fail before the others finish their first scans.
+        if others.len() == 4
+            && found
+                .iter()
+                .any(|(s, r, _)| s == stage && reasons.contains(&r.as_str()))
+        {
+            assert_eq!(node_value(&samples, "dcs_scan_success", &h.node), Some(0.0));
+            let duration = node_value(&samples, "dcs_scan_duration_seconds", &h.node).unwrap();
+            assert!(
+                duration <= TIMEOUT_S + 0.5,
+                "the scan outlived its deadline: {duration} s"
+            );
+            assert!(
+                others.iter().all(|s| s.2 == 1.0),
+                "another node suffered: {others:?}"
+            );
+            return samples;
+        }
+        assert!(
+            Instant::now() < until,
+            "no {stage}/{reasons:?} failure; counted: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn dcs(status: u16, code: &str) -> SimError {
+    SimError::dcs(status, code, "injected")
+}
+
+fn gateway(status: u16, code: &str) -> SimError {
+    SimError {
+        status,
+        shape: ErrorShape::Gateway,
+        code: code.into(),
+        message: "injected".into(),
+    }
+}
+
+fn api_requests(samples: &Samples, operation: &str, code: &str) -> f64 {
+    samples
+        .iter()
+        .filter(|s| {
+            s.0 == "dcs_exporter_api_requests_total"
+                && s.1["operation"] == operation
+                && s.1["code"] == code
+        })
+        .map(|s| s.2)
+        .sum()
+}
+
+#[tokio::test]
+async fn server_errors() {
+    let h = start(
+        Operation::ListClients,
+        FaultKind::Error(dcs(500, "DCS.5000")),
+        1000,
+    )
+    .await;
+    expect_failure(&h, "list", &["DCS.5000"]).await;
+}
+
+#[tokio::test]
+async fn a_throttling_storm_is_not_met_with_a_retry_storm() {
+    let h = start(
+        Operation::ScanClients,
+        FaultKind::Error(gateway(429, "APIG.0308")),
+        1000,
+    )
+    .await;
+    let samples = expect_failure(&h, "scan", &["APIG.0308"]).await;
+    let scans: f64 = failures(&samples, &h.node).iter().map(|f| f.2).sum();
+    let throttled = api_requests(&samples, "scan_clients", "429");
+    // At most the first try and three retries a scan.
+    assert!(
+        throttled <= 4.0 * (scans + 1.0),
+        "{throttled} throttled calls for {scans} scans"
+    );
+}
+
+#[tokio::test]
+async fn a_short_throttling_burst_is_ridden_out() {
+    let h = start(
+        Operation::ScanClients,
+        FaultKind::Error(gateway(429, "APIG.0308")),
+        2,
+    )
+    .await;
+    let until = Instant::now() + Duration::from_secs(25);
+    loop {
+        let samples = scrape(&h.exporter).await;
+        if node_value(&samples, "dcs_scan_success", &h.node) == Some(1.0) {
+            assert_eq!(api_requests(&samples, "scan_clients", "429"), 2.0);
+            break;
+        }
+        assert!(Instant::now() < until);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_signature_is_an_auth_error_without_retries() {
+    let h = start(
+        Operation::ScanClients,
+        FaultKind::Error(gateway(401, "APIG.0301")),
+        1000,
+    )
+    .await;
+    let samples = expect_failure(&h, "scan", &["APIG.0301"]).await;
+    let counted: f64 = failures(&samples, &h.node).iter().map(|f| f.2).sum();
+    assert_eq!(
+        api_requests(&samples, "scan_clients", "401"),
+        counted,
+        "one call a scan"
+    );
+}
+
+#[tokio::test]
+async fn truncated_bodies() {
+    let h = start(Operation::ListClients, FaultKind::TruncatedBody, 1000).await;
+    expect_failure(&h, "list", &["transport", "decode"]).await;
+}
+
+#[tokio::test]
+async fn wrong_json_types_and_nulls() {
+    let h = start(Operation::ListClients, FaultKind::WrongTypes, 1000).await;
+    // Tolerated field by field; a `time` of 17 (1970) is a list far too old to be fresh.
+    expect_failure(&h, "list", &["stale_list", "decode"]).await;
+}
+
+#[tokio::test]
+async fn a_connection_that_hangs() {
+    let h = start(Operation::ListClients, FaultKind::Hang, 1000).await;
+    expect_failure(&h, "list", &["timeout"]).await;
+}
+
+#[tokio::test]
+async fn slow_answers() {
+    let h = start(
+        Operation::ListClients,
+        FaultKind::Slow(Duration::from_secs(3)),
+        1000,
+    )
+    .await;
+    expect_failure(&h, "list", &["timeout"]).await;
+}
+
+#[tokio::test]
+async fn a_job_stuck_in_running() {
+    let h = start(Operation::ScanClients, FaultKind::JobStuck, 1).await;
+    expect_failure(&h, "job", &["timeout"]).await;
+}
+
+#[tokio::test]
+async fn a_job_that_fails() {
+    let h = start(Operation::ScanClients, FaultKind::JobFails, 1000).await;
+    expect_failure(&h, "job", &["job_failed"]).await;
+}
+
+#[tokio::test]
+async fn time_changing_between_pages() {
+    let h = start(Operation::ListClients, FaultKind::TimeChanges, 1000).await;
+    expect_failure(&h, "list", &["inconsistent"]).await;
+}
+
+#[tokio::test]
+async fn count_larger_than_the_pages_deliver() {
+    let h = start(Operation::ListClients, FaultKind::CountTooLarge, 1000).await;
+    expect_failure(&h, "list", &["inconsistent"]).await;
+}
+
+#[tokio::test]
+async fn pages_that_never_end() {
+    let h = start(Operation::ListClients, FaultKind::EndlessPages, 100_000).await;
+    expect_failure(&h, "list", &["inconsistent", "timeout"]).await;
+}
+
+#[tokio::test]
+async fn a_body_far_larger_than_any_page() {
+    let h = start(Operation::ListClients, FaultKind::HugeBody(20 << 20), 1000).await;
+    expect_failure(&h, "list", &["body_too_large"]).await;
+    // The failures are counted, and the exporter's memory stayed bounded by the body cap.
+    let samples = scrape(&h.exporter).await;
+    let rss = samples
+        .iter()
+        .find(|s| s.0 == "process_resident_memory_bytes")
+        .map(|s| s.2);
+    assert!(rss.is_some());
+    let _ = &h.sim;
+}
