@@ -165,6 +165,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         stale_after: config.exporter.stale_after,
         remediation,
         reload: reloadable.then(|| reload_tx.clone()),
+        encoded: Default::default(),
     });
     if reloadable {
         spawn_sighup_listener(reload_tx);
@@ -212,11 +213,13 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
                         config = new;
                         scheduler_task = tokio::spawn(scheduler.run());
                         reload_metrics.succeeded();
+                        store.touch();
                         tracing::info!(path = %path.display(), "configuration reloaded");
                         let _ = reply.send(Ok(()));
                     }
                     Err(e) => {
                         reload_metrics.successful.set(0);
+                        store.touch();
                         tracing::error!(path = %path.display(), "reload failed, keeping the previous configuration: {e:#}");
                         let _ = reply.send(Err(format!("{e:#}")));
                     }

@@ -378,12 +378,15 @@ pub fn read_token(source: &TokenSource) -> Result<Secret, String> {
     let token = match source {
         TokenSource::Env(var) => std::env::var(var)
             .map_err(|_| format!("remediation: the token variable {var} is not set"))?,
-        TokenSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
-            format!(
-                "remediation: cannot read the token file {}: {e}",
-                path.display()
-            )
-        })?,
+        TokenSource::File(path) => {
+            crate::config::warn_if_others_can_read(path, "the remediation token file");
+            std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "remediation: cannot read the token file {}: {e}",
+                    path.display()
+                )
+            })?
+        }
     };
     let token = token.trim().to_string();
     if token.len() < 16 {

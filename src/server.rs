@@ -28,6 +28,7 @@ pub struct AppState {
     pub remediation: Option<Arc<crate::remediation::Remediator>>,
     /// Asks the process to reload its configuration; `None` when there is nothing to reload.
     pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
+    pub encoded: EncodeCache,
 }
 
 /// A reload request, answered with its outcome.
@@ -62,23 +63,75 @@ fn wants_openmetrics(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("application/openmetrics-text"))
 }
 
-async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let mut body = String::with_capacity(64 * 1024);
-    let (result, content_type) = if wants_openmetrics(&headers) {
-        (
-            prometheus_client::encoding::text::encode(&mut body, &state.registry),
-            OPENMETRICS_CONTENT_TYPE,
-        )
+/// An encoded exposition, reused while nothing changed.
+struct Encoded {
+    generation: u64,
+    /// The second it was encoded in: time-derived values (process CPU, the age of running
+    /// jobs, staleness) are at most this old.
+    second: u64,
+    body: bytes::Bytes,
+}
+
+/// One cache a format: many scrapers of unchanged data share one encoding.
+#[derive(Default)]
+pub struct EncodeCache {
+    openmetrics: tokio::sync::Mutex<Option<Encoded>>,
+    classic: tokio::sync::Mutex<Option<Encoded>>,
+}
+
+fn encode(registry: &Registry, openmetrics: bool) -> Result<String, std::fmt::Error> {
+    let mut body = String::with_capacity(256 * 1024);
+    if openmetrics {
+        prometheus_client::encoding::text::encode(&mut body, registry)?;
     } else {
-        (
-            prometheus_client::encoding::prometheus_text::encode(&mut body, &state.registry),
-            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
-        )
+        prometheus_client::encoding::prometheus_text::encode(&mut body, registry)?;
+    }
+    Ok(body)
+}
+
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let openmetrics = wants_openmetrics(&headers);
+    let content_type = if openmetrics {
+        OPENMETRICS_CONTENT_TYPE
+    } else {
+        prometheus_client::encoding::prometheus_text::CONTENT_TYPE
     };
-    match result {
-        Ok(()) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "encoding the metrics failed");
+    let cache = if openmetrics {
+        &state.encoded.openmetrics
+    } else {
+        &state.encoded.classic
+    };
+    // Scrapers that arrive while an encoding runs wait for it and take its result.
+    let mut cached = cache.lock().await;
+    let generation = state.store.generation();
+    let second = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if let Some(e) = cached.as_ref()
+        && e.generation == generation
+        && e.second == second
+    {
+        return ([(header::CONTENT_TYPE, content_type)], e.body.clone()).into_response();
+    }
+    let encoder = Arc::clone(&state);
+    let encoded = tokio::task::spawn_blocking(move || encode(&encoder.registry, openmetrics)).await;
+    match encoded {
+        Ok(Ok(body)) => {
+            let body = bytes::Bytes::from(body);
+            *cached = Some(Encoded {
+                generation,
+                second,
+                body: body.clone(),
+            });
+            ([(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        failed => {
+            let error = match failed {
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+                Ok(Ok(_)) => unreachable!(),
+            };
+            tracing::error!(error = %error, "encoding the metrics failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "encoding the metrics failed\n",

@@ -159,6 +159,8 @@ pub struct Store {
     current: Mutex<Arc<Snapshot>>,
     /// Serialises writers, so no update is lost between copy and swap.
     write: Mutex<()>,
+    /// Counts updates, so readers can tell whether anything changed.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -176,7 +178,21 @@ impl Store {
         let mut next = (*self.load()).clone();
         let result = f(&mut next);
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         result
+    }
+
+    /// Marks a change made outside the snapshot (a reload's outcome), so that encodings
+    /// cached for scrapes are not reused.
+    pub fn touch(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Changes with every update.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Changes one node's state, if the node is still there: a scan that ends just after its

@@ -117,6 +117,7 @@ fn tls_config(t: RawTls, base: &Path) -> Result<Arc<rustls::ServerConfig>, Strin
     if certs.is_empty() {
         return Err("tls_server_config.cert_file holds no certificate".into());
     }
+    crate::config::warn_if_others_can_read(&file(&t.key_file), "the TLS key file");
     let key = PrivateKeyDer::from_pem_file(file(&t.key_file))
         .map_err(|e| format!("tls_server_config.key_file: {e}"))?;
     let min = t.min_version.as_deref().unwrap_or("TLS12");
@@ -208,6 +209,10 @@ impl Users {
 }
 
 async fn basic_auth(State(users): State<Arc<Users>>, request: Request, next: Next) -> Response {
+    // The remediation webhook has its own bearer token in the same header.
+    if request.uri().path() == crate::remediation::WEBHOOK_PATH {
+        return next.run(request).await;
+    }
     let credentials = request
         .headers()
         .get(header::AUTHORIZATION)

@@ -128,6 +128,7 @@ impl Exporter {
             stale_after,
             remediation: None,
             reload: None,
+            encoded: Default::default(),
         });
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10));
         let exporter = Self {

@@ -85,6 +85,7 @@ async fn start(topology: Topology, exporter_settings: &str) -> Harness {
         stale_after: config.exporter.stale_after,
         remediation: None,
         reload: None,
+        encoded: Default::default(),
     });
     Harness {
         sim,

@@ -79,6 +79,7 @@ async fn start(operation: Operation, kind: FaultKind, times: u32) -> Harness {
         stale_after: config.exporter.stale_after,
         remediation: None,
         reload: None,
+        encoded: Default::default(),
     });
     Harness {
         sim,

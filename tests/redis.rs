@@ -162,6 +162,7 @@ async fn exporter(config_toml: &str) -> (String, tokio::task::JoinHandle<()>) {
         stale_after: config.exporter.stale_after,
         remediation: None,
         reload: None,
+        encoded: Default::default(),
     });
     let url = serve(router(state)).await;
     (url, tokio::spawn(scheduler.run()))

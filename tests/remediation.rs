@@ -88,6 +88,7 @@ async fn start(topology: Topology, remediation: impl Fn(&str, &str) -> String) -
         stale_after: config.exporter.stale_after,
         remediation: remediator,
         reload: None,
+        encoded: Default::default(),
     });
     Harness {
         sim,

@@ -211,6 +211,9 @@ impl Scheduler {
         }
         let mut redis = Vec::new();
         for target in &config.redis {
+            if let Some(PasswordSource::File(path)) = &target.password {
+                crate::config::warn_if_others_can_read(path, "a Redis password file");
+            }
             let env_password = match &target.password {
                 Some(PasswordSource::Env(var)) => {
                     Some(Secret::new(std::env::var(var).map_err(|_| {

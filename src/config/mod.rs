@@ -207,3 +207,24 @@ impl Config {
         raw.validate()
     }
 }
+
+/// Warns when a file that holds a secret can be read by every user of the machine: the secret
+/// is then only as safe as the machine's least trusted account.
+pub fn warn_if_others_can_read(path: &Path, what: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode();
+            if mode & 0o004 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "{what} can be read by every user of this machine: chmod o-r (600 is best)"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
+}
