@@ -338,3 +338,72 @@ async fn a_body_far_larger_than_any_page() {
     assert!(rss.is_some());
     let _ = &h.sim;
 }
+
+#[tokio::test]
+async fn faults_from_a_topology_file() {
+    let topology: Topology = toml::from_str(
+        r#"
+        job_duration = "50ms"
+        [[instance]]
+        name = "cache"
+        architecture = "ha"
+        sessions_per_node = 20
+        [[fault]]
+        instance = "cache"
+        node = 2
+        operation = "list_clients"
+        kind = "error"
+        status = 503
+        code = "DCS.5000"
+        times = 1
+        "#,
+    )
+    .unwrap();
+    topology.validate().unwrap();
+    let sim = Simulator::new(SimConfig::new(Credentials::new(AK, SK), topology));
+    let url = serve(sim.router()).await;
+    let (instance, replica) = sim.with_state(|s| {
+        let id = s.instance_ids()[0].clone();
+        let node = s.client_node_by_name("cache", 2).unwrap();
+        (id, node)
+    });
+    let api = dcs_session_exporter::cloud::ApiClient::new(
+        Credentials::new(AK, SK),
+        "p",
+        dcs_session_exporter::cloud::Endpoints::single(&url).unwrap(),
+        dcs_session_exporter::cloud::ClientOptions {
+            retry: dcs_session_exporter::cloud::RetryPolicy::none(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let query = |node: &str| dcs_session_exporter::cloud::dcs::ListClientsQuery {
+        node_id: node.to_string(),
+        ..Default::default()
+    };
+    // The replica's first page read fails once, as the file says; then it behaves.
+    let err = api
+        .list_clients(&instance, &query(&replica), deadline)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status, err.code.as_deref()),
+        (Some(503), Some("DCS.5000"))
+    );
+    let err = api
+        .list_clients(&instance, &query(&replica), deadline)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.status,
+        Some(500),
+        "never scanned: the service's own 500"
+    );
+    // An unknown kind is refused when the file is read.
+    let bad: Topology = toml::from_str(
+        "[[instance]]\nname = \"c\"\narchitecture = \"single\"\n[[fault]]\noperation = \"list_clients\"\nkind = \"gremlins\"\n",
+    )
+    .unwrap();
+    assert!(bad.validate().unwrap_err().to_string().contains("gremlins"));
+}

@@ -123,6 +123,61 @@ async fn list_real(
         .map_err(|e| format!("Listing the sessions failed: {e}"))
 }
 
+/// A topology's fault, resolved to an operation, a node id and a kind.
+pub fn fault_from_spec(spec: &topology::FaultSpec, state: &SimState) -> Result<Fault, String> {
+    let operation = Operation::ALL
+        .into_iter()
+        .find(|o| o.as_str() == spec.operation)
+        .ok_or_else(|| format!("unknown operation {:?}", spec.operation))?;
+    let kind = match spec.kind.as_str() {
+        "error" => {
+            let status = spec.status.unwrap_or(500);
+            let code = spec
+                .code
+                .clone()
+                .unwrap_or_else(|| state::codes::INTERNAL.into());
+            let shape = if code.starts_with("APIG.") {
+                state::ErrorShape::Gateway
+            } else if code.starts_with("DBSS.") {
+                state::ErrorShape::Dbss
+            } else {
+                state::ErrorShape::Dcs
+            };
+            FaultKind::Error(SimError {
+                status,
+                shape,
+                code,
+                message: "Injected by the topology.".into(),
+            })
+        }
+        "hang" => FaultKind::Hang,
+        "slow" => FaultKind::Slow(spec.delay.unwrap_or(Duration::from_secs(30))),
+        "truncated_body" => FaultKind::TruncatedBody,
+        "wrong_types" => FaultKind::WrongTypes,
+        "huge_body" => FaultKind::HugeBody(spec.bytes.unwrap_or(64 << 20)),
+        "job_stuck" => FaultKind::JobStuck,
+        "job_fails" => FaultKind::JobFails,
+        "time_changes" => FaultKind::TimeChanges,
+        "count_too_large" => FaultKind::CountTooLarge,
+        "endless_pages" => FaultKind::EndlessPages,
+        other => return Err(format!("unknown fault kind {other:?}")),
+    };
+    let times = if spec.times == 0 {
+        u32::MAX
+    } else {
+        spec.times
+    };
+    let mut fault = Fault::of(operation, times, kind);
+    if let Some(name) = &spec.instance {
+        let index = spec.node.unwrap_or(1);
+        let node = state
+            .client_node_by_name(name, index)
+            .ok_or_else(|| format!("instance {name:?} has no node {index} that takes clients"))?;
+        fault = fault.on_node(&node);
+    }
+    Ok(fault)
+}
+
 pub struct Simulator {
     config: SimConfig,
     state: Mutex<SimState>,
@@ -134,13 +189,25 @@ pub struct Simulator {
 impl Simulator {
     pub fn new(config: SimConfig) -> Arc<Self> {
         let state = SimState::new(&config.topology, SystemTime::now());
+        let faults = config
+            .topology
+            .faults
+            .iter()
+            .filter_map(|spec| match fault_from_spec(spec, &state) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    tracing::error!("topology fault ignored: {e}");
+                    None
+                }
+            })
+            .collect();
         Arc::new(Self {
             limiter: config
                 .rate_limit
                 .map(|r| Mutex::new(http::TokenBucket::new(r.max(1)))),
             config,
             state: Mutex::new(state),
-            faults: Mutex::new(Vec::new()),
+            faults: Mutex::new(faults),
             auth_failures: AtomicU64::new(0),
         })
     }

@@ -739,6 +739,20 @@ impl SimState {
         })
     }
 
+    /// The id of the `index`-th node (from 1) that takes clients of the instance named.
+    pub fn client_node_by_name(&self, name: &str, index: usize) -> Option<String> {
+        let instance = self
+            .instances
+            .iter()
+            .find(|i| i.summary.name.as_deref() == Some(name))?;
+        instance
+            .nodes
+            .iter()
+            .filter(|n| n.takes_clients)
+            .nth(index.checked_sub(1)?)
+            .and_then(|n| n.info.node_id.clone())
+    }
+
     /// The ids of every instance, in topology order.
     pub fn instance_ids(&self) -> Vec<String> {
         self.instances

@@ -110,6 +110,35 @@ pub struct Topology {
     pub instances: Vec<InstanceSpec>,
     #[serde(default, rename = "dbss_resource")]
     pub dbss_resources: Vec<DbssResourceSpec>,
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<FaultSpec>,
+}
+
+/// A fault injected from the start, on one node (or every call of an operation).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// The instance's name; with `node`, the fault hits only that node.
+    pub instance: Option<String>,
+    /// The n-th node of the instance that takes clients (from 1).
+    pub node: Option<usize>,
+    /// An API operation: scan_clients, show_job, list_clients, kill_all_clients, kill_clients,
+    /// list_logical_nodes, list_instances, list_audit_jobs.
+    pub operation: String,
+    /// error, hang, slow, truncated_body, wrong_types, huge_body, job_stuck, job_fails,
+    /// time_changes, count_too_large, endless_pages.
+    pub kind: String,
+    /// For `error`: the HTTP status and error code (APIG.* codes answer in the gateway's shape).
+    pub status: Option<u16>,
+    pub code: Option<String>,
+    /// For `slow`.
+    #[serde(default, with = "humantime_serde")]
+    pub delay: Option<Duration>,
+    /// For `huge_body`.
+    pub bytes: Option<usize>,
+    /// How many calls; 0 or absent: every call.
+    #[serde(default)]
+    pub times: u32,
 }
 
 fn one() -> u32 {
@@ -216,6 +245,7 @@ impl Topology {
                 failed: 1,
                 running: 1,
             }],
+            faults: Vec::new(),
         }
     }
 
@@ -254,6 +284,44 @@ impl Topology {
                 u64::from(inst.shards) * (u64::from(inst.replicas) + 1) + u64::from(inst.proxies);
             if nodes > u64::from(MAX_NODES_PER_INSTANCE) {
                 return invalid(format!("{at} has more than {MAX_NODES_PER_INSTANCE} nodes"));
+            }
+        }
+        const KINDS: [&str; 11] = [
+            "error",
+            "hang",
+            "slow",
+            "truncated_body",
+            "wrong_types",
+            "huge_body",
+            "job_stuck",
+            "job_fails",
+            "time_changes",
+            "count_too_large",
+            "endless_pages",
+        ];
+        for (i, f) in self.faults.iter().enumerate() {
+            if !crate::cloud::Operation::ALL
+                .iter()
+                .any(|o| o.as_str() == f.operation)
+            {
+                return invalid(format!(
+                    "fault[{i}].operation {:?} is not an API operation",
+                    f.operation
+                ));
+            }
+            if !KINDS.contains(&f.kind.as_str()) {
+                return invalid(format!(
+                    "fault[{i}].kind {:?} is not one of {}",
+                    f.kind,
+                    KINDS.join(", ")
+                ));
+            }
+            if let Some(name) = &f.instance
+                && !self.instances.iter().any(|inst| &inst.name == name)
+            {
+                return invalid(format!(
+                    "fault[{i}].instance {name:?} is not in the topology"
+                ));
             }
         }
         if self.job_duration > Duration::from_secs(3600) {
