@@ -171,21 +171,28 @@ impl TopN {
         }
     }
 
-    fn would_keep(&self, value: i64, addr: &str) -> bool {
+    /// Whether a candidate beats the worst kept one, by the same order as [`Ranked`], without
+    /// building it.
+    fn would_keep(&self, value: i64, addr: &str, id: &str) -> bool {
         if self.limit == 0 {
             return false;
         }
         match self.heap.peek() {
             _ if self.heap.len() < self.limit => true,
             Some(Ranked(worst)) => {
-                value > worst.value || (value == worst.value && addr < worst.client_addr.as_str())
+                (value, std::cmp::Reverse(addr), std::cmp::Reverse(id))
+                    > (
+                        worst.value,
+                        std::cmp::Reverse(worst.client_addr.as_str()),
+                        std::cmp::Reverse(worst.id.as_str()),
+                    )
             }
             None => true,
         }
     }
 
     fn offer(&mut self, client: &ClientInfo, addr: &str, value: i64) {
-        if !self.would_keep(value, addr) {
+        if !self.would_keep(value, addr, client.id.as_deref().unwrap_or_default()) {
             return;
         }
         let text = |v: &Option<String>| v.clone().unwrap_or_default();

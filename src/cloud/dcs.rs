@@ -344,17 +344,17 @@ pub struct LogicalNode {
     pub node_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub priority_weight: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
     pub is_access: Option<bool>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub group_id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub group_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
     pub is_remove_ip: Option<bool>,
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub replication_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::null_as_default")]
+    #[serde(default, deserialize_with = "lenient::any_list")]
     pub dimensions: Vec<serde_json::Value>,
 }
 

@@ -169,8 +169,11 @@ impl RawConfig {
     pub fn validate(self) -> Result<Config, ConfigError> {
         let e = self.exporter;
         let scan_interval = e.scan_interval.unwrap_or(Duration::from_secs(60));
-        if scan_interval < Duration::from_secs(1) {
-            return Err(invalid("exporter.scan_interval", "must be at least 1s"));
+        if scan_interval < Duration::from_secs(1) || scan_interval > Duration::from_secs(86_400) {
+            return Err(invalid(
+                "exporter.scan_interval",
+                "must be between 1s and 24h",
+            ));
         }
         let scan_timeout = e.scan_timeout.unwrap_or(scan_interval.mul_f64(0.75));
         if scan_timeout.is_zero() || scan_timeout > scan_interval {
@@ -180,6 +183,9 @@ impl RawConfig {
             ));
         }
         let stale_after = e.stale_after.unwrap_or(scan_interval * 3);
+        if stale_after > Duration::from_secs(30 * 86_400) {
+            return Err(invalid("exporter.stale_after", "must be at most 30 days"));
+        }
         if stale_after < scan_interval {
             return Err(invalid(
                 "exporter.stale_after",
