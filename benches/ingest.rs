@@ -1,0 +1,193 @@
+//! The exporter's hot paths, per session: decoding and aggregating a page of 1,000 sessions
+//! from the DCS API, parsing and aggregating `CLIENT LIST` text, and encoding `/metrics` for
+//! 1,000 nodes.
+//!
+//!     cargo bench --bench ingest
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dcs_session_exporter::aggregate::{AggregateSettings, Aggregator, aggregate};
+use dcs_session_exporter::cloud::dcs::{ClientInfo, ClientPage};
+use dcs_session_exporter::config::{
+    ClientAddrField, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
+};
+use dcs_session_exporter::metrics::SnapshotCollector;
+use dcs_session_exporter::sim::population::{ClientProfile, Population, render};
+use dcs_session_exporter::snapshot::{Attempt, NodeData, NodeInfo, NodeKey, NodeState, Store};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+const NOW_MS: i64 = 1_800_000_000_000;
+
+fn settings() -> Arc<AggregateSettings> {
+    Arc::new(AggregateSettings {
+        max_client_addrs: 50,
+        top_clients: 5,
+        client_addr_field: ClientAddrField::Addr,
+        idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
+        age_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
+        bytes_buckets: DEFAULT_BYTES_BUCKETS.to_vec().into(),
+    })
+}
+
+/// Realistic sessions from the simulator's generator.
+fn sessions(n: u32, seed: u64) -> Vec<ClientInfo> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let profile = Arc::new(ClientProfile::generate(&mut rng, 12, None));
+    let population = Population::new(seed, profile, n, NOW_MS);
+    population
+        .sessions()
+        .iter()
+        .map(|s| render(population.profile(), s, NOW_MS))
+        .collect()
+}
+
+/// The same sessions as a Redis 7 `CLIENT LIST` reply.
+fn client_list_text(clients: &[ClientInfo]) -> String {
+    let mut out = String::new();
+    for c in clients {
+        let n = |v: Option<i64>| v.unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "id={} addr={} laddr=10.0.0.1:6379 fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl={} oll={} omem={} tot-mem=22272 events=r cmd={} user={} redir=-1 resp=2",
+            c.id.as_deref().unwrap_or("0"),
+            c.addr.as_deref().unwrap_or(""),
+            c.fd.as_deref().unwrap_or("0"),
+            c.name.as_deref().unwrap_or(""),
+            n(c.age),
+            n(c.idle),
+            c.flags.as_deref().unwrap_or("N"),
+            c.db.as_deref().unwrap_or("0"),
+            n(c.sub),
+            n(c.psub),
+            n(c.multi),
+            n(c.qbuf),
+            n(c.qbuf_free),
+            n(c.obl),
+            n(c.oll),
+            n(c.omem),
+            c.cmd.as_deref().unwrap_or("NULL"),
+            c.user.as_deref().unwrap_or("default"),
+        );
+    }
+    out
+}
+
+fn dcs_page(c: &mut Criterion) {
+    let clients = sessions(1000, 1);
+    let page = serde_json::to_vec(&ClientPage {
+        time: Some("2027-01-15T08:00:00.000Z".into()),
+        clients: clients.clone(),
+        count: Some(1000),
+    })
+    .unwrap();
+    let settings = settings();
+    let mut group = c.benchmark_group("dcs_page_of_1000");
+    group.throughput(Throughput::Elements(1000));
+    group.bench_function("decode_and_aggregate", |b| {
+        b.iter(|| {
+            let page: ClientPage = serde_json::from_slice(black_box(&page)).unwrap();
+            let mut agg = Aggregator::new(Arc::clone(&settings));
+            for c in &page.clients {
+                agg.observe(c);
+            }
+            black_box(agg.finish())
+        })
+    });
+    group.bench_function("decode_only", |b| {
+        b.iter(|| black_box(serde_json::from_slice::<ClientPage>(black_box(&page)).unwrap()))
+    });
+    group.bench_function("aggregate_only", |b| {
+        b.iter(|| black_box(aggregate(Arc::clone(&settings), black_box(&clients))))
+    });
+    group.finish();
+}
+
+fn client_list(c: &mut Criterion) {
+    let text = client_list_text(&sessions(1000, 2));
+    let settings = settings();
+    let mut group = c.benchmark_group("client_list_of_1000");
+    group.throughput(Throughput::Elements(1000));
+    group.bench_function("parse_and_aggregate", |b| {
+        b.iter(|| {
+            let clients = dcs_session_exporter::redis::parse_client_list(black_box(&text));
+            black_box(aggregate(Arc::clone(&settings), &clients))
+        })
+    });
+    group.bench_function("parse_only", |b| {
+        b.iter(|| {
+            black_box(dcs_session_exporter::redis::parse_client_list(black_box(
+                &text,
+            )))
+        })
+    });
+    group.finish();
+}
+
+fn encode(c: &mut Criterion) {
+    let store = Arc::new(Store::new());
+    let settings = settings();
+    let now = SystemTime::now();
+    store.update(|s| {
+        for i in 0..1000u64 {
+            let key = NodeKey {
+                instance_id: format!("instance-{:03}", i / 10),
+                node_id: format!("node-{i:04}"),
+            };
+            let data = NodeData {
+                aggregate: aggregate(Arc::clone(&settings), &sessions(300, i)),
+                data_time: Some(now),
+                scanned: now,
+            };
+            let state = NodeState {
+                info: NodeInfo {
+                    cloud: "bench".into(),
+                    instance_name: format!("cache-{}", i / 10),
+                    node_name: format!("cache-{}-{}", i / 10, i % 10),
+                    node_role: "master".into(),
+                    node_ip: format!("192.168.{}.{}", i / 250, i % 250),
+                    az: "cn-north-4a".into(),
+                },
+                last_attempt: Some(Attempt {
+                    finished: now,
+                    duration: Duration::from_millis(900),
+                    failure: None,
+                }),
+                data: Some(Arc::new(data)),
+                errors: BTreeMap::new(),
+            };
+            s.nodes.insert(key, Arc::new(state));
+        }
+    });
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(SnapshotCollector::new(
+        store,
+        Duration::from_secs(180),
+    )));
+    let mut size = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut size, &registry).unwrap();
+    eprintln!(
+        "/metrics for 1,000 nodes: {} samples, {} KiB",
+        size.lines().filter(|l| !l.starts_with('#')).count(),
+        size.len() / 1024
+    );
+    c.bench_function("encode_metrics_1000_nodes", |b| {
+        b.iter(|| {
+            let mut out = String::with_capacity(size.len());
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).unwrap();
+            black_box(out)
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(4));
+    targets = dcs_page, client_list, encode
+}
+criterion_main!(benches);
