@@ -139,6 +139,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
                 &config,
                 token,
                 Arc::clone(&credentials),
+                Arc::clone(&store),
                 &mut registry,
             )
         }

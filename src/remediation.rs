@@ -21,6 +21,7 @@ use crate::cloud::Secret;
 use crate::collect::CredentialsFn;
 use crate::config::{Config, RemediationSettings, TokenSource};
 use crate::operator::{self, Target};
+use crate::snapshot::{NodeKey, Snapshot, Store};
 
 /// The path Alertmanager posts to.
 pub const WEBHOOK_PATH: &str = "/remediation/alertmanager";
@@ -106,6 +107,34 @@ const MAX_REMEMBERED: usize = 10_000;
 /// Distinct refused (instance, node) label pairs before they fold into "other".
 const MAX_REFUSED_LABELS: usize = 1_000;
 
+impl Memory {
+    fn remember(&mut self, key: &(String, String)) {
+        if key.0.is_empty() || !self.seen_set.insert(key.clone()) {
+            return;
+        }
+        self.seen.push_back(key.clone());
+        if self.seen.len() > MAX_REMEMBERED
+            && let Some(old) = self.seen.pop_front()
+        {
+            self.seen_set.remove(&old);
+        }
+    }
+
+    /// A failed action: its notifications may act again, and it gives its budget back (the
+    /// node's cooldown stays, so a failing node is not hammered).
+    fn give_back(&mut self, decision: &Decision) {
+        for key in &decision.keys {
+            self.seen_set.remove(key);
+        }
+        self.seen.retain(|k| self.seen_set.contains(k));
+        if let Some(at) = decision.at
+            && let Some(i) = self.recent.iter().position(|t| *t == at)
+        {
+            self.recent.remove(i);
+        }
+    }
+}
+
 struct Memory {
     /// `(fingerprint, startsAt)` of alerts handled, oldest first.
     seen: VecDeque<(String, String)>,
@@ -122,6 +151,8 @@ pub struct Remediator {
     token: Secret,
     config: Config,
     credentials: CredentialsFn,
+    /// What the exporter scans: which nodes exist, and which cloud each belongs to.
+    store: Arc<Store>,
     memory: Mutex<Memory>,
     actions: Family<ActionLabels, Counter>,
 }
@@ -142,6 +173,12 @@ pub struct Decision {
     pub node_id: String,
     pub action: &'static str,
     pub result: &'static str,
+    /// The notifications this action answers, forgotten again if it fails.
+    #[serde(skip)]
+    keys: Vec<(String, String)>,
+    /// When it took its place in the hourly budget.
+    #[serde(skip)]
+    at: Option<Instant>,
 }
 
 impl Remediator {
@@ -149,6 +186,7 @@ impl Remediator {
         config: &Config,
         token: Secret,
         credentials: CredentialsFn,
+        store: Arc<Store>,
         registry: &mut Registry,
     ) -> Option<Arc<Self>> {
         let settings = config.remediation.clone()?;
@@ -163,6 +201,7 @@ impl Remediator {
             token,
             config: config.clone(),
             credentials,
+            store,
             memory: Mutex::new(Memory {
                 seen: VecDeque::new(),
                 seen_set: HashSet::new(),
@@ -192,15 +231,23 @@ impl Remediator {
                 == 0
     }
 
-    fn allowed(&self, instance_id: &str, node_id: &str) -> bool {
-        self.settings
-            .allow
-            .iter()
-            .any(|a| a.instance_id == instance_id && (a.node_id == "*" || a.node_id == node_id))
+    /// On the allow-list, and a node the exporter scans: labels naming anything else (made-up
+    /// node ids under a `*` entry, another node of a Redis target) act on nothing.
+    fn allowed(&self, instance_id: &str, node_id: &str, known: &Snapshot) -> bool {
+        let listed =
+            self.settings.allow.iter().any(|a| {
+                a.instance_id == instance_id && (a.node_id == "*" || a.node_id == node_id)
+            });
+        listed
+            && known.nodes.contains_key(&NodeKey {
+                instance_id: instance_id.to_string(),
+                node_id: node_id.to_string(),
+            })
     }
 
     /// Decides every alert of a payload (before anything runs): at most one action a node.
     fn decide(&self, payload: &Payload) -> Vec<(Decision, Vec<String>)> {
+        let known = self.store.load();
         let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         while memory
@@ -216,11 +263,14 @@ impl Remediator {
         for alert in &payload.alerts {
             let label = |k: &str| alert.labels.get(k).cloned().unwrap_or_default();
             let (instance_id, node_id) = (label("instance_id"), label("node_id"));
-            let client = alert
-                .labels
-                .get("client_addr")
-                .filter(|a| a.contains(':'))
+            // A client address must be a whole `ip:port` (as the top-client series carry): an
+            // address without a port, or `other`, names no session, and never turns into a
+            // kill-all.
+            let client_label = alert.labels.get("client_addr");
+            let client = client_label
+                .filter(|a| a.parse::<std::net::SocketAddr>().is_ok())
                 .cloned();
+            let bad_client = client_label.is_some() && client.is_none();
             let action = if client.is_some() {
                 Action::KillClients
             } else {
@@ -232,15 +282,17 @@ impl Remediator {
                 node_id: node_id.clone(),
                 action: action.as_str(),
                 result: Outcome::Acted.as_str(),
+                keys: Vec::new(),
+                at: None,
             };
             let key = (alert.fingerprint.clone(), alert.starts_at.clone());
             let outcome = if alert.status == "resolved" {
                 Some(Outcome::Resolved)
-            } else if instance_id.is_empty() || node_id.is_empty() {
+            } else if instance_id.is_empty() || node_id.is_empty() || bad_client {
                 Some(Outcome::NoTarget)
             } else if !alert.fingerprint.is_empty() && memory.seen_set.contains(&key) {
                 Some(Outcome::Duplicate)
-            } else if !self.allowed(&instance_id, &node_id) {
+            } else if !self.allowed(&instance_id, &node_id, &known) {
                 Some(Outcome::NotAllowed)
             } else {
                 None
@@ -251,19 +303,12 @@ impl Remediator {
                 decisions.push((decision, Vec::new()));
                 continue;
             }
-            if !alert.fingerprint.is_empty() {
-                memory.seen.push_back(key.clone());
-                memory.seen_set.insert(key);
-                if memory.seen.len() > MAX_REMEMBERED
-                    && let Some(old) = memory.seen.pop_front()
-                {
-                    memory.seen_set.remove(&old);
-                }
-            }
             let node_key = (instance_id.clone(), node_id.clone());
             if let Some(&i) = planned.get(&node_key) {
                 // Same node in the same group: widen the planned action, do not act twice.
                 let (planned_decision, addrs) = &mut decisions[i];
+                planned_decision.keys.push(key.clone());
+                memory.remember(&key);
                 match client {
                     Some(addr) if planned_decision.action == Action::KillClients.as_str() => {
                         addrs.push(addr)
@@ -297,16 +342,24 @@ impl Remediator {
             }
             memory.last_action.insert(node_key.clone(), now);
             memory.recent.push_back(now);
+            // Only now is the notification handled: a refused one may act when sent again.
+            memory.remember(&key);
+            decision.keys.push(key);
+            decision.at = Some(now);
             if self.settings.dry_run {
                 decision.result = Outcome::DryRun.as_str();
             }
             planned.insert(node_key, decisions.len());
             decisions.push((decision, client.into_iter().collect()));
         }
-        // Refused decisions of unknown nodes fold their labels past a bound: the token holder
-        // could otherwise grow the series without end.
+        // Decisions about nodes the exporter does not scan fold their labels past a bound: the
+        // token holder could otherwise grow the series without end.
         for (d, _) in &mut decisions {
-            if d.result == Outcome::NotAllowed.as_str() || d.result == Outcome::NoTarget.as_str() {
+            let key = NodeKey {
+                instance_id: d.instance_id.clone(),
+                node_id: d.node_id.clone(),
+            };
+            if !known.nodes.contains_key(&key) {
                 let pair = (d.instance_id.clone(), d.node_id.clone());
                 if !memory.refused_labels.contains(&pair) {
                     if memory.refused_labels.len() >= MAX_REFUSED_LABELS {
@@ -344,9 +397,22 @@ impl Remediator {
     /// Carries out one allowed, non-dry-run decision.
     async fn act(self: Arc<Self>, mut decision: Decision, addrs: Vec<String>) {
         let result = async {
-            let target = operator::resolve(&self.config, &decision.instance_id, None, |c| {
-                (self.credentials)(c)
-            })?;
+            // The node's cloud, as the scans know it (with several clouds and discovery, the
+            // configuration alone cannot tell).
+            let cloud = self
+                .store
+                .load()
+                .nodes
+                .get(&NodeKey {
+                    instance_id: decision.instance_id.clone(),
+                    node_id: decision.node_id.clone(),
+                })
+                .map(|n| n.info.cloud.clone())
+                .filter(|c| c != "redis");
+            let target =
+                operator::resolve(&self.config, &decision.instance_id, cloud.as_deref(), |c| {
+                    (self.credentials)(c)
+                })?;
             if decision.action == Action::KillClients.as_str() {
                 let deadline = tokio::time::Instant::now() + operator::COMMAND_TIMEOUT;
                 match &target {
@@ -368,6 +434,10 @@ impl Remediator {
         if let Err(e) = &result {
             tracing::warn!(target: "remediation", instance_id = %decision.instance_id, node_id = %decision.node_id, "remediation failed: {e}");
             decision.result = Outcome::Failed.as_str();
+            self.memory
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .give_back(&decision);
         }
         self.record(&decision);
     }

@@ -74,6 +74,7 @@ async fn start(topology: Topology, remediation: impl Fn(&str, &str) -> String) -
         &config,
         Secret::new(TOKEN),
         Arc::new(|_| Ok(Credentials::new(AK, SK))),
+        Arc::clone(&store),
         &mut registry,
     );
     assert!(remediator.is_some());
@@ -90,7 +91,7 @@ async fn start(topology: Topology, remediation: impl Fn(&str, &str) -> String) -
         reload: None,
         encoded: Default::default(),
     });
-    Harness {
+    let h = Harness {
         sim,
         exporter: serve(router(state)).await,
         http: reqwest::Client::builder()
@@ -98,7 +99,22 @@ async fn start(topology: Topology, remediation: impl Fn(&str, &str) -> String) -
             .build()
             .unwrap(),
         _scheduler: tokio::spawn(scheduler.run()),
+    };
+    // The webhook acts only on nodes the exporter scans: wait until it knows them.
+    let until = Instant::now() + Duration::from_secs(30);
+    while h
+        .http
+        .get(format!("{}/readyz", h.exporter))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(Instant::now() < until, "not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    h
 }
 
 fn settings(
@@ -258,11 +274,27 @@ async fn acts_on_allowed_nodes_once_and_refuses_the_rest() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(results(&answer), ["refused_not_allowed"]);
+    let replica_before = h.live(&instance, &replica);
+    // Longer than a kill job takes: had anything acted, it would show by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        h.live(&instance, &replica) * 100 >= replica_before * 95,
+        "the replica was killed"
+    );
     assert!(
         h.live(&instance, &master) * 100 >= before * 98,
         "nothing was killed"
     );
     assert!(!h.actions().await.contains_key("acted"));
+    // Addresses without a port, or made-up nodes, act on nothing.
+    let vague = alert(
+        "firing",
+        "fp-v",
+        json!({"alertname": "X", "instance_id": instance, "node_id": master, "client_addr": "10.0.0.7"}),
+    );
+    let made_up = idle_alert("fp-m", &instance, "no-such-node");
+    let (_, answer) = h.post(&payload(vec![vague, made_up]), Some(TOKEN)).await;
+    assert_eq!(results(&answer), ["no_target", "refused_not_allowed"]);
 
     // Two alerts of one group for the allowed node: one kill-all.
     let grouped = payload(vec![
@@ -304,7 +336,8 @@ async fn acts_on_allowed_nodes_once_and_refuses_the_rest() {
     loop {
         let actions = h.actions().await;
         if actions.get("acted") == Some(&1.0) {
-            assert_eq!(actions.get("refused_not_allowed"), Some(&1.0));
+            assert_eq!(actions.get("refused_not_allowed"), Some(&2.0));
+            assert_eq!(actions.get("no_target"), Some(&1.0));
             assert_eq!(actions.get("duplicate"), Some(&2.0));
             assert_eq!(actions.get("refused_cooldown"), Some(&1.0));
             assert_eq!(actions.get("resolved"), Some(&1.0));
@@ -335,16 +368,25 @@ async fn dry_run_changes_nothing_and_the_hourly_budget_holds() {
         "a dry run ended sessions"
     );
     // The hourly budget (1) is used by the dry run: another node is refused.
+    let replica2 = replica.unwrap();
     let (_, answer) = h
         .post(
-            &payload(vec![idle_alert("fp-2", &instance, &replica.unwrap())]),
+            &payload(vec![idle_alert("fp-2", &instance, &replica2)]),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(results(&answer), ["refused_hourly_limit"]);
+    // A refused notification is not remembered: sent again, it is judged again.
+    let (_, answer) = h
+        .post(
+            &payload(vec![idle_alert("fp-2", &instance, &replica2)]),
             Some(TOKEN),
         )
         .await;
     assert_eq!(results(&answer), ["refused_hourly_limit"]);
     let actions = h.actions().await;
     assert_eq!(actions.get("dry_run"), Some(&1.0));
-    assert_eq!(actions.get("refused_hourly_limit"), Some(&1.0));
+    assert_eq!(actions.get("refused_hourly_limit"), Some(&2.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,9 +418,14 @@ async fn kills_the_named_client_then_all_on_a_real_redis() {
     }];
     let h = start(t, settings(false, "0s", 10, "master")).await;
     let (instance, node, _) = nodes(&h.sim);
+    // Closed by the server: end of stream or a reset, not a read that timed out.
     let closed = |s: &mut TcpStream| {
         let mut buf = [0u8; 16];
-        matches!(s.read(&mut buf), Ok(0) | Err(_))
+        match s.read(&mut buf) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        }
     };
     let open = |s: &mut TcpStream| {
         s.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
