@@ -51,6 +51,10 @@ struct RunArgs {
     /// TLS and basic auth, in the Prometheus exporter-toolkit's web config format.
     #[arg(long = "web.config.file")]
     web_config: Option<PathBuf>,
+    /// Serve POST /-/reload (off by default, as in Prometheus: anyone who can reach the port
+    /// could make the exporter start over; SIGHUP always reloads).
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
     /// Split the targets between this many replicas (by a stable hash of instance and node).
     #[arg(long = "shard.count", value_parser = clap::value_parser!(u32).range(1..))]
     shard_count: Option<u32>,
@@ -209,6 +213,13 @@ pub fn main() -> ExitCode {
             eprintln!("{e}");
             ExitCode::from(EXIT_REFUSED)
         }
+        Err(e)
+            if e.downcast_ref::<operator::OperatorError>()
+                .is_some_and(operator::OperatorError::is_usage) =>
+        {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -253,6 +264,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         telemetry_path: args.telemetry_path,
         shard,
         web_config: args.web_config,
+        enable_lifecycle: args.enable_lifecycle,
     })
     .await
 }

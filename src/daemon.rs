@@ -27,6 +27,8 @@ pub struct DaemonOptions {
     pub telemetry_path: String,
     pub shard: Option<Shard>,
     pub web_config: Option<PathBuf>,
+    /// Serve `POST /-/reload` (SIGHUP always reloads).
+    pub enable_lifecycle: bool,
 }
 
 /// `dcs_exporter_config_last_reload_*`, as Prometheus itself names them.
@@ -66,10 +68,14 @@ impl ReloadMetrics {
 /// with them (the new scheduler's own loops keep their clouds tidy from then on).
 fn prune(store: &Store, config: &Config) {
     store.update(|s| {
-        s.nodes.retain(|_, n| {
+        s.nodes.retain(|key, n| {
             let cloud = &n.info.cloud;
             config.clouds.iter().any(|c| &c.name == cloud)
-                || (cloud == "redis" && config.redis.iter().any(|r| r.name == n.info.instance_name))
+                || (cloud == "redis"
+                    && config
+                        .redis
+                        .iter()
+                        .any(|r| r.name == key.instance_id && r.node_id == key.node_id))
         });
         s.dbss
             .retain(|id, _| config.clouds.iter().any(|c| c.dbss_resources.contains(id)));
@@ -165,7 +171,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         telemetry_path: options.telemetry_path.clone(),
         stale_after: config.exporter.stale_after,
         remediation,
-        reload: reloadable.then(|| reload_tx.clone()),
+        reload: (reloadable && options.enable_lifecycle).then(|| reload_tx.clone()),
         encoded: Default::default(),
     });
     if reloadable {
@@ -207,6 +213,8 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
                 match outcome {
                     Ok((new, scheduler)) => {
                         scheduler_task.abort();
+                        // Let it end, so no scan of the old configuration writes after the prune.
+                        let _ = (&mut scheduler_task).await;
                         prune(&store, &new);
                         if new.exporter.stale_after != config.exporter.stale_after {
                             tracing::warn!("a new stale_after takes effect at the next restart");

@@ -15,6 +15,20 @@ use crate::collect::client_nodes;
 use crate::config::{Config, PasswordSource, RedisTarget};
 use crate::redis::{RedisEndpoint, RedisFailure};
 
+impl OperatorError {
+    /// The command was given wrong arguments (exit status 2), rather than failing.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            OperatorError::UnknownInstance(_)
+                | OperatorError::UnknownCloud(_)
+                | OperatorError::UnknownNode { .. }
+                | OperatorError::NodeRequired { .. }
+                | OperatorError::Usage(_)
+        )
+    }
+}
+
 impl From<RedisFailure> for OperatorError {
     fn from(f: RedisFailure) -> Self {
         OperatorError::Redis(f)
@@ -47,6 +61,8 @@ pub enum OperatorError {
     Redis(RedisFailure),
     #[error("{0}")]
     Setup(String),
+    #[error("{0}")]
+    Usage(String),
     #[error("the job {job_id} ended {status}: {reason}")]
     JobFailed {
         job_id: String,
@@ -240,7 +256,7 @@ pub async fn list(target: &Target, opts: &ListOptions) -> Result<Listing, Operat
     if let Some(field) = &opts.sort
         && !CLIENT_FIELDS.contains(&field.as_str())
     {
-        return Err(OperatorError::Setup(format!(
+        return Err(OperatorError::Usage(format!(
             "--sort {field:?} is not a session field ({})",
             CLIENT_FIELDS.join(", ")
         )));
@@ -492,6 +508,15 @@ pub async fn plan_kill_all(
             })
         }
         Target::Redis { endpoint, target } => {
+            if let Some(node) = node
+                && node != target.node_id
+            {
+                return Err(OperatorError::UnknownNode {
+                    instance: target.name.clone(),
+                    node: node.to_string(),
+                    known: target.node_id.clone(),
+                });
+            }
             let mut conn = crate::redis::connect(endpoint, deadline).await?;
             let sessions = crate::redis::client_list(&mut conn, deadline).await?.len() as u64;
             Ok(KillPlan {

@@ -66,6 +66,8 @@ fn wants_openmetrics(headers: &HeaderMap) -> bool {
 /// An encoded exposition, reused while nothing changed.
 struct Encoded {
     generation: u64,
+    /// When its encoding began.
+    started: std::time::Instant,
     /// The second it was encoded in: time-derived values (process CPU, the age of running
     /// jobs, staleness) are at most this old.
     second: u64,
@@ -101,18 +103,20 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     } else {
         &state.encoded.classic
     };
-    // Scrapers that arrive while an encoding runs wait for it and take its result.
+    // Scrapers that arrive while an encoding runs wait for it and take its result: it began
+    // after they arrived, so it is as fresh as one of their own.
+    let arrived = std::time::Instant::now();
     let mut cached = cache.lock().await;
     let generation = state.store.generation();
     let second = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     if let Some(e) = cached.as_ref()
-        && e.generation == generation
-        && e.second == second
+        && ((e.generation == generation && e.second == second) || e.started >= arrived)
     {
         return ([(header::CONTENT_TYPE, content_type)], e.body.clone()).into_response();
     }
+    let started = std::time::Instant::now();
     let encoder = Arc::clone(&state);
     let encoded = tokio::task::spawn_blocking(move || encode(&encoder.registry, openmetrics)).await;
     match encoded {
@@ -120,6 +124,7 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
             let body = bytes::Bytes::from(body);
             *cached = Some(Encoded {
                 generation,
+                started,
                 second,
                 body: body.clone(),
             });
@@ -145,7 +150,7 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
     let Some(requests) = &state.reload else {
         return (
             StatusCode::BAD_REQUEST,
-            "nothing to reload: the configuration is built in\n",
+            "POST /-/reload is off: start with --web.enable-lifecycle and a --config file (SIGHUP always reloads)\n",
         )
             .into_response();
     };

@@ -137,6 +137,13 @@ fn tls_config(t: RawTls, base: &Path) -> Result<Arc<rustls::ServerConfig>, Strin
         .with_protocol_versions(&versions)
         .map_err(|e| e.to_string())?;
     let auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
+    if auth == "NoClientCert" && t.client_ca_file.is_some() {
+        // As the exporter-toolkit: a CA without a policy would silently check nothing.
+        return Err(
+            "tls_server_config.client_ca_file is set but client_auth_type asks for no client certificate"
+                .into(),
+        );
+    }
     let builder = match auth {
         "NoClientCert" => builder.with_no_client_auth(),
         "RequireAndVerifyClientCert" | "VerifyClientCertIfGiven" => {
@@ -180,6 +187,19 @@ fn tls_config(t: RawTls, base: &Path) -> Result<Arc<rustls::ServerConfig>, Strin
 struct Users {
     hashes: BTreeMap<String, String>,
     verified: Mutex<HashMap<[u8; 32], bool>>,
+    /// One bcrypt at a time: guessing passwords cannot take every core.
+    bcrypt: Mutex<()>,
+    /// Checked for unknown users, so that they cost as much as known ones and a user name
+    /// cannot be told by timing: a hash of a random string at the configured cost.
+    unknown_user_hash: String,
+}
+
+/// The cost of a bcrypt hash (`$2y$10$...` is 10).
+fn bcrypt_cost(hash: &str) -> u32 {
+    hash.split('$')
+        .nth(2)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(10)
 }
 
 const MAX_CACHED_CHECKS: usize = 1024;
@@ -187,6 +207,8 @@ const MAX_CACHED_CHECKS: usize = 1024;
 impl Users {
     fn check(&self, user: &str, password: &str) -> bool {
         let Some(hash) = self.hashes.get(user) else {
+            let _one = self.bcrypt.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = bcrypt::verify(password, &self.unknown_user_hash);
             return false;
         };
         let key: [u8; 32] = Sha256::digest(format!("{user}:{password}:{hash}")).into();
@@ -198,7 +220,10 @@ impl Users {
         {
             return ok;
         }
-        let ok = bcrypt::verify(password, hash).unwrap_or(false);
+        let ok = {
+            let _one = self.bcrypt.lock().unwrap_or_else(|e| e.into_inner());
+            bcrypt::verify(password, hash).unwrap_or(false)
+        };
         let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAX_CACHED_CHECKS {
             cache.clear();
@@ -264,9 +289,20 @@ pub async fn serve(
             let router = if web.users.is_empty() {
                 router
             } else {
+                let cost = web
+                    .users
+                    .values()
+                    .map(|h| bcrypt_cost(h))
+                    .max()
+                    .unwrap_or(10);
+                let random: [u8; 16] = rand::random();
+                let unknown_user_hash = bcrypt::hash(hex::encode(random), cost.clamp(4, 31))
+                    .map_err(|e| anyhow::anyhow!("cannot prepare basic auth: {e}"))?;
                 let users = Arc::new(Users {
                     hashes: web.users,
                     verified: Mutex::new(HashMap::new()),
+                    bcrypt: Mutex::new(()),
+                    unknown_user_hash,
                 });
                 router.layer(axum::middleware::from_fn_with_state(users, basic_auth))
             };

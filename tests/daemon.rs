@@ -115,7 +115,7 @@ fn quick_topology() -> Topology {
 fn config(sim_url: &str, instances: &str) -> String {
     format!(
         "[exporter]\nscan_interval = \"1s\"\nfirst_scan_spread = \"0s\"\n[[cloud]]\nname = \"sim\"\nproject_id = \"p\"\n\
-         dcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\n{instances}"
+         dcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\nrequests_per_second = 1000\n{instances}"
     )
 }
 
@@ -188,7 +188,7 @@ async fn reload_takes_a_valid_config_and_keeps_the_old_one_otherwise() {
         "exporter.toml",
         &config(&sim_url, &format!("[[cloud.dcs_instance]]\nid = \"{a}\"\n")),
     );
-    let exporter = Exporter::start(&["--config", file.to_str().unwrap()]);
+    let exporter = Exporter::start(&["--config", file.to_str().unwrap(), "--web.enable-lifecycle"]);
     let only_a = client_nodes(&sim, a);
     scanned_nodes(&exporter.base, |n| *n == only_a).await;
 
@@ -223,6 +223,32 @@ async fn reload_takes_a_valid_config_and_keeps_the_old_one_otherwise() {
         metric(&exporter.base, "dcs_exporter_config_last_reload_successful").await,
         Some(0.0)
     );
+    // The old configuration keeps scanning.
+    let last = |text: String| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with("dcs_scan_last_success_timestamp_seconds{"))
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
+            .fold(0.0, f64::max)
+    };
+    let metrics = || async {
+        http()
+            .get(format!("{}/metrics", exporter.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = last(metrics().await);
+    let until = Instant::now() + Duration::from_secs(15);
+    while last(metrics().await) <= before {
+        assert!(
+            Instant::now() < until,
+            "scans stopped after a refused reload"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     scanned_nodes(&exporter.base, |n| *n == both).await;
 
     // Back to one instance through POST: the other's series go.
@@ -277,6 +303,13 @@ async fn shards_split_the_nodes_and_sigterm_stops_gracefully() {
         ready(second.base.clone()).await,
     );
     assert!(a.is_disjoint(&b), "{a:?} {b:?}");
+    // Without --web.enable-lifecycle, POST /-/reload is off.
+    let off = http()
+        .post(format!("{}/-/reload", first.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 400);
     assert_eq!(a.union(&b).cloned().collect::<BTreeSet<_>>(), all);
     assert!(!a.is_empty() && !b.is_empty());
 
@@ -399,5 +432,27 @@ fn a_bad_web_config_stops_the_start_with_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cert_file"));
+    // A client CA without a client-auth policy would check nothing: refused.
+    let (_, _) = tls_files(&dir);
+    dir.write(
+        "ca.crt",
+        &std::fs::read_to_string(dir.0.join("server.crt")).unwrap(),
+    );
+    let no_policy = dir.write(
+        "web3.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca_file: ca.crt\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"))
+        .args([
+            "--demo",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.config.file",
+            no_policy.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("client_auth_type"));
     let _ = Path::new("unused");
 }

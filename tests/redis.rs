@@ -366,6 +366,21 @@ async fn direct_target_reports_exactly_the_real_sessions() {
     assert!(lines[1].contains("alpha") || lines[1].contains("gamma"));
     assert!(lines[3].starts_with("2 of 6 sessions"), "{out}");
 
+    // A node that is not the target's is bad usage (exit 2), and ends nothing.
+    let (code, _, err) = run_cli(&[
+        "kill-all",
+        "--config",
+        config,
+        "--instance",
+        "cache-a",
+        "--node",
+        "10.9.9.9:6379",
+        "--yes",
+    ])
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(known.server_count(), 6);
+
     // kill-all ends every session; the clients see their sockets closed.
     let (code, _, err) = run_cli(&[
         "kill-all",

@@ -326,7 +326,9 @@ impl SimState {
                     refresh,
                 } => {
                     let node = &mut self.instances[*instance].nodes[*node];
-                    node.scanning = None;
+                    if node.scanning.as_deref() == Some(id.as_str()) {
+                        node.scanning = None;
+                    }
                     if *refresh || node.stored.is_none() {
                         node.population.advance_to(end_ms);
                         node.stored = Some(StoredList {
@@ -467,6 +469,9 @@ impl SimState {
         self.pending.retain(|id| id != job_id);
         if let Some(job) = self.jobs.get_mut(job_id) {
             job.driven = Some(None);
+            // Never ends, and nothing (a real server's answer included) ends it; marked
+            // applied so that old jobs can still be pruned past it.
+            job.applied = true;
         }
     }
 
@@ -482,13 +487,19 @@ impl SimState {
         let Some(job) = self.jobs.get_mut(job_id) else {
             return;
         };
+        // A job already ended (a fault made it fail) stays as it ended.
+        if job.applied {
+            return;
+        }
         job.end_ms = job.end_ms.max(now_ms);
         job.applied = true;
         let end_ms = job.end_ms;
         job.driven = Some(Some(result.as_ref().map(|_| ()).map_err(Clone::clone)));
         if let JobKind::Scan { instance, node, .. } = job.kind {
             let node = &mut self.instances[instance].nodes[node];
-            node.scanning = None;
+            if node.scanning.as_deref() == Some(job_id) {
+                node.scanning = None;
+            }
             if let Ok(Some(clients)) = result {
                 node.stored = Some(StoredList {
                     time_ms: end_ms,
