@@ -456,3 +456,58 @@ fn a_bad_web_config_stops_the_start_with_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("client_auth_type"));
     let _ = Path::new("unused");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_that_repeats_is_logged_once() {
+    let (sim, sim_url) = serve_sim(quick_topology()).await;
+    let instance = sim.with_state(|s| s.instance_ids()[0].clone());
+    let node = client_nodes(&sim, &instance).into_iter().next().unwrap();
+    sim.inject_fault(
+        dcs_session_exporter::sim::Fault::new(
+            dcs_session_exporter::cloud::Operation::ListClients,
+            1000,
+            dcs_session_exporter::sim::state::SimError::dcs(403, "DCS.4030", "no permission"),
+        )
+        .on_node(&node),
+    );
+    let dir = Dir::new("flood");
+    let file = dir.write(
+        "exporter.toml",
+        &config(
+            &sim_url,
+            &format!("[[cloud.dcs_instance]]\nid = \"{instance}\"\n"),
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"))
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--log.level",
+            "info",
+        ])
+        .env("CLOUD_SDK_AK", AK)
+        .env("CLOUD_SDK_SK", SK)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    // Five scan intervals of the same failure.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = reader.join().unwrap();
+    let warnings = lines
+        .iter()
+        .filter(|l| l.contains("WARN") && l.contains("DCS.4030"))
+        .count();
+    assert_eq!(warnings, 1, "{lines:#?}");
+}

@@ -313,9 +313,16 @@ async fn direct_target_reports_exactly_the_real_sessions() {
     );
     let (url, task) = exporter(&toml).await;
     let samples = scrape_ready(&url).await;
+    let url_text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     task.abort();
     let node = format!("127.0.0.1:{}", server.port);
     check_known(&samples, &node);
+    promtool_check_metrics(&url_text);
     let info = samples.iter().find(|s| s.0 == "dcs_node_info").unwrap();
     assert_eq!(info.1["instance_id"], "cache-a");
     assert_eq!(info.1["node_role"], "master");
@@ -543,4 +550,39 @@ async fn login_failures_are_scan_errors_with_bounded_reasons() {
     assert_eq!(reason("wrong"), Some(("scan".into(), "auth".into())));
     let everything = format!("{samples:?}");
     assert!(!everything.contains("s3cret") && !everything.contains("not-it"));
+}
+
+/// `promtool check metrics` on an exposition (Debian's prometheus package); skipped with a
+/// reason when promtool is missing, except under CI.
+fn promtool_check_metrics(text: &str) {
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI must provide promtool: {e}"
+            );
+            eprintln!("skipped: promtool is not installed ({e})");
+            return;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool check metrics: {said}");
 }
