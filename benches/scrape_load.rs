@@ -141,7 +141,16 @@ async fn main() {
         .await
         .unwrap();
     let samples = body.lines().filter(|l| !l.starts_with('#')).count();
-    // Settle, then measure.
+    // One scrape as Prometheus asks (gzip) builds the steady state: one encoding and its
+    // compressed copy. Growth under load is measured from there.
+    http.get(format!("{base}/metrics"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before = rss_kib(pid);
 
@@ -154,7 +163,13 @@ async fn main() {
             let mut latencies = Vec::new();
             while Instant::now() < until {
                 let t = Instant::now();
-                let ok = match http.get(&url).send().await {
+                // As Prometheus scrapes: asking for gzip.
+                let ok = match http
+                    .get(&url)
+                    .header("Accept-Encoding", "gzip")
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
                     _ => false,
                 };

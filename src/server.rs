@@ -63,15 +63,22 @@ fn wants_openmetrics(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("application/openmetrics-text"))
 }
 
+/// How long an encoding of unchanged target data is reused: the process and request metrics
+/// in it are at most this old, well within any scrape interval, and a large exposition is not
+/// rebuilt for every burst of scrapers.
+const REUSE_SECONDS: u64 = 5;
+
 /// An encoded exposition, reused while nothing changed.
 struct Encoded {
     generation: u64,
     /// When its encoding began.
     started: std::time::Instant,
-    /// The second it was encoded in: time-derived values (process CPU, the age of running
-    /// jobs, staleness) are at most this old.
+    /// The `REUSE_SECONDS` period it was encoded in: time-derived values (process CPU, the age
+    /// of running jobs, staleness) are at most that old.
     second: u64,
     body: bytes::Bytes,
+    /// The body gzipped, made when a scraper first asks for it.
+    gzip: Option<bytes::Bytes>,
 }
 
 /// One cache a format: many scrapers of unchanged data share one encoding.
@@ -93,6 +100,7 @@ fn encode(registry: &Registry, openmetrics: bool) -> Result<String, std::fmt::Er
 
 async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let openmetrics = wants_openmetrics(&headers);
+    let gzip = accepts_gzip(&headers);
     let content_type = if openmetrics {
         OPENMETRICS_CONTENT_TYPE
     } else {
@@ -110,40 +118,106 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     let generation = state.store.generation();
     let second = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    if let Some(e) = cached.as_ref()
-        && ((e.generation == generation && e.second == second) || e.started >= arrived)
-    {
-        return ([(header::CONTENT_TYPE, content_type)], e.body.clone()).into_response();
+        .map_or(0, |d| d.as_secs() / REUSE_SECONDS);
+    let fresh = cached.as_ref().is_some_and(|e| {
+        (e.generation == generation && e.second == second) || e.started >= arrived
+    });
+    if !fresh {
+        let started = std::time::Instant::now();
+        let encoder = Arc::clone(&state);
+        let encoded =
+            tokio::task::spawn_blocking(move || encode(&encoder.registry, openmetrics)).await;
+        let body = match encoded {
+            Ok(Ok(body)) => body,
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                    Ok(Ok(_)) => unreachable!(),
+                };
+                tracing::error!(error = %error, "encoding the metrics failed");
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "encoding the metrics failed\n",
+                )
+                    .into_response();
+            }
+        };
+        *cached = Some(Encoded {
+            generation,
+            started,
+            second,
+            body: bytes::Bytes::from(body),
+            gzip: None,
+        });
     }
-    let started = std::time::Instant::now();
-    let encoder = Arc::clone(&state);
-    let encoded = tokio::task::spawn_blocking(move || encode(&encoder.registry, openmetrics)).await;
-    match encoded {
-        Ok(Ok(body)) => {
-            let body = bytes::Bytes::from(body);
-            *cached = Some(Encoded {
-                generation,
-                started,
-                second,
-                body: body.clone(),
-            });
-            ([(header::CONTENT_TYPE, content_type)], body).into_response()
-        }
-        failed => {
-            let error = match failed {
-                Ok(Err(e)) => e.to_string(),
-                Err(e) => e.to_string(),
-                Ok(Ok(_)) => unreachable!(),
-            };
-            tracing::error!(error = %error, "encoding the metrics failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "encoding the metrics failed\n",
-            )
-                .into_response()
+    let Some(entry) = cached.as_mut() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "no encoding\n").into_response();
+    };
+    if !gzip {
+        return (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::VARY, "Accept-Encoding"),
+            ],
+            entry.body.clone(),
+        )
+            .into_response();
+    }
+    // Compressed once per encoding, for every scraper that asks (Prometheus does): a large
+    // exposition shrinks about tenfold.
+    if entry.gzip.is_none() {
+        let plain = entry.body.clone();
+        match tokio::task::spawn_blocking(move || compress(&plain)).await {
+            Ok(Ok(compressed)) => entry.gzip = Some(bytes::Bytes::from(compressed)),
+            _ => {
+                tracing::error!("compressing the metrics failed; answering uncompressed");
+                return (
+                    [
+                        (header::CONTENT_TYPE, content_type),
+                        (header::VARY, "Accept-Encoding"),
+                    ],
+                    entry.body.clone(),
+                )
+                    .into_response();
+            }
         }
     }
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_ENCODING, "gzip"),
+            (header::VARY, "Accept-Encoding"),
+        ],
+        entry.gzip.clone().unwrap_or_default(),
+    )
+        .into_response()
+}
+
+/// Whether the scraper takes gzip (and did not refuse it with `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused =
+                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+fn compress(plain: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(plain.len() / 4),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(plain)?;
+    encoder.finish()
 }
 
 async fn reload(State(state): State<Arc<AppState>>) -> Response {

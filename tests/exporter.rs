@@ -740,6 +740,47 @@ async fn metrics_formats_and_endpoints() {
     assert!(body.contains("# HELP dcs_clients Client sessions"));
     assert!(body.contains("collected in the background"));
     assert_eq!(h.get("/nothing").await.0, 404);
+
+    // Gzip for scrapers that ask for it (as Prometheus does), plain for those that refuse it.
+    let series = |text: &str| -> BTreeSet<String> {
+        text.lines()
+            .filter(|l| l.starts_with("dcs_clients{"))
+            .map(str::to_string)
+            .collect()
+    };
+    let zipped = h
+        .http
+        .get(format!("{}/metrics", h.exporter))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let compressed = zipped.bytes().await.unwrap();
+    let mut plain = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut plain,
+    )
+    .unwrap();
+    let (_, direct) = h.get("/metrics").await;
+    assert!(
+        compressed.len() * 3 < plain.len(),
+        "{} of {}",
+        compressed.len(),
+        plain.len()
+    );
+    assert!(!series(&plain).is_empty());
+    assert_eq!(series(&plain), series(&direct));
+    let refused = h
+        .http
+        .get(format!("{}/metrics", h.exporter))
+        .header("Accept-Encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+    assert!(refused.text().await.unwrap().contains("dcs_clients{"));
 }
 
 // ---------------------------------------------------------------------------------------------
