@@ -12,7 +12,7 @@ use crate::cloud::dcs::{
 };
 use crate::cloud::{ApiClient, ApiError, ClientOptions, Credentials, RateLimiter};
 use crate::collect::client_nodes;
-use crate::config::{Config, PasswordSource, RedisTarget};
+use crate::config::{Config, RedisTarget};
 use crate::redis::{RedisEndpoint, RedisFailure};
 
 impl OperatorError {
@@ -98,7 +98,7 @@ pub fn resolve(
 ) -> Result<Target, OperatorError> {
     if let Some(target) = config.redis.iter().find(|r| r.name == instance) {
         return Ok(Target::Redis {
-            endpoint: redis_endpoint(target)?,
+            endpoint: target.endpoint().map_err(OperatorError::Setup)?,
             target: target.clone(),
         });
     }
@@ -137,29 +137,6 @@ pub fn resolve(
     Ok(Target::Dcs {
         api,
         instance_id: instance.to_string(),
-    })
-}
-
-fn redis_endpoint(target: &RedisTarget) -> Result<RedisEndpoint, OperatorError> {
-    let password = match &target.password {
-        Some(PasswordSource::Env(var)) => Some(std::env::var(var).map_err(|_| {
-            OperatorError::Setup(format!(
-                "redis {}: the password variable {var} is not set",
-                target.name
-            ))
-        })?),
-        Some(PasswordSource::File(path)) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| OperatorError::Setup(format!("cannot read {}: {e}", path.display())))?
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
-        ),
-        None => None,
-    };
-    Ok(RedisEndpoint {
-        url: target.url.clone(),
-        username: target.username.clone(),
-        password: password.map(crate::cloud::Secret::new),
     })
 }
 

@@ -298,9 +298,7 @@ impl Remediator {
                 None
             };
             if let Some(outcome) = outcome {
-                decision.action = Action::None.as_str();
-                decision.result = outcome.as_str();
-                decisions.push((decision, Vec::new()));
+                decisions.push(refused(decision, outcome));
                 continue;
             }
             let node_key = (instance_id.clone(), node_id.clone());
@@ -318,9 +316,7 @@ impl Remediator {
                         addrs.clear();
                     }
                 }
-                decision.action = Action::None.as_str();
-                decision.result = Outcome::Duplicate.as_str();
-                decisions.push((decision, Vec::new()));
+                decisions.push(refused(decision, Outcome::Duplicate));
                 continue;
             }
             let cooled = memory
@@ -335,9 +331,7 @@ impl Remediator {
                 None
             };
             if let Some(outcome) = outcome {
-                decision.action = Action::None.as_str();
-                decision.result = outcome.as_str();
-                decisions.push((decision, Vec::new()));
+                decisions.push(refused(decision, outcome));
                 continue;
             }
             memory.last_action.insert(node_key.clone(), now);
@@ -441,6 +435,13 @@ impl Remediator {
         }
         self.record(&decision);
     }
+}
+
+/// A decision that does nothing, for `outcome`.
+fn refused(mut decision: Decision, outcome: Outcome) -> (Decision, Vec<String>) {
+    decision.action = Action::None.as_str();
+    decision.result = outcome.as_str();
+    (decision, Vec::new())
 }
 
 /// The bearer token, from its variable or file.

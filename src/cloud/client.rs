@@ -351,14 +351,7 @@ impl ApiClient {
             request = request.body(body.clone());
         }
 
-        let mut response = request.send().await.map_err(|e| {
-            let kind = if e.is_timeout() {
-                ErrorKind::Timeout
-            } else {
-                ErrorKind::Transport
-            };
-            ApiError::new(op, kind, describe_transport_error(&e))
-        })?;
+        let mut response = request.send().await.map_err(|e| transport_error(op, &e))?;
         let status = response.status().as_u16();
         let request_id = response
             .headers()
@@ -414,14 +407,10 @@ impl ApiClient {
         }
         let mut body = Vec::new();
         loop {
-            let chunk = response.chunk().await.map_err(|e| {
-                let kind = if e.is_timeout() {
-                    ErrorKind::Timeout
-                } else {
-                    ErrorKind::Transport
-                };
-                ApiError::new(op, kind, describe_transport_error(&e))
-            })?;
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|e| transport_error(op, &e))?;
             let Some(chunk) = chunk else { break };
             if body.len() + chunk.len() > cap {
                 return Err(too_large());
@@ -430,6 +419,16 @@ impl ApiClient {
         }
         Ok(Bytes::from(body))
     }
+}
+
+/// A request or an answer that did not get through: timed out, or failed on the way.
+fn transport_error(op: Operation, e: &reqwest::Error) -> ApiError {
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Transport
+    };
+    ApiError::new(op, kind, describe_transport_error(e))
 }
 
 /// The cause chain of a transport error, without the URL (which is ours and already known).

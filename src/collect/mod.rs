@@ -18,13 +18,11 @@ pub use scan::{ScanSettings, TASK_STATE_CODE, scan_node};
 pub use targets::{NodeTarget, client_nodes};
 
 use crate::aggregate::AggregateSettings;
-use crate::cloud::Secret;
 use crate::cloud::client::BuildError;
 use crate::cloud::credentials::CredentialsError;
 use crate::cloud::dcs::{PagingOptions, PollOptions};
 use crate::cloud::{ApiClient, ClientOptions, Credentials, RateLimiter, RequestObserver};
 use crate::config::{Cloud, Config, ExporterSettings, PasswordSource, RedisTarget};
-use crate::redis::RedisEndpoint;
 use crate::snapshot::{Attempt, Failure, NodeInfo, NodeKey, Stage, Store};
 
 #[cfg(test)]
@@ -65,8 +63,8 @@ pub enum SchedulerError {
     },
     #[error("cloud {cloud}: {source}")]
     Client { cloud: String, source: BuildError },
-    #[error("redis {target}: the password variable {var} is not set")]
-    RedisPassword { target: String, var: String },
+    #[error("{message}")]
+    RedisPassword { message: String },
 }
 
 /// Where a cloud's credentials come from (the environment; the demo's own).
@@ -83,34 +81,6 @@ struct CloudRuntime {
     api: ApiClient,
 }
 
-/// A direct Redis target and its password, when it has one in the environment.
-struct RedisRuntime {
-    config: RedisTarget,
-    env_password: Option<Secret>,
-}
-
-impl RedisRuntime {
-    /// The endpoint with its current password (a password file is read each time, so a
-    /// rotated password is picked up).
-    fn endpoint(&self) -> Result<RedisEndpoint, String> {
-        let password = match &self.config.password {
-            Some(PasswordSource::File(path)) => Some(Secret::new(
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string(),
-            )),
-            Some(PasswordSource::Env(_)) => self.env_password.clone(),
-            None => None,
-        };
-        Ok(RedisEndpoint {
-            url: self.config.url.clone(),
-            username: self.config.username.clone(),
-            password,
-        })
-    }
-}
-
 /// What every scan loop shares.
 struct Shared {
     settings: ExporterSettings,
@@ -124,7 +94,7 @@ struct Shared {
 pub struct Scheduler {
     shared: Arc<Shared>,
     clouds: Vec<CloudRuntime>,
-    redis: Vec<RedisRuntime>,
+    redis: Vec<RedisTarget>,
 }
 
 impl Shared {
@@ -214,21 +184,11 @@ impl Scheduler {
             if let Some(PasswordSource::File(path)) = &target.password {
                 crate::config::warn_if_others_can_read(path, "a Redis password file");
             }
-            let env_password = match &target.password {
-                Some(PasswordSource::Env(var)) => {
-                    Some(Secret::new(std::env::var(var).map_err(|_| {
-                        SchedulerError::RedisPassword {
-                            target: target.name.clone(),
-                            var: var.clone(),
-                        }
-                    })?))
-                }
-                _ => None,
-            };
-            redis.push(RedisRuntime {
-                config: target.clone(),
-                env_password,
-            });
+            // A missing variable or unreadable file stops the start, rather than every scan.
+            target
+                .endpoint()
+                .map_err(|message| SchedulerError::RedisPassword { message })?;
+            redis.push(target.clone());
         }
         let shared = Shared {
             scan: ScanSettings {
@@ -272,9 +232,9 @@ impl Scheduler {
         let redis = self
             .redis
             .into_iter()
-            .filter(|t| self.shared.owns(&[&t.config.name, &t.config.node_id]));
+            .filter(|t| self.shared.owns(&[&t.name, &t.node_id]));
         for target in redis {
-            let key = register_redis(&self.shared.store, &target.config);
+            let key = register_redis(&self.shared.store, &target);
             tasks.spawn(redis_loop(Arc::clone(&self.shared), Arc::new(target), key));
         }
         for cloud in self.clouds {
@@ -502,8 +462,8 @@ fn register_redis(store: &Store, target: &RedisTarget) -> NodeKey {
     key
 }
 
-async fn redis_loop(shared: Arc<Shared>, target: Arc<RedisRuntime>, key: NodeKey) {
-    let span = tracing::info_span!("scan", redis = %target.config.name, node_id = %key.node_id);
+async fn redis_loop(shared: Arc<Shared>, target: Arc<RedisTarget>, key: NodeKey) {
+    let span = tracing::info_span!("scan", redis = %target.name, node_id = %key.node_id);
     let scan = {
         let (shared, target) = (Arc::clone(&shared), Arc::clone(&target));
         move |deadline| {

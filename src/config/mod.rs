@@ -153,6 +153,39 @@ pub struct RemediationSettings {
     pub token: TokenSource,
 }
 
+impl RedisTarget {
+    /// The endpoint with its current password: a variable is read as it is now, a file
+    /// each time (so a rotated password is picked up).
+    pub fn endpoint(&self) -> Result<crate::redis::RedisEndpoint, String> {
+        let password = match &self.password {
+            Some(PasswordSource::Env(var)) => Some(std::env::var(var).map_err(|_| {
+                format!(
+                    "redis {}: the password variable {var} is not set",
+                    self.name
+                )
+            })?),
+            Some(PasswordSource::File(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        format!(
+                            "redis {}: cannot read the password file {}: {e}",
+                            self.name,
+                            path.display()
+                        )
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ),
+            None => None,
+        };
+        Ok(crate::redis::RedisEndpoint {
+            url: self.url.clone(),
+            username: self.username.clone(),
+            password: password.map(crate::cloud::Secret::new),
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub exporter: ExporterSettings,
