@@ -1,6 +1,11 @@
 //! The API client against the simulator (and a few scripted servers for what the simulator
 //! never answers), over real HTTP on loopback.
 
+#[path = "common/harness.rs"]
+mod harness;
+
+use harness::serve;
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,13 +46,6 @@ fn topology() -> Topology {
         instance.sessions_per_node = 450;
     }
     t
-}
-
-async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
 }
 
 async fn start_sim(config: SimConfig) -> (Arc<Simulator>, String) {

@@ -4,18 +4,18 @@
 //! the Grafana dashboard must return data and the alerts the demo data calls for must fire.
 //! Without the tools these tests skip, saying so (and fail under `CI=true`).
 
+#[path = "common/harness.rs"]
+mod harness;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use dcs_session_exporter::cloud::{Credentials, Operation};
-use dcs_session_exporter::collect::Scheduler;
 use dcs_session_exporter::config::Config;
-use dcs_session_exporter::server::{AppState, router};
 use dcs_session_exporter::sim::state::SimError;
 use dcs_session_exporter::sim::{Fault, SimConfig, Simulator, Topology};
-use dcs_session_exporter::snapshot::Store;
 use serde_json::Value;
 
 const AK: &str = "AKECOSYSTEMTEST1";
@@ -65,25 +65,13 @@ fn promtool(args: &[&str], stdin: &str) -> (bool, String) {
     (out.status.success(), said.into_owned())
 }
 
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
 /// The demo topology in a simulator, and an exporter scanning it, both on loopback.
 struct Exporter {
     sim: Arc<Simulator>,
     url: String,
     http: reqwest::Client,
-    scheduler: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        self.scheduler.abort();
-    }
+    /// Its scans stop when this is dropped.
+    _in_process: harness::InProcess,
 }
 
 impl Exporter {
@@ -94,7 +82,7 @@ impl Exporter {
         let mut sim_config = SimConfig::new(Credentials::new(AK, SK), topology);
         sim_config.project_id = Some(PROJECT.into());
         let sim = Simulator::new(sim_config);
-        let sim_url = serve(sim.router()).await;
+        let sim_url = harness::serve(sim.router()).await;
         let config = Config::from_toml(&format!(
             r#"
             [exporter]
@@ -113,29 +101,13 @@ impl Exporter {
             "#
         ))
         .unwrap();
-        let store = Arc::new(Store::new());
-        let stale_after = config.exporter.stale_after;
-        let (registry, api) =
-            dcs_session_exporter::metrics::registry(Arc::clone(&store), stale_after);
-        let scheduler = Scheduler::new(&config, Arc::clone(&store), Some(api), |_| {
-            Ok(Credentials::new(AK, SK))
-        })
-        .unwrap();
-        let state = Arc::new(AppState {
-            registry,
-            store,
-            telemetry_path: "/metrics".into(),
-            stale_after,
-            remediation: None,
-            reload: None,
-            encoded: Default::default(),
-        });
+        let in_process = harness::exporter(&config, Credentials::new(AK, SK)).await;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10));
         let exporter = Self {
             sim,
-            url: serve(router(state)).await,
+            url: in_process.url.clone(),
             http: http.build().unwrap(),
-            scheduler: tokio::spawn(scheduler.run()),
+            _in_process: in_process,
         };
         let until = Instant::now() + Duration::from_secs(30);
         while exporter.get("/readyz").await.0 != 200 {

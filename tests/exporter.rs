@@ -2,6 +2,11 @@
 //! computed here, independently, from the simulator's own data; cardinality, staleness, a
 //! failing node, the golden exposition, the command line.
 
+#[path = "common/harness.rs"]
+mod harness;
+
+use harness::Sample;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -10,12 +15,10 @@ use dcs_session_exporter::aggregate::{AggregateSettings, aggregate};
 use dcs_session_exporter::cloud::dbss::JobBean;
 use dcs_session_exporter::cloud::dcs::{ClientInfo, JobStatus, parse_list_time};
 use dcs_session_exporter::cloud::{Credentials, Operation};
-use dcs_session_exporter::collect::Scheduler;
 use dcs_session_exporter::config::{
     ClientAddrField, Config, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
 };
 use dcs_session_exporter::metrics::SnapshotCollector;
-use dcs_session_exporter::server::{AppState, router};
 use dcs_session_exporter::sim::state::SimError;
 use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
 use dcs_session_exporter::sim::{Fault, SimConfig, Simulator, Topology};
@@ -28,32 +31,20 @@ const AK: &str = "AKEXPORTERTEST01";
 const SK: &str = "SKexportertest0000000000000001";
 const PROJECT: &str = "p-exporter";
 
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
 /// A simulator and an exporter scanning it, both on loopback.
 struct Harness {
     sim: Arc<Simulator>,
     exporter: String,
     http: reqwest::Client,
-    _scheduler: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self._scheduler.abort();
-    }
+    /// Its scans stop when the harness is dropped.
+    _exporter: harness::InProcess,
 }
 
 async fn start(topology: Topology, exporter_settings: &str) -> Harness {
     let mut sim_config = SimConfig::new(Credentials::new(AK, SK), topology);
     sim_config.project_id = Some(PROJECT.into());
     let sim = Simulator::new(sim_config);
-    let sim_url = serve(sim.router()).await;
+    let sim_url = harness::serve(sim.router()).await;
     let config = Config::from_toml(&format!(
         r#"
         [exporter]
@@ -71,94 +62,16 @@ async fn start(topology: Topology, exporter_settings: &str) -> Harness {
         "#
     ))
     .unwrap();
-    let store = Arc::new(Store::new());
-    let (registry, api) =
-        dcs_session_exporter::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
-    let scheduler = Scheduler::new(&config, Arc::clone(&store), Some(api), |_| {
-        Ok(Credentials::new(AK, SK))
-    })
-    .unwrap();
-    let state = Arc::new(AppState {
-        registry,
-        store,
-        telemetry_path: "/metrics".into(),
-        stale_after: config.exporter.stale_after,
-        remediation: None,
-        reload: None,
-        encoded: Default::default(),
-    });
+    let in_process = harness::exporter(&config, Credentials::new(AK, SK)).await;
     Harness {
         sim,
-        exporter: serve(router(state)).await,
+        exporter: in_process.url.clone(),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap(),
-        _scheduler: tokio::spawn(scheduler.run()),
+        _exporter: in_process,
     }
-}
-
-/// One sample of the exposition.
-#[derive(Clone, Debug)]
-struct Sample {
-    name: String,
-    labels: BTreeMap<String, String>,
-    value: f64,
-}
-
-impl Sample {
-    fn label(&self, name: &str) -> &str {
-        self.labels.get(name).map_or("", String::as_str)
-    }
-}
-
-/// Parses the classic text format (labels with escaped quotes and backslashes).
-fn parse_exposition(text: &str) -> Vec<Sample> {
-    let mut samples = Vec::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-    {
-        let (series, value) = line.rsplit_once(' ').unwrap();
-        let value: f64 = match value {
-            "+Inf" => f64::INFINITY,
-            v => v.parse().unwrap(),
-        };
-        let (name, labels) = match series.split_once('{') {
-            None => (series.to_string(), BTreeMap::new()),
-            Some((name, rest)) => {
-                let body = rest.strip_suffix('}').unwrap();
-                let mut labels = BTreeMap::new();
-                let mut chars = body.chars().peekable();
-                while chars.peek().is_some() {
-                    let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
-                    assert_eq!(chars.next(), Some('"'));
-                    let mut value = String::new();
-                    while let Some(c) = chars.next() {
-                        match c {
-                            '\\' => match chars.next().unwrap() {
-                                'n' => value.push('\n'),
-                                other => value.push(other),
-                            },
-                            '"' => break,
-                            c => value.push(c),
-                        }
-                    }
-                    labels.insert(key, value);
-                    if chars.peek() == Some(&',') {
-                        chars.next();
-                    }
-                }
-                (name.to_string(), labels)
-            }
-        };
-        samples.push(Sample {
-            name,
-            labels,
-            value,
-        });
-    }
-    samples
 }
 
 impl Harness {
@@ -175,7 +88,7 @@ impl Harness {
     async fn scrape(&self) -> Vec<Sample> {
         let (status, body) = self.get("/metrics").await;
         assert_eq!(status, 200);
-        parse_exposition(&body)
+        harness::parse_exposition(&body)
     }
 
     /// Scrapes until `done` holds, for at most `limit`.

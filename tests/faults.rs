@@ -2,17 +2,17 @@
 //! correct, the failure is counted under its stage and reason, deadlines hold, retries stay
 //! bounded.
 
+#[path = "common/harness.rs"]
+mod harness;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dcs_session_exporter::cloud::{Credentials, Operation};
-use dcs_session_exporter::collect::Scheduler;
 use dcs_session_exporter::config::Config;
-use dcs_session_exporter::server::{AppState, router};
 use dcs_session_exporter::sim::state::{ErrorShape, SimError};
 use dcs_session_exporter::sim::{Fault, FaultKind, SimConfig, Simulator, Topology};
-use dcs_session_exporter::snapshot::Store;
 use tokio::time::Instant;
 
 const AK: &str = "AKFAULTS";
@@ -20,25 +20,13 @@ const SK: &str = "SKfaults000000000000000001";
 /// Scans every 2 s, each with 1.5 s to finish.
 const TIMEOUT_S: f64 = 1.5;
 
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
 struct Harness {
     sim: Arc<Simulator>,
     exporter: String,
     /// The node the faults hit: the HA instance's master.
     node: String,
-    _scheduler: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self._scheduler.abort();
-    }
+    /// Its scans stop when the harness is dropped.
+    _exporter: harness::InProcess,
 }
 
 /// A simulator with `fault` on one node, and an exporter scanning it.
@@ -57,7 +45,7 @@ async fn start(operation: Operation, kind: FaultKind, times: u32) -> Harness {
             .unwrap()
     });
     sim.inject_fault(Fault::of(operation, times, kind).on_node(&node));
-    let sim_url = serve(sim.router()).await;
+    let sim_url = harness::serve(sim.router()).await;
     // Pages of 40 sessions: a node's list takes several, so faults between pages show.
     let config = Config::from_toml(&format!(
         "[exporter]\nscan_interval = \"2s\"\nscan_timeout = \"{TIMEOUT_S}s\"\nfirst_scan_spread = \"0s\"\npage_size = 40\n\
@@ -65,27 +53,12 @@ async fn start(operation: Operation, kind: FaultKind, times: u32) -> Harness {
          requests_per_second = 1000\n[cloud.discovery]\n"
     ))
     .unwrap();
-    let store = Arc::new(Store::new());
-    let (registry, api) =
-        dcs_session_exporter::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
-    let scheduler = Scheduler::new(&config, Arc::clone(&store), Some(api), |_| {
-        Ok(Credentials::new(AK, SK))
-    })
-    .unwrap();
-    let state = Arc::new(AppState {
-        registry,
-        store,
-        telemetry_path: "/metrics".into(),
-        stale_after: config.exporter.stale_after,
-        remediation: None,
-        reload: None,
-        encoded: Default::default(),
-    });
+    let in_process = harness::exporter(&config, Credentials::new(AK, SK)).await;
     Harness {
         sim,
-        exporter: serve(router(state)).await,
+        exporter: in_process.url.clone(),
         node,
-        _scheduler: tokio::spawn(scheduler.run()),
+        _exporter: in_process,
     }
 }
 
@@ -355,7 +328,7 @@ async fn faults_from_a_topology_file() {
     .unwrap();
     topology.validate().unwrap();
     let sim = Simulator::new(SimConfig::new(Credentials::new(AK, SK), topology));
-    let url = serve(sim.router()).await;
+    let url = harness::serve(sim.router()).await;
     let (instance, replica) = sim.with_state(|s| {
         let id = s.instance_ids()[0].clone();
         let node = s.client_node_by_name("cache", 2).unwrap();

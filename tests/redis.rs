@@ -1,22 +1,21 @@
 //! Against a real redis-server: the direct target, the exporter -> simulator -> Redis chain, the
 //! operator CLI, kills seen from the clients' side as closed sockets.
 
+#[path = "common/harness.rs"]
+mod harness;
+
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::Duration;
 
 use dcs_session_exporter::cloud::Credentials;
-use dcs_session_exporter::collect::Scheduler;
 use dcs_session_exporter::config::Config;
-use dcs_session_exporter::server::{AppState, router};
 use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
 use dcs_session_exporter::sim::{SimConfig, Simulator, Topology};
-use dcs_session_exporter::snapshot::Store;
 use redis_server::{RedisServer, start_or_skip};
 use tokio::time::Instant;
 
@@ -138,34 +137,13 @@ fn server() -> Option<RedisServer> {
     Some(server)
 }
 
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
 /// An exporter on loopback with this configuration; scans once at start.
-async fn exporter(config_toml: &str) -> (String, tokio::task::JoinHandle<()>) {
-    let config = Config::from_toml(config_toml).unwrap();
-    let store = Arc::new(Store::new());
-    let (registry, api) =
-        dcs_session_exporter::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
-    let scheduler = Scheduler::new(&config, Arc::clone(&store), Some(api), |_| {
-        Ok(Credentials::new(AK, SK))
-    })
-    .unwrap();
-    let state = Arc::new(AppState {
-        registry,
-        store,
-        telemetry_path: "/metrics".into(),
-        stale_after: config.exporter.stale_after,
-        remediation: None,
-        reload: None,
-        encoded: Default::default(),
-    });
-    let url = serve(router(state)).await;
-    (url, tokio::spawn(scheduler.run()))
+async fn exporter(config_toml: &str) -> harness::InProcess {
+    harness::exporter(
+        &Config::from_toml(config_toml).unwrap(),
+        Credentials::new(AK, SK),
+    )
+    .await
 }
 
 const ONCE: &str = "[exporter]\nscan_interval = \"1h\"\nfirst_scan_spread = \"0s\"\n";
@@ -311,7 +289,8 @@ async fn direct_target_reports_exactly_the_real_sessions() {
         "{ONCE}[[redis]]\nname = \"cache-a\"\nurl = \"{}\"\n",
         server.url
     );
-    let (url, task) = exporter(&toml).await;
+    let running = exporter(&toml).await;
+    let url = running.url.clone();
     let samples = scrape_ready(&url).await;
     let url_text = reqwest::get(format!("{url}/metrics"))
         .await
@@ -319,7 +298,8 @@ async fn direct_target_reports_exactly_the_real_sessions() {
         .text()
         .await
         .unwrap();
-    task.abort();
+    // Its scans stop: the sessions below are the test's own.
+    drop(running);
     let node = format!("127.0.0.1:{}", server.port);
     check_known(&samples, &node);
     promtool_check_metrics(&url_text);
@@ -444,7 +424,7 @@ async fn the_chain_through_the_simulator_carries_the_real_sessions() {
     let mut sim_config = SimConfig::new(Credentials::new(AK, SK), topology);
     sim_config.project_id = Some("p-real".into());
     let sim = Simulator::new(sim_config);
-    let sim_url = serve(sim.router()).await;
+    let sim_url = harness::serve(sim.router()).await;
     let node = sim.with_state(|s| {
         s.logical_nodes("inst-real").unwrap().nodes[0]
             .node_id
@@ -455,9 +435,11 @@ async fn the_chain_through_the_simulator_carries_the_real_sessions() {
     let toml = format!(
         "{ONCE}[[cloud]]\nname = \"sim\"\nproject_id = \"p-real\"\ndcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\n[[cloud.dcs_instance]]\nid = \"inst-real\"\n"
     );
-    let (url, task) = exporter(&toml).await;
+    let running = exporter(&toml).await;
+    let url = running.url.clone();
     let samples = scrape_ready(&url).await;
-    task.abort();
+    // Its scans stop: the sessions below are the test's own.
+    drop(running);
     check_known(&samples, &node);
 
     // kill-all through the API ends the real sessions.
@@ -526,9 +508,11 @@ async fn login_failures_are_scan_errors_with_bounded_reasons() {
         "{ONCE}[[redis]]\nname = \"none\"\nurl = \"{u}\"\n[[redis]]\nname = \"wrong\"\nurl = \"{u}/1\"\npassword_env = \"{wrong_var}\"\n[[redis]]\nname = \"right\"\nurl = \"{u}/2\"\npassword_env = \"{password_var}\"\n",
         u = server.url
     );
-    let (url, task) = exporter(&toml).await;
+    let running = exporter(&toml).await;
+    let url = running.url.clone();
     let samples = scrape_ready(&url).await;
-    task.abort();
+    // Its scans stop: the sessions below are the test's own.
+    drop(running);
     let success = |instance: &str| {
         samples
             .iter()

@@ -1,6 +1,9 @@
 //! The remediation webhook: real Alertmanager payloads posted to the exporter, acting on the
 //! simulator (and on a real Redis behind it).
 
+#[path = "common/harness.rs"]
+mod harness;
+
 #[path = "common/redis_server.rs"]
 mod redis_server;
 
@@ -10,13 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use dcs_session_exporter::cloud::{Credentials, Secret};
-use dcs_session_exporter::collect::Scheduler;
 use dcs_session_exporter::config::Config;
 use dcs_session_exporter::remediation::{Remediator, WEBHOOK_PATH};
-use dcs_session_exporter::server::{AppState, router};
 use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
 use dcs_session_exporter::sim::{SimConfig, Simulator, Topology};
-use dcs_session_exporter::snapshot::Store;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -24,24 +24,12 @@ const AK: &str = "AKREMEDIATION";
 const SK: &str = "SKremediation00000000000001";
 const TOKEN: &str = "remediation-token-0123456789";
 
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
 struct Harness {
     sim: Arc<Simulator>,
     exporter: String,
     http: reqwest::Client,
-    _scheduler: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self._scheduler.abort();
-    }
+    /// Its scans stop when the harness is dropped.
+    _exporter: harness::InProcess,
 }
 
 /// The first instance of the topology, its first client node (the master) and its second.
@@ -58,7 +46,7 @@ async fn start(topology: Topology, remediation: impl Fn(&str, &str) -> String) -
     let mut sim_config = SimConfig::new(Credentials::new(AK, SK), topology);
     sim_config.project_id = Some("p-rem".into());
     let sim = Simulator::new(sim_config);
-    let sim_url = serve(sim.router()).await;
+    let sim_url = harness::serve(sim.router()).await;
     let (instance, master, _) = nodes(&sim);
     let config = Config::from_toml(&format!(
         "[exporter]\nscan_interval = \"1h\"\nfirst_scan_spread = \"0s\"\n\
@@ -67,38 +55,27 @@ async fn start(topology: Topology, remediation: impl Fn(&str, &str) -> String) -
         remediation(&instance, &master)
     ))
     .unwrap();
-    let store = Arc::new(Store::new());
-    let (mut registry, api) =
-        dcs_session_exporter::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
-    let remediator = Remediator::new(
-        &config,
-        Secret::new(TOKEN),
-        Arc::new(|_| Ok(Credentials::new(AK, SK))),
-        Arc::clone(&store),
-        &mut registry,
-    );
-    assert!(remediator.is_some());
-    let scheduler = Scheduler::new(&config, Arc::clone(&store), Some(api), |_| {
-        Ok(Credentials::new(AK, SK))
-    })
-    .unwrap();
-    let state = Arc::new(AppState {
-        registry,
-        store,
-        telemetry_path: "/metrics".into(),
-        stale_after: config.exporter.stale_after,
-        remediation: remediator,
-        reload: None,
-        encoded: Default::default(),
-    });
+    let in_process =
+        harness::exporter_with(&config, Credentials::new(AK, SK), |registry, store| {
+            let remediator = Remediator::new(
+                &config,
+                Secret::new(TOKEN),
+                Arc::new(|_| Ok(Credentials::new(AK, SK))),
+                Arc::clone(store),
+                registry,
+            );
+            assert!(remediator.is_some());
+            remediator
+        })
+        .await;
     let h = Harness {
         sim,
-        exporter: serve(router(state)).await,
+        exporter: in_process.url.clone(),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap(),
-        _scheduler: tokio::spawn(scheduler.run()),
+        _exporter: in_process,
     };
     // The webhook acts only on nodes the exporter scans: wait until it knows them.
     let until = Instant::now() + Duration::from_secs(30);

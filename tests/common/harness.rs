@@ -1,0 +1,134 @@
+//! What the integration tests share: a server on loopback, an exporter built in this process,
+//! and the text exposition parsed. Included with `#[path = "common/harness.rs"] mod harness;`.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use dcs_session_exporter::cloud::Credentials;
+use dcs_session_exporter::collect::Scheduler;
+use dcs_session_exporter::config::Config;
+use dcs_session_exporter::remediation::Remediator;
+use dcs_session_exporter::server::{AppState, router};
+use dcs_session_exporter::snapshot::Store;
+use prometheus_client::registry::Registry;
+
+/// Serves `app` on a free loopback port; its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// An exporter running in this process; its scans stop when it is dropped.
+pub struct InProcess {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub store: Arc<Store>,
+    scheduler: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.scheduler.abort();
+    }
+}
+
+/// An exporter of `config`, scanning with `credentials`.
+pub async fn exporter(config: &Config, credentials: Credentials) -> InProcess {
+    exporter_with(config, credentials, |_, _| None).await
+}
+
+/// As [`exporter`], with a remediation webhook made by `remediation`.
+pub async fn exporter_with(
+    config: &Config,
+    credentials: Credentials,
+    remediation: impl FnOnce(&mut Registry, &Arc<Store>) -> Option<Arc<Remediator>>,
+) -> InProcess {
+    let store = Arc::new(Store::new());
+    let (mut registry, api) =
+        dcs_session_exporter::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
+    let remediation = remediation(&mut registry, &store);
+    let scheduler = Scheduler::new(config, Arc::clone(&store), Some(api), move |_| {
+        Ok(credentials.clone())
+    })
+    .unwrap();
+    let state = Arc::new(AppState {
+        registry,
+        store: Arc::clone(&store),
+        telemetry_path: "/metrics".into(),
+        stale_after: config.exporter.stale_after,
+        remediation,
+        reload: None,
+        encoded: Default::default(),
+    });
+    InProcess {
+        url: serve(router(state)).await,
+        store,
+        scheduler: tokio::spawn(scheduler.run()),
+    }
+}
+
+/// One sample of the exposition.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+impl Sample {
+    pub fn label(&self, name: &str) -> &str {
+        self.labels.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Parses the classic text format (labels with escaped quotes and backslashes).
+pub fn parse_exposition(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v.parse().unwrap(),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series.to_string(), BTreeMap::new()),
+            Some((name, rest)) => {
+                let body = rest.strip_suffix('}').unwrap();
+                let mut labels = BTreeMap::new();
+                let mut chars = body.chars().peekable();
+                while chars.peek().is_some() {
+                    let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+                    assert_eq!(chars.next(), Some('"'));
+                    let mut value = String::new();
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '\\' => match chars.next().unwrap() {
+                                'n' => value.push('\n'),
+                                other => value.push(other),
+                            },
+                            '"' => break,
+                            c => value.push(c),
+                        }
+                    }
+                    labels.insert(key, value);
+                    if chars.peek() == Some(&',') {
+                        chars.next();
+                    }
+                }
+                (name.to_string(), labels)
+            }
+        };
+        samples.push(Sample {
+            name,
+            labels,
+            value,
+        });
+    }
+    samples
+}
