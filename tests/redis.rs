@@ -174,22 +174,9 @@ async fn scrape_ready(url: &str) -> Vec<(String, BTreeMap<String, String>, f64)>
         .text()
         .await
         .unwrap();
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| {
-            let (series, value) = l.rsplit_once(' ').unwrap();
-            let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
-            let labels = labels
-                .trim_end_matches('}')
-                .split("\",")
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let (k, v) = p.split_once("=\"").unwrap();
-                    (k.to_string(), v.trim_end_matches('"').to_string())
-                })
-                .collect();
-            (name.to_string(), labels, value.parse().unwrap_or(f64::NAN))
-        })
+    harness::parse_exposition(&text)
+        .into_iter()
+        .map(|s| (s.name, s.labels, s.value))
         .collect()
 }
 
