@@ -1,11 +1,14 @@
 //! Streaming aggregation of one node's sessions into bounded label sets: page by page, never
 //! holding the raw sessions.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
-use crate::cloud::dcs::{ClientInfo, PageSink};
+use crate::cloud::dcs::{ClientInfo, ClientRef, PageSink};
 use crate::config::{ClientAddrField, ExporterSettings};
 
 /// The label value of addresses folded together past the `max_client_addrs` largest.
@@ -116,7 +119,8 @@ pub struct NodeAggregate {
     pub top_output_memory: Vec<TopClient>,
 }
 
-/// Strings seen often (dbs, users, addresses) stored once and counted by number.
+/// Strings seen often (dbs, users, addresses) stored once and counted by number. The keys are
+/// short and come from the node itself, so a fast non-keyed hash serves.
 #[derive(Default)]
 struct Interner {
     ids: HashMap<String, u32>,
@@ -191,18 +195,19 @@ impl TopN {
         }
     }
 
-    fn offer(&mut self, client: &ClientInfo, addr: &str, value: i64) {
+    fn offer(&mut self, client: &ClientRef<'_>, addr: &str, value: i64) {
         if !self.would_keep(value, addr, client.id.as_deref().unwrap_or_default()) {
             return;
         }
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let text =
+            |v: &Option<Cow<'_, str>>, absent: &str| v.as_deref().unwrap_or(absent).to_string();
         self.heap.push(Ranked(TopClient {
-            id: text(&client.id),
+            id: text(&client.id, ""),
             client_addr: addr.to_string(),
-            client_name: text(&client.name),
-            user: client.user.clone().unwrap_or_else(|| UNKNOWN.into()),
-            db: client.db.clone().unwrap_or_else(|| UNKNOWN.into()),
-            cmd: text(&client.cmd),
+            client_name: text(&client.name, ""),
+            user: text(&client.user, UNKNOWN),
+            db: text(&client.db, UNKNOWN),
+            cmd: text(&client.cmd, ""),
             value,
         }));
         if self.heap.len() > self.limit {
@@ -276,7 +281,7 @@ impl Aggregator {
             addrs: Interner::default(),
             dbs: Interner::default(),
             users: Interner::default(),
-            counts: HashMap::new(),
+            counts: HashMap::default(),
             sessions: 0,
             output_memory_max: 0,
             channel_subscriptions: 0,
@@ -284,7 +289,7 @@ impl Aggregator {
         }
     }
 
-    pub fn observe(&mut self, c: &ClientInfo) {
+    pub fn observe(&mut self, c: &ClientRef<'_>) {
         self.sessions += 1;
         let full_addr = match self.settings.client_addr_field {
             ClientAddrField::Addr => c.addr.as_deref(),
@@ -322,7 +327,7 @@ impl Aggregator {
 
     pub fn finish(self) -> NodeAggregate {
         // Sessions per address decide which addresses keep a label of their own.
-        let mut per_addr: HashMap<u32, u64> = HashMap::new();
+        let mut per_addr: HashMap<u32, u64> = HashMap::default();
         for (&(addr, _, _), &n) in &self.counts {
             *per_addr.entry(addr).or_insert(0) += n;
         }
@@ -337,7 +342,7 @@ impl Aggregator {
             .take(self.settings.max_client_addrs)
             .map(|(addr, _)| *addr)
             .collect();
-        let mut folded: HashMap<(&str, u32, u32), u64> = HashMap::new();
+        let mut folded: HashMap<(&str, u32, u32), u64> = HashMap::default();
         for (&(addr, db, user), &n) in &self.counts {
             let label = if kept.contains(&addr) {
                 names[addr as usize].as_str()
@@ -377,7 +382,7 @@ impl PageSink for Aggregator {
         *self = Aggregator::new(Arc::clone(&self.settings));
     }
 
-    fn accept(&mut self, clients: Vec<ClientInfo>) {
+    fn accept(&mut self, clients: Vec<ClientRef<'_>>) {
         for c in &clients {
             self.observe(c);
         }
@@ -388,7 +393,7 @@ impl PageSink for Aggregator {
 pub fn aggregate(settings: Arc<AggregateSettings>, clients: &[ClientInfo]) -> NodeAggregate {
     let mut a = Aggregator::new(settings);
     for c in clients {
-        a.observe(c);
+        a.observe(&c.view());
     }
     a.finish()
 }
@@ -506,9 +511,9 @@ mod tests {
     #[test]
     fn restart_forgets() {
         let mut a = Aggregator::new(settings(50, 5));
-        a.accept(vec![session("10.0.0.1:1", "0", 5, 0)]);
+        a.accept(vec![session("10.0.0.1:1", "0", 5, 0).view()]);
         a.restart();
-        a.accept(vec![session("10.0.0.9:1", "2", 5, 0)]);
+        a.accept(vec![session("10.0.0.9:1", "2", 5, 0).view()]);
         let r = a.finish();
         assert_eq!(r.sessions, 1);
         assert_eq!(r.clients[0].client_addr, "10.0.0.9");

@@ -291,7 +291,9 @@ pub async fn list(target: &Target, opts: &ListOptions) -> Result<Listing, Operat
                 });
             }
             let mut conn = crate::redis::connect(endpoint, deadline).await?;
-            let mut clients = crate::redis::client_list(&mut conn, deadline).await?;
+            let mut clients = crate::redis::client_list(&mut conn, deadline)
+                .await?
+                .to_vec();
             let time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
             // The same filter and order the API applies.
             clients.retain(|c| opts.addr.as_deref().is_none_or(|a| address_matches(c, a)));
@@ -495,7 +497,10 @@ pub async fn plan_kill_all(
                 });
             }
             let mut conn = crate::redis::connect(endpoint, deadline).await?;
-            let sessions = crate::redis::client_list(&mut conn, deadline).await?.len() as u64;
+            let sessions = crate::redis::client_list(&mut conn, deadline)
+                .await?
+                .sessions()
+                .count() as u64;
             Ok(KillPlan {
                 description: format!("redis {} ({})", target.name, target.node_id),
                 sessions,

@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use dcs_session_exporter::cloud::dcs::{
-    ClientInfo, JobStatus, KillTarget, ListClientsQuery, ListInstancesQuery, PageSink,
+    ClientInfo, ClientRef, JobStatus, KillTarget, ListClientsQuery, ListInstancesQuery, PageSink,
     PagingOptions, PollOptions, SortOrder,
 };
 use dcs_session_exporter::cloud::signer::{self, SignableRequest};
@@ -606,8 +606,9 @@ impl PageSink for RescanningSink {
         self.received.clear();
     }
 
-    fn accept(&mut self, clients: Vec<ClientInfo>) {
-        self.received.extend(clients);
+    fn accept(&mut self, clients: Vec<ClientRef<'_>>) {
+        self.received
+            .extend(clients.into_iter().map(ClientRef::into_owned));
         if self.rescans_left > 0 {
             self.rescans_left -= 1;
             // The simulated job takes no time here: the next page already sees a new list.

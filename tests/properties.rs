@@ -11,9 +11,11 @@ use dcs_session_exporter::aggregate::{
 };
 use dcs_session_exporter::cloud::dbss::AuditJobs;
 use dcs_session_exporter::cloud::dcs::{
-    CLIENT_FIELDS, ClientInfo, ClientPage, DcsJob, InstancePage, LogicalNodes, PageSink,
+    CLIENT_FIELDS, ClientInfo, ClientPage, ClientPageRef, ClientRef, DcsJob, InstancePage,
+    LogicalNodes, PageSink,
 };
 use dcs_session_exporter::cloud::error::ErrorBody;
+use dcs_session_exporter::cloud::page_reader::read_page;
 use dcs_session_exporter::cloud::signer::{
     ALGORITHM, SignableRequest, canonical_query_string, canonical_request, parse_authorization,
     parse_sdk_date, sdk_date, sign, signed_header_names, verify,
@@ -290,7 +292,8 @@ fn permute<T: Clone>(v: &[T], keys: &[u16]) -> Vec<T> {
 
 fn in_pages(s: &Arc<AggregateSettings>, v: &[ClientInfo], size: usize) -> Aggregator {
     let mut a = Aggregator::new(Arc::clone(s));
-    v.chunks(size).for_each(|page| a.accept(page.to_vec()));
+    v.chunks(size)
+        .for_each(|page| a.accept(page.iter().map(ClientInfo::view).collect()));
     a
 }
 
@@ -408,7 +411,7 @@ proptest! {
         prop_assert_eq!(in_pages(&s, &v, size).finish(), whole.clone());
         let mut a = in_pages(&s, &v[..v.len() / 2], size);
         a.restart();
-        v.chunks(size).for_each(|page| a.accept(page.to_vec()));
+        v.chunks(size).for_each(|page| a.accept(page.iter().map(ClientInfo::view).collect()));
         prop_assert_eq!(a.finish(), whole);
     }
 
@@ -506,6 +509,43 @@ proptest! {
         let page = ClientPage { time, clients, count };
         let decoded: ClientPage = serde_json::from_slice(&serde_json::to_vec(&page).unwrap())?;
         prop_assert_eq!(decoded, page);
+    }
+
+    /// The one-pass page reader gives what the serde decoder gives, or leaves the page to it:
+    /// on any JSON (compact or pretty) and any bytes.
+    #[test]
+    fn page_reader_agrees_with_serde(
+        items in vec(object(json()), 0..5), x in json(), bytes in vec(any::<u8>(), 0..256),
+    ) {
+        let page = json!({"time": x, "clients": items, "count": x});
+        for body in [
+            serde_json::to_vec(&page).unwrap(),
+            serde_json::to_vec_pretty(&page).unwrap(),
+            bytes.clone(),
+        ] {
+            if let Some(fast) = read_page(&body) {
+                let slow: ClientPageRef = serde_json::from_slice(&body)?;
+                prop_assert_eq!(fast.time, slow.time);
+                prop_assert_eq!(fast.count, slow.count);
+                prop_assert_eq!(fast.clients, slow.clients);
+            }
+        }
+    }
+
+    /// ... and it reads every well-typed page itself, without the serde decoder.
+    #[test]
+    fn page_reader_reads_pages(
+        clients in sessions(), time in of("\\PC{0,24}"), count in any::<Option<i64>>(),
+    ) {
+        let page = ClientPage { time, clients, count };
+        let body = serde_json::to_vec(&page).unwrap();
+        let read = read_page(&body).expect("a well-typed page is read in one pass");
+        let read = ClientPage {
+            time: read.time.map(|t| t.into_owned()),
+            clients: read.clients.into_iter().map(ClientRef::into_owned).collect(),
+            count: read.count,
+        };
+        prop_assert_eq!(read, page);
     }
 
     /// `CLIENT LIST` text: any string parses; well-formed lines give a session each, with their

@@ -213,13 +213,7 @@ impl ApiClient {
         deadline: Instant,
     ) -> Result<T, ApiError> {
         let answer = self.call(call, deadline).await?;
-        serde_json::from_slice(&answer.body).map_err(|e| {
-            ApiError::new(
-                call.operation,
-                ErrorKind::Decode,
-                format!("undecodable answer: {e}"),
-            )
-        })
+        decode(call.operation, &answer.body)
     }
 
     /// Sends a call, retrying throttled and failed attempts.
@@ -405,7 +399,8 @@ impl ApiClient {
         {
             return Err(too_large());
         }
-        let mut body = Vec::new();
+        // Sized once from the announced length: a page of sessions is several hundred KiB.
+        let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
         loop {
             let chunk = response
                 .chunk()
@@ -419,6 +414,15 @@ impl ApiClient {
         }
         Ok(Bytes::from(body))
     }
+}
+
+/// An answer's JSON body as `T`, which may borrow from it.
+pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(
+    op: Operation,
+    body: &'a [u8],
+) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(op, ErrorKind::Decode, format!("undecodable answer: {e}")))
 }
 
 /// A request or an answer that did not get through: timed out, or failed on the way.

@@ -1,14 +1,16 @@
 //! DCS calls: session scans, jobs, stored session lists, kills, nodes, instances.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::client::{ApiClient, Call};
+use super::client::{ApiClient, Call, decode};
 use super::error::{ApiError, ErrorKind, Operation};
 use super::lenient;
+use super::page_reader;
 
 /// Largest page the session list API serves.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -260,6 +262,123 @@ pub struct ClientInfo {
     pub user: Option<String>,
 }
 
+/// A session as [`ClientInfo`] has it, borrowing its text from what it was read from (a page's
+/// JSON, a `CLIENT LIST` reply): the scan path reads sessions this way, without an allocation
+/// per field.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct ClientRef<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub addr: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub fd: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub cmd: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub age: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub idle: Option<i64>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub db: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub flags: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub sub: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub psub: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub multi: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub qbuf: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub qbuf_free: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub obl: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub oll: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub omem: Option<i64>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub events: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub network: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub peer: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub user: Option<Cow<'a, str>>,
+}
+
+impl ClientRef<'_> {
+    pub fn into_owned(self) -> ClientInfo {
+        ClientInfo {
+            id: self.id.map(Cow::into_owned),
+            addr: self.addr.map(Cow::into_owned),
+            fd: self.fd.map(Cow::into_owned),
+            name: self.name.map(Cow::into_owned),
+            cmd: self.cmd.map(Cow::into_owned),
+            age: self.age,
+            idle: self.idle,
+            db: self.db.map(Cow::into_owned),
+            flags: self.flags.map(Cow::into_owned),
+            sub: self.sub,
+            psub: self.psub,
+            multi: self.multi,
+            qbuf: self.qbuf,
+            qbuf_free: self.qbuf_free,
+            obl: self.obl,
+            oll: self.oll,
+            omem: self.omem,
+            events: self.events.map(Cow::into_owned),
+            network: self.network.map(Cow::into_owned),
+            peer: self.peer.map(Cow::into_owned),
+            user: self.user.map(Cow::into_owned),
+        }
+    }
+}
+
+impl ClientInfo {
+    /// This session, borrowed.
+    pub fn view(&self) -> ClientRef<'_> {
+        ClientRef {
+            id: self.id.as_deref().map(Cow::Borrowed),
+            addr: self.addr.as_deref().map(Cow::Borrowed),
+            fd: self.fd.as_deref().map(Cow::Borrowed),
+            name: self.name.as_deref().map(Cow::Borrowed),
+            cmd: self.cmd.as_deref().map(Cow::Borrowed),
+            age: self.age,
+            idle: self.idle,
+            db: self.db.as_deref().map(Cow::Borrowed),
+            flags: self.flags.as_deref().map(Cow::Borrowed),
+            sub: self.sub,
+            psub: self.psub,
+            multi: self.multi,
+            qbuf: self.qbuf,
+            qbuf_free: self.qbuf_free,
+            obl: self.obl,
+            oll: self.oll,
+            omem: self.omem,
+            events: self.events.as_deref().map(Cow::Borrowed),
+            network: self.network.as_deref().map(Cow::Borrowed),
+            peer: self.peer.as_deref().map(Cow::Borrowed),
+            user: self.user.as_deref().map(Cow::Borrowed),
+        }
+    }
+}
+
+/// One page of a stored session list, borrowed from the answer's body.
+#[derive(Debug, Default, Deserialize)]
+pub struct ClientPageRef<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub time: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient::null_as_default")]
+    pub clients: Vec<ClientRef<'a>>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub count: Option<i64>,
+}
+
 /// One page of a stored session list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientPage {
@@ -410,20 +529,29 @@ pub struct ListInstancesQuery {
     pub page_size: Option<u32>,
 }
 
+/// A page of sessions read in place from an answer's body: their text is never copied. The
+/// one-pass reader takes what it can, the serde decoder the rest.
+pub fn decode_client_page(body: &[u8]) -> Result<ClientPageRef<'_>, ApiError> {
+    match page_reader::read_page(body) {
+        Some(page) => Ok(page),
+        None => decode(Operation::ListClients, body),
+    }
+}
+
 /// Receives the pages of one stored session list as they arrive, so that a whole list never
 /// has to be held in memory.
 pub trait PageSink {
     /// The list changed while it was paged: forget what was received and expect page one again.
     fn restart(&mut self);
-    fn accept(&mut self, clients: Vec<ClientInfo>);
+    fn accept(&mut self, clients: Vec<ClientRef<'_>>);
 }
 
 impl PageSink for Vec<ClientInfo> {
     fn restart(&mut self) {
         self.clear();
     }
-    fn accept(&mut self, mut clients: Vec<ClientInfo>) {
-        self.append(&mut clients);
+    fn accept(&mut self, clients: Vec<ClientRef<'_>>) {
+        self.extend(clients.into_iter().map(ClientRef::into_owned));
     }
 }
 
@@ -536,6 +664,11 @@ impl ApiClient {
         query: &ListClientsQuery,
         deadline: Instant,
     ) -> Result<ClientPage, ApiError> {
+        self.call_json(&self.list_clients_call(instance_id, query), deadline)
+            .await
+    }
+
+    fn list_clients_call(&self, instance_id: &str, query: &ListClientsQuery) -> Call {
         let [v, p, i, id] = self.instance_path(instance_id);
         let mut call = Call::new(
             Operation::ListClients,
@@ -558,7 +691,7 @@ impl ApiClient {
         if let Some(order) = query.order {
             call = call.query("order", order.as_str());
         }
-        self.call_json(&call, deadline).await
+        call
     }
 
     /// Every page of one stored list, handed to `sink` page by page. All pages must carry the
@@ -606,8 +739,10 @@ impl ApiClient {
                     limit: Some(limit),
                     ..base.clone()
                 };
-                let page = self.list_clients(instance_id, &query, deadline).await?;
-                if pages > 0 && page.time != time {
+                let call = self.list_clients_call(instance_id, &query);
+                let body = self.call(&call, deadline).await?.body;
+                let page = decode_client_page(&body)?;
+                if pages > 0 && page.time.as_deref() != time.as_deref() {
                     if restarts >= paging.max_restarts {
                         return Err(inconsistent(format!(
                             "the stored list changed {} times while it was read",
@@ -618,7 +753,9 @@ impl ApiClient {
                     sink.restart();
                     continue 'list;
                 }
-                time = page.time;
+                if pages == 0 {
+                    time = page.time.map(Cow::into_owned);
+                }
                 pages += 1;
                 let received = page.clients.len() as u64;
                 let count = page.count.map(|c| c.max(0) as u64);
@@ -636,13 +773,13 @@ impl ApiClient {
                     )));
                 }
                 // A service that ignores `offset` serves page one again and again.
-                let first_id = page.clients.first().and_then(|c| c.id.clone());
-                if pages > 1 && first_id.is_some() && first_id == previous_first_id {
+                let first_id = page.clients.first().and_then(|c| c.id.as_deref());
+                if pages > 1 && first_id.is_some() && first_id == previous_first_id.as_deref() {
                     return Err(inconsistent(
                         "a page repeated the one before (offset ignored)".to_string(),
                     ));
                 }
-                previous_first_id = first_id;
+                previous_first_id = first_id.map(str::to_string);
                 sink.accept(page.clients);
                 offset += received;
                 let done = match count {

@@ -7,6 +7,7 @@ pub mod dcs;
 pub mod endpoints;
 pub mod error;
 mod lenient;
+pub mod page_reader;
 pub mod ratelimit;
 pub mod signer;
 

@@ -13,7 +13,7 @@ pub use client_list::parse_client_list;
 
 use crate::aggregate::Aggregator;
 use crate::cloud::Secret;
-use crate::cloud::dcs::ClientInfo;
+use crate::cloud::dcs::{ClientInfo, ClientRef};
 use crate::collect::ScanSettings;
 use crate::snapshot::{Failure, NodeData, Stage};
 
@@ -139,17 +139,34 @@ async fn query<T: redis::FromRedisValue>(
         .map_err(|e| failure(&e))
 }
 
+/// A server's `CLIENT LIST` reply, and the id of the connection that asked for it.
+pub struct ClientList {
+    text: String,
+    own_id: String,
+}
+
+impl ClientList {
+    /// The server's sessions but the asking one, borrowed from the reply.
+    pub fn sessions(&self) -> impl Iterator<Item = ClientRef<'_>> {
+        client_list::sessions(&self.text).filter(|c| c.id.as_deref() != Some(self.own_id.as_str()))
+    }
+
+    pub fn to_vec(&self) -> Vec<ClientInfo> {
+        self.sessions().map(ClientRef::into_owned).collect()
+    }
+}
+
 /// The server's sessions, without the connection asking.
 pub async fn client_list(
     conn: &mut MultiplexedConnection,
     deadline: Instant,
-) -> Result<Vec<ClientInfo>, RedisFailure> {
+) -> Result<ClientList, RedisFailure> {
     let own: i64 = query(conn, redis::cmd("CLIENT").arg("ID"), deadline).await?;
     let text: String = query(conn, redis::cmd("CLIENT").arg("LIST"), deadline).await?;
-    let own = own.to_string();
-    let mut clients = parse_client_list(&text);
-    clients.retain(|c| c.id.as_deref() != Some(own.as_str()));
-    Ok(clients)
+    Ok(ClientList {
+        text,
+        own_id: own.to_string(),
+    })
 }
 
 /// `master` or `slave`, from `INFO replication`.
@@ -225,8 +242,8 @@ pub async fn scan(
     let role = role(&mut conn, deadline).await;
     let listed = SystemTime::now();
     let mut aggregator = Aggregator::new(std::sync::Arc::clone(&settings.aggregate));
-    for c in &clients {
-        aggregator.observe(c);
+    for c in clients.sessions() {
+        aggregator.observe(&c);
     }
     Ok((
         NodeData {

@@ -120,6 +120,7 @@ async fn list_real(
         .map_err(|e| format!("Connecting to the node failed: {e}"))?;
     crate::redis::client_list(&mut conn, deadline)
         .await
+        .map(|list| list.to_vec())
         .map_err(|e| format!("Listing the sessions failed: {e}"))
 }
 

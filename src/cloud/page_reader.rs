@@ -1,0 +1,523 @@
+//! A one-pass reader of session pages, the bulk of what a scan receives.
+//!
+//! A page is hundreds of KiB of JSON. A generic decoder spends most of its time matching field
+//! names and dispatching on value types; this reader knows the page's shape, matches each name
+//! once and borrows every string that has no escapes. It gives exactly what the serde decoder
+//! ([`ClientPageRef`]'s `Deserialize`) gives, lenient types included, or gives up: anything
+//! unusual (an escaped name, a float, a repeated field, a struct sent as an array, bad JSON) is
+//! left to that decoder, which also words the errors. A property test holds the two equal.
+
+use std::borrow::Cow;
+
+use super::dcs::{CLIENT_FIELDS, ClientPageRef, ClientRef};
+
+/// Nesting deeper than this inside an ignored value is left to the serde decoder.
+const MAX_DEPTH: u32 = 64;
+
+/// The page in `body`, or `None` where the serde decoder must decide.
+pub fn read_page(body: &[u8]) -> Option<ClientPageRef<'_>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut r = Reader { text, pos: 0 };
+    let page = r.page()?;
+    r.ws();
+    (r.pos == text.len()).then_some(page)
+}
+
+struct Reader<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes().get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// The next byte after whitespace, not taken.
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.bytes().get(self.pos).copied()
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.pos += 1)
+    }
+
+    /// `{ "name": value, ... }`, calling `field` with each name; the reader stands after the
+    /// value when `field` returns.
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            if self.peek()? != b'"' {
+                return None;
+            }
+            // Names with escapes are rare enough to leave to serde.
+            let Cow::Borrowed(name) = self.string()? else {
+                return None;
+            };
+            self.eat(b':')?;
+            field(self, name)?;
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b'}' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string at the cursor: borrowed when it has no escapes, else unescaped by serde_json.
+    #[inline]
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        let bytes = self.bytes();
+        let start = self.pos + 1;
+        let mut i = start;
+        let mut escaped = false;
+        loop {
+            i = find_special(bytes, i);
+            match *bytes.get(i)? {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    i += 2;
+                }
+                // Raw control characters are invalid JSON.
+                _ => return None,
+            }
+        }
+        self.pos = i + 1;
+        if escaped {
+            serde_json::from_str(self.text.get(start - 1..=i)?)
+                .ok()
+                .map(Cow::Owned)
+        } else {
+            Some(Cow::Borrowed(&self.text[start..i]))
+        }
+    }
+
+    /// An integer that fits an i64 or a u64, written as serde would print it; anything else
+    /// (floats, exponents, `-0`, huger or malformed numbers) is left to serde.
+    #[inline]
+    fn number(&mut self) -> Option<(&'a str, i64)> {
+        let bytes = self.bytes();
+        let start = self.pos;
+        let negative = bytes.get(start) == Some(&b'-');
+        let digits = start + usize::from(negative);
+        let mut i = digits;
+        // Accumulated negatively, so i64::MIN fits.
+        let mut value: Option<i64> = Some(0);
+        while let Some(&b) = bytes.get(i)
+            && b.is_ascii_digit()
+        {
+            value = value
+                .and_then(|v| v.checked_mul(10))
+                .and_then(|v| v.checked_sub(i64::from(b - b'0')));
+            i += 1;
+        }
+        let n = i - digits;
+        let leading_zero = n > 1 && bytes[digits] == b'0';
+        let negative_zero = negative && n == 1 && bytes[digits] == b'0';
+        if n == 0 || leading_zero || negative_zero {
+            return None;
+        }
+        if matches!(bytes.get(i), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let text = &self.text[start..i];
+        let value = match value {
+            Some(v) if negative => v,
+            Some(v) => v.checked_neg().unwrap_or(i64::MAX),
+            // Past i64: serde reads a u64 as i64::MAX and leaves the rest to floats.
+            None if !negative && text.parse::<u64>().is_ok() => i64::MAX,
+            None => return None,
+        };
+        self.pos = i;
+        Some((text, value))
+    }
+
+    fn literal(&mut self, word: &str) -> Option<()> {
+        self.text[self.pos..].starts_with(word).then(|| {
+            self.pos += word.len();
+        })
+    }
+
+    /// A field's value as `lenient::opt_str` reads it.
+    #[inline]
+    fn text_field(&mut self) -> Option<Option<Cow<'a, str>>> {
+        match self.peek()? {
+            b'"' => self.string().map(Some),
+            b'-' | b'0'..=b'9' => self.number().map(|(text, _)| Some(Cow::Borrowed(text))),
+            b't' => self.literal("true").map(|()| Some(Cow::Borrowed("true"))),
+            b'f' => self.literal("false").map(|()| Some(Cow::Borrowed("false"))),
+            b'n' => self.literal("null").map(|()| None),
+            // A field of the wrong type is absent.
+            b'{' | b'[' => self.skip(0).map(|()| None),
+            _ => None,
+        }
+    }
+
+    /// A field's value as `lenient::opt_i64` reads it.
+    #[inline]
+    fn int_field(&mut self) -> Option<Option<i64>> {
+        match self.peek()? {
+            b'"' => self.string().map(|s| s.trim().parse().ok()),
+            b'-' | b'0'..=b'9' => self.number().map(|(_, value)| Some(value)),
+            b't' => self.literal("true").map(|()| None),
+            b'f' => self.literal("false").map(|()| None),
+            b'n' => self.literal("null").map(|()| None),
+            b'{' | b'[' => self.skip(0).map(|()| None),
+            _ => None,
+        }
+    }
+
+    /// Steps over any value, checking it is well formed.
+    fn skip(&mut self, depth: u32) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'{' => self.object(|r, _| r.skip(depth + 1)),
+            b'[' => {
+                self.pos += 1;
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.skip(depth + 1)?;
+                    match self.peek()? {
+                        b',' => self.pos += 1,
+                        b']' => {
+                            self.pos += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                // Any JSON number, floats included: it is only stepped over.
+                let start = self.pos;
+                let end = self.bytes()[start..]
+                    .iter()
+                    .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .map_or(self.text.len(), |n| start + n);
+                serde_json::from_str::<serde::de::IgnoredAny>(&self.text[start..end]).ok()?;
+                self.pos = end;
+                Some(())
+            }
+            _ => self.text_field().map(|_| ()),
+        }
+    }
+
+    fn page(&mut self) -> Option<ClientPageRef<'a>> {
+        let mut page = ClientPageRef::default();
+        let mut seen = 0u8;
+        self.object(|r, name| {
+            let bit = match name {
+                "time" => {
+                    page.time = r.text_field()?;
+                    1
+                }
+                "count" => {
+                    page.count = r.int_field()?;
+                    2
+                }
+                "clients" => {
+                    page.clients = r.clients()?;
+                    4
+                }
+                _ => return r.skip(0),
+            };
+            // serde refuses a repeated field.
+            (seen & bit == 0).then(|| seen |= bit)
+        })?;
+        Some(page)
+    }
+
+    /// `null` or an array of session objects.
+    fn clients(&mut self) -> Option<Vec<ClientRef<'a>>> {
+        if self.peek()? == b'n' {
+            self.literal("null")?;
+            return Some(Vec::new());
+        }
+        self.eat(b'[')?;
+        // A session takes 250 bytes or more of a page; this rarely grows.
+        let mut clients = Vec::with_capacity((self.text.len() - self.pos) / 256 + 1);
+        if self.eat(b']').is_some() {
+            return Some(clients);
+        }
+        loop {
+            clients.push(self.client()?);
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b']' => {
+                    self.pos += 1;
+                    return Some(clients);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn client(&mut self) -> Option<ClientRef<'a>> {
+        let mut c = ClientRef::default();
+        let mut seen = 0u32;
+        // The service sends the fields in one order: the name after the last one is tried first,
+        // with its quotes and colon, in two word compares.
+        let mut expected = 0;
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(c);
+        }
+        loop {
+            self.ws();
+            let field = match QUOTED_FIELDS.get(expected) {
+                Some(quoted) if quoted.starts(&self.bytes()[self.pos..]) => {
+                    self.pos += quoted.len;
+                    Some(expected)
+                }
+                _ => {
+                    if self.peek()? != b'"' {
+                        return None;
+                    }
+                    let Cow::Borrowed(name) = self.string()? else {
+                        return None;
+                    };
+                    self.eat(b':')?;
+                    CLIENT_FIELDS.iter().position(|f| *f == name)
+                }
+            };
+            if let Some(field) = field {
+                self.client_field(&mut c, field, &mut seen)?;
+                expected = field + 1;
+            } else {
+                self.skip(0)?;
+            }
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b'}' => {
+                    self.pos += 1;
+                    return Some(c);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The value of field number `field` (of [`CLIENT_FIELDS`]) into `c`.
+    #[inline]
+    fn client_field(&mut self, c: &mut ClientRef<'a>, field: usize, seen: &mut u32) -> Option<()> {
+        let bit = 1u32 << field;
+        // serde refuses a repeated field.
+        if *seen & bit != 0 {
+            return None;
+        }
+        *seen |= bit;
+        match field {
+            0 => c.id = self.text_field()?,
+            1 => c.addr = self.text_field()?,
+            2 => c.fd = self.text_field()?,
+            3 => c.name = self.text_field()?,
+            4 => c.cmd = self.text_field()?,
+            5 => c.age = self.int_field()?,
+            6 => c.idle = self.int_field()?,
+            7 => c.db = self.text_field()?,
+            8 => c.flags = self.text_field()?,
+            9 => c.sub = self.int_field()?,
+            10 => c.psub = self.int_field()?,
+            11 => c.multi = self.int_field()?,
+            12 => c.qbuf = self.int_field()?,
+            13 => c.qbuf_free = self.int_field()?,
+            14 => c.obl = self.int_field()?,
+            15 => c.oll = self.int_field()?,
+            16 => c.omem = self.int_field()?,
+            17 => c.events = self.text_field()?,
+            18 => c.network = self.text_field()?,
+            19 => c.peer = self.text_field()?,
+            _ => c.user = self.text_field()?,
+        }
+        Some(())
+    }
+}
+
+/// A field name as a page spells it, `"name":`, with its bytes as two little-endian words.
+struct QuotedName {
+    len: usize,
+    words: [u64; 2],
+    masks: [u64; 2],
+}
+
+impl QuotedName {
+    const fn new(name: &str) -> Self {
+        let name = name.as_bytes();
+        let mut bytes = [0u8; 16];
+        let len = name.len() + 3;
+        assert!(len <= 16);
+        bytes[0] = b'"';
+        let mut i = 0;
+        while i < name.len() {
+            bytes[i + 1] = name[i];
+            i += 1;
+        }
+        bytes[name.len() + 1] = b'"';
+        bytes[name.len() + 2] = b':';
+        let (mut words, mut masks) = ([0u64; 2], [0u64; 2]);
+        let mut i = 0;
+        while i < len {
+            words[i / 8] |= (bytes[i] as u64) << (8 * (i % 8));
+            masks[i / 8] |= 0xff << (8 * (i % 8));
+            i += 1;
+        }
+        Self { len, words, masks }
+    }
+
+    /// Whether `text` starts with this name.
+    #[inline]
+    fn starts(&self, text: &[u8]) -> bool {
+        let word = |chunk: &[u8]| u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        match text.get(..16) {
+            Some(head) => {
+                word(&head[..8]) & self.masks[0] == self.words[0]
+                    && word(&head[8..]) & self.masks[1] == self.words[1]
+            }
+            // The last bytes of a page are never a session's field.
+            None => false,
+        }
+    }
+}
+
+const QUOTED_FIELDS: [QuotedName; CLIENT_FIELDS.len()] = {
+    let mut names = [const { QuotedName::new("") }; CLIENT_FIELDS.len()];
+    let mut i = 0;
+    while i < CLIENT_FIELDS.len() {
+        names[i] = QuotedName::new(CLIENT_FIELDS[i]);
+        i += 1;
+    }
+    names
+};
+
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// Bytes of `word` that are zero, flagged by their high bit (the lowest flag is exact).
+fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(ONES) & !word & HIGHS
+}
+
+/// The first `"`, `\` or control character at or after `from`, eight bytes at a time: strings
+/// in a page are short, too short for a vectorised search to pay off.
+fn find_special(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let flags = zero_bytes(word ^ (ONES * u64::from(b'"')))
+            | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+            // Bytes below 0x20; bytes of 0x80 and up keep their high bit and are not flagged.
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS);
+        if flags != 0 {
+            return i + (flags.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde_page(json: &str) -> Option<ClientPageRef<'_>> {
+        serde_json::from_str(json).ok()
+    }
+
+    fn same(json: &str) {
+        let fast = read_page(json.as_bytes());
+        if let Some(fast) = &fast {
+            let slow = serde_page(json).unwrap_or_else(|| panic!("serde refused {json}"));
+            assert_eq!(fast.time, slow.time, "{json}");
+            assert_eq!(fast.count, slow.count, "{json}");
+            assert_eq!(fast.clients, slow.clients, "{json}");
+        }
+    }
+
+    #[test]
+    fn quoted_names_match_their_text() {
+        for (quoted, name) in QUOTED_FIELDS.iter().zip(CLIENT_FIELDS) {
+            let text = format!("\"{name}\":\"0123456789abcdef\"");
+            assert!(quoted.starts(text.as_bytes()), "{name}");
+            assert_eq!(quoted.len, name.len() + 3);
+            let other = format!("\"{name}x\":\"0123456789abcdef\"");
+            assert!(!quoted.starts(other.as_bytes()), "{name}");
+        }
+    }
+
+    #[test]
+    fn reads_a_plain_page_without_copying() {
+        let json = r#"{"time":"2027-01-15T08:00:00.000Z","clients":[{"id":"7","addr":"10.0.0.1:5","age":12,"idle":"3","db":"0","user":"default","omem":0}],"count":1}"#;
+        let page = read_page(json.as_bytes()).expect("read");
+        assert_eq!(page.count, Some(1));
+        let c = &page.clients[0];
+        assert!(matches!(c.addr, Some(Cow::Borrowed("10.0.0.1:5"))));
+        assert_eq!((c.age, c.idle), (Some(12), Some(3)));
+        same(json);
+    }
+
+    #[test]
+    fn lenient_types_match_serde() {
+        for json in [
+            r#"{"clients":[{"id":7,"idle":true,"age":null,"db":false,"user":{"a":[1,2.5]},"omem":[1]}]}"#,
+            r#"{"clients":null,"time":null,"count":"12"}"#,
+            r#" { "clients" : [ { } , {"x":{"y":[null,true,-1.5e3]}} ] , "extra" : [[]] } "#,
+            r#"{"clients":[{"name":"a\"b\\u00e9","addr":"x\ny"}]}"#,
+            r#"{"clients":[{"age":" 42 ","idle":"-7","sub":"x"}]}"#,
+            r#"{"clients":[{"age":999999999999999999,"id":-12}]}"#,
+            r#"{"clients":[{"age":18446744073709551615,"id":18446744073709551615}]}"#,
+            r#"{"clients":[{"age":-9223372036854775808,"id":-9223372036854775808}]}"#,
+        ] {
+            assert!(read_page(json.as_bytes()).is_some(), "{json}");
+            same(json);
+        }
+    }
+
+    #[test]
+    fn leaves_the_unusual_to_serde() {
+        for json in [
+            r#"{"clients":[{"id":"1","id":"2"}]}"#,
+            r#"{"clients":[],"clients":[]}"#,
+            r#"{"clients":[{"age":1.5}]}"#,
+            r#"{"clients":[{"age":1e3}]}"#,
+            r#"{"clients":[{"id":-0}]}"#,
+            r#"{"clients":[{"id":01}]}"#,
+            r#"{"clients":[{"age":123456789012345678901}]}"#,
+            r#"{"clients":[{"age":-9223372036854775809}]}"#,
+            r#"{"clients":[["1","10.0.0.1:5"]]}"#,
+            r#"{"clients":[{"\u0069d":"1"}]}"#,
+            r#"{"clients":[]} x"#,
+            r#"{"clients":[],}"#,
+            r#"{"clients":["#,
+            "{\"clients\":[{\"name\":\"a\u{1}\"}]}",
+            r#"[]"#,
+            r#"{"clients":"none"}"#,
+        ] {
+            assert!(read_page(json.as_bytes()).is_none(), "{json}");
+        }
+        assert!(read_page(b"{\"clients\":[{\"name\":\"\xff\"}]}").is_none());
+    }
+}
