@@ -145,8 +145,8 @@ fn encode(c: &mut Criterion) {
     store.update(|s| {
         for i in 0..1000u64 {
             let key = NodeKey {
-                instance_id: format!("instance-{:03}", i / 10),
-                node_id: format!("node-{i:04}"),
+                instance_id: format!("instance-{:03}", i / 10).into(),
+                node_id: format!("node-{i:04}").into(),
             };
             let data = NodeData {
                 aggregate: aggregate(Arc::clone(&settings), &sessions(300, i)),

@@ -75,7 +75,7 @@ fn prune(store: &Store, config: &Config) {
                     && config
                         .redis
                         .iter()
-                        .any(|r| r.name == key.instance_id && r.node_id == key.node_id))
+                        .any(|r| *r.name == *key.instance_id && *r.node_id == *key.node_id))
         });
         s.dbss
             .retain(|id, _| config.clouds.iter().any(|c| c.dbss_resources.contains(id)));

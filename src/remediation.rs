@@ -240,8 +240,8 @@ impl Remediator {
             });
         listed
             && known.nodes.contains_key(&NodeKey {
-                instance_id: instance_id.to_string(),
-                node_id: node_id.to_string(),
+                instance_id: instance_id.into(),
+                node_id: node_id.into(),
             })
     }
 
@@ -350,8 +350,8 @@ impl Remediator {
         // token holder could otherwise grow the series without end.
         for (d, _) in &mut decisions {
             let key = NodeKey {
-                instance_id: d.instance_id.clone(),
-                node_id: d.node_id.clone(),
+                instance_id: d.instance_id.clone().into(),
+                node_id: d.node_id.clone().into(),
             };
             if !known.nodes.contains_key(&key) {
                 let pair = (d.instance_id.clone(), d.node_id.clone());
@@ -398,8 +398,8 @@ impl Remediator {
                 .load()
                 .nodes
                 .get(&NodeKey {
-                    instance_id: decision.instance_id.clone(),
-                    node_id: decision.node_id.clone(),
+                    instance_id: decision.instance_id.clone().into(),
+                    node_id: decision.node_id.clone().into(),
                 })
                 .map(|n| n.info.cloud.clone())
                 .filter(|c| c != "redis");

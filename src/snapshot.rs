@@ -8,11 +8,12 @@ use std::time::{Duration, SystemTime};
 use crate::aggregate::NodeAggregate;
 use crate::cloud::dbss::JobBean;
 
-/// A node, as the metrics name it.
+/// A node, as the metrics name it. Shared strings: every update of the snapshot copies its map
+/// of nodes, and a copy should not allocate.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeKey {
-    pub instance_id: String,
-    pub node_id: String,
+    pub instance_id: Arc<str>,
+    pub node_id: Arc<str>,
 }
 
 /// What is known of a node besides its sessions (labels of `dcs_node_info`).

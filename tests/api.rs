@@ -21,8 +21,8 @@ use dcs_session_exporter::cloud::dcs::{
 };
 use dcs_session_exporter::cloud::signer::{self, SignableRequest};
 use dcs_session_exporter::cloud::{
-    ApiClient, ClientOptions, Credentials, Endpoints, ErrorKind, Operation, RequestObserver,
-    RetryPolicy,
+    ApiClient, ClientOptions, Credentials, Endpoints, ErrorKind, Operation, RateLimiter,
+    RequestObserver, RetryPolicy,
 };
 use dcs_session_exporter::sim::state::{ErrorShape, SimError};
 use dcs_session_exporter::sim::topology::DbssPaths;
@@ -374,6 +374,19 @@ async fn scan_poll_and_page_through_a_stored_list() {
     assert_eq!(list.sessions, stored.len() as u64);
     assert_eq!(list.pages as usize, stored.len().div_ceil(100));
     assert!(stored.len() > 400, "{}", stored.len());
+    // The last page is short, and a page past the end is empty; both give the whole count.
+    let n = stored.len() as u64;
+    for (offset, want) in [(n - 3, &stored[stored.len() - 3..]), (n + 5, &stored[..0])] {
+        let q = ListClientsQuery {
+            offset: Some(offset),
+            limit: Some(10),
+            ..query.clone()
+        };
+        let page = api.list_clients(&instance, &q, deadline()).await.unwrap();
+        assert_eq!(page.clients, want, "offset {offset}");
+        assert_eq!(page.count, Some(n as i64));
+        assert_eq!(page.time.as_deref(), Some(time.as_str()));
+    }
 
     // Sort and filter on the service side.
     let sorted = api
@@ -832,6 +845,39 @@ fn throttled() -> SimError {
         code: "APIG.0308".into(),
         message: "The throttling threshold has been reached".into(),
     }
+}
+
+/// The account's rate halves on each throttled answer and comes back with answers that get
+/// through; and the simulator's `api_latency` delays every answer.
+#[tokio::test]
+async fn the_request_rate_adapts_to_throttling() {
+    let mut config = SimConfig::new(Credentials::new(AK, SK), topology());
+    config.project_id = Some(PROJECT.into());
+    config.topology.api_latency = Duration::from_millis(150);
+    let (sim, url) = start_sim(config).await;
+    let limiter = Arc::new(RateLimiter::new(400.0));
+    let api = client_with(
+        &url,
+        Credentials::new(AK, SK),
+        ClientOptions {
+            rate_limiter: Some(Arc::clone(&limiter)),
+            ..fast_options(None)
+        },
+    );
+    let started = Instant::now();
+    sim.inject_fault(Fault::new(Operation::ListInstances, 3, throttled()));
+    api.list_instances(&ListInstancesQuery::default(), deadline())
+        .await
+        .unwrap();
+    // Three throttled attempts and one that got through, each answered after the latency.
+    assert!(started.elapsed() >= Duration::from_millis(4 * 150));
+    assert_eq!(limiter.per_second(), 400.0 / 8.0 + 400.0 / 100.0);
+    for _ in 0..3 {
+        api.list_instances(&ListInstancesQuery::default(), deadline())
+            .await
+            .unwrap();
+    }
+    assert_eq!(limiter.per_second(), 400.0 / 8.0 + 4.0 * 400.0 / 100.0);
 }
 
 #[tokio::test]

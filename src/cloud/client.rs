@@ -117,6 +117,8 @@ pub struct ApiClient {
     project_id: String,
     endpoints: Arc<Endpoints>,
     options: Arc<ClientOptions>,
+    /// How long this account's jobs have taken lately, shared by every clone.
+    pub(crate) job_timing: Arc<super::dcs::JobTiming>,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -195,6 +197,7 @@ impl ApiClient {
             project_id: project_id.into(),
             endpoints: Arc::new(endpoints),
             options: Arc::new(options),
+            job_timing: Arc::default(),
         })
     }
 
@@ -274,6 +277,13 @@ impl ApiClient {
                 ),
             )),
         };
+        if let Some(limiter) = &self.options.rate_limiter {
+            match &result {
+                Err(e) if e.is_throttled() => limiter.throttled(),
+                Ok(_) => limiter.answered(),
+                Err(_) => {}
+            }
+        }
         if let Some(observer) = &self.options.observer {
             let outcome = match &result {
                 Ok(answer) => answer.status.to_string(),

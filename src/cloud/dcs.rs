@@ -599,6 +599,31 @@ impl Default for PollOptions {
     }
 }
 
+/// How long an account's jobs take, learnt from the ones that ended: a moving average.
+#[derive(Debug, Default)]
+pub struct JobTiming {
+    /// Milliseconds; 0 until a job has ended.
+    average_ms: std::sync::atomic::AtomicU64,
+}
+
+impl JobTiming {
+    /// When a new job has most likely ended: a little after the average.
+    fn first_look(&self) -> Option<Duration> {
+        let ms = self.average_ms.load(std::sync::atomic::Ordering::Relaxed);
+        (ms > 0).then(|| Duration::from_millis(ms + ms / 10 + 100))
+    }
+
+    fn record(&self, took: Duration) {
+        // Jobs of an hour are not waited on; their times would only skew the average.
+        let took = took.min(Duration::from_secs(3600)).as_millis() as u64;
+        let average = &self.average_ms;
+        let old = average.load(std::sync::atomic::Ordering::Relaxed);
+        let new = if old == 0 { took } else { (old * 3 + took) / 4 };
+        // Another job's time may land at once; either is a fair average.
+        average.store(new.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl ApiClient {
     fn instance_path<'a>(&'a self, instance_id: &'a str) -> [&'a str; 4] {
         ["v2", self.project_id(), "instances", instance_id]
@@ -632,17 +657,30 @@ impl ApiClient {
     }
 
     /// Polls a job, waiting half as long again each time, until it ends (`SUCCESS` or `FAIL`) or the
-    /// deadline passes.
+    /// deadline passes. Each look is a call against the account's request rate, so the first is
+    /// not at once but when the account's recent jobs had ended (at `first_wait` until one has).
     pub async fn wait_for_job(
         &self,
         job_id: &str,
         poll: &PollOptions,
         deadline: Instant,
     ) -> Result<DcsJob, ApiError> {
-        let mut wait = poll.first_wait;
+        let first = self
+            .job_timing
+            .first_look()
+            .map_or(poll.first_wait, |d| d.max(poll.first_wait));
+        if Instant::now() + first < deadline {
+            tokio::time::sleep(first).await;
+        }
+        let mut wait = poll.first_wait.mul_f64(1.5).min(poll.max_wait);
         loop {
             let job = self.show_job(job_id, deadline).await?;
             if job.status.is_finished() {
+                if let (Some(began), Some(ended)) = (job.began(), job.ended())
+                    && let Ok(took) = ended.duration_since(began)
+                {
+                    self.job_timing.record(took);
+                }
                 return Ok(job);
             }
             if Instant::now() + wait >= deadline {
@@ -997,6 +1035,25 @@ pub fn compare_clients(a: &ClientInfo, b: &ClientInfo, field: &str) -> std::cmp:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_timing_learns_how_long_jobs_take() {
+        let timing = JobTiming::default();
+        assert_eq!(timing.first_look(), None);
+        timing.record(Duration::from_secs(2));
+        // A tenth and 100 ms after the average.
+        assert_eq!(timing.first_look(), Some(Duration::from_millis(2300)));
+        // A moving average: one slow job moves it a quarter of the way.
+        timing.record(Duration::from_secs(6));
+        assert_eq!(timing.first_look(), Some(Duration::from_millis(3400)));
+        for _ in 0..40 {
+            timing.record(Duration::from_millis(400));
+        }
+        assert_eq!(timing.first_look(), Some(Duration::from_millis(540)));
+        // Instant jobs still count as having taken some time.
+        timing.record(Duration::ZERO);
+        assert!(timing.first_look().is_some());
+    }
 
     #[test]
     fn decodes_the_documented_page() {

@@ -439,8 +439,8 @@ async fn node_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, key: NodeKey) 
 /// Puts a direct target in the store before its first scan, so readiness waits for it.
 fn register_redis(store: &Store, target: &RedisTarget) -> NodeKey {
     let key = NodeKey {
-        instance_id: target.name.clone(),
-        node_id: target.node_id.clone(),
+        instance_id: target.name.clone().into(),
+        node_id: target.node_id.clone().into(),
     };
     let host = target
         .node_id

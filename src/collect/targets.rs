@@ -58,8 +58,8 @@ fn target(
     };
     NodeTarget {
         key: NodeKey {
-            instance_id: instance_id.to_string(),
-            node_id: node_id.to_string(),
+            instance_id: instance_id.into(),
+            node_id: node_id.into(),
         },
         info: NodeInfo {
             cloud: cloud.to_string(),

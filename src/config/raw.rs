@@ -131,7 +131,9 @@ struct RawResource {
 
 /// The default account rate: Huawei's API gateway allows more, and leaving room keeps other
 /// tools of the same account from being throttled.
-const DEFAULT_REQUESTS_PER_SECOND: f64 = 10.0;
+/// A ceiling: the rate halves on throttling and recovers (see `cloud::ratelimit`). It lets
+/// 1,000 nodes be scanned within a minute.
+const DEFAULT_REQUESTS_PER_SECOND: f64 = 100.0;
 
 fn required(value: Option<String>, key: &str) -> Result<String, ConfigError> {
     match value.map(|v| v.trim().to_string()) {
@@ -199,7 +201,8 @@ impl RawConfig {
                 "must be at least 1s",
             ));
         }
-        let max_concurrent_scans = e.max_concurrent_scans.unwrap_or(16);
+        // Scans mostly wait on jobs; a scan holds at most one page of sessions at a time.
+        let max_concurrent_scans = e.max_concurrent_scans.unwrap_or(64);
         if !(1..=1024).contains(&max_concurrent_scans) {
             return Err(invalid(
                 "exporter.max_concurrent_scans",

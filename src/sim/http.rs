@@ -54,7 +54,17 @@ pub fn router(sim: Arc<Simulator>) -> Router {
     ))
     .fallback(|| async { ApiFailure(api_not_found()) })
     .layer(middleware::from_fn(request_id))
+    .layer(middleware::from_fn_with_state(Arc::clone(&sim), latency))
     .with_state(sim)
+}
+
+/// The topology's `api_latency`, before every answer.
+async fn latency(State(sim): State<Arc<Simulator>>, request: Request, next: Next) -> Response {
+    let latency = sim.config.topology.api_latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    next.run(request).await
 }
 
 /// An error answer in the shape of the service that gives it.
@@ -369,6 +379,16 @@ async fn list_clients(
         Ok(shaped) => shaped,
         Err(response) => return Ok(response),
     };
+    if shaped.is_none()
+        && let Some(body) =
+            sim.with_state(|s| s.list_clients_body(&instance_id, &query, SystemTime::now()))?
+    {
+        return Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response());
+    }
     let mut page = sim.with_state(|s| s.list_clients(&instance_id, &query, SystemTime::now()))?;
     match shaped {
         Some(FaultKind::TimeChanges) => {

@@ -69,6 +69,45 @@ pub type SimResult<T> = Result<T, SimError>;
 struct StoredList {
     time_ms: i64,
     sessions: StoredSessions,
+    /// The list as JSON, rendered the first time a plain page is read.
+    rendered: Option<RenderedList>,
+}
+
+/// Every session of a list as JSON, comma-separated, so that any page is one slice.
+struct RenderedList {
+    json: String,
+    /// Where each session's JSON starts; one more entry for the end.
+    starts: Vec<usize>,
+}
+
+impl RenderedList {
+    fn new(sessions: impl Iterator<Item = ClientInfo>) -> Self {
+        let mut json = String::new();
+        let mut starts = Vec::new();
+        for session in sessions {
+            if !starts.is_empty() {
+                json.push(',');
+            }
+            starts.push(json.len());
+            // A ClientInfo always serializes.
+            json.push_str(&serde_json::to_string(&session).unwrap_or_else(|_| "{}".into()));
+        }
+        starts.push(json.len());
+        Self { json, starts }
+    }
+
+    /// Sessions `offset..offset + limit`, comma-separated.
+    fn page(&self, offset: usize, limit: usize) -> &str {
+        let sessions = self.starts.len() - 1;
+        let (first, end) = (
+            offset.min(sessions),
+            offset.saturating_add(limit).min(sessions),
+        );
+        if first == end {
+            return "";
+        }
+        self.json[self.starts[first]..self.starts[end]].trim_end_matches(',')
+    }
 }
 
 enum StoredSessions {
@@ -79,6 +118,14 @@ enum StoredSessions {
 }
 
 impl StoredList {
+    fn new(time_ms: i64, sessions: StoredSessions) -> Self {
+        Self {
+            time_ms,
+            sessions,
+            rendered: None,
+        }
+    }
+
     fn len(&self) -> usize {
         match &self.sessions {
             StoredSessions::Generated(s) => s.len(),
@@ -102,6 +149,26 @@ impl StoredList {
     fn all(&self, profile: &ClientProfile) -> Vec<ClientInfo> {
         self.page(profile, 0, usize::MAX)
     }
+}
+
+/// A checked request for a page of sessions.
+struct PageRequest<'q> {
+    offset: usize,
+    limit: usize,
+    order: SortOrder,
+    sort: Option<&'q str>,
+    filter: Option<&'q str>,
+}
+
+/// A node's stored list; the service's answer when no scan has made one.
+fn stored_list(node: &SimNode) -> SimResult<&StoredList> {
+    node.stored.as_ref().ok_or_else(|| {
+        SimError::dcs(
+            500,
+            codes::INTERNAL,
+            "The session list of this node has not been queried. Query it first.",
+        )
+    })
 }
 
 struct SimNode {
@@ -331,12 +398,10 @@ impl SimState {
                     }
                     if *refresh || node.stored.is_none() {
                         node.population.advance_to(end_ms);
-                        node.stored = Some(StoredList {
-                            time_ms: end_ms,
-                            sessions: StoredSessions::Generated(
-                                node.population.sessions().to_vec(),
-                            ),
-                        });
+                        node.stored = Some(StoredList::new(
+                            end_ms,
+                            StoredSessions::Generated(node.population.sessions().to_vec()),
+                        ));
                     }
                 }
                 JobKind::KillAll { instance, nodes } => {
@@ -501,10 +566,7 @@ impl SimState {
                 node.scanning = None;
             }
             if let Ok(Some(clients)) = result {
-                node.stored = Some(StoredList {
-                    time_ms: end_ms,
-                    sessions: StoredSessions::Real(clients),
-                });
+                node.stored = Some(StoredList::new(end_ms, StoredSessions::Real(clients)));
             }
         }
     }
@@ -551,6 +613,74 @@ impl SimState {
         query: &ListQuery,
         now: SystemTime,
     ) -> SimResult<ClientPage> {
+        let (instance, node, page) = self.page_request(instance_id, query, now)?;
+        let node = &self.instances[instance].nodes[node];
+        let stored = stored_list(node)?;
+        let profile = node.population.profile();
+        let (offset, limit) = (page.offset, page.limit);
+        let (clients, count) = if page.filter.is_none() && page.sort.is_none() {
+            // The common case renders only the page asked for.
+            (stored.page(profile, offset, limit), stored.len())
+        } else {
+            let mut all: Vec<ClientInfo> = stored.all(profile);
+            all.retain(|c| page.filter.is_none_or(|f| address_matches(c, f)));
+            if let Some(field) = page.sort {
+                all.sort_by(|a, b| compare_clients(a, b, field));
+                if page.order == SortOrder::Desc {
+                    all.reverse();
+                }
+            }
+            let count = all.len();
+            (all.into_iter().skip(offset).take(limit).collect(), count)
+        };
+        Ok(ClientPage {
+            time: Some(format_time(stored.time_ms)),
+            clients,
+            count: Some(count as i64),
+        })
+    }
+
+    /// As [`SimState::list_clients`], as the JSON body, for pages neither filtered nor
+    /// ordered (`None` for the others). The list is rendered once, when its first page is
+    /// read; a page is then a slice of it, so that a busy simulator costs little.
+    pub fn list_clients_body(
+        &mut self,
+        instance_id: &str,
+        query: &ListQuery,
+        now: SystemTime,
+    ) -> SimResult<Option<String>> {
+        let (instance, node, page) = self.page_request(instance_id, query, now)?;
+        if page.filter.is_some() || page.sort.is_some() {
+            return Ok(None);
+        }
+        let node = &mut self.instances[instance].nodes[node];
+        stored_list(node)?;
+        let profile = node.population.profile();
+        let Some(stored) = node.stored.as_mut() else {
+            return Ok(None);
+        };
+        if stored.rendered.is_none() {
+            let all = stored.all(profile);
+            stored.rendered = Some(RenderedList::new(all.into_iter()));
+        }
+        let rendered = stored
+            .rendered
+            .as_ref()
+            .map_or("", |r| r.page(page.offset, page.limit));
+        let time = serde_json::Value::String(format_time(stored.time_ms));
+        Ok(Some(format!(
+            r#"{{"time":{time},"clients":[{rendered}],"count":{}}}"#,
+            stored.len()
+        )))
+    }
+
+    /// The node and page a session-list call asks for, checked as the service checks them.
+    fn page_request<'q>(
+        &mut self,
+        instance_id: &str,
+        query: &'q ListQuery,
+        now: SystemTime,
+    ) -> SimResult<(usize, usize, PageRequest<'q>)> {
         self.advance(millis(now));
         let instance = self.instance(instance_id)?;
         let node = self.client_node(instance, query.node_id.as_deref())?;
@@ -582,37 +712,14 @@ impl SimState {
             }
             None => None,
         };
-        let node = &self.instances[instance].nodes[node];
-        let stored = node.stored.as_ref().ok_or_else(|| {
-            SimError::dcs(
-                500,
-                codes::INTERNAL,
-                "The session list of this node has not been queried. Query it first.",
-            )
-        })?;
-        let profile = node.population.profile();
-        let (offset, limit) = (offset as usize, limit as usize);
-        let filter = query.addr.as_deref().filter(|a| !a.is_empty());
-        let (clients, count) = if filter.is_none() && sort.is_none() {
-            // The common case renders only the page asked for.
-            (stored.page(profile, offset, limit), stored.len())
-        } else {
-            let mut all: Vec<ClientInfo> = stored.all(profile);
-            all.retain(|c| filter.is_none_or(|f| address_matches(c, f)));
-            if let Some(field) = sort {
-                all.sort_by(|a, b| compare_clients(a, b, field));
-                if order == SortOrder::Desc {
-                    all.reverse();
-                }
-            }
-            let count = all.len();
-            (all.into_iter().skip(offset).take(limit).collect(), count)
+        let page = PageRequest {
+            offset: offset as usize,
+            limit: limit as usize,
+            order,
+            sort,
+            filter: query.addr.as_deref().filter(|a| !a.is_empty()),
         };
-        Ok(ClientPage {
-            time: Some(format_time(stored.time_ms)),
-            clients,
-            count: Some(count as i64),
-        })
+        Ok((instance, node, page))
     }
 
     /// `POST .../clients/kill-all`.

@@ -104,6 +104,9 @@ pub struct Topology {
     /// How long a scan or kill job takes: `INIT` for its first fifth, then `RUNNING`, then done.
     #[serde(default = "default_job_duration", with = "humantime_serde")]
     pub job_duration: Duration,
+    /// Added to every answer, as the network and the gateway add it to the real service's.
+    #[serde(default, with = "humantime_serde")]
+    pub api_latency: Duration,
     #[serde(default)]
     pub dbss_paths: DbssPaths,
     #[serde(default, rename = "instance")]
@@ -210,6 +213,7 @@ impl Topology {
         Self {
             seed: default_seed(),
             job_duration: default_job_duration(),
+            api_latency: Duration::ZERO,
             dbss_paths: DbssPaths::Both,
             instances: vec![
                 InstanceSpec {
@@ -323,6 +327,9 @@ impl Topology {
                     "fault[{i}].instance {name:?} is not in the topology"
                 ));
             }
+        }
+        if self.api_latency > Duration::from_secs(60) {
+            return invalid("api_latency must be at most 1m".into());
         }
         if self.job_duration > Duration::from_secs(3600) {
             return invalid("job_duration must be at most 1h".into());

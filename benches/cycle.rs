@@ -1,0 +1,333 @@
+//! Whole-process collection: the simulator (in this process, serving each stored list
+//! rendered once) and the exporter (a child process, measured from /proc) collecting full
+//! cycles of every node.
+//!
+//!     cargo bench --bench cycle
+//!
+//! Scenarios (all by default; CYCLE_SCENARIOS=a,b,c picks some):
+//! - a: 100 nodes x 10,000 sessions;
+//! - b: 1,000 nodes x 1,000 sessions;
+//! - c: as b, with 50 ms of latency on every API answer.
+//!
+//! Every scenario runs the exporter at its default settings (60 s interval, request rate,
+//! concurrency) and waits for two cycles. Reported: wall time of each cycle, exporter CPU
+//! seconds per million sessions in the second (steady) cycle, peak RSS, and `/metrics` size,
+//! samples and the time one scrape takes to encode and send.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use dcs_session_exporter::cloud::Credentials;
+use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
+use dcs_session_exporter::sim::{SimConfig, Simulator, Topology};
+use tokio::time::Instant;
+
+const AK: &str = "AKCYCLEBENCH";
+const SK: &str = "SKcyclebench0000000000000001";
+/// No cycle of any scenario may take longer; the bench gives up past it.
+const MAX_CYCLE: Duration = Duration::from_secs(300);
+
+struct Scenario {
+    name: &'static str,
+    nodes: u32,
+    sessions_per_node: u32,
+    latency: Duration,
+}
+
+const SCENARIOS: [Scenario; 3] = [
+    Scenario {
+        name: "a",
+        nodes: 100,
+        sessions_per_node: 10_000,
+        latency: Duration::ZERO,
+    },
+    Scenario {
+        name: "b",
+        nodes: 1000,
+        sessions_per_node: 1000,
+        latency: Duration::ZERO,
+    },
+    Scenario {
+        name: "c",
+        nodes: 1000,
+        sessions_per_node: 1000,
+        latency: Duration::from_millis(50),
+    },
+];
+
+/// What the simulator has served, counted as the answers leave.
+#[derive(Default)]
+struct Served {
+    /// Scan jobs started, and when each started.
+    scans: Vec<Instant>,
+    /// Whole lists read (the page holding a list's last session was sent), with their sizes.
+    lists: Vec<(Instant, u64)>,
+}
+
+/// `(offset, limit)` of a list call's query.
+fn paging(query: &str) -> (u64, u64) {
+    let mut map = HashMap::new();
+    for pair in query.split('&') {
+        if let Some((k, v)) = pair.split_once('=') {
+            map.insert(k, v.parse::<u64>().unwrap_or(0));
+        }
+    }
+    (
+        map.get("offset").copied().unwrap_or(0),
+        map.get("limit").copied().unwrap_or(10),
+    )
+}
+
+async fn count(served: Arc<Mutex<Served>>, request: Request, next: Next) -> Response {
+    let is_clients = request.uri().path().ends_with("/clients");
+    let method = request.method().clone();
+    let query = request.uri().query().unwrap_or_default().to_string();
+    let response = next.run(request).await;
+    if !is_clients || response.status() != 200 {
+        return response;
+    }
+    if method == axum::http::Method::POST {
+        served.lock().unwrap().scans.push(Instant::now());
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    // A rendered page ends with `"count":N}`.
+    let total: u64 = std::str::from_utf8(&bytes[bytes.len().saturating_sub(32)..])
+        .ok()
+        .and_then(|tail| tail.rsplit_once("\"count\":"))
+        .and_then(|(_, n)| n.trim_end_matches('}').parse().ok())
+        .unwrap_or(0);
+    let (offset, limit) = paging(&query);
+    if offset + limit >= total {
+        served.lock().unwrap().lists.push((Instant::now(), total));
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state.
+    (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Kills the exporter however the bench ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn topology(s: &Scenario) -> Topology {
+    let mut topology = Topology::demo();
+    topology.dbss_resources.clear();
+    topology.api_latency = s.latency;
+    // Redis Cluster instances of 10 shards without replicas: 10 nodes of the same size each
+    // (a replica's simulated sessions are fewer).
+    topology.instances = (0..s.nodes / 10)
+        .map(|i| InstanceSpec {
+            name: format!("cluster-{i:03}"),
+            id: None,
+            architecture: Architecture::Cluster,
+            shards: 10,
+            replicas: 0,
+            proxies: 0,
+            sessions_per_node: s.sessions_per_node,
+            client_hosts: 20,
+            ip_pass_through: true,
+            engine_version: "6.0".into(),
+            redis_urls: Vec::new(),
+        })
+        .collect();
+    topology
+}
+
+/// Waits until `done` holds of what was served.
+async fn wait_for(served: &Mutex<Served>, what: &str, done: impl Fn(&Served) -> bool) {
+    let started = Instant::now();
+    while !done(&served.lock().unwrap()) {
+        assert!(
+            started.elapsed() < MAX_CYCLE,
+            "{what}: not within {MAX_CYCLE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn run(s: &Scenario) {
+    let sim = Simulator::new(SimConfig::new(Credentials::new(AK, SK), topology(s)));
+    let served = Arc::new(Mutex::new(Served::default()));
+    let router = sim.router().layer(middleware::from_fn({
+        let served = Arc::clone(&served);
+        move |request: Request, next: Next| count(Arc::clone(&served), request, next)
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let dir = std::env::temp_dir().join(format!("dcs-cycle-{}-{}", s.name, std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("exporter.toml");
+    // Nothing but the cloud: every exporter setting at its default.
+    std::fs::write(
+        &config,
+        format!(
+            "[[cloud]]\nname = \"bench\"\nproject_id = \"p\"\ndcs_endpoint = \"{sim_url}\"\n\
+             dbss_endpoint = \"{sim_url}\"\n[cloud.discovery]\n"
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"))
+            .args(["--config", config.to_str().unwrap()])
+            .args([
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--log.level",
+                "error",
+            ])
+            .env("CLOUD_SDK_AK", AK)
+            .env("CLOUD_SDK_SK", SK)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    let nodes = s.nodes as usize;
+    // The address it serves on is in its first lines; the rest is drained so it never blocks.
+    let stdout = child.0.stdout.take().unwrap();
+    let (address_tx, address_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("exporter listening on ") {
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                let _ = address_tx.send(url.trim_end_matches("/metrics").to_string());
+            }
+        }
+    });
+    let base = address_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the exporter did not start");
+
+    wait_for(&served, "cycle 1", |v| v.lists.len() >= nodes).await;
+    let (cycle1, cpu1, sessions1) = {
+        let v = served.lock().unwrap();
+        let sessions: u64 = v.lists.iter().map(|l| l.1).sum();
+        (v.lists[nodes - 1].0 - started, cpu_seconds(pid), sessions)
+    };
+    wait_for(&served, "cycle 2", |v| v.lists.len() >= 2 * nodes).await;
+    // The last page's sessions are aggregated after it is sent.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cpu2 = cpu_seconds(pid);
+    let (cycle2, sessions2) = {
+        let v = served.lock().unwrap();
+        let sessions: u64 = v.lists[nodes..2 * nodes].iter().map(|l| l.1).sum();
+        (v.lists[2 * nodes - 1].0 - v.scans[nodes], sessions)
+    };
+
+    let collecting_peak = status_kib(pid, "VmHWM:");
+    let http = reqwest::Client::new();
+    let scrape_started = Instant::now();
+    let body = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = scrape_started.elapsed();
+    let samples = body.lines().filter(|l| !l.starts_with('#')).count();
+    let peak = status_kib(pid, "VmHWM:");
+    drop(child);
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let per_million = (cpu2 - cpu1) / sessions2.max(1) as f64 * 1e6;
+    println!(
+        "scenario {}: {} nodes x {} sessions, API latency {} ms",
+        s.name,
+        s.nodes,
+        s.sessions_per_node,
+        s.latency.as_millis()
+    );
+    println!(
+        "  cycle 1 (cold: start, discovery, scans): {:.1} s, {sessions1} sessions, exporter CPU {cpu1:.2} s",
+        cycle1.as_secs_f64()
+    );
+    println!(
+        "  cycle 2 (steady): {:.1} s, {sessions2} sessions, exporter CPU {:.2} s = {per_million:.2} s per million sessions ({:.2} us a session)",
+        cycle2.as_secs_f64(),
+        cpu2 - cpu1,
+        per_million
+    );
+    println!(
+        "  peak RSS {:.1} MiB collecting, {:.1} MiB after a scrape; /metrics {samples} samples, {} KiB, scraped in {:.0} ms",
+        collecting_peak as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        body.len() / 1024,
+        scrape.as_secs_f64() * 1e3
+    );
+    println!(
+        "  | {} | {} x {} | {} ms | {:.1} s | {:.1} s | {per_million:.2} | {:.1} / {:.1} MiB | {samples} / {} KiB / {:.0} ms |",
+        s.name,
+        s.nodes,
+        s.sessions_per_node,
+        s.latency.as_millis(),
+        cycle1.as_secs_f64(),
+        cycle2.as_secs_f64(),
+        collecting_peak as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        body.len() / 1024,
+        scrape.as_secs_f64() * 1e3
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let chosen = std::env::var("CYCLE_SCENARIOS").unwrap_or_else(|_| "a,b,c".into());
+    for s in SCENARIOS
+        .iter()
+        .filter(|s| chosen.split(',').any(|c| c == s.name))
+    {
+        run(s).await;
+    }
+}
