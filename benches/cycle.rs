@@ -27,6 +27,8 @@ use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
 use dcs_session_exporter::sim::{SimConfig, Simulator, Topology};
 use tokio::time::Instant;
 
+mod common;
+
 const AK: &str = "AKCYCLEBENCH";
 const SK: &str = "SKcyclebench0000000000000001";
 /// No cycle of any scenario may take longer; the bench gives up past it.
@@ -110,41 +112,6 @@ async fn count(served: Arc<Mutex<Served>>, request: Request, next: Next) -> Resp
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state.
-    (ticks(11) + ticks(12)) / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Kills the exporter however the bench ends.
 struct Child(std::process::Child);
 
@@ -215,55 +182,36 @@ async fn run(s: &Scenario) {
     )
     .unwrap();
     let started = Instant::now();
-    let mut child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"))
-            .args(["--config", config.to_str().unwrap()])
-            .args([
-                "--web.listen-address",
-                "127.0.0.1:0",
-                "--log.level",
-                "error",
-            ])
-            .env("CLOUD_SDK_AK", AK)
-            .env("CLOUD_SDK_SK", SK)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut child = Child(common::spawn_exporter(
+        &config,
+        &[],
+        &[("CLOUD_SDK_AK", AK), ("CLOUD_SDK_SK", SK)],
+    ));
     let pid = child.0.id();
     let nodes = s.nodes as usize;
-    // The address it serves on is in its first lines; the rest is drained so it never blocks.
-    let stdout = child.0.stdout.take().unwrap();
-    let (address_tx, address_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("exporter listening on ") {
-                let url = rest.split_whitespace().next().unwrap_or_default();
-                let _ = address_tx.send(url.trim_end_matches("/metrics").to_string());
-            }
-        }
-    });
-    let base = address_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the exporter did not start");
+    let base = common::exporter_base_url(&mut child.0);
 
     wait_for(&served, "cycle 1", |v| v.lists.len() >= nodes).await;
     let (cycle1, cpu1, sessions1) = {
         let v = served.lock().unwrap();
         let sessions: u64 = v.lists.iter().map(|l| l.1).sum();
-        (v.lists[nodes - 1].0 - started, cpu_seconds(pid), sessions)
+        (
+            v.lists[nodes - 1].0 - started,
+            common::cpu_seconds(pid),
+            sessions,
+        )
     };
     wait_for(&served, "cycle 2", |v| v.lists.len() >= 2 * nodes).await;
     // The last page's sessions are aggregated after it is sent.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let cpu2 = cpu_seconds(pid);
+    let cpu2 = common::cpu_seconds(pid);
     let (cycle2, sessions2) = {
         let v = served.lock().unwrap();
         let sessions: u64 = v.lists[nodes..2 * nodes].iter().map(|l| l.1).sum();
         (v.lists[2 * nodes - 1].0 - v.scans[nodes], sessions)
     };
 
-    let collecting_peak = status_kib(pid, "VmHWM:");
+    let collecting_peak = common::status_kib(pid, "VmHWM:");
     let http = reqwest::Client::new();
     let scrape_started = Instant::now();
     let body = http
@@ -276,7 +224,7 @@ async fn run(s: &Scenario) {
         .unwrap();
     let scrape = scrape_started.elapsed();
     let samples = body.lines().filter(|l| !l.starts_with('#')).count();
-    let peak = status_kib(pid, "VmHWM:");
+    let peak = common::status_kib(pid, "VmHWM:");
     drop(child);
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);

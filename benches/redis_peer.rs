@@ -27,7 +27,7 @@
 //! costs when Prometheus scrapes as often as this exporter scans.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -35,6 +35,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
+
+mod common;
 
 const SCAN_INTERVAL: Duration = Duration::from_secs(2);
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,19 +88,6 @@ impl Drop for Processes {
     }
 }
 
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): state is the first, utime the
-    // 12th and stime the 13th.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-    field(11).unwrap_or(0) + field(12).unwrap_or(0)
-}
-
 /// A process's CPU time so far: utime + stime in clock ticks, and each thread's
 /// `se.sum_exec_runtime` (ms, to the ns) from /proc/<pid>/task/<tid>/sched where the kernel
 /// has it.
@@ -130,7 +119,7 @@ fn cpu(pid: u32) -> Cpu {
         }
     }
     Cpu {
-        ticks: cpu_ticks(pid),
+        ticks: common::cpu_ticks(pid),
         threads,
     }
 }
@@ -155,24 +144,10 @@ impl Cpu {
 
 /// VmRSS and VmHWM of a process, in KiB.
 fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let get = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (get("VmRSS:"), get("VmHWM:"))
-}
-
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
+    (
+        common::status_kib(pid, "VmRSS:"),
+        common::status_kib(pid, "VmHWM:"),
+    )
 }
 
 fn free_port() -> u16 {
@@ -604,7 +579,7 @@ async fn main() {
             })
             .unwrap_or_default()
     };
-    let ticks_per_second = clock_ticks_per_second();
+    let ticks_per_second = common::clock_ticks_per_second();
     let tick_ms = 1000.0 / ticks_per_second;
 
     let dir = std::env::temp_dir().join(format!("dcs-redis-peer-{}", std::process::id()));
@@ -756,44 +731,9 @@ async fn main() {
             ),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"))
-            .arg("--config")
-            .arg(&config)
-            .args([
-                "--web.listen-address",
-                "127.0.0.1:0",
-                "--log.level",
-                "error",
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("starting dcs-session-exporter");
-        let stdout = child.stdout.take().unwrap();
+        let mut child = common::spawn_exporter(&config, &[], &[]);
+        let base = common::exporter_base_url(&mut child);
         let pid = procs.add("ours", child);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let base = loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("dcs-session-exporter did not say where it listens within 30 s");
-            if let Some(rest) = line.strip_prefix("exporter listening on ") {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .trim_end_matches("/metrics")
-                    .to_string();
-            }
-        };
         let url = format!("{base}/metrics");
         let deadline = Instant::now() + Duration::from_secs(60);
         // When the first scan with every client ended: scans follow every interval from there.

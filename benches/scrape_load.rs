@@ -14,6 +14,8 @@ use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
 use dcs_session_exporter::sim::{SimConfig, Simulator, Topology};
 use tokio::time::Instant;
 
+mod common;
+
 const AK: &str = "AKLOADBENCH";
 const SK: &str = "SKloadbench00000000000000001";
 
@@ -22,15 +24,6 @@ fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -84,33 +77,10 @@ async fn main() {
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.level",
-            "error",
-        ])
-        .env("CLOUD_SDK_AK", AK)
-        .env("CLOUD_SDK_SK", SK)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        common::spawn_exporter(&config, &[], &[("CLOUD_SDK_AK", AK), ("CLOUD_SDK_SK", SK)]);
     let pid = child.id();
-    let mut out = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    let base = loop {
-        let line = out.next().expect("the exporter exited").unwrap();
-        if let Some(rest) = line.strip_prefix("exporter listening on ") {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_end_matches("/metrics")
-                .to_string();
-        }
-    };
+    let base = common::exporter_base_url(&mut child);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(scrapers)
         .timeout(Duration::from_secs(30))
@@ -152,7 +122,7 @@ async fn main() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_before = rss_kib(pid);
+    let rss_before = common::status_kib(pid, "VmRSS:");
 
     let until = Instant::now() + Duration::from_secs(seconds as u64);
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -187,7 +157,7 @@ async fn main() {
         latencies.extend(t.await.unwrap());
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_after = rss_kib(pid);
+    let rss_after = common::status_kib(pid, "VmRSS:");
     latencies.sort();
     let _ = child.kill();
     let _ = child.wait();
