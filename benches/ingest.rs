@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dcs_session_exporter::aggregate::{AggregateSettings, Aggregator, aggregate};
 use dcs_session_exporter::cloud::dcs::{
-    ClientInfo, ClientPage, ClientPageRef, PageSink, decode_client_page,
+    ClientInfo, ClientPage, ClientPageRef, decode_client_page_with,
 };
 use dcs_session_exporter::config::{
     ClientAddrField, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
@@ -99,14 +99,20 @@ fn dcs_page(c: &mut Criterion) {
     // What a scan does with each page: decode it in place and aggregate its sessions.
     group.bench_function("decode_and_aggregate", |b| {
         b.iter(|| {
-            let page = decode_client_page(black_box(&page)).unwrap();
             let mut agg = Aggregator::new(Arc::clone(&settings));
-            agg.accept(page.clients);
+            decode_client_page_with(black_box(&page), &mut |c| agg.observe(&c)).unwrap();
             black_box(agg.finish())
         })
     });
     group.bench_function("decode_only", |b| {
-        b.iter(|| black_box(decode_client_page(black_box(&page)).unwrap()))
+        b.iter(|| {
+            let mut n = 0;
+            decode_client_page_with(black_box(&page), &mut |c| {
+                n += black_box(c).age.is_some() as u64
+            })
+            .unwrap();
+            black_box(n)
+        })
     });
     // The generic decoder, which the one-pass reader leaves unusual pages to.
     group.bench_function("decode_only_serde", |b| {

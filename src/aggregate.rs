@@ -382,10 +382,8 @@ impl PageSink for Aggregator {
         *self = Aggregator::new(Arc::clone(&self.settings));
     }
 
-    fn accept(&mut self, clients: Vec<ClientRef<'_>>) {
-        for c in &clients {
-            self.observe(c);
-        }
+    fn accept(&mut self, client: ClientRef<'_>) {
+        self.observe(&client);
     }
 }
 
@@ -511,9 +509,9 @@ mod tests {
     #[test]
     fn restart_forgets() {
         let mut a = Aggregator::new(settings(50, 5));
-        a.accept(vec![session("10.0.0.1:1", "0", 5, 0).view()]);
+        a.accept(session("10.0.0.1:1", "0", 5, 0).view());
         a.restart();
-        a.accept(vec![session("10.0.0.9:1", "2", 5, 0).view()]);
+        a.accept(session("10.0.0.9:1", "2", 5, 0).view());
         let r = a.finish();
         assert_eq!(r.sessions, 1);
         assert_eq!(r.clients[0].client_addr, "10.0.0.9");

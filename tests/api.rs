@@ -619,9 +619,11 @@ impl PageSink for RescanningSink {
         self.received.clear();
     }
 
-    fn accept(&mut self, clients: Vec<ClientRef<'_>>) {
-        self.received
-            .extend(clients.into_iter().map(ClientRef::into_owned));
+    fn accept(&mut self, client: ClientRef<'_>) {
+        self.received.push(client.into_owned());
+    }
+
+    fn end_page(&mut self) {
         if self.rescans_left > 0 {
             self.rescans_left -= 1;
             // The simulated job takes no time here: the next page already sees a new list.

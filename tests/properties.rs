@@ -15,7 +15,7 @@ use dcs_session_exporter::cloud::dcs::{
     LogicalNodes, PageSink,
 };
 use dcs_session_exporter::cloud::error::ErrorBody;
-use dcs_session_exporter::cloud::page_reader::read_page;
+use dcs_session_exporter::cloud::page_reader::{read_page, read_page_with};
 use dcs_session_exporter::cloud::signer::{
     ALGORITHM, SignableRequest, canonical_query_string, canonical_request, parse_authorization,
     parse_sdk_date, sdk_date, sign, signed_header_names, verify,
@@ -292,9 +292,15 @@ fn permute<T: Clone>(v: &[T], keys: &[u16]) -> Vec<T> {
 
 fn in_pages(s: &Arc<AggregateSettings>, v: &[ClientInfo], size: usize) -> Aggregator {
     let mut a = Aggregator::new(Arc::clone(s));
-    v.chunks(size)
-        .for_each(|page| a.accept(page.iter().map(ClientInfo::view).collect()));
+    accept_pages(&mut a, v, size);
     a
+}
+
+fn accept_pages(a: &mut Aggregator, v: &[ClientInfo], size: usize) {
+    for page in v.chunks(size) {
+        page.iter().for_each(|c| a.accept(c.view()));
+        a.end_page();
+    }
 }
 
 fn decode_everything(input: &[u8]) {
@@ -411,7 +417,7 @@ proptest! {
         prop_assert_eq!(in_pages(&s, &v, size).finish(), whole.clone());
         let mut a = in_pages(&s, &v[..v.len() / 2], size);
         a.restart();
-        v.chunks(size).for_each(|page| a.accept(page.iter().map(ClientInfo::view).collect()));
+        accept_pages(&mut a, &v, size);
         prop_assert_eq!(a.finish(), whole);
     }
 
@@ -528,6 +534,15 @@ proptest! {
                 prop_assert_eq!(fast.time, slow.time);
                 prop_assert_eq!(fast.count, slow.count);
                 prop_assert_eq!(fast.clients, slow.clients);
+            }
+            // Where the reader gives up, what it handed over is what serde reads first.
+            let mut handed = Vec::new();
+            if let Err(n) = read_page_with(&body, &mut |c| handed.push(c)) {
+                prop_assert_eq!(n, handed.len());
+                if let Ok(slow) = serde_json::from_slice::<ClientPageRef>(&body) {
+                    prop_assert!(n <= slow.clients.len());
+                    prop_assert_eq!(&handed[..], &slow.clients[..n]);
+                }
             }
         }
     }

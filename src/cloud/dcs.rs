@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::client::{ApiClient, Call, decode};
 use super::error::{ApiError, ErrorKind, Operation};
 use super::lenient;
-use super::page_reader;
+use super::page_reader::{self, PageHead};
 
 /// Largest page the session list API serves.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -529,29 +529,47 @@ pub struct ListInstancesQuery {
     pub page_size: Option<u32>,
 }
 
-/// A page of sessions read in place from an answer's body: their text is never copied. The
-/// one-pass reader takes what it can, the serde decoder the rest.
-pub fn decode_client_page(body: &[u8]) -> Result<ClientPageRef<'_>, ApiError> {
-    match page_reader::read_page(body) {
-        Some(page) => Ok(page),
-        None => decode(Operation::ListClients, body),
+/// Reads a page of sessions in place from an answer's body, handing each to `each` as soon as
+/// it is read: their text is never copied, and a page is never held as records. The one-pass
+/// reader takes what it can; where it gives up, the serde decoder reads the page and hands
+/// over the sessions the reader had not.
+pub fn decode_client_page_with<'a>(
+    body: &'a [u8],
+    each: &mut dyn FnMut(ClientRef<'a>),
+) -> Result<PageHead<'a>, ApiError> {
+    match page_reader::read_page_with(body, each) {
+        Ok(head) => Ok(head),
+        Err(handed_over) => {
+            let page: ClientPageRef<'a> = decode(Operation::ListClients, body)?;
+            let head = PageHead {
+                time: page.time,
+                count: page.count,
+                sessions: page.clients.len(),
+                first_id: page.clients.first().and_then(|c| c.id.clone()),
+            };
+            page.clients.into_iter().skip(handed_over).for_each(each);
+            Ok(head)
+        }
     }
 }
 
-/// Receives the pages of one stored session list as they arrive, so that a whole list never
-/// has to be held in memory.
+/// Receives the sessions of one stored session list as they are read, so that neither a list
+/// nor a page is ever held in memory.
 pub trait PageSink {
     /// The list changed while it was paged: forget what was received and expect page one again.
     fn restart(&mut self);
-    fn accept(&mut self, clients: Vec<ClientRef<'_>>);
+    /// The next session of the list.
+    fn accept(&mut self, client: ClientRef<'_>);
+    /// A page was read whole and passed the checks of a list.
+    fn end_page(&mut self) {}
 }
 
 impl PageSink for Vec<ClientInfo> {
     fn restart(&mut self) {
         self.clear();
     }
-    fn accept(&mut self, clients: Vec<ClientRef<'_>>) {
-        self.extend(clients.into_iter().map(ClientRef::into_owned));
+    fn accept(&mut self, client: ClientRef<'_>) {
+        self.push(client.into_owned());
     }
 }
 
@@ -779,7 +797,10 @@ impl ApiClient {
                 };
                 let call = self.list_clients_call(instance_id, &query);
                 let body = self.call(&call, deadline).await?.body;
-                let page = decode_client_page(&body)?;
+                // Sessions go to the sink as they are read, before the page is checked: a page
+                // that fails a check fails the read or restarts it, and either way the sink's
+                // sessions are dropped.
+                let page = decode_client_page_with(&body, &mut |c| sink.accept(c))?;
                 if pages > 0 && page.time.as_deref() != time.as_deref() {
                     if restarts >= paging.max_restarts {
                         return Err(inconsistent(format!(
@@ -795,7 +816,7 @@ impl ApiClient {
                     time = page.time.map(Cow::into_owned);
                 }
                 pages += 1;
-                let received = page.clients.len() as u64;
+                let received = page.sessions as u64;
                 let count = page.count.map(|c| c.max(0) as u64);
                 // A page may not hold more than asked: a list that keeps growing past its count
                 // would otherwise never end.
@@ -811,14 +832,14 @@ impl ApiClient {
                     )));
                 }
                 // A service that ignores `offset` serves page one again and again.
-                let first_id = page.clients.first().and_then(|c| c.id.as_deref());
+                let first_id = page.first_id.as_deref();
                 if pages > 1 && first_id.is_some() && first_id == previous_first_id.as_deref() {
                     return Err(inconsistent(
                         "a page repeated the one before (offset ignored)".to_string(),
                     ));
                 }
                 previous_first_id = first_id.map(str::to_string);
-                sink.accept(page.clients);
+                sink.end_page();
                 offset += received;
                 let done = match count {
                     Some(count) if offset >= count => true,

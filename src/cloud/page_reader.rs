@@ -14,21 +14,62 @@ use super::dcs::{CLIENT_FIELDS, ClientPageRef, ClientRef};
 /// Nesting deeper than this inside an ignored value is left to the serde decoder.
 const MAX_DEPTH: u32 = 64;
 
-/// The page in `body`, or `None` where the serde decoder must decide.
-pub fn read_page(body: &[u8]) -> Option<ClientPageRef<'_>> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mut r = Reader { text, pos: 0 };
-    let page = r.page()?;
-    r.ws();
-    (r.pos == text.len()).then_some(page)
+/// A page's fields besides its sessions, and what the checks of a list need of those.
+#[derive(Debug, Default)]
+pub struct PageHead<'a> {
+    pub time: Option<Cow<'a, str>>,
+    pub count: Option<i64>,
+    /// Sessions the page held.
+    pub sessions: usize,
+    /// The first session's id.
+    pub first_id: Option<Cow<'a, str>>,
 }
 
-struct Reader<'a> {
+/// Reads the page in `body`, handing each session to `each` as soon as it is read, so that a
+/// page is never held as records. `Err(n)` where the serde decoder must decide, after `n`
+/// sessions were handed over: the page's first `n`, exactly as serde reads them.
+pub fn read_page_with<'a>(
+    body: &'a [u8],
+    each: &mut dyn FnMut(ClientRef<'a>),
+) -> Result<PageHead<'a>, usize> {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(0);
+    };
+    let mut r = Reader {
+        text,
+        pos: 0,
+        each,
+        head: PageHead::default(),
+    };
+    if r.page().is_none() {
+        return Err(r.head.sessions);
+    }
+    r.ws();
+    if r.pos != text.len() {
+        return Err(r.head.sessions);
+    }
+    Ok(r.head)
+}
+
+/// The page in `body` with its sessions, or `None` where the serde decoder must decide.
+pub fn read_page(body: &[u8]) -> Option<ClientPageRef<'_>> {
+    let mut clients = Vec::new();
+    let head = read_page_with(body, &mut |c| clients.push(c)).ok()?;
+    Some(ClientPageRef {
+        time: head.time,
+        clients,
+        count: head.count,
+    })
+}
+
+struct Reader<'a, 'f> {
     text: &'a str,
     pos: usize,
+    each: &'f mut dyn FnMut(ClientRef<'a>),
+    head: PageHead<'a>,
 }
 
-impl<'a> Reader<'a> {
+impl<'a> Reader<'a, '_> {
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
@@ -220,50 +261,55 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn page(&mut self) -> Option<ClientPageRef<'a>> {
-        let mut page = ClientPageRef::default();
+    fn page(&mut self) -> Option<()> {
         let mut seen = 0u8;
         self.object(|r, name| {
             let bit = match name {
                 "time" => {
-                    page.time = r.text_field()?;
+                    r.head.time = r.text_field()?;
                     1
                 }
                 "count" => {
-                    page.count = r.int_field()?;
+                    r.head.count = r.int_field()?;
                     2
                 }
                 "clients" => {
-                    page.clients = r.clients()?;
+                    // serde refuses a repeated field: the sessions of a second list were
+                    // handed over already.
+                    if seen & 4 != 0 {
+                        return None;
+                    }
+                    r.clients()?;
                     4
                 }
                 _ => return r.skip(0),
             };
             // serde refuses a repeated field.
             (seen & bit == 0).then(|| seen |= bit)
-        })?;
-        Some(page)
+        })
     }
 
-    /// `null` or an array of session objects.
-    fn clients(&mut self) -> Option<Vec<ClientRef<'a>>> {
+    /// `null` or an array of session objects, each handed over as it is read.
+    fn clients(&mut self) -> Option<()> {
         if self.peek()? == b'n' {
-            self.literal("null")?;
-            return Some(Vec::new());
+            return self.literal("null");
         }
         self.eat(b'[')?;
-        // A session takes 250 bytes or more of a page; this rarely grows.
-        let mut clients = Vec::with_capacity((self.text.len() - self.pos) / 256 + 1);
         if self.eat(b']').is_some() {
-            return Some(clients);
+            return Some(());
         }
         loop {
-            clients.push(self.client()?);
+            let client = self.client()?;
+            if self.head.sessions == 0 {
+                self.head.first_id = client.id.clone();
+            }
+            self.head.sessions += 1;
+            (self.each)(client);
             match self.peek()? {
                 b',' => self.pos += 1,
                 b']' => {
                     self.pos += 1;
-                    return Some(clients);
+                    return Some(());
                 }
                 _ => return None,
             }
