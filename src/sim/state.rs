@@ -160,15 +160,13 @@ struct PageRequest<'q> {
     filter: Option<&'q str>,
 }
 
-/// A node's stored list; the service's answer when no scan has made one.
-fn stored_list(node: &SimNode) -> SimResult<&StoredList> {
-    node.stored.as_ref().ok_or_else(|| {
-        SimError::dcs(
-            500,
-            codes::INTERNAL,
-            "The session list of this node has not been queried. Query it first.",
-        )
-    })
+/// The service's answer when no scan has made a node's stored list.
+fn no_stored_list() -> SimError {
+    SimError::dcs(
+        500,
+        codes::INTERNAL,
+        "The session list of this node has not been queried. Query it first.",
+    )
 }
 
 struct SimNode {
@@ -615,7 +613,7 @@ impl SimState {
     ) -> SimResult<ClientPage> {
         let (instance, node, page) = self.page_request(instance_id, query, now)?;
         let node = &self.instances[instance].nodes[node];
-        let stored = stored_list(node)?;
+        let stored = node.stored.as_ref().ok_or_else(no_stored_list)?;
         let profile = node.population.profile();
         let (offset, limit) = (page.offset, page.limit);
         let (clients, count) = if page.filter.is_none() && page.sort.is_none() {
@@ -654,14 +652,10 @@ impl SimState {
             return Ok(None);
         }
         let node = &mut self.instances[instance].nodes[node];
-        stored_list(node)?;
         let profile = node.population.profile();
-        let Some(stored) = node.stored.as_mut() else {
-            return Ok(None);
-        };
+        let stored = node.stored.as_mut().ok_or_else(no_stored_list)?;
         if stored.rendered.is_none() {
-            let all = stored.all(profile);
-            stored.rendered = Some(RenderedList::new(all.into_iter()));
+            stored.rendered = Some(RenderedList::new(stored.all(profile).into_iter()));
         }
         let rendered = stored
             .rendered
