@@ -161,7 +161,7 @@ fn encode(c: &mut Criterion) {
             };
             let state = NodeState {
                 info: NodeInfo {
-                    cloud: "bench".into(),
+                    source: dcs_session_exporter::snapshot::Source::Cloud("bench".into()),
                     instance_name: format!("cache-{}", i / 10),
                     node_name: format!("cache-{}-{}", i / 10, i % 10),
                     node_role: "master".into(),

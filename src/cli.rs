@@ -12,6 +12,7 @@ use crate::cloud::Credentials;
 use crate::cloud::dcs::SortOrder;
 use crate::collect::{Shard, credentials_from_env};
 use crate::config::Config;
+use crate::logging::LogFormat;
 use crate::operator::{self, OutputFormat};
 use crate::server::{DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH};
 use crate::sim::{SimConfig, Simulator, Topology};
@@ -26,6 +27,7 @@ pub struct Cli {
     /// Log level: error, warn, info, debug or trace (or a tracing filter).
     #[arg(long = "log.level", default_value = "info", global = true)]
     log_level: String,
+    /// Log format: logfmt (ts=... level=... msg="..." key=value) or json.
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
     log_format: LogFormat,
     #[command(flatten)]
@@ -62,12 +64,6 @@ struct RunArgs {
     /// StatefulSet's pod name).
     #[arg(long = "shard.index")]
     shard_index: Option<u32>,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum LogFormat {
-    Logfmt,
-    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,11 +179,27 @@ struct SimulateArgs {
     /// Accepted difference between a request's X-Sdk-Date and this clock.
     #[arg(long = "max-clock-skew", value_parser = humantime::parse_duration, default_value = "15m")]
     max_clock_skew: Duration,
+    /// Runs the service's clock this far from this machine's ("-20s" is behind, "5m" ahead):
+    /// stored lists, jobs and the Date of answers follow it.
+    #[arg(long = "clock-offset", value_parser = parse_signed_duration, allow_hyphen_values = true, default_value = "0s")]
+    clock_offset_ms: i64,
+}
+
+/// `-20s` or `5m`, in milliseconds.
+fn parse_signed_duration(text: &str) -> Result<i64, String> {
+    let (sign, magnitude) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let d = humantime::parse_duration(magnitude).map_err(|e| e.to_string())?;
+    i64::try_from(d.as_millis())
+        .map(|ms| sign * ms)
+        .map_err(|_| "too large".to_string())
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = init_logging(&cli.log_level, cli.log_format) {
+    if let Err(e) = crate::logging::init(&cli.log_level, cli.log_format) {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
@@ -199,16 +211,28 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        // Before anything else: SIGHUP's default action would end the exporter.
+        let hangups = match cli.command {
+            None => crate::daemon::catch_hangups(),
+            Some(_) => None,
+        };
         match cli.command {
             Some(Command::Simulate(args)) => simulate(args).await,
             Some(Command::CheckConfig { config }) => check_config(&config),
             Some(Command::Clients(args)) => clients(args).await,
             Some(Command::KillAll(args)) => kill_all(args).await,
-            None => run(cli.run).await,
+            None => run(cli.run, hangups).await,
         }
     });
+    // Work still running on the blocking pool (a password check) does not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // An invalid configuration is a usage error, as clap's own.
+        Err(e) if e.downcast_ref::<crate::config::ConfigError>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) if e.downcast_ref::<Refused>().is_some() => {
             eprintln!("{e}");
             ExitCode::from(EXIT_REFUSED)
@@ -227,20 +251,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(level: &str, format: LogFormat) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .with_context(|| format!("invalid --log.level {level:?}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Logfmt => builder.with_ansi(false).init(),
-    }
-    Ok(())
-}
-
-async fn run(args: RunArgs) -> anyhow::Result<()> {
+async fn run(args: RunArgs, hangups: Option<crate::daemon::Hangups>) -> anyhow::Result<()> {
     let shard = match (args.shard_count, args.shard_index) {
         (None, None) => None,
         (None, Some(_)) => anyhow::bail!("--shard.index needs --shard.count"),
@@ -265,6 +276,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         shard,
         web_config: args.web_config,
         enable_lifecycle: args.enable_lifecycle,
+        hangups,
     })
     .await
 }
@@ -276,6 +288,7 @@ fn resolve_target(args: &TargetArgs) -> anyhow::Result<operator::Target> {
         &args.instance,
         args.cloud.as_deref(),
         credentials_from_env,
+        None,
     )?)
 }
 
@@ -343,7 +356,6 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
         e.top_clients,
         e.max_client_addrs
     );
-    let mut missing = Vec::new();
     for cloud in &config.clouds {
         println!(
             "cloud {} (project {}, {} requests/s): DCS {} DBSS {}",
@@ -353,9 +365,6 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             cloud.endpoints.dcs,
             cloud.endpoints.dbss
         );
-        if let Err(err) = credentials_from_env(cloud) {
-            missing.push(format!("cloud {}: {err}", cloud.name));
-        }
         if let Some(d) = &cloud.discovery {
             match &d.name_pattern {
                 Some(p) => println!("  every DCS instance whose name matches /{p}/"),
@@ -376,8 +385,31 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     for r in &config.redis {
         println!("redis {} at {} (node {})", r.name, r.url, r.node_id);
     }
-    if !missing.is_empty() {
-        anyhow::bail!("credentials are missing: {}", missing.join("; "));
+    if let Some(r) = &config.remediation {
+        let token = match &r.token {
+            crate::config::TokenSource::Env(var) => format!("variable {var}"),
+            crate::config::TokenSource::File(path) => format!("file {}", path.display()),
+        };
+        println!(
+            "remediation webhook at {}: {}, cooldown {} a node, at most {} actions an hour, token from {token}",
+            crate::remediation::WEBHOOK_PATH,
+            if r.dry_run {
+                "dry run (acts on nothing)"
+            } else {
+                "acting"
+            },
+            humantime::format_duration(r.cooldown),
+            r.max_actions_per_hour
+        );
+        for a in &r.allow {
+            println!("  may act on instance {} node {}", a.instance_id, a.node_id);
+        }
+    }
+    let credentials: crate::collect::CredentialsFn = std::sync::Arc::new(credentials_from_env);
+    let problems = crate::daemon::preflight(&config, &credentials);
+    if !problems.is_empty() {
+        return Err(anyhow::Error::from(crate::daemon::Unrunnable(problems))
+            .context("valid, but the exporter cannot start here"));
     }
     Ok(())
 }
@@ -405,6 +437,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     config.project_id = args.project_id;
     config.rate_limit = args.rate_limit;
     config.max_clock_skew = args.max_clock_skew;
+    config.clock_offset_ms = args.clock_offset_ms;
     let sim = Simulator::new(config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -18,7 +18,7 @@ use crate::collect::{CredentialsFn, Scheduler, Shard, credentials_from_env};
 use crate::config::Config;
 use crate::server::{AppState, ReloadRequest};
 use crate::sim::Topology;
-use crate::snapshot::Store;
+use crate::snapshot::{Source, Store};
 
 pub struct DaemonOptions {
     pub config: Option<PathBuf>,
@@ -29,6 +29,23 @@ pub struct DaemonOptions {
     pub web_config: Option<PathBuf>,
     /// Serve `POST /-/reload` (SIGHUP always reloads).
     pub enable_lifecycle: bool,
+    /// SIGHUP, caught from the process's first moments (its default action ends the process).
+    pub hangups: Option<Hangups>,
+}
+
+/// SIGHUP as a stream of signals.
+#[cfg(unix)]
+pub type Hangups = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+pub type Hangups = ();
+
+/// Catches SIGHUP; to be called before anything else, so an early signal cannot end the
+/// process.
+pub fn catch_hangups() -> Option<Hangups> {
+    #[cfg(unix)]
+    return tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    #[cfg(not(unix))]
+    None
 }
 
 /// `dcs_exporter_config_last_reload_*`, as Prometheus itself names them.
@@ -68,19 +85,49 @@ impl ReloadMetrics {
 /// with them (the new scheduler's own loops keep their clouds tidy from then on).
 fn prune(store: &Store, config: &Config) {
     store.update(|s| {
-        s.nodes.retain(|key, n| {
-            let cloud = &n.info.cloud;
-            config.clouds.iter().any(|c| &c.name == cloud)
-                || (cloud == "redis"
-                    && config
-                        .redis
-                        .iter()
-                        .any(|r| *r.name == *key.instance_id && *r.node_id == *key.node_id))
+        s.nodes.retain(|key, n| match &n.info.source {
+            Source::Cloud(cloud) => config.clouds.iter().any(|c| &c.name == cloud),
+            Source::Redis => config
+                .redis
+                .iter()
+                .any(|r| *r.name == *key.instance_id && *r.node_id == *key.node_id),
         });
+        s.last_discovery
+            .retain(|cloud, _| config.clouds.iter().any(|c| &c.name == cloud));
+        s.clock_offsets
+            .retain(|cloud, _| config.clouds.iter().any(|c| &c.name == cloud));
         s.dbss
             .retain(|id, _| config.clouds.iter().any(|c| c.dbss_resources.contains(id)));
     });
 }
+
+/// What the exporter needs from its environment beyond the configuration file: every cloud's
+/// credentials, the webhook's token, every Redis password. One check for the daemon's start and
+/// `check-config`, so that both refuse the same things; each problem is a line.
+pub fn preflight(config: &Config, credentials: &CredentialsFn) -> Vec<String> {
+    let mut problems = Vec::new();
+    for cloud in &config.clouds {
+        if let Err(e) = credentials(cloud) {
+            problems.push(format!("cloud {}: {e}", cloud.name));
+        }
+    }
+    if let Some(settings) = &config.remediation
+        && let Err(e) = crate::remediation::read_token(&settings.token)
+    {
+        problems.push(e);
+    }
+    for target in &config.redis {
+        if let Err(e) = target.endpoint() {
+            problems.push(e);
+        }
+    }
+    problems
+}
+
+/// The configuration cannot run here (credentials, token or password missing).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct Unrunnable(pub Vec<String>);
 
 pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let path = options.telemetry_path.as_str();
@@ -126,6 +173,10 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         }
         None => Arc::new(credentials_from_env),
     };
+    let problems = preflight(&config, &credentials);
+    if !problems.is_empty() {
+        return Err(Unrunnable(problems).into());
+    }
     let store = Arc::new(Store::new());
     let (mut registry, api_metrics) =
         crate::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
@@ -145,6 +196,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
                 &config,
                 token,
                 Arc::clone(&credentials),
+                Some(Arc::clone(&observer)),
                 Arc::clone(&store),
                 &mut registry,
             )
@@ -174,9 +226,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         reload: (reloadable && options.enable_lifecycle).then(|| reload_tx.clone()),
         encoded: Default::default(),
     });
-    if reloadable {
-        spawn_sighup_listener(reload_tx);
-    }
+    spawn_sighup_listener(options.hangups, reloadable.then_some(reload_tx));
     if let Some(shard) = options.shard {
         tracing::info!(
             index = shard.index,
@@ -185,13 +235,25 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         );
     }
 
-    let server = crate::web_config::serve(
-        options.listen_address,
-        crate::server::router(state),
-        web,
-        &options.telemetry_path,
-    )
-    .await?;
+    let router = match &web {
+        Some(web) => web.protect(crate::server::router(state))?,
+        None => crate::server::router(state),
+    };
+    let listener = crate::server::listener::bind(options.listen_address)?;
+    let tls = web.as_ref().and_then(crate::web_config::WebConfig::tls);
+    let shown = crate::server::listener::shown_url(&listener, tls.is_some())?;
+    tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "exporter listening");
+    println!(
+        "exporter listening on {shown}{} (landing page {shown}/)",
+        options.telemetry_path
+    );
+    let server = crate::server::listener::serve(
+        listener,
+        router,
+        tls,
+        crate::server::listener::Limits::default(),
+        crate::cli::shutdown_signal(),
+    );
     tokio::pin!(server);
     let mut scheduler_task = tokio::spawn(scheduler.run());
     loop {
@@ -238,15 +300,18 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     }
 }
 
-fn spawn_sighup_listener(requests: mpsc::Sender<ReloadRequest>) {
+/// Turns SIGHUP into reload requests; without a file to reload, it is logged and ignored.
+fn spawn_sighup_listener(hangups: Option<Hangups>, requests: Option<mpsc::Sender<ReloadRequest>>) {
     #[cfg(unix)]
     tokio::spawn(async move {
-        let Ok(mut hangups) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
+        let Some(mut hangups) = hangups else {
             return;
         };
         while hangups.recv().await.is_some() {
+            let Some(requests) = &requests else {
+                tracing::info!("SIGHUP ignored: there is no configuration file to reload");
+                continue;
+            };
             let (reply, _outcome) = tokio::sync::oneshot::channel();
             if requests.send(reply).await.is_err() {
                 return;
@@ -254,5 +319,5 @@ fn spawn_sighup_listener(requests: mpsc::Sender<ReloadRequest>) {
         }
     });
     #[cfg(not(unix))]
-    drop(requests);
+    drop((hangups, requests));
 }

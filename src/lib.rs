@@ -8,6 +8,7 @@ pub mod collect;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod logging;
 pub mod metrics;
 pub mod operator;
 pub mod redis;

@@ -95,8 +95,14 @@ pub fn resolve(
     credentials: impl Fn(
         &crate::config::Cloud,
     ) -> Result<Credentials, crate::cloud::credentials::CredentialsError>,
+    observer: Option<std::sync::Arc<dyn crate::cloud::RequestObserver>>,
 ) -> Result<Target, OperatorError> {
-    if let Some(target) = config.redis.iter().find(|r| r.name == instance) {
+    // A named cloud is asked for: a direct target of the same name is not meant.
+    if let Some(target) = config
+        .redis
+        .iter()
+        .find(|r| r.name == instance && cloud.is_none())
+    {
         return Ok(Target::Redis {
             endpoint: target.endpoint().map_err(OperatorError::Setup)?,
             target: target.clone(),
@@ -122,6 +128,7 @@ pub fn resolve(
     let cloud = chosen.ok_or_else(|| OperatorError::UnknownInstance(instance.to_string()))?;
     let options = ClientOptions {
         proxy: cloud.proxy.clone(),
+        observer,
         rate_limiter: Some(std::sync::Arc::new(RateLimiter::new(
             cloud.requests_per_second,
         ))),
@@ -360,11 +367,33 @@ const TABLE_COLUMNS: [&str; 12] = [
     "id", "addr", "peer", "name", "user", "db", "age", "idle", "cmd", "flags", "sub", "omem",
 ];
 
+/// A CSV cell. Text a spreadsheet would take for a formula (`=`, `+`, `-`, `@`, tab or CR
+/// first) is prefixed with `'`: client names come from whoever connects.
 fn csv_cell(value: &str) -> String {
+    let formula =
+        value.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.parse::<f64>().is_err();
+    let value = if formula {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
-        value.to_string()
+        value
+    }
+}
+
+/// A table cell with control characters shown as `?`: an escape sequence in a client name
+/// must not drive the operator's terminal.
+fn table_cell(value: String) -> String {
+    if value.chars().any(char::is_control) {
+        value
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect()
+    } else {
+        value
     }
 }
 
@@ -387,7 +416,12 @@ pub fn render(listing: &Listing, format: OutputFormat) -> String {
             let rows: Vec<Vec<String>> = listing
                 .clients
                 .iter()
-                .map(|c| TABLE_COLUMNS.iter().map(|f| field(c, f)).collect())
+                .map(|c| {
+                    TABLE_COLUMNS
+                        .iter()
+                        .map(|f| table_cell(field(c, f)))
+                        .collect()
+                })
                 .collect();
             let widths: Vec<usize> = TABLE_COLUMNS
                 .iter()

@@ -7,17 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 
-use crate::cloud::Secret;
+use crate::cloud::{RequestObserver, Secret};
 use crate::collect::CredentialsFn;
 use crate::config::{Config, RemediationSettings, TokenSource};
 use crate::operator::{self, Target};
@@ -151,6 +151,8 @@ pub struct Remediator {
     token: Secret,
     config: Config,
     credentials: CredentialsFn,
+    /// Counts the calls of its actions with the scans' calls.
+    observer: Option<Arc<dyn RequestObserver>>,
     /// What the exporter scans: which nodes exist, and which cloud each belongs to.
     store: Arc<Store>,
     memory: Mutex<Memory>,
@@ -186,6 +188,7 @@ impl Remediator {
         config: &Config,
         token: Secret,
         credentials: CredentialsFn,
+        observer: Option<Arc<dyn RequestObserver>>,
         store: Arc<Store>,
         registry: &mut Registry,
     ) -> Option<Arc<Self>> {
@@ -201,6 +204,7 @@ impl Remediator {
             token,
             config: config.clone(),
             credentials,
+            observer,
             store,
             memory: Mutex::new(Memory {
                 seen: VecDeque::new(),
@@ -214,21 +218,18 @@ impl Remediator {
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
+        use subtle::ConstantTimeEq;
+        // The scheme is case-insensitive (RFC 9110).
         let Some(given) = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
         else {
             return false;
         };
-        let expected = self.token.expose().as_bytes();
-        let given = given.trim().as_bytes();
-        given.len() == expected.len()
-            && given
-                .iter()
-                .zip(expected)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        bool::from(given.as_bytes().ct_eq(self.token.expose().as_bytes()))
     }
 
     /// On the allow-list, and a node the exporter scans: labels naming anything else (made-up
@@ -261,7 +262,7 @@ impl Remediator {
         // Alerts of one group for the same node act once, with the union of their addresses.
         let mut planned: HashMap<(String, String), usize> = HashMap::new();
         for alert in &payload.alerts {
-            let label = |k: &str| alert.labels.get(k).cloned().unwrap_or_default();
+            let label = |k: &str| alert.labels.get(k).map(|v| bounded(v)).unwrap_or_default();
             let (instance_id, node_id) = (label("instance_id"), label("node_id"));
             // A client address must be a whole `ip:port` (as the top-client series carry): an
             // address without a port, or `other`, names no session, and never turns into a
@@ -401,12 +402,14 @@ impl Remediator {
                     instance_id: decision.instance_id.clone().into(),
                     node_id: decision.node_id.clone().into(),
                 })
-                .map(|n| n.info.cloud.clone())
-                .filter(|c| c != "redis");
-            let target =
-                operator::resolve(&self.config, &decision.instance_id, cloud.as_deref(), |c| {
-                    (self.credentials)(c)
-                })?;
+                .and_then(|n| n.info.source.cloud().map(str::to_string));
+            let target = operator::resolve(
+                &self.config,
+                &decision.instance_id,
+                cloud.as_deref(),
+                |c| (self.credentials)(c),
+                self.observer.clone(),
+            )?;
             if decision.action == Action::KillClients.as_str() {
                 let deadline = tokio::time::Instant::now() + operator::COMMAND_TIMEOUT;
                 match &target {
@@ -451,7 +454,7 @@ pub fn read_token(source: &TokenSource) -> Result<Secret, String> {
             .map_err(|_| format!("remediation: the token variable {var} is not set"))?,
         TokenSource::File(path) => {
             crate::config::warn_if_others_can_read(path, "the remediation token file");
-            std::fs::read_to_string(path).map_err(|e| {
+            crate::config::read_bounded(path, crate::config::MAX_FILE_BYTES).map_err(|e| {
                 format!(
                     "remediation: cannot read the token file {}: {e}",
                     path.display()
@@ -466,13 +469,23 @@ pub fn read_token(source: &TokenSource) -> Result<Secret, String> {
     Ok(Secret::new(token))
 }
 
-/// `POST /remediation/alertmanager`.
-pub async fn webhook(
-    State(remediator): State<Arc<Remediator>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if !remediator.authorized(&headers) {
+/// The largest payload read: a notification of hundreds of alerts is well under it.
+pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+/// How long the payload may take to arrive.
+const PAYLOAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Label values longer than this name nothing the exporter scans; they are cut before they
+/// reach a metric or an answer.
+const MAX_LABEL_CHARS: usize = 256;
+
+/// `value`, cut to [`MAX_LABEL_CHARS`] characters.
+fn bounded(value: &str) -> String {
+    value.chars().take(MAX_LABEL_CHARS).collect()
+}
+
+/// `POST /remediation/alertmanager`. The token is checked from the headers before any of the
+/// body is read; the body is bounded in size and time.
+pub async fn webhook(State(remediator): State<Arc<Remediator>>, request: Request) -> Response {
+    if !remediator.authorized(request.headers()) {
         tracing::warn!(target: "remediation", "webhook call refused: missing or wrong bearer token");
         return (
             StatusCode::UNAUTHORIZED,
@@ -480,6 +493,30 @@ pub async fn webhook(
         )
             .into_response();
     }
+    let body = http_body_util::Limited::new(request.into_body(), MAX_PAYLOAD_BYTES);
+    let body = match tokio::time::timeout(PAYLOAD_TIMEOUT, body.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the payload is larger than {MAX_PAYLOAD_BYTES} bytes\n"),
+            )
+                .into_response();
+        }
+        Ok(Err(_)) => {
+            return (StatusCode::BAD_REQUEST, "the payload was cut off\n").into_response();
+        }
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the payload did not arrive within {} s\n",
+                    PAYLOAD_TIMEOUT.as_secs()
+                ),
+            )
+                .into_response();
+        }
+    };
     let payload: Payload = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) => {
@@ -496,7 +533,7 @@ pub async fn webhook(
             StatusCode::BAD_REQUEST,
             format!(
                 "Alertmanager webhook version {:?} is not supported (4 is)\n",
-                payload.version
+                bounded(&payload.version)
             ),
         )
             .into_response();

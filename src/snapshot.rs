@@ -16,10 +16,35 @@ pub struct NodeKey {
     pub node_id: Arc<str>,
 }
 
+/// Where a node comes from: typed, so that no name a user gives can pass for another source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A `[[cloud]]`, by name.
+    Cloud(String),
+    /// A direct `[[redis]]` target.
+    Redis,
+}
+
+impl Default for Source {
+    fn default() -> Self {
+        Source::Cloud(String::new())
+    }
+}
+
+impl Source {
+    /// The cloud's name, for nodes of a cloud.
+    pub fn cloud(&self) -> Option<&str> {
+        match self {
+            Source::Cloud(name) => Some(name),
+            Source::Redis => None,
+        }
+    }
+}
+
 /// What is known of a node besides its sessions (labels of `dcs_node_info`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeInfo {
-    pub cloud: String,
+    pub source: Source,
     pub instance_name: String,
     pub node_name: String,
     pub node_role: String,
@@ -139,14 +164,54 @@ pub struct Snapshot {
     pub dbss: BTreeMap<String, Arc<DbssState>>,
     /// Clouds the scheduler looks up targets of.
     pub expected: BTreeSet<String>,
-    /// Clouds whose targets have been looked up at least once.
+    /// Clouds whose targets have been looked up successfully at least once.
     pub discovered: BTreeSet<String>,
+    /// Each cloud's last look-up: `None` when it succeeded, else why it failed.
+    pub last_discovery: BTreeMap<String, Option<String>>,
+    /// Each cloud's service clock minus the local clock, in seconds.
+    pub clock_offsets: BTreeMap<String, f64>,
     /// Failed look-ups of instances and nodes, by cloud and reason.
     pub discovery_errors: BTreeMap<(String, String), u64>,
 }
 
 impl Snapshot {
-    /// Every cloud looked up and every target tried once.
+    /// Whether a node's source is one the scheduler runs now: a node left by an earlier
+    /// configuration does not keep another cloud from scanning it.
+    pub fn expected_source(&self, source: &Source) -> bool {
+        match source {
+            Source::Cloud(name) => self.expected.contains(name),
+            Source::Redis => true,
+        }
+    }
+
+    /// Why the exporter is not ready yet, one line a reason; empty when ready.
+    pub fn not_ready(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        for cloud in self.expected.difference(&self.discovered) {
+            match self.last_discovery.get(cloud).and_then(Option::as_deref) {
+                Some(failure) => reasons.push(format!(
+                    "cloud {cloud}: its targets could not be looked up yet: {failure}"
+                )),
+                None => reasons.push(format!("cloud {cloud}: looking up its targets")),
+            }
+        }
+        let pending = self
+            .nodes
+            .values()
+            .filter(|n| n.last_attempt.is_none())
+            .count()
+            + self
+                .dbss
+                .values()
+                .filter(|d| d.last_attempt.is_none())
+                .count();
+        if pending > 0 {
+            reasons.push(format!("{pending} target(s) not scanned yet"));
+        }
+        reasons
+    }
+
+    /// Every cloud looked up successfully and every target tried once.
     pub fn is_ready(&self) -> bool {
         self.expected.is_subset(&self.discovered)
             && self.nodes.values().all(|n| n.last_attempt.is_some())

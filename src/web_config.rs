@@ -2,10 +2,7 @@
 //! Prometheus exporter-toolkit, so one file serves this exporter and the others beside it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,10 +74,13 @@ impl WebConfig {
             path: shown.clone(),
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+        let text =
+            crate::config::read_bounded(path, crate::config::MAX_FILE_BYTES).map_err(|source| {
+                WebConfigError::Read {
+                    path: shown.clone(),
+                    source,
+                }
+            })?;
         let raw: RawWebConfig =
             serde_yaml_ng::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         // Relative files are relative to the web config, as in the exporter-toolkit.
@@ -183,16 +183,28 @@ fn tls_config(t: RawTls, base: &Path) -> Result<Arc<rustls::ServerConfig>, Strin
     Ok(Arc::new(config))
 }
 
-/// Checked passwords, so bcrypt (slow on purpose) runs once per user and password.
+/// Basic-auth checks. bcrypt is slow on purpose, so its work is bounded: verdicts are cached
+/// (the accepted credentials apart, so that a flood of wrong ones cannot evict them), only
+/// [`BCRYPT_AT_ONCE`] hashes run at once, a request that waits longer than
+/// [`BCRYPT_WAIT`] for its turn is answered 503, and a request whose client has gone gives
+/// its turn up (its future is dropped before the hash starts).
 struct Users {
     hashes: BTreeMap<String, String>,
-    verified: Mutex<HashMap<[u8; 32], bool>>,
-    /// One bcrypt at a time: guessing passwords cannot take every core.
-    bcrypt: Mutex<()>,
+    accepted: Mutex<HashMap<[u8; 32], ()>>,
+    refused: Mutex<HashMap<[u8; 32], ()>>,
+    bcrypt: tokio::sync::Semaphore,
     /// Checked for unknown users, so that they cost as much as known ones and a user name
     /// cannot be told by timing: a hash of a random string at the configured cost.
     unknown_user_hash: String,
 }
+
+/// bcrypt hashes running at once: one core's worth, so guessing passwords leaves the other
+/// cores (and the blocking pool) to the scans.
+const BCRYPT_AT_ONCE: usize = 1;
+/// How long a request waits for its turn at bcrypt before it is answered 503.
+const BCRYPT_WAIT: Duration = Duration::from_secs(2);
+/// Cached verdicts of each kind; a full cache starts over.
+const MAX_CACHED_CHECKS: usize = 1024;
 
 /// The cost of a bcrypt hash (`$2y$10$...` is 10).
 fn bcrypt_cost(hash: &str) -> u32 {
@@ -202,67 +214,102 @@ fn bcrypt_cost(hash: &str) -> u32 {
         .unwrap_or(10)
 }
 
-const MAX_CACHED_CHECKS: usize = 1024;
+enum Verdict {
+    Allowed,
+    Refused,
+    /// No turn at bcrypt in time: try again later.
+    Busy,
+}
+
+fn remember(cache: &Mutex<HashMap<[u8; 32], ()>>, key: [u8; 32]) {
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= MAX_CACHED_CHECKS {
+        cache.clear();
+    }
+    cache.insert(key, ());
+}
 
 impl Users {
-    fn check(&self, user: &str, password: &str) -> bool {
-        let Some(hash) = self.hashes.get(user) else {
-            let _one = self.bcrypt.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = bcrypt::verify(password, &self.unknown_user_hash);
-            return false;
-        };
+    fn new(hashes: BTreeMap<String, String>) -> Result<Self, String> {
+        let cost = hashes.values().map(|h| bcrypt_cost(h)).max().unwrap_or(10);
+        let random: [u8; 16] = rand::random();
+        let unknown_user_hash = bcrypt::hash(hex::encode(random), cost.clamp(4, 31))
+            .map_err(|e| format!("cannot prepare basic auth: {e}"))?;
+        Ok(Self {
+            hashes,
+            accepted: Mutex::default(),
+            refused: Mutex::default(),
+            bcrypt: tokio::sync::Semaphore::new(BCRYPT_AT_ONCE),
+            unknown_user_hash,
+        })
+    }
+
+    async fn check(self: &Arc<Self>, user: &str, password: &str) -> Verdict {
+        let hash = self.hashes.get(user).unwrap_or(&self.unknown_user_hash);
         let key: [u8; 32] = Sha256::digest(format!("{user}:{password}:{hash}")).into();
-        if let Some(&ok) = self
-            .verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return ok;
-        }
-        let ok = {
-            let _one = self.bcrypt.lock().unwrap_or_else(|e| e.into_inner());
-            bcrypt::verify(password, hash).unwrap_or(false)
+        let cached = |cache: &Mutex<HashMap<[u8; 32], ()>>| {
+            cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&key)
         };
-        let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_CACHED_CHECKS {
-            cache.clear();
+        if cached(&self.accepted) {
+            return Verdict::Allowed;
         }
-        cache.insert(key, ok);
-        ok
+        if cached(&self.refused) {
+            return Verdict::Refused;
+        }
+        let Ok(Ok(_turn)) = tokio::time::timeout(BCRYPT_WAIT, self.bcrypt.acquire()).await else {
+            return Verdict::Busy;
+        };
+        let known = self.hashes.contains_key(user);
+        let (hash, password) = (hash.clone(), password.to_string());
+        let matched =
+            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+                .await
+                .unwrap_or(false);
+        if matched && known {
+            remember(&self.accepted, key);
+            Verdict::Allowed
+        } else {
+            remember(&self.refused, key);
+            Verdict::Refused
+        }
     }
 }
 
+/// Paths answered without basic auth: probes carry no credentials, and the remediation webhook
+/// has its own bearer token in the same header.
+const OPEN_PATHS: [&str; 3] = ["/healthz", "/readyz", crate::remediation::WEBHOOK_PATH];
+
+/// The credentials of an `Authorization: Basic ...` header (the scheme in any case).
+fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let (user, password) = String::from_utf8(raw)
+        .ok()?
+        .split_once(':')
+        .map(|(u, p)| (u.to_string(), p.to_string()))?;
+    Some((user, password))
+}
+
 async fn basic_auth(State(users): State<Arc<Users>>, request: Request, next: Next) -> Response {
-    // The remediation webhook has its own bearer token in the same header.
-    if request.uri().path() == crate::remediation::WEBHOOK_PATH {
+    if OPEN_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
-    let credentials = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b64| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .ok()
-        })
-        .and_then(|raw| String::from_utf8(raw).ok());
-    let allowed = match credentials.as_deref().and_then(|c| c.split_once(':')) {
-        Some((user, password)) => {
-            let (users, user, password) =
-                (Arc::clone(&users), user.to_string(), password.to_string());
-            tokio::task::spawn_blocking(move || users.check(&user, &password))
-                .await
-                .unwrap_or(false)
-        }
-        None => false,
+    let verdict = match basic_credentials(request.headers()) {
+        Some((user, password)) => users.check(&user, &password).await,
+        None => Verdict::Refused,
     };
-    if allowed {
-        next.run(request).await
-    } else {
-        (
+    match verdict {
+        Verdict::Allowed => next.run(request).await,
+        Verdict::Refused => (
             StatusCode::UNAUTHORIZED,
             [(
                 header::WWW_AUTHENTICATE,
@@ -270,80 +317,34 @@ async fn basic_auth(State(users): State<Arc<Users>>, request: Request, next: Nex
             )],
             "unauthorized\n",
         )
-            .into_response()
+            .into_response(),
+        Verdict::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "too many password checks at once; try again\n",
+        )
+            .into_response(),
     }
 }
 
-/// A server that runs until SIGINT or SIGTERM.
-pub type Serving = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+impl WebConfig {
+    /// The TLS settings, when the server speaks TLS.
+    pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.clone()
+    }
 
-/// Binds now (so a busy port is an error at start), and returns the server to run.
-pub async fn serve(
-    addr: SocketAddr,
-    router: Router,
-    web: Option<WebConfig>,
-    telemetry_path: &str,
-) -> anyhow::Result<Serving> {
-    let (tls, router) = match web {
-        Some(web) => {
-            let router = if web.users.is_empty() {
-                router
-            } else {
-                let cost = web
-                    .users
-                    .values()
-                    .map(|h| bcrypt_cost(h))
-                    .max()
-                    .unwrap_or(10);
-                let random: [u8; 16] = rand::random();
-                let unknown_user_hash = bcrypt::hash(hex::encode(random), cost.clamp(4, 31))
-                    .map_err(|e| anyhow::anyhow!("cannot prepare basic auth: {e}"))?;
-                let users = Arc::new(Users {
-                    hashes: web.users,
-                    verified: Mutex::new(HashMap::new()),
-                    bcrypt: Mutex::new(()),
-                    unknown_user_hash,
-                });
-                router.layer(axum::middleware::from_fn_with_state(users, basic_auth))
-            };
-            (web.tls, router)
+    /// `router` behind basic auth, when users are configured.
+    pub fn protect(&self, router: Router) -> Result<Router, WebConfigError> {
+        if self.users.is_empty() {
+            return Ok(router);
         }
-        None => (None, router),
-    };
-    let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    listener.set_nonblocking(true)?;
-    let local = listener.local_addr()?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let shown = if local.ip().is_unspecified() {
-        format!("{scheme}://127.0.0.1:{}", local.port())
-    } else {
-        format!("{scheme}://{local}")
-    };
-    tracing::info!(address = %local, tls = tls.is_some(), "exporter listening");
-    println!("exporter listening on {shown}{telemetry_path} (landing page {shown}/)");
-    Ok(match tls {
-        Some(config) => {
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                crate::cli::shutdown_signal().await;
-                stopper.graceful_shutdown(Some(Duration::from_secs(10)));
-            });
-            let server = axum_server::from_tcp_rustls(
-                listener,
-                axum_server::tls_rustls::RustlsConfig::from_config(config),
-            )?
-            .handle(handle);
-            Box::pin(server.serve(router.into_make_service()))
-        }
-        None => {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            Box::pin(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(crate::cli::shutdown_signal())
-                    .await
-            })
-        }
-    })
+        let users = Users::new(self.users.clone()).map_err(|message| WebConfigError::Invalid {
+            path: "basic_auth_users".into(),
+            message,
+        })?;
+        Ok(router.layer(axum::middleware::from_fn_with_state(
+            Arc::new(users),
+            basic_auth,
+        )))
+    }
 }

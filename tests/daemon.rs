@@ -507,7 +507,7 @@ async fn a_failure_that_repeats_is_logged_once() {
     let lines = reader.join().unwrap();
     let warnings = lines
         .iter()
-        .filter(|l| l.contains("WARN") && l.contains("DCS.4030"))
+        .filter(|l| l.contains("level=warn") && l.contains("DCS.4030"))
         .count();
     assert_eq!(warnings, 1, "{lines:#?}");
 }

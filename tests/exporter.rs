@@ -746,7 +746,7 @@ fn golden_snapshot() -> Arc<Store> {
             key.clone(),
             Arc::new(NodeState {
                 info: NodeInfo {
-                    cloud: "prod".into(),
+                    source: dcs_session_exporter::snapshot::Source::Cloud("prod".into()),
                     instance_name: "orders".into(),
                     node_name: "orders-0001".into(),
                     node_role: "master".into(),
@@ -831,6 +831,10 @@ fn golden_snapshot() -> Arc<Store> {
             failure: None,
         });
         s.dbss.insert("res-1".into(), Arc::new(dbss));
+        s.last_discovery.insert("prod".into(), None);
+        s.last_discovery
+            .insert("backup".into(), Some("listing instances: 403".into()));
+        s.clock_offsets.insert("prod".into(), -1.5);
     });
     store
 }

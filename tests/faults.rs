@@ -262,6 +262,34 @@ async fn a_job_stuck_in_running() {
 }
 
 #[tokio::test]
+async fn a_stuck_job_is_reported_as_running_on_every_scan() {
+    // The job never ends, so the service refuses every later scan of the node (DCS.4957)
+    // and it has no stored list: each scan must say the job is still running (before: a
+    // job timeout once, then list/DCS.5000 on every scan).
+    let h = start(Operation::ScanClients, FaultKind::JobStuck, 1).await;
+    let until = Instant::now() + Duration::from_secs(25);
+    loop {
+        let samples = scrape(&h.exporter).await;
+        let found = failures(&samples, &h.node);
+        let total: f64 = found.iter().map(|f| f.2).sum();
+        if total >= 3.0 {
+            assert!(
+                found
+                    .iter()
+                    .all(|(stage, reason, _)| stage == "job" && reason == "timeout"),
+                "{found:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "fewer than 3 failed scans: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
 async fn a_job_that_fails() {
     let h = start(Operation::ScanClients, FaultKind::JobFails, 1000).await;
     expect_failure(&h, "job", &["job_failed"]).await;

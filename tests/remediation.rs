@@ -61,6 +61,7 @@ async fn start(topology: Topology, remediation: impl Fn(&str, &str) -> String) -
                 &config,
                 Secret::new(TOKEN),
                 Arc::new(|_| Ok(Credentials::new(AK, SK))),
+                None,
                 Arc::clone(store),
                 registry,
             );

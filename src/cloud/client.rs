@@ -119,6 +119,8 @@ pub struct ApiClient {
     options: Arc<ClientOptions>,
     /// How long this account's jobs have taken lately, shared by every clone.
     pub(crate) job_timing: Arc<super::dcs::JobTiming>,
+    /// The service's clock, from its answers, shared by every clone.
+    clock: Arc<super::clock::ServiceClock>,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -198,7 +200,13 @@ impl ApiClient {
             endpoints: Arc::new(endpoints),
             options: Arc::new(options),
             job_timing: Arc::default(),
+            clock: Arc::default(),
         })
+    }
+
+    /// The service's clock, as its latest answer told it.
+    pub fn service_clock(&self) -> &super::clock::ServiceClock {
+        &self.clock
     }
 
     pub fn project_id(&self) -> &str {
@@ -357,6 +365,13 @@ impl ApiClient {
 
         let mut response = request.send().await.map_err(|e| transport_error(op, &e))?;
         let status = response.status().as_u16();
+        if let Some(date) = response
+            .headers()
+            .get(http::header::DATE)
+            .and_then(|v| v.to_str().ok())
+        {
+            self.clock.observe(date, SystemTime::now());
+        }
         let request_id = response
             .headers()
             .get(HEADER_REQUEST_ID)

@@ -702,10 +702,23 @@ impl ApiClient {
                 return Ok(job);
             }
             if Instant::now() + wait >= deadline {
+                let running_for = job
+                    .began()
+                    .and_then(|began| self.service_clock().now().duration_since(began).ok())
+                    .map(|d| {
+                        format!(
+                            " (begun {} ago)",
+                            humantime::format_duration(Duration::from_secs(d.as_secs()))
+                        )
+                    })
+                    .unwrap_or_default();
                 return Err(ApiError::new(
                     Operation::ShowJob,
                     ErrorKind::Timeout,
-                    format!("job {job_id} still {} at the deadline", job.status.as_str()),
+                    format!(
+                        "job {job_id} still {} at the deadline{running_for}",
+                        job.status.as_str()
+                    ),
                 ));
             }
             tokio::time::sleep(wait).await;

@@ -33,14 +33,19 @@ pub struct Endpoints {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
-    #[error("{service} endpoint {value:?} is not a valid URL: {source}")]
+    // The URL itself is not repeated: a mistyped one may hold what follows it in the file.
+    #[error("{service} endpoint is not a valid URL: {source}")]
     InvalidUrl {
         service: Service,
-        value: String,
         source: url::ParseError,
     },
-    #[error("{service} endpoint {value:?} must be an http:// or https:// URL with a host")]
-    NotHttp { service: Service, value: String },
+    #[error("{service} endpoint must be an http:// or https:// URL with a host")]
+    NotHttp { service: Service },
+    #[error("{service} endpoint {problem}")]
+    Credentials {
+        service: Service,
+        problem: &'static str,
+    },
     #[error("region {0:?} is not a valid region name")]
     InvalidRegion(String),
 }
@@ -97,20 +102,43 @@ impl Endpoints {
 }
 
 fn parse(service: Service, value: &str) -> Result<reqwest::Url, EndpointError> {
-    let url = reqwest::Url::parse(value.trim_end_matches('/')).map_err(|source| {
-        EndpointError::InvalidUrl {
-            service,
-            value: value.to_string(),
-            source,
-        }
-    })?;
+    let url = reqwest::Url::parse(value.trim_end_matches('/'))
+        .map_err(|source| EndpointError::InvalidUrl { service, source })?;
+    if let Some(problem) = url_credentials(&url, false) {
+        return Err(EndpointError::Credentials { service, problem });
+    }
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(EndpointError::NotHttp {
-            service,
-            value: value.to_string(),
-        });
+        return Err(EndpointError::NotHttp { service });
     }
     Ok(url)
+}
+
+/// Query keys that name a secret.
+const SECRET_QUERY_WORDS: [&str; 7] = [
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "auth",
+    "key",
+    "credential",
+];
+
+/// What is wrong when a URL carries credentials: a password (or, unless `username_allowed`,
+/// any user) before the host, or a query parameter that names a secret. Secrets belong in
+/// variables or files; a URL is echoed by messages, logs and `check-config`.
+pub fn url_credentials(url: &url::Url, username_allowed: bool) -> Option<&'static str> {
+    if url.password().is_some() {
+        return Some("must not hold a password (user:password@)");
+    }
+    if !username_allowed && !url.username().is_empty() {
+        return Some("must not hold credentials (user@)");
+    }
+    let secret_query = url.query_pairs().any(|(key, _)| {
+        let key = key.to_ascii_lowercase();
+        SECRET_QUERY_WORDS.iter().any(|w| key.contains(w))
+    });
+    secret_query.then_some("must not hold a secret in its query (e.g. ?password=)")
 }
 
 #[cfg(test)]

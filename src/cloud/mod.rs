@@ -1,6 +1,7 @@
 //! The Huawei Cloud API client: signing, transport, and the typed DCS and DBSS calls.
 
 pub mod client;
+pub mod clock;
 pub mod credentials;
 pub mod dbss;
 pub mod dcs;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The rate never falls below this, so a throttled account still makes progress.
-const MIN_PER_SECOND: f64 = 0.5;
+pub const MIN_PER_SECOND: f64 = 0.5;
 /// Answers that get through before a halved rate is back to its ceiling.
 const RECOVERY_ANSWERS: f64 = 100.0;
 

@@ -4,7 +4,7 @@
 mod scan;
 mod targets;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -23,7 +23,7 @@ use crate::cloud::credentials::CredentialsError;
 use crate::cloud::dcs::{PagingOptions, PollOptions};
 use crate::cloud::{ApiClient, ClientOptions, Credentials, RateLimiter, RequestObserver};
 use crate::config::{Cloud, Config, ExporterSettings, PasswordSource, RedisTarget};
-use crate::snapshot::{Attempt, Failure, NodeInfo, NodeKey, Stage, Store};
+use crate::snapshot::{Attempt, Failure, NodeInfo, NodeKey, Source, Stage, Store};
 
 #[cfg(test)]
 mod tests {
@@ -262,11 +262,24 @@ impl Scheduler {
     }
 }
 
-/// Looks up a cloud's nodes every `discovery_interval` and keeps one scan loop per node.
+/// The wait after a failed look-up: 2 s, doubling, at most the discovery interval.
+fn discovery_retry(failures: u32, interval: Duration) -> Duration {
+    let base = Duration::from_secs(2).saturating_mul(1 << failures.min(16));
+    let ceiling = base.min(interval);
+    // Some jitter, so that accounts that failed together do not retry together.
+    ceiling.mul_f64(0.8 + 0.2 * rand::random::<f64>())
+}
+
+/// Looks up a cloud's nodes every `discovery_interval` (sooner, with backoff, after a failed
+/// look-up) and keeps one scan loop per node. A failed look-up keeps the nodes already known.
 async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
     let mut running: HashMap<NodeKey, AbortHandle> = HashMap::new();
     let mut tasks = JoinSet::new();
     let mut known = targets::Known::default();
+    let mut failures: u32 = 0;
+    // Nodes another cloud scans, already warned about.
+    let mut warned_twice: HashSet<NodeKey> = HashSet::new();
+    let name = cloud.config.name.as_str();
     loop {
         // Looking up many instances shares the account's rate with the scans: give it a whole
         // interval (at least a minute), not one scan's timeout.
@@ -279,21 +292,52 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
         )
         .await;
         for (reason, message) in &found.errors {
-            tracing::warn!(cloud = %cloud.config.name, reason, "node discovery: {message}");
+            tracing::warn!(cloud = %name, reason, "node discovery: {message}");
         }
-        let wanted: HashMap<NodeKey, NodeTarget> = found
+        let mut wanted: HashMap<NodeKey, NodeTarget> = found
             .nodes
             .into_iter()
             .filter(|t| shared.owns(&[&t.key.instance_id, &t.key.node_id]))
             .map(|t| (t.key.clone(), t))
             .collect();
+        let source = Source::Cloud(name.to_string());
         shared.store.update(|s| {
-            s.discovered.insert(cloud.config.name.clone());
+            if found.errors.is_empty() {
+                s.discovered.insert(name.to_string());
+            }
+            s.last_discovery.insert(
+                name.to_string(),
+                found.errors.first().map(|(_, message)| message.clone()),
+            );
             for (reason, _) in &found.errors {
                 *s.discovery_errors
-                    .entry((cloud.config.name.clone(), reason.clone()))
+                    .entry((name.to_string(), reason.clone()))
                     .or_insert(0) += 1;
             }
+            // A node that another source already scans (the same instance reached through
+            // two clouds) is scanned once, by the first.
+            wanted.retain(|key, _| {
+                let other = s
+                    .nodes
+                    .get(key)
+                    .map(|n| &n.info.source)
+                    .filter(|other| **other != source && s.expected_source(other));
+                match other {
+                    Some(other) => {
+                        if warned_twice.insert(key.clone()) {
+                            tracing::warn!(
+                                cloud = %name,
+                                instance_id = %key.instance_id,
+                                node_id = %key.node_id,
+                                "this node is also found through {}: it is scanned there only",
+                                describe(other)
+                            );
+                        }
+                        false
+                    }
+                    None => true,
+                }
+            });
             // Nodes that are gone take their series with them: those this loop scans, and
             // any other of this cloud's (left by a configuration before a reload).
             running.retain(|key, task| {
@@ -303,9 +347,8 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
                 }
                 keep
             });
-            s.nodes.retain(|key, node| {
-                node.info.cloud != cloud.config.name || wanted.contains_key(key)
-            });
+            s.nodes
+                .retain(|key, node| node.info.source != source || wanted.contains_key(key));
             for (key, target) in &wanted {
                 let node = std::sync::Arc::make_mut(s.nodes.entry(key.clone()).or_default());
                 node.info = target.info.clone();
@@ -331,7 +374,23 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
                 running.retain(|_, task| task.id() != e.id());
             }
         }
-        tokio::time::sleep(shared.settings.discovery_interval).await;
+        let interval = shared.settings.discovery_interval;
+        let wait = if found.errors.is_empty() {
+            failures = 0;
+            interval
+        } else {
+            failures += 1;
+            discovery_retry(failures - 1, interval)
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// A node's source, as a log line names it.
+fn describe(source: &Source) -> String {
+    match source {
+        Source::Cloud(name) => format!("cloud {name}"),
+        Source::Redis => "a [[redis]] target".to_string(),
     }
 }
 
@@ -416,24 +475,49 @@ pub struct ScanOutcome {
 
 async fn node_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, key: NodeKey) {
     let span = tracing::info_span!("scan", cloud = %cloud.config.name, instance_id = %key.instance_id, node_id = %key.node_id);
+    // The node's scan job that outlived an earlier scan, waited on by the next.
+    let pending: Arc<tokio::sync::Mutex<Option<String>>> = Arc::default();
     let scan = {
         let (shared, cloud, key) = (Arc::clone(&shared), Arc::clone(&cloud), key.clone());
         move |deadline| {
-            let (shared, cloud, key) = (Arc::clone(&shared), Arc::clone(&cloud), key.clone());
+            let (shared, cloud, key, pending) = (
+                Arc::clone(&shared),
+                Arc::clone(&cloud),
+                key.clone(),
+                Arc::clone(&pending),
+            );
             async move {
-                scan_node(
+                let mut pending = pending.lock().await;
+                let result = scan_node(
                     &cloud.api,
                     &key.instance_id,
                     &key.node_id,
                     &shared.scan,
+                    &mut pending,
                     deadline,
                 )
                 .await
-                .map(|data| ScanOutcome { data, role: None })
+                .map(|data| ScanOutcome { data, role: None });
+                record_clock_offset(&shared.store, &cloud);
+                result
             }
         }
     };
     scan_loop(shared, key, span, scan).await;
+}
+
+/// Publishes a cloud's clock offset when it moved by more than the error of its estimate.
+fn record_clock_offset(store: &Store, cloud: &CloudRuntime) {
+    let Some(offset) = cloud.api.service_clock().offset_seconds() else {
+        return;
+    };
+    let name = &cloud.config.name;
+    let known = store.load().clock_offsets.get(name).copied();
+    if known.is_none_or(|k| (k - offset).abs() > 1.0) {
+        store.update(|s| {
+            s.clock_offsets.insert(name.clone(), offset);
+        });
+    }
 }
 
 /// Puts a direct target in the store before its first scan, so readiness waits for it.
@@ -451,7 +535,7 @@ fn register_redis(store: &Store, target: &RedisTarget) -> NodeKey {
         .to_string();
     store.insert_node(&key, |n| {
         n.info = NodeInfo {
-            cloud: "redis".into(),
+            source: Source::Redis,
             instance_name: target.name.clone(),
             node_name: target.node_id.clone(),
             node_role: String::new(),

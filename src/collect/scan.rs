@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use crate::aggregate::{AggregateSettings, Aggregator};
 use crate::cloud::dcs::{JobStatus, PagingOptions, PollOptions, parse_list_time};
-use crate::cloud::{ApiClient, ApiError};
+use crate::cloud::{ApiClient, ApiError, ErrorKind};
 use crate::snapshot::{Failure, NodeData, Stage};
 
 /// What a node scan needs besides the node.
@@ -33,44 +33,59 @@ fn failure(stage: Stage, e: &ApiError) -> Failure {
     }
 }
 
-/// Scans a node and aggregates its sessions page by page.
+/// Scans a node and aggregates its sessions page by page. `pending` is the node's scan job
+/// that was still running when an earlier scan gave up on it: while it runs, the service
+/// refuses a new one (`DCS.4957`), and this scan waits on it again rather than reading a list
+/// that may not exist yet.
 pub async fn scan_node(
     api: &ApiClient,
     instance_id: &str,
     node_id: &str,
     settings: &ScanSettings,
+    pending: &mut Option<String>,
     deadline: Instant,
 ) -> Result<NodeData, Failure> {
-    match api
+    let job_id = match api
         .start_scan(instance_id, node_id, settings.clean_cache, deadline)
         .await
     {
-        Ok(job_id) => {
-            let job = api
-                .wait_for_job(&job_id, &settings.poll, deadline)
-                .await
-                .map_err(|e| failure(Stage::Job, &e))?;
-            if job.status == JobStatus::Fail {
-                return Err(Failure {
-                    stage: Stage::Job,
-                    reason: "job_failed".into(),
-                    message: format!(
-                        "scan job {job_id} failed: {}",
-                        job.fail_reason.as_deref().unwrap_or("no reason given")
-                    ),
-                });
-            }
-        }
-        // Another scan runs (ours from a timed-out cycle, or someone else's): read what is
-        // stored, as the service allows.
+        Ok(job_id) => Some(job_id),
         Err(e) if e.code.as_deref() == Some(TASK_STATE_CODE) => {
-            tracing::debug!(
-                instance_id,
-                node_id,
-                "a scan is already running; reading the stored list"
-            );
+            if pending.is_none() {
+                // Someone else's scan runs: read what is stored, as the service allows.
+                tracing::debug!(
+                    instance_id,
+                    node_id,
+                    "a scan is already running; reading the stored list"
+                );
+            }
+            pending.clone()
         }
         Err(e) => return Err(failure(Stage::Scan, &e)),
+    };
+    if let Some(job_id) = job_id {
+        *pending = Some(job_id.clone());
+        let job = match api.wait_for_job(&job_id, &settings.poll, deadline).await {
+            Ok(job) => job,
+            Err(e) => {
+                // A job that no longer answers (unknown, refused) is not waited on again.
+                if e.kind != ErrorKind::Timeout {
+                    *pending = None;
+                }
+                return Err(failure(Stage::Job, &e));
+            }
+        };
+        *pending = None;
+        if job.status == JobStatus::Fail {
+            return Err(Failure {
+                stage: Stage::Job,
+                reason: "job_failed".into(),
+                message: format!(
+                    "scan job {job_id} failed: {}",
+                    job.fail_reason.as_deref().unwrap_or("no reason given")
+                ),
+            });
+        }
     }
     let mut aggregator = Aggregator::new(Arc::clone(&settings.aggregate));
     let list = api
@@ -85,8 +100,10 @@ pub async fn scan_node(
         .map_err(|e| failure(Stage::List, &e))?;
     let data_time = list.time.as_deref().and_then(parse_list_time);
     // A stored list older than the staleness limit (a scan stuck on the service's side, or
-    // clean_cache = false) is no fresh data, whatever the scan says.
-    if let Some(age) = data_time.and_then(|t| SystemTime::now().duration_since(t).ok())
+    // clean_cache = false) is no fresh data, whatever the scan says. Its age is measured on
+    // the service's clock, which wrote its time: the local clock may be minutes off.
+    let service_now = api.service_clock().now();
+    if let Some(age) = data_time.and_then(|t| service_now.duration_since(t).ok())
         && age > settings.stale_after
     {
         return Err(Failure {

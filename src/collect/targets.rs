@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use crate::cloud::ApiClient;
 use crate::cloud::dcs::{ListInstancesQuery, LogicalNode};
 use crate::config::Cloud;
-use crate::snapshot::{NodeInfo, NodeKey};
+use crate::snapshot::{NodeInfo, NodeKey, Source};
 
 /// A node to scan and what the metrics say about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,7 +62,7 @@ fn target(
             node_id: node_id.into(),
         },
         info: NodeInfo {
-            cloud: cloud.to_string(),
+            source: Source::Cloud(cloud.to_string()),
             instance_name: instance_name.to_string(),
             node_name: text(|n| &n.name),
             node_role: text(|n| &n.node_type),

@@ -165,7 +165,7 @@ impl RedisTarget {
                 )
             })?),
             Some(PasswordSource::File(path)) => Some(
-                std::fs::read_to_string(path)
+                read_bounded(path, MAX_FILE_BYTES)
                     .map_err(|e| {
                         format!(
                             "redis {}: cannot read the password file {}: {e}",
@@ -216,10 +216,62 @@ fn invalid(key: impl fmt::Display, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The largest configuration, web configuration, token or password file read: far beyond any
+/// real one, and no `/dev/zero` can fill the memory.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// A regular file of at most `max` bytes, as text: a FIFO or device is refused before it is
+/// opened (opening a FIFO would wait for a writer).
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let kind = std::fs::metadata(path)?.file_type();
+    if !kind.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
+/// A TOML error by position and key, never by quoting the line: the line may hold a secret.
+/// Quoted values in the message (`invalid type: string "..."`) are left out for the same reason.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    static QUOTED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#""(?:[^"\\]|\\.)*""#).expect("a valid pattern")
+    });
+    let message = QUOTED.replace_all(e.message().trim(), "(value not shown)");
+    let Some(span) = e.span() else {
+        return message.into_owned();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let line_text = text[line_start..].lines().next().unwrap_or_default();
+    let key = line_text
+        .split_once('=')
+        .map(|(key, _)| key.trim())
+        .filter(|key| !key.is_empty() && key.len() <= 64 && !key.contains(['"', '\'']))
+        .map(|key| format!(" (key {key})"))
+        .unwrap_or_default();
+    format!("line {line}, column {column}{key}: {message}")
+}
+
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = read_bounded(path, MAX_FILE_BYTES).map_err(|source| ConfigError::Read {
             path: shown.clone(),
             source,
         })?;
@@ -235,7 +287,7 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: "config".into(),
-            message: e.to_string(),
+            message: describe_toml_error(text, &e),
         })?;
         raw.validate()
     }

@@ -284,15 +284,19 @@ impl RawConfig {
             )
             .map_err(|e| invalid(format!("{at}.region/endpoints"), e.to_string()))?;
             let requests_per_second = c.requests_per_second.unwrap_or(DEFAULT_REQUESTS_PER_SECOND);
-            if !(requests_per_second > 0.0 && requests_per_second <= 10_000.0) {
+            let lowest = crate::cloud::ratelimit::MIN_PER_SECOND;
+            if !(lowest..=10_000.0).contains(&requests_per_second) {
                 return Err(invalid(
                     format!("{at}.requests_per_second"),
-                    "must be more than 0 and at most 10000",
+                    format!("must be between {lowest} and 10000"),
                 ));
             }
             if let Some(proxy) = &c.proxy {
-                reqwest::Url::parse(proxy)
+                let url = reqwest::Url::parse(proxy)
                     .map_err(|e| invalid(format!("{at}.proxy"), e.to_string()))?;
+                if let Some(problem) = crate::cloud::endpoints::url_credentials(&url, false) {
+                    return Err(invalid(format!("{at}.proxy"), problem));
+                }
             }
             let discovery = match c.discovery {
                 Some(d) if d.enabled => Some(Discovery {
@@ -376,14 +380,21 @@ impl RawConfig {
                 ));
             }
             let url = required(r.url, &format!("{at}.url"))?;
-            let node_id =
-                crate::redis::host_port(&url).map_err(|e| invalid(format!("{at}.url"), e))?;
-            if crate::redis::url_has_password(&url) {
+            // Checked first: no message below may echo a URL that holds a secret.
+            let secret = reqwest::Url::parse(&url)
+                .ok()
+                .and_then(|u| crate::cloud::endpoints::url_credentials(&u, true));
+            if secret.is_some() || crate::redis::url_has_password(&url) {
                 return Err(invalid(
                     format!("{at}.url"),
-                    "must not hold a password: use password_env or password_file",
+                    format!(
+                        "{}: use password_env or password_file",
+                        secret.unwrap_or("must not hold a password")
+                    ),
                 ));
             }
+            let node_id =
+                crate::redis::host_port(&url).map_err(|e| invalid(format!("{at}.url"), e))?;
             let username = match (
                 r.username,
                 env_name(r.username_env, &format!("{at}.username_env"))?,
@@ -439,11 +450,16 @@ impl RawConfig {
                 };
                 let mut allow = Vec::new();
                 for (i, a) in r.allow.into_iter().enumerate() {
+                    let key = format!("remediation.allow[{i}].instance_id");
+                    let instance_id = required(a.instance_id, &key)?;
+                    if instance_id.contains('*') {
+                        return Err(invalid(
+                            key,
+                            "names one instance: a wildcard is allowed for node_id only",
+                        ));
+                    }
                     allow.push(AllowedNode {
-                        instance_id: required(
-                            a.instance_id,
-                            &format!("remediation.allow[{i}].instance_id"),
-                        )?,
+                        instance_id,
                         node_id: required(a.node_id, &format!("remediation.allow[{i}].node_id"))?,
                     });
                 }

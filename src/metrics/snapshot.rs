@@ -26,11 +26,35 @@ macro_rules! label_set {
         impl EncodeLabelSet for $name<'_> {
             fn encode(&self, encoder: &mut LabelSetEncoder) -> std::fmt::Result {
                 let Self { $($field),+ } = *self;
-                $(EncodeLabel::encode(&(stringify!($field), $field), encoder.encode_label())?;)+
+                $(EncodeLabel::encode(&(stringify!($field), $field.capped()), encoder.encode_label())?;)+
                 Ok(())
             }
         }
     };
+}
+
+/// Label values are cut to this many characters: names from API answers and Redis (a client
+/// name may be any length) must not inflate every scrape.
+pub const MAX_LABEL_VALUE_CHARS: usize = 256;
+
+/// A label value, cut to [`MAX_LABEL_VALUE_CHARS`].
+trait Capped {
+    fn capped(self) -> Self;
+}
+
+impl Capped for &str {
+    fn capped(self) -> Self {
+        match self.char_indices().nth(MAX_LABEL_VALUE_CHARS) {
+            Some((end, _)) => &self[..end],
+            None => self,
+        }
+    }
+}
+
+impl Capped for SubscriptionKind {
+    fn capped(self) -> Self {
+        self
+    }
 }
 
 /// Said in every target metric's HELP: scrapes read what the scheduler last collected.
@@ -128,6 +152,12 @@ label_set! {
     resource_id: &'a str,
     job_type: &'a str,
     error_code: &'a str,
+}
+}
+
+label_set! {
+    struct CloudLabels<'a> {
+    cloud: &'a str,
 }
 }
 
@@ -451,6 +481,29 @@ fn encode_snapshot(
         |m, ((cloud, reason), n)| {
             m.encode_family(&DiscoveryErrorLabels { cloud, reason })?
                 .encode_counter::<NoLabelSet, _, f64>(n, None)
+        },
+    )?;
+
+    family(
+        encoder,
+        "dcs_exporter_discovery_success",
+        "Whether the cloud's last look-up of its instances and nodes succeeded (a failed one keeps the nodes known before, and is retried with backoff).",
+        Gauge,
+        &snap.last_discovery,
+        |m, (cloud, failure)| {
+            m.encode_family(&CloudLabels { cloud })?
+                .encode_gauge(&i64::from(failure.is_none()))
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_exporter_clock_offset_seconds",
+        "The cloud service's clock minus this machine's, from the Date of its answers; the age of stored lists is judged on the service's clock.",
+        Gauge,
+        &snap.clock_offsets,
+        |m, (cloud, offset)| {
+            m.encode_family(&CloudLabels { cloud })?
+                .encode_gauge(offset)
         },
     )?;
 

@@ -1,7 +1,7 @@
 //! The simulator's HTTP face: routes, AK/SK verification, throttling, error bodies.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -54,8 +54,20 @@ pub fn router(sim: Arc<Simulator>) -> Router {
     ))
     .fallback(|| async { ApiFailure(api_not_found()) })
     .layer(middleware::from_fn(request_id))
+    .layer(middleware::from_fn_with_state(Arc::clone(&sim), date))
     .layer(middleware::from_fn_with_state(Arc::clone(&sim), latency))
     .with_state(sim)
+}
+
+/// The `Date` of every answer, by the service's clock (a gateway sends one).
+async fn date(State(sim): State<Arc<Simulator>>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(sim.now())) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::DATE, value);
+    }
+    response
 }
 
 /// The topology's `api_latency`, before every answer.
@@ -182,7 +194,7 @@ async fn authenticate(
         authorization,
         config.credentials.access_key.expose(),
         config.credentials.secret_key.expose(),
-        SystemTime::now(),
+        sim.now(),
         config.max_clock_skew,
     ) {
         sim.count_auth_failure();
@@ -350,7 +362,7 @@ async fn scan_clients(
             &instance_id,
             body.node_id.as_deref(),
             body.clean_cache,
-            SystemTime::now(),
+            sim.now(),
         )
     })?;
     match shaped {
@@ -359,7 +371,7 @@ async fn scan_clients(
             s.finish_real_job(
                 &job_id,
                 Err("Querying the session list failed.".into()),
-                SystemTime::now(),
+                sim.now(),
             )
         }),
         _ => {}
@@ -381,7 +393,7 @@ async fn list_clients(
     };
     if shaped.is_none()
         && let Some(body) =
-            sim.with_state(|s| s.list_clients_body(&instance_id, &query, SystemTime::now()))?
+            sim.with_state(|s| s.list_clients_body(&instance_id, &query, sim.now()))?
     {
         return Ok((
             [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -389,11 +401,10 @@ async fn list_clients(
         )
             .into_response());
     }
-    let mut page = sim.with_state(|s| s.list_clients(&instance_id, &query, SystemTime::now()))?;
+    let mut page = sim.with_state(|s| s.list_clients(&instance_id, &query, sim.now()))?;
     match shaped {
         Some(FaultKind::TimeChanges) => {
-            let ms =
-                super::state::millis(SystemTime::now()) + rand::rng().random_range(1..1_000_000);
+            let ms = super::state::millis(sim.now()) + rand::rng().random_range(1..1_000_000);
             page.time = Some(super::state::format_time(ms));
         }
         Some(FaultKind::CountTooLarge) => page.count = page.count.map(|c| c + 1000),
@@ -442,7 +453,7 @@ async fn kill_all_clients(
             &instance_id,
             body.node_id.as_deref(),
             body.kill_all_nodes,
-            SystemTime::now(),
+            sim.now(),
         )
     })?;
     if let Some(work) = real {
@@ -465,7 +476,7 @@ async fn kill_clients(
             &instance_id,
             body.node_id.as_deref(),
             &body.client_addrs,
-            SystemTime::now(),
+            sim.now(),
         )
     })?;
     if let Err(backend) = outcome {
@@ -512,7 +523,7 @@ async fn show_job(
     if let Err(response) = fault(&sim, Operation::ShowJob, None).await {
         return Ok(response);
     }
-    let job = sim.with_state(|s| s.show_job(&job_id, SystemTime::now()))?;
+    let job = sim.with_state(|s| s.show_job(&job_id, sim.now()))?;
     Ok(Json(job).into_response())
 }
 

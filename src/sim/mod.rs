@@ -29,6 +29,9 @@ pub struct SimConfig {
     pub max_clock_skew: Duration,
     /// Requests a second across all callers; past it, 429 `APIG.0308`.
     pub rate_limit: Option<u32>,
+    /// The service's clock minus the real one, in milliseconds: every time it writes (stored
+    /// lists, jobs, the `Date` of answers) and its check of request dates follow it.
+    pub clock_offset_ms: i64,
     pub topology: Topology,
 }
 
@@ -39,6 +42,7 @@ impl SimConfig {
             project_id: None,
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             rate_limit: None,
+            clock_offset_ms: 0,
             topology,
         }
     }
@@ -179,6 +183,16 @@ pub fn fault_from_spec(spec: &topology::FaultSpec, state: &SimState) -> Result<F
     Ok(fault)
 }
 
+/// `t` moved by `offset_ms` milliseconds.
+fn shifted(t: SystemTime, offset_ms: i64) -> SystemTime {
+    let by = std::time::Duration::from_millis(offset_ms.unsigned_abs());
+    if offset_ms >= 0 {
+        t + by
+    } else {
+        t.checked_sub(by).unwrap_or(t)
+    }
+}
+
 pub struct Simulator {
     config: SimConfig,
     state: Mutex<SimState>,
@@ -189,7 +203,10 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn new(config: SimConfig) -> Arc<Self> {
-        let state = SimState::new(&config.topology, SystemTime::now());
+        let state = SimState::new(
+            &config.topology,
+            shifted(SystemTime::now(), config.clock_offset_ms),
+        );
         let faults = config
             .topology
             .faults
@@ -211,6 +228,11 @@ impl Simulator {
             faults: Mutex::new(faults),
             auth_failures: AtomicU64::new(0),
         })
+    }
+
+    /// The service's time.
+    pub fn now(&self) -> SystemTime {
+        shifted(SystemTime::now(), self.config.clock_offset_ms)
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -296,7 +318,7 @@ impl Simulator {
             if let Err(reason) = &result {
                 tracing::warn!(job_id = %work.job_id, "a job on a real Redis failed: {reason}");
             }
-            sim.with_state(|s| s.finish_real_job(&work.job_id, result, SystemTime::now()));
+            sim.with_state(|s| s.finish_real_job(&work.job_id, result, sim.now()));
         });
     }
 

@@ -195,10 +195,13 @@ const MAX_NODES_PER_INSTANCE: u32 = 1_000;
 impl Topology {
     pub fn from_file(path: &Path) -> Result<Self, TopologyError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+        let text =
+            crate::config::read_bounded(path, crate::config::MAX_FILE_BYTES).map_err(|source| {
+                TopologyError::Read {
+                    path: shown.clone(),
+                    source,
+                }
+            })?;
         let topology: Topology = toml::from_str(&text).map_err(|source| TopologyError::Parse {
             path: shown,
             source: Box::new(source),

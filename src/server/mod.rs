@@ -14,6 +14,8 @@ use prometheus_client::registry::Registry;
 
 use crate::snapshot::{Attempt, Store};
 
+pub mod listener;
+
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9977";
@@ -244,10 +246,15 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    if state.store.load().is_ready() {
+    let reasons = state.store.load().not_ready();
+    if reasons.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "first scans under way\n").into_response()
+        let mut body = String::from("not ready:\n");
+        for reason in reasons {
+            let _ = writeln!(body, "- {reason}");
+        }
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
     }
 }
 
