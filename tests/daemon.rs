@@ -4,95 +4,24 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[path = "common/harness.rs"]
+mod harness;
+#[path = "common/process.rs"]
+mod process;
+
 use dcs_session_exporter::cloud::Credentials;
 use dcs_session_exporter::sim::{SimConfig, Simulator, Topology};
+use harness::http;
+use process::{Dir, Exporter};
 use tokio::time::Instant;
 
 const AK: &str = "AKDAEMONTEST";
 const SK: &str = "SKdaemontest000000000000001";
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("dcs-daemon-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The exporter binary, killed on drop.
-struct Exporter {
-    child: Child,
-    /// `http(s)://127.0.0.1:PORT`
-    base: String,
-}
-
-impl Exporter {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"))
-            .args(args)
-            .args(["--web.listen-address", "127.0.0.1:0", "--log.level", "warn"])
-            .env("CLOUD_SDK_AK", AK)
-            .env("CLOUD_SDK_SK", SK)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        // The address is printed once listening; the read ends if the process dies.
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("the exporter exited before listening")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("exporter listening on ") {
-                let url = rest.split_whitespace().next().unwrap();
-                break url.trim_end_matches("/metrics").to_string();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, base }
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
+const ENV: [(&str, &str); 2] = [("CLOUD_SDK_AK", AK), ("CLOUD_SDK_SK", SK)];
 
 async fn serve_sim(topology: Topology) -> (Arc<Simulator>, String) {
     let sim = Simulator::new(SimConfig::new(Credentials::new(AK, SK), topology));
@@ -123,14 +52,7 @@ fn config(sim_url: &str, instances: &str) -> String {
 async fn scanned_nodes(base: &str, done: impl Fn(&BTreeSet<String>) -> bool) -> BTreeSet<String> {
     let until = Instant::now() + Duration::from_secs(30);
     loop {
-        let text = http()
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = harness::scrape_text(base).await;
         let nodes: BTreeSet<String> = text
             .lines()
             .filter(|l| l.starts_with("dcs_scan_success{"))
@@ -165,14 +87,7 @@ fn client_nodes(sim: &Simulator, instance: &str) -> BTreeSet<String> {
 }
 
 async fn metric(base: &str, name: &str) -> Option<f64> {
-    let text = http()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = harness::scrape_text(base).await;
     text.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
         .map(|l| l.rsplit_once(' ').unwrap().1.parse().unwrap())
@@ -188,7 +103,10 @@ async fn reload_takes_a_valid_config_and_keeps_the_old_one_otherwise() {
         "exporter.toml",
         &config(&sim_url, &format!("[[cloud.dcs_instance]]\nid = \"{a}\"\n")),
     );
-    let exporter = Exporter::start(&["--config", file.to_str().unwrap(), "--web.enable-lifecycle"]);
+    let exporter = Exporter::start(
+        &["--config", file.to_str().unwrap(), "--web.enable-lifecycle"],
+        &ENV,
+    );
     let only_a = client_nodes(&sim, a);
     scanned_nodes(&exporter.base, |n| *n == only_a).await;
 
@@ -230,16 +148,7 @@ async fn reload_takes_a_valid_config_and_keeps_the_old_one_otherwise() {
             .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
             .fold(0.0, f64::max)
     };
-    let metrics = || async {
-        http()
-            .get(format!("{}/metrics", exporter.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let metrics = || harness::scrape_text(&exporter.base);
     let before = last(metrics().await);
     let until = Instant::now() + Duration::from_secs(15);
     while last(metrics().await) <= before {
@@ -281,8 +190,14 @@ async fn shards_split_the_nodes_and_sigterm_stops_gracefully() {
         .flat_map(|i| client_nodes(&sim, i))
         .collect();
     let file = file.to_str().unwrap();
-    let first = Exporter::start(&["--config", file, "--shard.count", "2", "--shard.index", "0"]);
-    let second = Exporter::start(&["--config", file, "--shard.count", "2", "--shard.index", "1"]);
+    let first = Exporter::start(
+        &["--config", file, "--shard.count", "2", "--shard.index", "0"],
+        &ENV,
+    );
+    let second = Exporter::start(
+        &["--config", file, "--shard.count", "2", "--shard.index", "1"],
+        &ENV,
+    );
     let ready = |base: String| async move {
         let until = Instant::now() + Duration::from_secs(30);
         while http()
@@ -344,7 +259,7 @@ fn tls_files(dir: &Dir) -> (PathBuf, String) {
 async fn tls_and_basic_auth_from_a_web_config() {
     let dir = Dir::new("tls");
     let (web, cert_pem) = tls_files(&dir);
-    let exporter = Exporter::start(&["--demo", "--web.config.file", web.to_str().unwrap()]);
+    let exporter = Exporter::start(&["--demo", "--web.config.file", web.to_str().unwrap()], &[]);
     assert!(exporter.base.starts_with("https://"), "{}", exporter.base);
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())

@@ -16,7 +16,7 @@ use std::time::Duration;
 use dcs_session_exporter::cloud::{Credentials, Operation};
 use dcs_session_exporter::sim::state::{ErrorShape, SimError};
 use dcs_session_exporter::sim::{Fault, SimConfig, Simulator, Topology};
-use harness::Sample;
+use harness::{Sample, http, scrape, wait_for};
 use process::{Dir, Exporter, run};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -26,13 +26,6 @@ const AK: &str = "AKHARDENING";
 const SK: &str = "SKhardening00000000000000001";
 const ENV: [(&str, &str); 2] = [("CLOUD_SDK_AK", AK), ("CLOUD_SDK_SK", SK)];
 const TOKEN: &str = "webhook-token-0123456789";
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
 
 fn quick_topology() -> Topology {
     let mut t = Topology::demo();
@@ -65,36 +58,8 @@ fn exporter_section(settings: &str) -> String {
     format!("[exporter]\nfirst_scan_spread = \"0s\"\n{settings}\n")
 }
 
-async fn scrape(base: &str) -> Vec<Sample> {
-    let text = http()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    harness::parse_exposition(&text)
-}
-
 fn values<'a>(samples: &'a [Sample], name: &str) -> Vec<&'a Sample> {
     samples.iter().filter(|s| s.name == name).collect()
-}
-
-/// Polls `check` every 100 ms until it gives `Some`, at most `limit`.
-async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let until = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < until, "not within {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The node ids with `dcs_scan_success 1`.

@@ -13,6 +13,50 @@ use dcs_session_exporter::server::{AppState, router};
 use dcs_session_exporter::snapshot::Store;
 use prometheus_client::registry::Registry;
 
+/// A client whose every request ends within 10 s.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// `GET {base}/metrics`, as text.
+pub async fn scrape_text(base: &str) -> String {
+    http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("the exporter answers /metrics")
+        .text()
+        .await
+        .unwrap()
+}
+
+/// `GET {base}/metrics`, parsed.
+pub async fn scrape(base: &str) -> Vec<Sample> {
+    parse_exposition(&scrape_text(base).await)
+}
+
+/// Polls `check` every 100 ms until it gives `Some`, at most `limit`.
+pub async fn wait_for<T, F, Fut>(limit: std::time::Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "not within {limit:?}: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Serves `app` on a free loopback port; its base URL.
 pub async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
