@@ -448,29 +448,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         tracing::info!(instance_id = %id, "simulated instance");
     }
     println!("simulator listening on http://{local}");
-    sim.serve(listener, shutdown_signal()).await?;
+    sim.serve(listener, crate::daemon::shutdown_signal())
+        .await?;
     Ok(())
-}
-
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down");
 }

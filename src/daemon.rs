@@ -252,7 +252,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         router,
         tls,
         crate::server::listener::Limits::default(),
-        crate::cli::shutdown_signal(),
+        shutdown_signal(),
     );
     tokio::pin!(server);
     let mut scheduler_task = tokio::spawn(scheduler.run());
@@ -320,4 +320,27 @@ fn spawn_sighup_listener(hangups: Option<Hangups>, requests: Option<mpsc::Sender
     });
     #[cfg(not(unix))]
     drop((hangups, requests));
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
 }
