@@ -9,12 +9,43 @@ use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use crate::cloud::dcs::{ClientInfo, ClientRef, PageSink};
-use crate::config::{ClientAddrField, ExporterSettings};
 
 /// The label value of addresses folded together past the `max_client_addrs` largest.
 pub const OTHER: &str = "other";
 /// The label value of a field a session did not have.
 pub const UNKNOWN: &str = "unknown";
+
+/// Which session field names the client in `client_addr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAddrField {
+    /// The address the node sees (internal 198.19.x.x without IP pass-through).
+    #[default]
+    Addr,
+    /// The client's own address.
+    Peer,
+}
+
+/// Default histogram bounds for idle time and connection age, in seconds: from a second to a
+/// week, dense where alerts usually sit (minutes to hours).
+pub const DEFAULT_SECONDS_BUCKETS: [f64; 12] = [
+    1.0, 5.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0, 604800.0,
+];
+
+/// Default histogram bounds for buffer sizes, in bytes: 0 first, as most buffers are empty,
+/// then 1 KiB to 256 MiB (Redis' default hard limit for pub/sub clients is 32 MiB).
+pub const DEFAULT_BYTES_BUCKETS: [f64; 10] = [
+    0.0,
+    1024.0,
+    16384.0,
+    65536.0,
+    262144.0,
+    1048576.0,
+    4194304.0,
+    16777216.0,
+    67108864.0,
+    268435456.0,
+];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AggregateSettings {
@@ -24,19 +55,6 @@ pub struct AggregateSettings {
     pub idle_buckets: Arc<[f64]>,
     pub age_buckets: Arc<[f64]>,
     pub bytes_buckets: Arc<[f64]>,
-}
-
-impl From<&ExporterSettings> for AggregateSettings {
-    fn from(e: &ExporterSettings) -> Self {
-        Self {
-            max_client_addrs: e.max_client_addrs,
-            top_clients: e.top_clients,
-            client_addr_field: e.client_addr_field,
-            idle_buckets: e.idle_buckets.clone().into(),
-            age_buckets: e.age_buckets.clone().into(),
-            bytes_buckets: e.bytes_buckets.clone().into(),
-        }
-    }
 }
 
 /// A histogram with fixed bounds: per-bucket (not cumulative) counts, the last for `+Inf`.
@@ -399,7 +417,6 @@ pub fn aggregate(settings: Arc<AggregateSettings>, clients: &[ClientInfo]) -> No
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS};
 
     fn settings(max_client_addrs: usize, top_clients: usize) -> Arc<AggregateSettings> {
         Arc::new(AggregateSettings {

@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::accounts::{Accounts, CredentialsFn, credentials_from_env};
 use crate::cloud::Credentials;
 use crate::cloud::dcs::SortOrder;
-use crate::collect::{Shard, credentials_from_env};
+use crate::collect::Shard;
 use crate::config::Config;
 use crate::logging::LogFormat;
 use crate::operator::{self, OutputFormat};
@@ -281,14 +282,14 @@ async fn run(args: RunArgs, hangups: Option<crate::daemon::Hangups>) -> anyhow::
     .await
 }
 
-fn resolve_target(args: &TargetArgs) -> anyhow::Result<operator::Target> {
+fn resolve_target(args: &TargetArgs) -> anyhow::Result<crate::collect::Target> {
     let config = Config::from_file(&args.config)?;
+    let credentials: CredentialsFn = std::sync::Arc::new(credentials_from_env);
+    let accounts = Accounts::new(&config, &credentials, None);
     Ok(operator::resolve(
-        &config,
+        &accounts,
         &args.instance,
         args.cloud.as_deref(),
-        credentials_from_env,
-        None,
     )?)
 }
 
@@ -405,7 +406,7 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             println!("  may act on instance {} node {}", a.instance_id, a.node_id);
         }
     }
-    let credentials: crate::collect::CredentialsFn = std::sync::Arc::new(credentials_from_env);
+    let credentials: CredentialsFn = std::sync::Arc::new(credentials_from_env);
     let problems = crate::daemon::preflight(&config, &credentials);
     if !problems.is_empty() {
         return Err(anyhow::Error::from(crate::daemon::Unrunnable(problems))

@@ -13,8 +13,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 
+use crate::accounts::{Accounts, CredentialsFn, SharedAccounts, credentials_from_env};
 use crate::cloud::RequestObserver;
-use crate::collect::{CredentialsFn, Scheduler, Shard, credentials_from_env};
+use crate::collect::{Scheduler, Shard};
 use crate::config::Config;
 use crate::server::{AppState, ReloadRequest};
 use crate::sim::Topology;
@@ -181,6 +182,14 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let (mut registry, api_metrics) =
         crate::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
     let observer: Arc<dyn RequestObserver> = api_metrics;
+    let accounts = Arc::new(SharedAccounts::new(Accounts::new(
+        &config,
+        &credentials,
+        Some(Arc::clone(&observer)),
+    )));
+    registry.register_collector(Box::new(crate::metrics::AccountsCollector::new(
+        Arc::clone(&accounts),
+    )));
     let reload_metrics = ReloadMetrics::register(&mut registry);
     let remediation = match &config.remediation {
         Some(settings) => {
@@ -195,25 +204,17 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             crate::remediation::Remediator::new(
                 &config,
                 token,
-                Arc::clone(&credentials),
-                Some(Arc::clone(&observer)),
+                Arc::clone(&accounts),
                 Arc::clone(&store),
                 &mut registry,
             )
         }
         None => None,
     };
-    let build = |config: &Config| -> anyhow::Result<Scheduler> {
-        let creds = Arc::clone(&credentials);
-        Ok(Scheduler::new(
-            config,
-            Arc::clone(&store),
-            Some(Arc::clone(&observer)),
-            move |c| creds(c),
-        )?
-        .with_shard(options.shard))
+    let build = |config: &Config, accounts: &Accounts| -> anyhow::Result<Scheduler> {
+        Ok(Scheduler::new(config, Arc::clone(&store), accounts)?.with_shard(options.shard))
     };
-    let scheduler = build(&config)?;
+    let scheduler = build(&config, &accounts.load())?;
     // The demo's configuration is built in: nothing to reload.
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let reloadable = options.config.is_some() && demo.is_none();
@@ -270,10 +271,15 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
                         if new.remediation != config.remediation {
                             tracing::warn!("changes to [remediation] take effect at the next restart");
                         }
-                        build(&new).map(|s| (new, s))
+                        // Accounts whose settings and credentials did not change keep their
+                        // client, and so their rate and throttling state.
+                        let renewed =
+                            accounts.load().renew(&new, &credentials, Some(Arc::clone(&observer)));
+                        build(&new, &renewed).map(|s| (new, s, renewed))
                     });
                 match outcome {
-                    Ok((new, scheduler)) => {
+                    Ok((new, scheduler, renewed)) => {
+                        accounts.store(Arc::new(renewed));
                         scheduler_task.abort();
                         // Let it end, so no scan of the old configuration writes after the prune.
                         let _ = (&mut scheduler_task).await;

@@ -1,6 +1,7 @@
 //! dcs-session-exporter: a Prometheus exporter of Huawei Cloud DCS client sessions and DBSS
 //! job records, with a faithful simulator of both APIs.
 
+pub mod accounts;
 pub mod aggregate;
 pub mod cli;
 pub mod cloud;

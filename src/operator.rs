@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::accounts::Accounts;
 use crate::cloud::dcs::{
     CLIENT_FIELDS, ClientInfo, KillTarget, ListClientsQuery, PagingOptions, PollOptions, SortOrder,
     address_matches, compare_clients,
 };
-use crate::cloud::{ApiClient, ApiError, ClientOptions, Credentials, RateLimiter};
-use crate::collect::client_nodes;
-use crate::config::{Config, RedisTarget};
+use crate::cloud::{ApiClient, ApiError};
+use crate::collect::{Target, client_nodes};
+use crate::config::RedisTarget;
 use crate::redis::{RedisEndpoint, RedisFailure};
 
 impl OperatorError {
@@ -54,8 +55,6 @@ pub enum OperatorError {
     #[error("--node is required: instance {instance} has the nodes {known}")]
     NodeRequired { instance: String, known: String },
     #[error(transparent)]
-    Credentials(#[from] crate::cloud::credentials::CredentialsError),
-    #[error(transparent)]
     Api(#[from] ApiError),
     #[error("redis: {0}")]
     Redis(RedisFailure),
@@ -71,80 +70,75 @@ pub enum OperatorError {
     },
 }
 
-/// Where the sessions are.
-pub enum Target {
-    Dcs {
-        api: ApiClient,
-        instance_id: String,
-    },
-    Redis {
-        endpoint: RedisEndpoint,
-        target: RedisTarget,
-    },
-}
-
 /// How long one command may take in all.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Finds the instance in the configuration: a `[[redis]]` name, a listed DCS instance, or
-/// (with discovery) an instance of the named or only cloud.
+/// Finds the instance among the accounts: a `[[redis]]` name, a listed DCS instance, or
+/// (with discovery) an instance of the named or only cloud. Its calls go through the account's
+/// shared client.
 pub fn resolve(
-    config: &Config,
+    accounts: &Accounts,
     instance: &str,
     cloud: Option<&str>,
-    credentials: impl Fn(
-        &crate::config::Cloud,
-    ) -> Result<Credentials, crate::cloud::credentials::CredentialsError>,
-    observer: Option<std::sync::Arc<dyn crate::cloud::RequestObserver>>,
 ) -> Result<Target, OperatorError> {
     // A named cloud is asked for: a direct target of the same name is not meant.
-    if let Some(target) = config
-        .redis
+    if let Some(target) = accounts
+        .redis()
         .iter()
         .find(|r| r.name == instance && cloud.is_none())
     {
-        return Ok(Target::Redis {
-            endpoint: target.endpoint().map_err(OperatorError::Setup)?,
-            target: target.clone(),
-        });
+        return Ok(Target::Redis(target.clone()));
     }
     let chosen = match cloud {
         Some(name) => Some(
-            config
-                .clouds
-                .iter()
+            accounts
+                .clouds()
                 .find(|c| c.name == name)
                 .ok_or_else(|| OperatorError::UnknownCloud(name.to_string()))?,
         ),
-        None => config
-            .clouds
-            .iter()
+        None => accounts
+            .clouds()
             .find(|c| c.dcs_instances.iter().any(|i| i.id == instance))
-            .or_else(|| match config.clouds.as_slice() {
-                [only] if only.discovery.is_some() => Some(only),
-                _ => None,
+            .or_else(|| {
+                let mut clouds = accounts.clouds();
+                match (clouds.next(), clouds.next()) {
+                    (Some(only), None) if only.discovery.is_some() => Some(only),
+                    _ => None,
+                }
             }),
     };
     let cloud = chosen.ok_or_else(|| OperatorError::UnknownInstance(instance.to_string()))?;
-    let options = ClientOptions {
-        proxy: cloud.proxy.clone(),
-        observer,
-        rate_limiter: Some(std::sync::Arc::new(RateLimiter::new(
-            cloud.requests_per_second,
-        ))),
-        ..ClientOptions::default()
-    };
-    let api = ApiClient::new(
-        credentials(cloud)?,
-        &cloud.project_id,
-        cloud.endpoints.clone(),
-        options,
-    )
-    .map_err(|e| OperatorError::Setup(e.to_string()))?;
     Ok(Target::Dcs {
-        api,
+        api: accounts
+            .client(&cloud.name)
+            .map_err(|e| OperatorError::Setup(e.to_string()))?
+            .clone(),
         instance_id: instance.to_string(),
     })
+}
+
+/// The Redis endpoint of a direct target, with its current password.
+fn endpoint(target: &RedisTarget) -> Result<RedisEndpoint, OperatorError> {
+    target.endpoint().map_err(OperatorError::Setup)
+}
+
+/// Ends the sessions of one node with these `ip:port` addresses (for DCS, their `peer`).
+pub async fn kill_clients(
+    target: &Target,
+    node_id: &str,
+    addrs: &[String],
+) -> Result<(), OperatorError> {
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    match target {
+        Target::Dcs { api, instance_id } => {
+            api.kill_clients(instance_id, node_id, addrs, deadline)
+                .await?;
+        }
+        Target::Redis(target) => {
+            crate::redis::kill_addrs(&endpoint(target)?, addrs, deadline).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The nodes of a DCS instance that take clients.
@@ -287,7 +281,8 @@ pub async fn list(target: &Target, opts: &ListOptions) -> Result<Listing, Operat
                 clients,
             })
         }
-        Target::Redis { endpoint, target } => {
+        Target::Redis(target) => {
+            let endpoint = &endpoint(target)?;
             if let Some(node) = &opts.node
                 && node != &target.node_id
             {
@@ -520,7 +515,8 @@ pub async fn plan_kill_all(
                 all_nodes,
             })
         }
-        Target::Redis { endpoint, target } => {
+        Target::Redis(target) => {
+            let endpoint = &endpoint(target)?;
             if let Some(node) = node
                 && node != target.node_id
             {
@@ -572,8 +568,8 @@ pub async fn kill_all(target: &Target, plan: &KillPlan) -> Result<String, Operat
                 started.elapsed().as_secs_f64()
             ))
         }
-        Target::Redis { endpoint, .. } => {
-            let killed = crate::redis::kill_all(endpoint, deadline).await?;
+        Target::Redis(target) => {
+            let killed = crate::redis::kill_all(&endpoint(target)?, deadline).await?;
             Ok(format!("{killed} sessions ended"))
         }
     }

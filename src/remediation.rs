@@ -17,10 +17,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 
-use crate::cloud::{RequestObserver, Secret};
-use crate::collect::CredentialsFn;
+use crate::accounts::SharedAccounts;
+use crate::cloud::Secret;
 use crate::config::{Config, RemediationSettings, TokenSource};
-use crate::operator::{self, Target};
+use crate::operator;
 use crate::snapshot::{NodeKey, Snapshot, Store};
 
 /// The path Alertmanager posts to.
@@ -149,10 +149,9 @@ struct Memory {
 pub struct Remediator {
     settings: RemediationSettings,
     token: Secret,
-    config: Config,
-    credentials: CredentialsFn,
-    /// Counts the calls of its actions with the scans' calls.
-    observer: Option<Arc<dyn RequestObserver>>,
+    /// The running configuration's accounts: actions share each account's client, rate and
+    /// throttling state with the scans.
+    accounts: Arc<SharedAccounts>,
     /// What the exporter scans: which nodes exist, and which cloud each belongs to.
     store: Arc<Store>,
     memory: Mutex<Memory>,
@@ -187,8 +186,7 @@ impl Remediator {
     pub fn new(
         config: &Config,
         token: Secret,
-        credentials: CredentialsFn,
-        observer: Option<Arc<dyn RequestObserver>>,
+        accounts: Arc<SharedAccounts>,
         store: Arc<Store>,
         registry: &mut Registry,
     ) -> Option<Arc<Self>> {
@@ -202,9 +200,7 @@ impl Remediator {
         Some(Arc::new(Self {
             settings,
             token,
-            config: config.clone(),
-            credentials,
-            observer,
+            accounts,
             store,
             memory: Mutex::new(Memory {
                 seen: VecDeque::new(),
@@ -404,24 +400,12 @@ impl Remediator {
                 })
                 .and_then(|n| n.info.source.cloud().map(str::to_string));
             let target = operator::resolve(
-                &self.config,
+                &self.accounts.load(),
                 &decision.instance_id,
                 cloud.as_deref(),
-                |c| (self.credentials)(c),
-                self.observer.clone(),
             )?;
             if decision.action == Action::KillClients.as_str() {
-                let deadline = tokio::time::Instant::now() + operator::COMMAND_TIMEOUT;
-                match &target {
-                    Target::Dcs { api, instance_id } => {
-                        api.kill_clients(instance_id, &decision.node_id, &addrs, deadline)
-                            .await?;
-                    }
-                    Target::Redis { endpoint, .. } => {
-                        crate::redis::kill_addrs(endpoint, &addrs, deadline).await?;
-                    }
-                }
-                Ok::<_, operator::OperatorError>(())
+                operator::kill_clients(&target, &decision.node_id, &addrs).await
             } else {
                 let plan = operator::KillPlan::node(&decision.instance_id, &decision.node_id);
                 operator::kill_all(&target, &plan).await.map(drop)

@@ -561,29 +561,87 @@ async fn silent_and_idle_connections_are_closed_and_cannot_use_up_descriptors() 
 
 // 6. A cloud named like an internal identity; one instance through two clouds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cloud_named_redis_leaves_redis_targets_alone() {
+async fn a_cloud_named_redis_is_scanned_reloaded_pruned_and_acted_on_like_any_other() {
     let Some(redis) = redis_server::start_or_skip(&[]) else {
         return;
     };
     let (sim, sim_url) = serve_sim(sim_config()).await;
+    let (instance, master) = sim.with_state(|s| {
+        let instance = s.instance_ids()[0].clone();
+        let master = s.logical_nodes(&instance).unwrap().nodes[0]
+            .node_id
+            .clone()
+            .unwrap();
+        (instance, master)
+    });
+    let cache_node = format!("127.0.0.1:{}", redis.port);
     let dir = Dir::new("named-redis");
-    let file = dir.write(
-        "exporter.toml",
-        &(exporter_section("scan_interval = \"1s\"")
-            + &cloud("redis", &sim_url, "[cloud.discovery]\n")
-            + &format!("[[redis]]\nname = \"cache\"\nurl = \"{}\"\n", redis.url)),
+    let cache = format!("[[redis]]\nname = \"cache\"\nurl = \"{}\"\n", redis.url);
+    let remediation = format!(
+        "[remediation]\nenabled = true\ndry_run = false\ncooldown = \"0s\"\ntoken_env = \"HOOK_TOKEN\"\n\
+         [[remediation.allow]]\ninstance_id = \"{instance}\"\nnode_id = \"{master}\"\n\
+         [[remediation.allow]]\ninstance_id = \"cache\"\nnode_id = \"*\"\n"
     );
-    let exporter = Exporter::start(&["--config", file.to_str().unwrap()], &ENV);
-    let mut wanted = all_client_nodes(&sim);
-    wanted.insert(format!("127.0.0.1:{}", redis.port));
+    let config = |with_cache: bool| {
+        exporter_section("scan_interval = \"1s\"")
+            + &cloud("redis", &sim_url, "[cloud.discovery]\n")
+            + if with_cache { &cache } else { "" }
+            + &remediation
+    };
+    let file = dir.write("exporter.toml", &config(true));
+    let env = [ENV[0], ENV[1], ("HOOK_TOKEN", TOKEN)];
+    let exporter = Exporter::start(&["--config", file.to_str().unwrap()], &env);
+    let cloud_nodes = all_client_nodes(&sim);
+    let mut wanted = cloud_nodes.clone();
+    wanted.insert(cache_node.clone());
     wait_for(Duration::from_secs(30), "every target scanned", || async {
         (succeeded(&scrape(&exporter.base).await) == wanted).then_some(())
     })
     .await;
-    // Several discoveries and a reload later, the direct target is still there.
+    // Several discoveries and a reload later, the direct target is still there (before: its
+    // series were erased by the cloud's first discovery).
     exporter.signal("HUP");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(succeeded(&scrape(&exporter.base).await), wanted);
+
+    // The webhook acts on both: the cloud's node through its API, the direct target directly.
+    for (fingerprint, instance_id, node_id) in [
+        ("f-cloud", instance.as_str(), master.as_str()),
+        ("f-cache", "cache", cache_node.as_str()),
+    ] {
+        let answer = http()
+            .post(format!("{}/remediation/alertmanager", exporter.base))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({
+                "version": "4",
+                "alerts": [{"status": "firing", "fingerprint": fingerprint, "startsAt": "2026-12-01T00:00:00Z",
+                            "labels": {"alertname": "DcsIdle", "instance_id": instance_id, "node_id": node_id}}],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    wait_for(Duration::from_secs(30), "both acted", || async {
+        let samples = scrape(&exporter.base).await;
+        let acted: BTreeSet<String> = values(&samples, "dcs_remediation_actions_total")
+            .into_iter()
+            .filter(|s| s.label("result") == "acted")
+            .map(|s| s.label("instance_id").to_string())
+            .collect();
+        (acted == BTreeSet::from([instance.clone(), "cache".to_string()])).then_some(())
+    })
+    .await;
+
+    // A reload without the direct target prunes it, and only it.
+    std::fs::write(&file, config(false)).unwrap();
+    exporter.signal("HUP");
+    wait_for(
+        Duration::from_secs(20),
+        "the direct target pruned",
+        || async { (succeeded(&scrape(&exporter.base).await) == cloud_nodes).then_some(()) },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

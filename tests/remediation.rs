@@ -12,11 +12,12 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use dcs_session_exporter::cloud::{Credentials, Secret};
+use dcs_session_exporter::cloud::{Credentials, Operation, Secret};
 use dcs_session_exporter::config::Config;
 use dcs_session_exporter::remediation::{Remediator, WEBHOOK_PATH};
+use dcs_session_exporter::sim::state::{ErrorShape, SimError};
 use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
-use dcs_session_exporter::sim::{SimConfig, Simulator, Topology};
+use dcs_session_exporter::sim::{Fault, SimConfig, Simulator, Topology};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -55,20 +56,22 @@ async fn start(topology: Topology, remediation: impl Fn(&str, &str) -> String) -
         remediation(&instance, &master)
     ))
     .unwrap();
-    let in_process =
-        harness::exporter_with(&config, Credentials::new(AK, SK), |registry, store| {
+    let in_process = harness::exporter_with(
+        &config,
+        Credentials::new(AK, SK),
+        |registry, store, accounts| {
             let remediator = Remediator::new(
                 &config,
                 Secret::new(TOKEN),
-                Arc::new(|_| Ok(Credentials::new(AK, SK))),
-                None,
+                Arc::clone(accounts),
                 Arc::clone(store),
                 registry,
             );
             assert!(remediator.is_some());
             remediator
-        })
-        .await;
+        },
+    )
+    .await;
     let h = Harness {
         sim,
         exporter: in_process.url.clone(),
@@ -435,4 +438,61 @@ async fn kills_the_named_client_then_all_on_a_real_redis() {
         .await;
     assert_eq!(results(&answer), ["acted"]);
     assert!(closed(&mut sockets[1]) && closed(&mut sockets[2]));
+}
+
+/// The account's rate in force, from `dcs_exporter_api_rate_limit`.
+async fn rate_in_force(h: &Harness) -> f64 {
+    harness::scrape(&h.exporter)
+        .await
+        .into_iter()
+        .find(|s| s.name == "dcs_exporter_api_rate_limit" && s.label("cloud") == "sim")
+        .expect("the account's rate is exposed")
+        .value
+}
+
+#[tokio::test]
+async fn a_kill_draws_on_the_same_account_rate_as_the_scans() {
+    let h = start(topology(), settings(false, "1h", 10, "master")).await;
+    let (instance, master, _) = nodes(&h.sim);
+    let ceiling = rate_in_force(&h).await;
+    assert_eq!(
+        ceiling, 100.0,
+        "the default requests_per_second, untouched by the scans"
+    );
+    // The gateway throttles the kill twice: the account the scans use slows down (before,
+    // the webhook built a client of its own, and the scans' rate never moved).
+    h.sim.inject_fault(Fault::new(
+        Operation::KillAllClients,
+        2,
+        SimError {
+            status: 429,
+            shape: ErrorShape::Gateway,
+            code: "APIG.0308".into(),
+            message: "The throttling threshold has been reached".into(),
+        },
+    ));
+    let (status, answer) = h
+        .post(
+            &payload(vec![idle_alert("fp-rate", &instance, &master)]),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(results(&answer), ["acted"]);
+    // Halved twice (to 25), then won back a little by the answers that got through.
+    let slowed = harness::wait_for(
+        Duration::from_secs(30),
+        "the scans' rate halved",
+        || async {
+            let rate = rate_in_force(&h).await;
+            (rate < ceiling / 2.0).then_some(rate)
+        },
+    )
+    .await;
+    assert!(slowed >= ceiling / 4.0, "halved twice, not more: {slowed}");
+    // The kill went through on the third try.
+    harness::wait_for(Duration::from_secs(30), "the kill acted", || async {
+        (h.actions().await.get("acted").copied() == Some(1.0)).then_some(())
+    })
+    .await;
 }

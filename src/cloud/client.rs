@@ -209,6 +209,16 @@ impl ApiClient {
         &self.clock
     }
 
+    /// The account's request rate in force (its ceiling, halved by throttling and won back).
+    pub fn rate_in_force(&self) -> Option<f64> {
+        self.options.rate_limiter.as_ref().map(|l| l.per_second())
+    }
+
+    /// Whether both are clones of one client: one rate limiter, one throttling state.
+    pub fn shares_state_with(&self, other: &ApiClient) -> bool {
+        Arc::ptr_eq(&self.options, &other.options)
+    }
+
     pub fn project_id(&self) -> &str {
         &self.project_id
     }

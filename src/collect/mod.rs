@@ -1,8 +1,13 @@
 //! The scheduler: finds each cloud's nodes, scans every node on its own timer with bounded
 //! concurrency, polls DBSS resources, and publishes the results to the [`Store`].
 
-mod scan;
-mod targets;
+mod dbss;
+mod dcs;
+mod discovery;
+mod redis;
+mod settings;
+mod shard;
+mod target;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -14,66 +19,23 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
-pub use scan::{ScanSettings, TASK_STATE_CODE, scan_node};
-pub use targets::{NodeTarget, client_nodes};
+pub use dcs::{TASK_STATE_CODE, scan_node};
+pub use discovery::{NodeTarget, client_nodes};
+pub use settings::ScanSettings;
+pub use shard::Shard;
+pub use target::{ScanOutcome, Target};
 
-use crate::aggregate::AggregateSettings;
-use crate::cloud::client::BuildError;
-use crate::cloud::credentials::CredentialsError;
-use crate::cloud::dcs::{PagingOptions, PollOptions};
-use crate::cloud::{ApiClient, ClientOptions, Credentials, RateLimiter, RequestObserver};
+use crate::accounts::{AccountError, Accounts};
+use crate::cloud::ApiClient;
 use crate::config::{Cloud, Config, ExporterSettings, PasswordSource, RedisTarget};
-use crate::snapshot::{Attempt, Failure, NodeInfo, NodeKey, Source, Stage, Store};
-
-#[cfg(test)]
-mod tests {
-    use super::Shard;
-
-    #[test]
-    fn shards_split_stably_and_completely() {
-        let shards: Vec<Shard> = (0..3).map(|i| Shard::new(i, 3).unwrap()).collect();
-        let mut per_shard = [0; 3];
-        for n in 0..3000 {
-            let node = format!("node-{n}");
-            let owners: Vec<usize> = (0..3)
-                .filter(|&i| shards[i].owns(&["inst", &node]))
-                .collect();
-            assert_eq!(owners.len(), 1, "exactly one shard owns {node}");
-            per_shard[owners[0]] += 1;
-        }
-        assert!(
-            per_shard.iter().all(|&n| (850..1150).contains(&n)),
-            "{per_shard:?}"
-        );
-        // FNV-1a of "inst-1/node-a" modulo 7, computed independently: the split must not
-        // change between builds.
-        assert!(Shard::new(1, 7).unwrap().owns(&["inst-1", "node-a"]));
-        assert_eq!(Shard::ordinal_from_hostname("dcs-exporter-2"), Some(2));
-        assert_eq!(Shard::ordinal_from_hostname("exporter"), None);
-        assert!(Shard::new(3, 3).is_err());
-    }
-}
+use crate::snapshot::{Attempt, Failure, NodeInfo, NodeKey, Source, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
-    #[error("cloud {cloud}: {source}")]
-    Credentials {
-        cloud: String,
-        source: CredentialsError,
-    },
-    #[error("cloud {cloud}: {source}")]
-    Client { cloud: String, source: BuildError },
+    #[error(transparent)]
+    Account(#[from] AccountError),
     #[error("{message}")]
     RedisPassword { message: String },
-}
-
-/// Where a cloud's credentials come from (the environment; the demo's own).
-pub type CredentialsFn = Arc<dyn Fn(&Cloud) -> Result<Credentials, CredentialsError> + Send + Sync>;
-
-/// Credentials of a cloud from the environment: its own variable names when configured, else
-/// the standard ones.
-pub fn credentials_from_env(cloud: &Cloud) -> Result<Credentials, CredentialsError> {
-    Credentials::from_env_names(&cloud.credentials)
 }
 
 struct CloudRuntime {
@@ -103,44 +65,6 @@ impl Shared {
     }
 }
 
-/// This replica's share of the targets: a target belongs to shard
-/// `fnv1a(instance_id/node_id) % count`, the same on every replica and every build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl Shard {
-    pub fn new(index: u32, count: u32) -> Result<Self, String> {
-        if count == 0 || index >= count {
-            return Err(format!(
-                "shard index {index} must be below the shard count {count}"
-            ));
-        }
-        Ok(Self { index, count })
-    }
-
-    /// The index from a StatefulSet pod's name (`exporter-2` is 2).
-    pub fn ordinal_from_hostname(hostname: &str) -> Option<u32> {
-        hostname.rsplit_once('-')?.1.parse().ok()
-    }
-
-    pub fn owns(&self, parts: &[&str]) -> bool {
-        // FNV-1a: stable across Rust releases, unlike the standard hasher.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for (i, part) in parts.iter().enumerate() {
-            if i > 0 {
-                hash = (hash ^ u64::from(b'/')).wrapping_mul(0x0100_0000_01b3);
-            }
-            for b in part.bytes() {
-                hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        hash % u64::from(self.count) == u64::from(self.index)
-    }
-}
-
 /// A stable offset in `[0, window)` for a target, so its scans keep their place in the cycle.
 fn spread(key: &impl Hash, window: Duration) -> Duration {
     let mut h = std::hash::DefaultHasher::new();
@@ -150,33 +74,19 @@ fn spread(key: &impl Hash, window: Duration) -> Duration {
 }
 
 impl Scheduler {
+    /// A scheduler of `config`'s targets, calling through `accounts` (the clients shared with
+    /// the rest of the process).
     pub fn new(
         config: &Config,
         store: Arc<Store>,
-        observer: Option<Arc<dyn RequestObserver>>,
-        credentials: impl Fn(&Cloud) -> Result<Credentials, CredentialsError>,
+        accounts: &Accounts,
     ) -> Result<Self, SchedulerError> {
         let e = &config.exporter;
         let mut clouds = Vec::new();
         for cloud in &config.clouds {
-            let creds = credentials(cloud).map_err(|source| SchedulerError::Credentials {
-                cloud: cloud.name.clone(),
-                source,
-            })?;
-            let options = ClientOptions {
-                proxy: cloud.proxy.clone(),
-                observer: observer.clone(),
-                rate_limiter: Some(Arc::new(RateLimiter::new(cloud.requests_per_second))),
-                ..ClientOptions::default()
-            };
-            let api = ApiClient::new(creds, &cloud.project_id, cloud.endpoints.clone(), options)
-                .map_err(|source| SchedulerError::Client {
-                    cloud: cloud.name.clone(),
-                    source,
-                })?;
             clouds.push(CloudRuntime {
                 config: cloud.clone(),
-                api,
+                api: accounts.client(&cloud.name)?.clone(),
             });
         }
         let mut redis = Vec::new();
@@ -191,16 +101,7 @@ impl Scheduler {
             redis.push(target.clone());
         }
         let shared = Shared {
-            scan: ScanSettings {
-                clean_cache: e.clean_cache,
-                stale_after: e.stale_after,
-                paging: PagingOptions {
-                    page_size: e.page_size,
-                    ..PagingOptions::default()
-                },
-                poll: PollOptions::default(),
-                aggregate: Arc::new(AggregateSettings::from(e)),
-            },
+            scan: ScanSettings::from_exporter(e),
             permits: Semaphore::new(e.max_concurrent_scans),
             settings: e.clone(),
             store,
@@ -235,7 +136,14 @@ impl Scheduler {
             .filter(|t| self.shared.owns(&[&t.name, &t.node_id]));
         for target in redis {
             let key = register_redis(&self.shared.store, &target);
-            tasks.spawn(redis_loop(Arc::clone(&self.shared), Arc::new(target), key));
+            let span = tracing::info_span!("scan", redis = %target.name, node_id = %key.node_id);
+            tasks.spawn(node_loop(
+                Arc::clone(&self.shared),
+                Arc::new(Target::Redis(target)),
+                None,
+                key,
+                span,
+            ));
         }
         for cloud in self.clouds {
             let cloud = Arc::new(cloud);
@@ -275,7 +183,7 @@ fn discovery_retry(failures: u32, interval: Duration) -> Duration {
 async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
     let mut running: HashMap<NodeKey, AbortHandle> = HashMap::new();
     let mut tasks = JoinSet::new();
-    let mut known = targets::Known::default();
+    let mut known = discovery::Known::default();
     let mut failures: u32 = 0;
     // Nodes another cloud scans, already warned about.
     let mut warned_twice: HashSet<NodeKey> = HashSet::new();
@@ -284,7 +192,7 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
         // Looking up many instances shares the account's rate with the scans: give it a whole
         // interval (at least a minute), not one scan's timeout.
         let budget = shared.settings.scan_interval.max(Duration::from_secs(60));
-        let found = targets::discover(
+        let found = discovery::discover(
             &cloud.api,
             &cloud.config,
             &mut known,
@@ -358,10 +266,17 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
             if running.contains_key(&key) {
                 continue;
             }
+            let span = tracing::info_span!("scan", cloud = %name, instance_id = %key.instance_id, node_id = %key.node_id);
+            let target = Arc::new(Target::Dcs {
+                api: cloud.api.clone(),
+                instance_id: key.instance_id.to_string(),
+            });
             let task = tasks.spawn(node_loop(
                 Arc::clone(&shared),
-                Arc::clone(&cloud),
+                target,
+                Some(name.to_string()),
                 key.clone(),
+                span,
             ));
             running.insert(key, task);
         }
@@ -467,38 +382,35 @@ where
     }
 }
 
-/// A successful scan: the data, and the node's role when the scan learns it.
-pub struct ScanOutcome {
-    pub data: crate::snapshot::NodeData,
-    pub role: Option<String>,
-}
-
-async fn node_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, key: NodeKey) {
-    let span = tracing::info_span!("scan", cloud = %cloud.config.name, instance_id = %key.instance_id, node_id = %key.node_id);
+/// Scans one node of `target` on its own timer, forever. `cloud` names a DCS target's
+/// account, whose clock offset the scans keep up to date.
+async fn node_loop(
+    shared: Arc<Shared>,
+    target: Arc<Target>,
+    cloud: Option<String>,
+    key: NodeKey,
+    span: tracing::Span,
+) {
     // The node's scan job that outlived an earlier scan, waited on by the next.
     let pending: Arc<tokio::sync::Mutex<Option<String>>> = Arc::default();
     let scan = {
-        let (shared, cloud, key) = (Arc::clone(&shared), Arc::clone(&cloud), key.clone());
+        let (shared, key) = (Arc::clone(&shared), key.clone());
         move |deadline| {
-            let (shared, cloud, key, pending) = (
+            let (shared, target, key, pending, cloud) = (
                 Arc::clone(&shared),
-                Arc::clone(&cloud),
+                Arc::clone(&target),
                 key.clone(),
                 Arc::clone(&pending),
+                cloud.clone(),
             );
             async move {
                 let mut pending = pending.lock().await;
-                let result = scan_node(
-                    &cloud.api,
-                    &key.instance_id,
-                    &key.node_id,
-                    &shared.scan,
-                    &mut pending,
-                    deadline,
-                )
-                .await
-                .map(|data| ScanOutcome { data, role: None });
-                record_clock_offset(&shared.store, &cloud);
+                let result = target
+                    .scan(&key.node_id, &shared.scan, &mut pending, deadline)
+                    .await;
+                if let (Target::Dcs { api, .. }, Some(cloud)) = (target.as_ref(), &cloud) {
+                    record_clock_offset(&shared.store, cloud, api);
+                }
                 result
             }
         }
@@ -506,16 +418,15 @@ async fn node_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, key: NodeKey) 
     scan_loop(shared, key, span, scan).await;
 }
 
-/// Publishes a cloud's clock offset when it moved by more than the error of its estimate.
-fn record_clock_offset(store: &Store, cloud: &CloudRuntime) {
-    let Some(offset) = cloud.api.service_clock().offset_seconds() else {
+/// Publishes an account's clock offset when it moved by more than the error of its estimate.
+fn record_clock_offset(store: &Store, name: &str, api: &ApiClient) {
+    let Some(offset) = api.service_clock().offset_seconds() else {
         return;
     };
-    let name = &cloud.config.name;
     let known = store.load().clock_offsets.get(name).copied();
     if known.is_none_or(|k| (k - offset).abs() > 1.0) {
         store.update(|s| {
-            s.clock_offsets.insert(name.clone(), offset);
+            s.clock_offsets.insert(name.to_string(), offset);
         });
     }
 }
@@ -546,27 +457,6 @@ fn register_redis(store: &Store, target: &RedisTarget) -> NodeKey {
     key
 }
 
-async fn redis_loop(shared: Arc<Shared>, target: Arc<RedisTarget>, key: NodeKey) {
-    let span = tracing::info_span!("scan", redis = %target.name, node_id = %key.node_id);
-    let scan = {
-        let (shared, target) = (Arc::clone(&shared), Arc::clone(&target));
-        move |deadline| {
-            let (shared, target) = (Arc::clone(&shared), Arc::clone(&target));
-            async move {
-                let endpoint = target.endpoint().map_err(|message| Failure {
-                    stage: Stage::Scan,
-                    reason: "password".into(),
-                    message,
-                })?;
-                crate::redis::scan(&endpoint, &shared.scan, deadline)
-                    .await
-                    .map(|(data, role)| ScanOutcome { data, role })
-            }
-        }
-    };
-    scan_loop(shared, key, span, scan).await;
-}
-
 async fn dbss_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, resource: String) {
     let settings = &shared.settings;
     shared
@@ -581,17 +471,11 @@ async fn dbss_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, resource: Stri
         let started = Instant::now();
         let span =
             tracing::info_span!("dbss_poll", cloud = %cloud.config.name, resource_id = %resource);
-        let result = cloud
-            .api
-            .list_audit_jobs(&resource, started + settings.scan_timeout)
+        let result = dbss::poll(&cloud.api, &resource, started + settings.scan_timeout)
             .instrument(span.clone())
             .await;
         let duration = started.elapsed();
-        let failure = result.as_ref().err().map(|e| Failure {
-            stage: crate::snapshot::Stage::List,
-            reason: e.reason().into_owned(),
-            message: e.to_string(),
-        });
+        let failure = result.as_ref().err().cloned();
         {
             let _entered = span.enter();
             log_outcome(&mut last_failure, failure.as_ref(), "DBSS poll");
@@ -606,7 +490,7 @@ async fn dbss_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, resource: Stri
                 failure,
             });
             if let Ok(jobs) = result {
-                d.record_jobs(jobs.jobs, SystemTime::now());
+                d.record_jobs(jobs, SystemTime::now());
             }
         });
     }

@@ -17,6 +17,11 @@ use prometheus_client::registry::Registry;
 pub use process::ProcessCollector;
 pub use snapshot::SnapshotCollector;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType;
+
+use crate::accounts::SharedAccounts;
 use crate::cloud::{Operation, RequestObserver};
 use crate::snapshot::Store;
 
@@ -89,6 +94,45 @@ impl RequestObserver for ApiMetrics {
                 operation: operation.as_str(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Each account's request rate in force, read from its client at scrape time.
+#[derive(Debug)]
+pub struct AccountsCollector {
+    accounts: Arc<SharedAccounts>,
+}
+
+impl AccountsCollector {
+    pub fn new(accounts: Arc<SharedAccounts>) -> Self {
+        Self { accounts }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloudLabels {
+    cloud: String,
+}
+
+impl Collector for AccountsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let accounts = self.accounts.load();
+        let mut metric = encoder.encode_descriptor(
+            "dcs_exporter_api_rate_limit",
+            "API requests a second the account may make now: its requests_per_second, halved by each throttled answer and won back by answers that get through; shared by scans, the webhook's actions and DBSS polls",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (cloud, client) in accounts.clients() {
+            if let Some(rate) = client.rate_in_force() {
+                metric
+                    .encode_family(&CloudLabels {
+                        cloud: cloud.name.clone(),
+                    })?
+                    .encode_gauge(&rate)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,9 +1,9 @@
-//! Direct Redis targets: `CLIENT LIST` over a real connection, aggregated like DCS nodes; and the
-//! Redis calls of the simulator's nodes that a real server backs.
+//! The Redis client: connections, `CLIENT LIST`, `CLIENT KILL`, for direct targets and for the
+//! simulator's nodes that a real server backs.
 
 pub mod client_list;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo};
@@ -11,11 +11,8 @@ use tokio::time::Instant;
 
 pub use client_list::parse_client_list;
 
-use crate::aggregate::Aggregator;
 use crate::cloud::Secret;
 use crate::cloud::dcs::{ClientInfo, ClientRef};
-use crate::collect::ScanSettings;
-use crate::snapshot::{Failure, NodeData, Stage};
 
 /// Where a Redis server is and how to log in. The password never comes from the URL of a
 /// configuration file (it would sit in the file in clear).
@@ -215,44 +212,6 @@ pub async fn kill_addrs(
         killed += query::<u64>(&mut conn, &cmd, deadline).await?;
     }
     Ok(killed)
-}
-
-/// One scan of a direct target: connect, list the sessions, aggregate them.
-pub async fn scan(
-    endpoint: &RedisEndpoint,
-    settings: &ScanSettings,
-    deadline: Instant,
-) -> Result<(NodeData, Option<String>), Failure> {
-    let as_failure = |stage: Stage| {
-        move |f: RedisFailure| Failure {
-            stage,
-            reason: f.reason,
-            message: f.message,
-        }
-    };
-    let mut conn = connect(endpoint, deadline)
-        .await
-        .map_err(as_failure(Stage::Scan))?;
-    // The first command is where a missing or wrong password shows: that is the connection
-    // stage, not the listing.
-    let clients = client_list(&mut conn, deadline).await.map_err(|f| {
-        let login = matches!(f.reason.as_str(), "NOAUTH" | "WRONGPASS" | "auth");
-        as_failure(if login { Stage::Scan } else { Stage::List })(f)
-    })?;
-    let role = role(&mut conn, deadline).await;
-    let listed = SystemTime::now();
-    let mut aggregator = Aggregator::new(std::sync::Arc::clone(&settings.aggregate));
-    for c in clients.sessions() {
-        aggregator.observe(&c);
-    }
-    Ok((
-        NodeData {
-            aggregate: aggregator.finish(),
-            data_time: Some(listed),
-            scanned: listed,
-        },
-        role,
-    ))
 }
 
 /// The default time a CLI or simulator call to Redis may take.

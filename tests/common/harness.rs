@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use dcs_session_exporter::accounts::{Accounts, CredentialsFn, SharedAccounts};
 use dcs_session_exporter::cloud::Credentials;
 use dcs_session_exporter::collect::Scheduler;
 use dcs_session_exporter::config::Config;
@@ -81,23 +82,34 @@ impl Drop for InProcess {
 
 /// An exporter of `config`, scanning with `credentials`.
 pub async fn exporter(config: &Config, credentials: Credentials) -> InProcess {
-    exporter_with(config, credentials, |_, _| None).await
+    exporter_with(config, credentials, |_, _, _| None).await
 }
 
-/// As [`exporter`], with a remediation webhook made by `remediation`.
+/// As [`exporter`], with a remediation webhook made by `remediation` (given the registry, the
+/// store and the accounts the scans use).
 pub async fn exporter_with(
     config: &Config,
     credentials: Credentials,
-    remediation: impl FnOnce(&mut Registry, &Arc<Store>) -> Option<Arc<Remediator>>,
+    remediation: impl FnOnce(
+        &mut Registry,
+        &Arc<Store>,
+        &Arc<SharedAccounts>,
+    ) -> Option<Arc<Remediator>>,
 ) -> InProcess {
     let store = Arc::new(Store::new());
     let (mut registry, api) =
         dcs_session_exporter::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
-    let remediation = remediation(&mut registry, &store);
-    let scheduler = Scheduler::new(config, Arc::clone(&store), Some(api), move |_| {
-        Ok(credentials.clone())
-    })
-    .unwrap();
+    let credentials: CredentialsFn = Arc::new(move |_| Ok(credentials.clone()));
+    let accounts = Arc::new(SharedAccounts::new(Accounts::new(
+        config,
+        &credentials,
+        Some(api),
+    )));
+    registry.register_collector(Box::new(
+        dcs_session_exporter::metrics::AccountsCollector::new(Arc::clone(&accounts)),
+    ));
+    let remediation = remediation(&mut registry, &store, &accounts);
+    let scheduler = Scheduler::new(config, Arc::clone(&store), &accounts.load()).unwrap();
     let state = Arc::new(AppState {
         registry,
         store: Arc::clone(&store),

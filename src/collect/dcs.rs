@@ -6,21 +6,11 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use crate::aggregate::{AggregateSettings, Aggregator};
-use crate::cloud::dcs::{JobStatus, PagingOptions, PollOptions, parse_list_time};
+use super::settings::ScanSettings;
+use crate::aggregate::Aggregator;
+use crate::cloud::dcs::{JobStatus, parse_list_time};
 use crate::cloud::{ApiClient, ApiError, ErrorKind};
 use crate::snapshot::{Failure, NodeData, Stage};
-
-/// What a node scan needs besides the node.
-#[derive(Clone, Debug)]
-pub struct ScanSettings {
-    pub clean_cache: bool,
-    /// Stored lists older than this are refused.
-    pub stale_after: std::time::Duration,
-    pub paging: PagingOptions,
-    pub poll: PollOptions,
-    pub aggregate: Arc<AggregateSettings>,
-}
 
 /// The DCS code of "a scan is already running": the stored list can still be read.
 pub const TASK_STATE_CODE: &str = "DCS.4957";
