@@ -12,14 +12,14 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dcs_session_exporter::aggregate::{AggregateSettings, Aggregator, aggregate};
-use dcs_session_exporter::cloud::dcs::{
-    ClientInfo, ClientPage, ClientPageRef, decode_client_page_with,
-};
+use dcs_session_exporter::cloud::dcs::{ClientPage, decode_client_page_with};
+use dcs_session_exporter::cloud::page_reader::ClientPageRef;
 use dcs_session_exporter::config::{
     ClientAddrField, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
 };
 use dcs_session_exporter::metrics::SnapshotCollector;
 use dcs_session_exporter::redis::client_list;
+use dcs_session_exporter::session::ClientInfo;
 use dcs_session_exporter::sim::population::{ClientProfile, Population, render};
 use dcs_session_exporter::snapshot::{Attempt, NodeData, NodeInfo, NodeKey, NodeState, Store};
 use rand::SeedableRng;

@@ -8,7 +8,8 @@ use std::collections::BinaryHeap;
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
-use crate::cloud::dcs::{ClientInfo, ClientRef, PageSink};
+use crate::cloud::dcs::PageSink;
+use crate::session::{ClientInfo, ClientRef};
 
 /// The label value of addresses folded together past the `max_client_addrs` largest.
 pub const OTHER: &str = "other";

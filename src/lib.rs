@@ -15,6 +15,7 @@ pub mod operator;
 pub mod redis;
 pub mod remediation;
 pub mod server;
+pub mod session;
 pub mod sim;
 pub mod snapshot;
 pub mod web_config;

@@ -7,14 +7,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::accounts::Accounts;
-use crate::cloud::dcs::{
-    CLIENT_FIELDS, ClientInfo, KillTarget, ListClientsQuery, PagingOptions, PollOptions, SortOrder,
-    address_matches, compare_clients,
-};
+use crate::cloud::dcs::{KillTarget, ListClientsQuery, PagingOptions, PollOptions, SortOrder};
 use crate::cloud::{ApiClient, ApiError};
 use crate::collect::{Target, client_nodes};
 use crate::config::RedisTarget;
 use crate::redis::{RedisEndpoint, RedisFailure};
+use crate::session::{CLIENT_FIELDS, ClientInfo, address_matches, compare_clients};
 
 impl OperatorError {
     /// The command was given wrong arguments (exit status 2), rather than failing.
@@ -328,33 +326,11 @@ pub enum OutputFormat {
     Csv,
 }
 
+/// A field as text; empty when the session does not have it.
 fn field(c: &ClientInfo, name: &str) -> String {
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let num = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
-    match name {
-        "id" => text(&c.id),
-        "addr" => text(&c.addr),
-        "fd" => text(&c.fd),
-        "name" => text(&c.name),
-        "cmd" => text(&c.cmd),
-        "age" => num(c.age),
-        "idle" => num(c.idle),
-        "db" => text(&c.db),
-        "flags" => text(&c.flags),
-        "sub" => num(c.sub),
-        "psub" => num(c.psub),
-        "multi" => num(c.multi),
-        "qbuf" => num(c.qbuf),
-        "qbuf_free" => num(c.qbuf_free),
-        "obl" => num(c.obl),
-        "oll" => num(c.oll),
-        "omem" => num(c.omem),
-        "events" => text(&c.events),
-        "network" => text(&c.network),
-        "peer" => text(&c.peer),
-        "user" => text(&c.user),
-        _ => String::new(),
-    }
+    c.value(name)
+        .map(|v| v.to_text().into_owned())
+        .unwrap_or_default()
 }
 
 /// The columns of the table: what an operator looks at first.

@@ -13,12 +13,13 @@ use std::time::{Duration, SystemTime};
 
 use dcs_session_exporter::aggregate::{AggregateSettings, aggregate};
 use dcs_session_exporter::cloud::dbss::JobBean;
-use dcs_session_exporter::cloud::dcs::{ClientInfo, JobStatus, parse_list_time};
+use dcs_session_exporter::cloud::dcs::{JobStatus, parse_list_time};
 use dcs_session_exporter::cloud::{Credentials, Operation};
 use dcs_session_exporter::config::{
     ClientAddrField, Config, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
 };
 use dcs_session_exporter::metrics::SnapshotCollector;
+use dcs_session_exporter::session::ClientInfo;
 use dcs_session_exporter::sim::state::SimError;
 use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
 use dcs_session_exporter::sim::{Fault, SimConfig, Simulator, Topology};

@@ -10,11 +10,9 @@ use dcs_session_exporter::aggregate::{
     aggregate, strip_port,
 };
 use dcs_session_exporter::cloud::dbss::AuditJobs;
-use dcs_session_exporter::cloud::dcs::{
-    CLIENT_FIELDS, ClientInfo, ClientPage, ClientPageRef, ClientRef, DcsJob, InstancePage,
-    LogicalNodes, PageSink,
-};
+use dcs_session_exporter::cloud::dcs::{ClientPage, DcsJob, InstancePage, LogicalNodes, PageSink};
 use dcs_session_exporter::cloud::error::ErrorBody;
+use dcs_session_exporter::cloud::page_reader::ClientPageRef;
 use dcs_session_exporter::cloud::page_reader::{read_page, read_page_with};
 use dcs_session_exporter::cloud::signer::{
     ALGORITHM, SignableRequest, canonical_query_string, canonical_request, parse_authorization,
@@ -24,6 +22,7 @@ use dcs_session_exporter::config::{
     ClientAddrField, Config, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
 };
 use dcs_session_exporter::redis::parse_client_list;
+use dcs_session_exporter::session::{CLIENT_FIELDS, ClientInfo, ClientRef};
 use percent_encoding::percent_decode_str;
 use proptest::collection::{btree_map, vec};
 use proptest::option::{of, weighted};

@@ -118,7 +118,7 @@ pub struct ApiClient {
     endpoints: Arc<Endpoints>,
     options: Arc<ClientOptions>,
     /// How long this account's jobs have taken lately, shared by every clone.
-    pub(crate) job_timing: Arc<super::dcs::JobTiming>,
+    pub(crate) job_timing: Arc<super::job_timing::JobTiming>,
     /// The service's clock, from its answers, shared by every clone.
     clock: Arc<super::clock::ServiceClock>,
 }

@@ -9,7 +9,10 @@
 
 use std::borrow::Cow;
 
-use super::dcs::{CLIENT_FIELDS, ClientPageRef, ClientRef};
+use serde::Deserialize;
+
+use super::lenient;
+use crate::session::{CLIENT_FIELDS, ClientRef, FIELD_KINDS, FieldValue, Kind};
 
 /// Nesting deeper than this inside an ignored value is left to the serde decoder.
 const MAX_DEPTH: u32 = 64;
@@ -23,6 +26,17 @@ pub struct PageHead<'a> {
     pub sessions: usize,
     /// The first session's id.
     pub first_id: Option<Cow<'a, str>>,
+}
+
+/// One page of a stored session list, borrowed from the answer's body.
+#[derive(Debug, Default, Deserialize)]
+pub struct ClientPageRef<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient::opt_str")]
+    pub time: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient::null_as_default")]
+    pub clients: Vec<ClientRef<'a>>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub count: Option<i64>,
 }
 
 /// Reads the page in `body`, handing each session to `each` as soon as it is read, so that a
@@ -370,29 +384,11 @@ impl<'a> Reader<'a, '_> {
             return None;
         }
         *seen |= bit;
-        match field {
-            0 => c.id = self.text_field()?,
-            1 => c.addr = self.text_field()?,
-            2 => c.fd = self.text_field()?,
-            3 => c.name = self.text_field()?,
-            4 => c.cmd = self.text_field()?,
-            5 => c.age = self.int_field()?,
-            6 => c.idle = self.int_field()?,
-            7 => c.db = self.text_field()?,
-            8 => c.flags = self.text_field()?,
-            9 => c.sub = self.int_field()?,
-            10 => c.psub = self.int_field()?,
-            11 => c.multi = self.int_field()?,
-            12 => c.qbuf = self.int_field()?,
-            13 => c.qbuf_free = self.int_field()?,
-            14 => c.obl = self.int_field()?,
-            15 => c.oll = self.int_field()?,
-            16 => c.omem = self.int_field()?,
-            17 => c.events = self.text_field()?,
-            18 => c.network = self.text_field()?,
-            19 => c.peer = self.text_field()?,
-            _ => c.user = self.text_field()?,
-        }
+        let value = match FIELD_KINDS[field] {
+            Kind::Int => FieldValue::Int(self.int_field()?),
+            Kind::Text | Kind::Number => FieldValue::Text(self.text_field()?),
+        };
+        c.set(field, value);
         Some(())
     }
 }

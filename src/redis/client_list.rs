@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 
-use crate::cloud::dcs::{ClientInfo, ClientRef};
+use crate::session::{ClientInfo, ClientRef};
 
 /// The sessions of a whole `CLIENT LIST` reply, one record per line, borrowed from it.
 ///
@@ -46,33 +46,19 @@ pub fn parse_client_line(line: &str) -> Option<ClientRef<'_>> {
     for (key, value) in Fields::new(line) {
         any_pair = true;
         match key {
-            "id" => info.id = text(value),
             "addr" => {
                 // For a directly scanned Redis, addr IS the client's own address,
                 // which is what the exporter reports (and DCS names) as the peer.
                 info.peer = text(value);
                 info.addr = text(value);
             }
-            "fd" => info.fd = text(value),
-            "name" => info.name = text(value),
-            "age" => info.age = parse_int(value),
-            "idle" => info.idle = parse_int(value),
-            "flags" => info.flags = text(value),
-            "db" => info.db = text(value),
-            "sub" => info.sub = parse_int(value),
-            "psub" => info.psub = parse_int(value),
-            "multi" => info.multi = parse_int(value),
-            "qbuf" => info.qbuf = parse_int(value),
             "qbuf-free" => info.qbuf_free = parse_int(value),
-            "obl" => info.obl = parse_int(value),
-            "oll" => info.oll = parse_int(value),
-            "omem" => info.omem = parse_int(value),
-            "events" => info.events = text(value),
-            "cmd" => info.cmd = text(value),
-            "user" => info.user = text(value),
-            // laddr, ssub, argv-mem, multi-mem, rbs, rbp, tot-mem, redir, resp,
-            // lib-name, lib-ver, io-thread, watch, and whatever comes next.
-            _ => {}
+            // The session's fields by their names; laddr, ssub, argv-mem, multi-mem, rbs,
+            // rbp, tot-mem, redir, resp, lib-name, lib-ver, io-thread, watch and whatever
+            // comes next are not session fields, and are left out.
+            other => {
+                info.set_from_text(other, value);
+            }
         }
     }
     any_pair.then_some(info)

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 pub use client_list::parse_client_list;
 
 use crate::cloud::Secret;
-use crate::cloud::dcs::{ClientInfo, ClientRef};
+use crate::session::{ClientInfo, ClientRef};
 
 /// Where a Redis server is and how to log in. The password never comes from the URL of a
 /// configuration file (it would sit in the file in clear).

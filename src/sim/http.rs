@@ -421,7 +421,7 @@ async fn list_clients(
                 .unwrap_or(10);
             page.count = None;
             page.clients = (offset..offset + limit)
-                .map(|i| crate::cloud::dcs::ClientInfo {
+                .map(|i| crate::session::ClientInfo {
                     id: Some(i.to_string()),
                     addr: Some(format!(
                         "10.255.{}.{}:{}",

@@ -118,7 +118,7 @@ pub(crate) enum RealTask {
 async fn list_real(
     endpoint: &crate::redis::RedisEndpoint,
     deadline: tokio::time::Instant,
-) -> Result<Vec<crate::cloud::dcs::ClientInfo>, String> {
+) -> Result<Vec<crate::session::ClientInfo>, String> {
     let mut conn = crate::redis::connect(endpoint, deadline)
         .await
         .map_err(|e| format!("Connecting to the node failed: {e}"))?;

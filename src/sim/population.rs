@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::cloud::dcs::ClientInfo;
+use crate::session::ClientInfo;
 
 /// How often a session sends commands, which shapes its idle time and lifetime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,10 +12,11 @@ use super::population::{ClientProfile, Population, Session, render};
 use super::topology::{Architecture, DbssPaths, InstanceSpec, Topology};
 use crate::cloud::dbss::JobBean;
 use crate::cloud::dcs::{
-    CLIENT_FIELDS, ClientInfo, ClientPage, DcsJob, InstancePage, InstanceSummary, JobStatus,
-    LogicalNode, LogicalNodes, MAX_PAGE_SIZE, SortOrder, address_matches, compare_clients,
+    ClientPage, DcsJob, InstancePage, InstanceSummary, JobStatus, LogicalNode, LogicalNodes,
+    MAX_PAGE_SIZE, SortOrder,
 };
 use crate::redis::RedisEndpoint;
+use crate::session::{CLIENT_FIELDS, ClientInfo, address_matches, compare_clients};
 
 /// Error codes the simulator answers with. `DCS.4957` is the real service's; the others stand
 /// in for codes the public documentation does not give.
