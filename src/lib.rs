@@ -9,6 +9,7 @@ pub mod collect;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod failure;
 pub mod logging;
 pub mod metrics;
 pub mod operator;

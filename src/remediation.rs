@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
@@ -35,7 +35,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Action::KillAll => "kill_all",
             Action::KillClients => "kill_clients",
@@ -61,7 +61,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Acted => "acted",
             Outcome::DryRun => "dry_run",
@@ -76,12 +76,31 @@ impl Outcome {
     }
 }
 
+/// Closed label values, written as their `as_str`.
+macro_rules! closed_label_value {
+    ($($name:ident),+) => {$(
+        impl EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+                std::fmt::Write::write_str(encoder, self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    )+};
+}
+
+closed_label_value!(Action, Outcome);
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabels {
     instance_id: String,
     node_id: String,
-    action: &'static str,
-    result: &'static str,
+    action: Action,
+    result: Outcome,
 }
 
 /// Alertmanager's webhook payload, version 4 (the fields used).
@@ -172,8 +191,8 @@ pub struct Decision {
     pub alertname: String,
     pub instance_id: String,
     pub node_id: String,
-    pub action: &'static str,
-    pub result: &'static str,
+    pub action: Action,
+    pub result: Outcome,
     /// The notifications this action answers, forgotten again if it fails.
     #[serde(skip)]
     keys: Vec<(String, String)>,
@@ -277,8 +296,8 @@ impl Remediator {
                 alertname: label("alertname"),
                 instance_id: instance_id.clone(),
                 node_id: node_id.clone(),
-                action: action.as_str(),
-                result: Outcome::Acted.as_str(),
+                action,
+                result: Outcome::Acted,
                 keys: Vec::new(),
                 at: None,
             };
@@ -305,11 +324,11 @@ impl Remediator {
                 planned_decision.keys.push(key.clone());
                 memory.remember(&key);
                 match client {
-                    Some(addr) if planned_decision.action == Action::KillClients.as_str() => {
+                    Some(addr) if planned_decision.action == Action::KillClients => {
                         addrs.push(addr)
                     }
                     _ => {
-                        planned_decision.action = Action::KillAll.as_str();
+                        planned_decision.action = Action::KillAll;
                         addrs.clear();
                     }
                 }
@@ -338,7 +357,7 @@ impl Remediator {
             decision.keys.push(key);
             decision.at = Some(now);
             if self.settings.dry_run {
-                decision.result = Outcome::DryRun.as_str();
+                decision.result = Outcome::DryRun;
             }
             planned.insert(node_key, decisions.len());
             decisions.push((decision, client.into_iter().collect()));
@@ -379,8 +398,8 @@ impl Remediator {
             alertname = %d.alertname,
             instance_id = %d.instance_id,
             node_id = %d.node_id,
-            action = d.action,
-            result = d.result,
+            action = d.action.as_str(),
+            result = d.result.as_str(),
             "remediation decision"
         );
     }
@@ -404,7 +423,7 @@ impl Remediator {
                 &decision.instance_id,
                 cloud.as_deref(),
             )?;
-            if decision.action == Action::KillClients.as_str() {
+            if decision.action == Action::KillClients {
                 operator::kill_clients(&target, &decision.node_id, &addrs).await
             } else {
                 let plan = operator::KillPlan::node(&decision.instance_id, &decision.node_id);
@@ -414,7 +433,7 @@ impl Remediator {
         .await;
         if let Err(e) = &result {
             tracing::warn!(target: "remediation", instance_id = %decision.instance_id, node_id = %decision.node_id, "remediation failed: {e}");
-            decision.result = Outcome::Failed.as_str();
+            decision.result = Outcome::Failed;
             self.memory
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -426,8 +445,8 @@ impl Remediator {
 
 /// A decision that does nothing, for `outcome`.
 fn refused(mut decision: Decision, outcome: Outcome) -> (Decision, Vec<String>) {
-    decision.action = Action::None.as_str();
-    decision.result = outcome.as_str();
+    decision.action = Action::None;
+    decision.result = outcome;
     (decision, Vec::new())
 }
 
@@ -524,7 +543,7 @@ pub async fn webhook(State(remediator): State<Arc<Remediator>>, request: Request
     }
     let decisions = remediator.decide(&payload);
     for (decision, addrs) in &decisions {
-        if decision.result == Outcome::Acted.as_str() {
+        if decision.result == Outcome::Acted {
             // Acting takes seconds (a kill job is polled to its end): answer Alertmanager now.
             tokio::spawn(Arc::clone(&remediator).act(decision.clone(), addrs.clone()));
         } else {

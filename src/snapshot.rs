@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::aggregate::NodeAggregate;
 use crate::cloud::dbss::JobBean;
+pub use crate::failure::{Failure, Stage};
 
 /// A node, as the metrics name it. Shared strings: every update of the snapshot copies its map
 /// of nodes, and a copy should not allocate.
@@ -50,35 +51,6 @@ pub struct NodeInfo {
     pub node_role: String,
     pub node_ip: String,
     pub az: String,
-}
-
-/// Where a scan failed; a closed set, used as a metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Stage {
-    /// Starting the scan job.
-    Scan,
-    /// Polling the job.
-    Job,
-    /// Reading the stored list.
-    List,
-}
-
-impl Stage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Scan => "scan",
-            Stage::Job => "job",
-            Stage::List => "list",
-        }
-    }
-}
-
-/// Why a scan failed: the stage, a bounded reason for labels, and the message for people.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    pub stage: Stage,
-    pub reason: String,
-    pub message: String,
 }
 
 /// How one scan attempt ended.

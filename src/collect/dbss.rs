@@ -4,7 +4,7 @@ use tokio::time::Instant;
 
 use crate::cloud::ApiClient;
 use crate::cloud::dbss::JobBean;
-use crate::snapshot::{Failure, Stage};
+use crate::failure::Failure;
 
 pub async fn poll(
     api: &ApiClient,
@@ -14,9 +14,5 @@ pub async fn poll(
     api.list_audit_jobs(resource_id, deadline)
         .await
         .map(|answer| answer.jobs)
-        .map_err(|e| Failure {
-            stage: Stage::List,
-            reason: e.reason().into_owned(),
-            message: e.to_string(),
-        })
+        .map_err(Failure::from)
 }

@@ -9,19 +9,11 @@ use tokio::time::Instant;
 use super::settings::ScanSettings;
 use crate::aggregate::Aggregator;
 use crate::cloud::dcs::{JobStatus, parse_list_time};
-use crate::cloud::{ApiClient, ApiError, ErrorKind};
+use crate::cloud::{ApiClient, ErrorKind};
 use crate::snapshot::{Failure, NodeData, Stage};
 
 /// The DCS code of "a scan is already running": the stored list can still be read.
 pub const TASK_STATE_CODE: &str = "DCS.4957";
-
-fn failure(stage: Stage, e: &ApiError) -> Failure {
-    Failure {
-        stage,
-        reason: e.reason().into_owned(),
-        message: e.to_string(),
-    }
-}
 
 /// Scans a node and aggregates its sessions page by page. `pending` is the node's scan job
 /// that was still running when an earlier scan gave up on it: while it runs, the service
@@ -51,7 +43,7 @@ pub async fn scan_node(
             }
             pending.clone()
         }
-        Err(e) => return Err(failure(Stage::Scan, &e)),
+        Err(e) => return Err(e.into()),
     };
     if let Some(job_id) = job_id {
         *pending = Some(job_id.clone());
@@ -62,19 +54,19 @@ pub async fn scan_node(
                 if e.kind != ErrorKind::Timeout {
                     *pending = None;
                 }
-                return Err(failure(Stage::Job, &e));
+                return Err(e.into());
             }
         };
         *pending = None;
         if job.status == JobStatus::Fail {
-            return Err(Failure {
-                stage: Stage::Job,
-                reason: "job_failed".into(),
-                message: format!(
+            return Err(Failure::new(
+                Stage::Job,
+                "job_failed",
+                format!(
                     "scan job {job_id} failed: {}",
                     job.fail_reason.as_deref().unwrap_or("no reason given")
                 ),
-            });
+            ));
         }
     }
     let mut aggregator = Aggregator::new(Arc::clone(&settings.aggregate));
@@ -87,7 +79,7 @@ pub async fn scan_node(
             deadline,
         )
         .await
-        .map_err(|e| failure(Stage::List, &e))?;
+        .map_err(Failure::from)?;
     let data_time = list.time.as_deref().and_then(parse_list_time);
     // A stored list older than the staleness limit (a scan stuck on the service's side, or
     // clean_cache = false) is no fresh data, whatever the scan says. Its age is measured on
@@ -96,14 +88,14 @@ pub async fn scan_node(
     if let Some(age) = data_time.and_then(|t| service_now.duration_since(t).ok())
         && age > settings.stale_after
     {
-        return Err(Failure {
-            stage: Stage::List,
-            reason: "stale_list".into(),
-            message: format!(
+        return Err(Failure::new(
+            Stage::List,
+            "stale_list",
+            format!(
                 "the stored list is {} old, older than stale_after",
                 humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
             ),
-        });
+        ));
     }
     Ok(NodeData {
         data_time,

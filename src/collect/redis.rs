@@ -15,13 +15,7 @@ pub async fn scan(
     settings: &ScanSettings,
     deadline: Instant,
 ) -> Result<(NodeData, Option<String>), Failure> {
-    let as_failure = |stage: Stage| {
-        move |f: RedisFailure| Failure {
-            stage,
-            reason: f.reason,
-            message: f.message,
-        }
-    };
+    let as_failure = |stage: Stage| move |f: RedisFailure| Failure::redis(stage, f);
     let mut conn = redis::connect(endpoint, deadline)
         .await
         .map_err(as_failure(Stage::Scan))?;

@@ -47,11 +47,9 @@ impl Target {
             }
             Target::Redis(target) => {
                 // Read at every scan, so a rotated password is picked up.
-                let endpoint = target.endpoint().map_err(|message| Failure {
-                    stage: Stage::Scan,
-                    reason: "password".into(),
-                    message,
-                })?;
+                let endpoint = target
+                    .endpoint()
+                    .map_err(|message| Failure::new(Stage::Scan, "password", message))?;
                 super::redis::scan(&endpoint, settings, deadline)
                     .await
                     .map(|(data, role)| ScanOutcome { data, role })

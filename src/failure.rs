@@ -1,0 +1,77 @@
+//! The one failure shape that reaches labels, logs and the landing page: where a target's
+//! collection failed, a bounded reason for labels, and a message for people. Built with `From`
+//! from each source's own error.
+
+use crate::cloud::{ApiError, Operation};
+use crate::redis::RedisFailure;
+
+/// Where a scan failed; a closed set, used as a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    /// Starting the scan job.
+    Scan,
+    /// Polling the job.
+    Job,
+    /// Reading the stored list.
+    List,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Scan => "scan",
+            Stage::Job => "job",
+            Stage::List => "list",
+        }
+    }
+}
+
+/// Why a scan failed: the stage, a bounded reason for labels, and the message for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub stage: Stage,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure of the exporter's own making (a stale list, a failed job, a missing password).
+    pub fn new(stage: Stage, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            stage,
+            reason: reason.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// A Redis failure at `stage`: the Redis client cannot tell a login from a listing.
+    pub fn redis(stage: Stage, f: RedisFailure) -> Self {
+        Self {
+            stage,
+            reason: f.reason,
+            message: f.message,
+        }
+    }
+}
+
+/// The stage of an API call: starting a scan job, polling it, or reading (the session list,
+/// DBSS records, instances and nodes).
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        let stage = match e.operation {
+            Operation::ScanClients | Operation::KillAllClients | Operation::KillClients => {
+                Stage::Scan
+            }
+            Operation::ShowJob => Stage::Job,
+            Operation::ListClients
+            | Operation::ListAuditJobs
+            | Operation::ListLogicalNodes
+            | Operation::ListInstances => Stage::List,
+        };
+        Self {
+            stage,
+            reason: e.reason().into_owned(),
+            message: e.to_string(),
+        }
+    }
+}
