@@ -2,7 +2,7 @@
 //! (API requests, build, process).
 
 mod process;
-mod snapshot;
+mod targets;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 pub use process::ProcessCollector;
-pub use snapshot::SnapshotCollector;
+pub use targets::SnapshotCollector;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;

@@ -1,0 +1,60 @@
+//! The exporter's own look-ups of each cloud: discovery and the service's clock.
+
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+
+use super::*;
+use crate::snapshot::Snapshot;
+
+label_set! {
+    struct CloudLabels<'a> {
+    cloud: &'a str,
+}
+}
+
+label_set! {
+    struct DiscoveryErrorLabels<'a> {
+    cloud: &'a str,
+    reason: &'a str,
+}
+}
+
+pub(super) fn encode(snap: &Snapshot, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+    use MetricType::{Counter, Gauge};
+    family(
+        encoder,
+        "dcs_exporter_discovery_errors",
+        "Failed look-ups of instances and nodes, by cloud and reason.",
+        Counter,
+        &snap.discovery_errors,
+        |m, ((cloud, reason), n)| {
+            m.encode_family(&DiscoveryErrorLabels { cloud, reason })?
+                .encode_counter::<NoLabelSet, _, f64>(n, None)
+        },
+    )?;
+
+    family(
+        encoder,
+        "dcs_exporter_discovery_success",
+        "Whether the cloud's last look-up of its instances and nodes succeeded (a failed one keeps the nodes known before, and is retried with backoff).",
+        Gauge,
+        &snap.last_discovery,
+        |m, (cloud, failure)| {
+            m.encode_family(&CloudLabels { cloud })?
+                .encode_gauge(&i64::from(failure.is_none()))
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_exporter_clock_offset_seconds",
+        "The cloud service's clock minus this machine's, from the Date of its answers; the age of stored lists is judged on the service's clock.",
+        Gauge,
+        &snap.clock_offsets,
+        |m, (cloud, offset)| {
+            m.encode_family(&CloudLabels { cloud })?
+                .encode_gauge(offset)
+        },
+    )?;
+
+    Ok(())
+}

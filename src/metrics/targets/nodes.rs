@@ -1,0 +1,268 @@
+//! Each node's sessions (who, how idle, how old, how much buffer) and its scans.
+
+use std::time::{Duration, SystemTime};
+
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+
+use super::*;
+use crate::snapshot::{Attempt, NodeData, NodeKey, NodeState, Snapshot};
+
+label_set! {
+    struct NodeInfoLabels<'a> {
+    instance_id: &'a str,
+    instance_name: &'a str,
+    node_id: &'a str,
+    node_name: &'a str,
+    node_role: &'a str,
+    node_ip: &'a str,
+    az: &'a str,
+}
+}
+
+label_set! {
+    struct ClientLabels<'a> {
+    instance_id: &'a str,
+    node_id: &'a str,
+    client_addr: &'a str,
+    db: &'a str,
+    user: &'a str,
+}
+}
+
+label_set! {
+    struct SubscriptionLabels<'a> {
+    instance_id: &'a str,
+    node_id: &'a str,
+    kind: SubscriptionKind,
+}
+}
+
+label_set! {
+    struct ScanErrorLabels<'a> {
+    instance_id: &'a str,
+    node_id: &'a str,
+    stage: &'a str,
+    reason: &'a str,
+}
+}
+
+type PickHistogram = fn(&crate::aggregate::NodeAggregate) -> &Histogram;
+
+/// Metadata and the session families of the nodes with fresh data.
+pub(super) fn sessions(
+    snap: &Snapshot,
+    now: SystemTime,
+    stale_after: Duration,
+    encoder: &mut DescriptorEncoder,
+) -> std::fmt::Result {
+    use MetricType::{Gauge, Histogram as Hist};
+    let nodes: Vec<(&NodeKey, &NodeState)> =
+        snap.nodes.iter().map(|(k, v)| (k, v.as_ref())).collect();
+    let fresh: Vec<(&NodeKey, &NodeData)> = nodes
+        .iter()
+        .filter_map(|(k, n)| Some((*k, n.fresh_data(now, stale_after)?)))
+        .collect();
+    family(
+        encoder,
+        "dcs_node_info",
+        "Metadata of each scanned DCS node (always 1), for joins.",
+        Gauge,
+        &nodes,
+        |m, (key, node)| {
+            let i = &node.info;
+            let labels = NodeInfoLabels {
+                instance_id: &key.instance_id,
+                instance_name: &i.instance_name,
+                node_id: &key.node_id,
+                node_name: &i.node_name,
+                node_role: &i.node_role,
+                node_ip: &i.node_ip,
+                az: &i.az,
+            };
+            m.encode_family(&labels)?.encode_gauge(&1i64)
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_clients",
+        &format!(
+            "Client sessions of the latest scan by client address (IP; past the largest addresses, \"other\"), db and user; {BACKGROUND}."
+        ),
+        Gauge,
+        &fresh,
+        |m, (key, data)| {
+            for c in &data.aggregate.clients {
+                let labels = ClientLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    client_addr: &c.client_addr,
+                    db: &c.db,
+                    user: &c.user,
+                };
+                m.encode_family(&labels)?.encode_gauge(&c.sessions)?;
+            }
+            Ok(())
+        },
+    )?;
+    let histograms: [(&str, &str, PickHistogram); 4] = [
+        (
+            "dcs_client_idle_seconds",
+            "Idle time of every session of the latest scan",
+            |a| &a.idle,
+        ),
+        (
+            "dcs_client_age_seconds",
+            "Connection age of every session of the latest scan",
+            |a| &a.age,
+        ),
+        (
+            "dcs_client_output_memory_bytes",
+            "Output buffer memory (omem) of every session of the latest scan",
+            |a| &a.output_memory,
+        ),
+        (
+            "dcs_client_query_buffer_bytes",
+            "Query buffer length (qbuf) of every session of the latest scan",
+            |a| &a.query_buffer,
+        ),
+    ];
+    for (name, help, pick) in histograms {
+        family(
+            encoder,
+            name,
+            &format!("{help}; {BACKGROUND}."),
+            Hist,
+            &fresh,
+            |m, (key, data)| histogram(m, &node_labels(key), pick(&data.aggregate)),
+        )?;
+    }
+    family(
+        encoder,
+        "dcs_client_output_memory_max_bytes",
+        &format!("Largest output buffer memory of any session of the latest scan; {BACKGROUND}."),
+        Gauge,
+        &fresh,
+        |m, (key, data)| {
+            m.encode_family(&node_labels(key))?
+                .encode_gauge(&data.aggregate.output_memory_max)
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_client_subscriptions",
+        &format!(
+            "Pub/sub subscriptions of all sessions of the latest scan, by kind (channel: sub, pattern: psub); {BACKGROUND}."
+        ),
+        Gauge,
+        &fresh,
+        |m, (key, data)| {
+            for (kind, value) in [
+                (
+                    SubscriptionKind::channel,
+                    data.aggregate.channel_subscriptions,
+                ),
+                (
+                    SubscriptionKind::pattern,
+                    data.aggregate.pattern_subscriptions,
+                ),
+            ] {
+                let labels = SubscriptionLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    kind,
+                };
+                m.encode_family(&labels)?.encode_gauge(&value)?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// How old each node's data is, and how its last scans went.
+pub(super) fn scans(
+    snap: &Snapshot,
+    now: SystemTime,
+    stale_after: Duration,
+    encoder: &mut DescriptorEncoder,
+) -> std::fmt::Result {
+    use MetricType::{Counter, Gauge};
+    let nodes: Vec<(&NodeKey, &NodeState)> =
+        snap.nodes.iter().map(|(k, v)| (k, v.as_ref())).collect();
+    let fresh: Vec<(&NodeKey, &NodeData)> = nodes
+        .iter()
+        .filter_map(|(k, n)| Some((*k, n.fresh_data(now, stale_after)?)))
+        .collect();
+    let attempted: Vec<(&NodeKey, &Attempt)> = nodes
+        .iter()
+        .filter_map(|(k, n)| Some((*k, n.last_attempt.as_ref()?)))
+        .collect();
+    family(
+        encoder,
+        "dcs_clients_data_timestamp_seconds",
+        &format!("When the service produced the session list of the latest scan; {BACKGROUND}."),
+        Gauge,
+        fresh.iter().filter_map(|(k, d)| Some((*k, d.data_time?))),
+        |m, (key, time)| {
+            m.encode_family(&node_labels(key))?
+                .encode_gauge(&seconds(time))
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_scan_success",
+        "Whether the last scan of the node succeeded (1) or failed (0).",
+        Gauge,
+        &attempted,
+        |m, (key, a)| {
+            m.encode_family(&node_labels(key))?
+                .encode_gauge(&i64::from(a.failure.is_none()))
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_scan_duration_seconds",
+        "Wall time of the last scan of the node: the job and every page.",
+        Gauge,
+        &attempted,
+        |m, (key, a)| {
+            m.encode_family(&node_labels(key))?
+                .encode_gauge(&a.duration.as_secs_f64())
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_scan_last_success_timestamp_seconds",
+        "When the last successful scan of the node ended.",
+        Gauge,
+        nodes
+            .iter()
+            .filter_map(|(k, n)| Some((*k, n.data.as_ref()?.scanned))),
+        |m, (key, t)| {
+            m.encode_family(&node_labels(key))?
+                .encode_gauge(&seconds(t))
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_scan_errors",
+        "Failed scans by stage (scan, job, list) and reason (an API error code or a fixed word).",
+        Counter,
+        &nodes,
+        |m, (key, node)| {
+            for ((stage, reason), n) in &node.errors {
+                let labels = ScanErrorLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    stage: stage.as_str(),
+                    reason,
+                };
+                m.encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, f64>(n, None)?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! The sessions that stand out on each node: the most idle, the largest buffers.
+
+use std::time::{Duration, SystemTime};
+
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder};
+use prometheus_client::metrics::MetricType;
+
+use super::*;
+use crate::aggregate::TopClient;
+use crate::snapshot::{NodeData, NodeKey, NodeState, Snapshot};
+
+label_set! {
+    struct TopClientLabels<'a> {
+    instance_id: &'a str,
+    node_id: &'a str,
+    client_addr: &'a str,
+    client_name: &'a str,
+    user: &'a str,
+    db: &'a str,
+    cmd: &'a str,
+}
+}
+
+fn top_clients(
+    metric: &mut MetricEncoder,
+    key: &NodeKey,
+    clients: &[TopClient],
+) -> std::fmt::Result {
+    for c in clients {
+        let labels = TopClientLabels {
+            instance_id: &key.instance_id,
+            node_id: &key.node_id,
+            client_addr: &c.client_addr,
+            client_name: &c.client_name,
+            user: &c.user,
+            db: &c.db,
+            cmd: &c.cmd,
+        };
+        metric.encode_family(&labels)?.encode_gauge(&c.value)?;
+    }
+    Ok(())
+}
+
+pub(super) fn encode(
+    snap: &Snapshot,
+    now: SystemTime,
+    stale_after: Duration,
+    encoder: &mut DescriptorEncoder,
+) -> std::fmt::Result {
+    use MetricType::Gauge;
+    let nodes: Vec<(&NodeKey, &NodeState)> =
+        snap.nodes.iter().map(|(k, v)| (k, v.as_ref())).collect();
+    let fresh: Vec<(&NodeKey, &NodeData)> = nodes
+        .iter()
+        .filter_map(|(k, n)| Some((*k, n.fresh_data(now, stale_after)?)))
+        .collect();
+    family(
+        encoder,
+        "dcs_top_client_idle_seconds",
+        &format!("Idle time of the most idle sessions of each node; {BACKGROUND}."),
+        Gauge,
+        &fresh,
+        |m, (key, data)| top_clients(m, key, &data.aggregate.top_idle),
+    )?;
+    family(
+        encoder,
+        "dcs_top_client_output_memory_bytes",
+        &format!(
+            "Output buffer memory of the sessions with the largest buffers of each node; {BACKGROUND}."
+        ),
+        Gauge,
+        &fresh,
+        |m, (key, data)| top_clients(m, key, &data.aggregate.top_output_memory),
+    )?;
+    Ok(())
+}
