@@ -211,7 +211,7 @@ async fn run(s: &Scenario) {
         (v.lists[2 * nodes - 1].0 - v.scans[nodes], sessions)
     };
 
-    let collecting_peak = common::status_kib(pid, "VmHWM:");
+    let collecting_peak = common::memory_kib(pid).1;
     let http = reqwest::Client::new();
     let scrape_started = Instant::now();
     let body = http
@@ -224,7 +224,7 @@ async fn run(s: &Scenario) {
         .unwrap();
     let scrape = scrape_started.elapsed();
     let samples = body.lines().filter(|l| !l.starts_with('#')).count();
-    let peak = common::status_kib(pid, "VmHWM:");
+    let peak = common::memory_kib(pid).1;
     drop(child);
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
@@ -88,36 +88,24 @@ impl Drop for Processes {
     }
 }
 
-/// A process's CPU time so far: utime + stime in clock ticks, and each thread's
-/// `se.sum_exec_runtime` (ms, to the ns) from /proc/<pid>/task/<tid>/sched where the kernel
-/// has it.
+/// A process's CPU time so far: utime + stime in clock ticks, and each thread's run time (ms,
+/// to the ns, from its schedstat) where the kernel has it.
 struct Cpu {
     ticks: u64,
-    threads: HashMap<u32, f64>,
+    threads: HashMap<i32, f64>,
 }
 
 fn cpu(pid: u32) -> Cpu {
-    let mut threads = HashMap::new();
-    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))
+    let threads = procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.tasks())
         .into_iter()
         .flatten()
         .flatten()
-    {
-        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
-            continue;
-        };
-        let sched = std::fs::read_to_string(entry.path().join("sched")).unwrap_or_default();
-        if let Some(ms) = sched.lines().find_map(|l| {
-            l.strip_prefix("se.sum_exec_runtime")?
-                .trim_start()
-                .strip_prefix(':')?
-                .trim()
-                .parse::<f64>()
-                .ok()
-        }) {
-            threads.insert(tid, ms);
-        }
-    }
+        .filter_map(|task| {
+            let stat = task.schedstat().ok()?;
+            Some((task.tid, stat.sum_exec_runtime as f64 / 1e6))
+        })
+        .collect();
     Cpu {
         ticks: common::cpu_ticks(pid),
         threads,
@@ -142,14 +130,6 @@ impl Cpu {
     }
 }
 
-/// VmRSS and VmHWM of a process, in KiB.
-fn memory_kib(pid: u32) -> (u64, u64) {
-    (
-        common::status_kib(pid, "VmRSS:"),
-        common::status_kib(pid, "VmHWM:"),
-    )
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -157,66 +137,76 @@ fn free_port() -> u16 {
         .expect("no free loopback port")
 }
 
-fn encode(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    out
-}
-
-/// One RESP reply, flattened: the strings and integers it holds, or the error it is.
-async fn read_reply<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<Vec<String>, String> {
-    let mut leaves = Vec::new();
-    let mut pending = 1usize;
-    let mut line = String::new();
-    while pending > 0 {
-        pending -= 1;
-        line.clear();
-        if r.read_line(&mut line).await.map_err(|e| e.to_string())? == 0 {
-            return Err("connection closed".into());
-        }
-        let body = line.trim_end_matches("\r\n");
-        let mut chars = body.chars();
-        let kind = chars.next();
-        let rest = chars.as_str();
-        let len = || {
-            rest.parse::<i64>()
-                .map_err(|_| format!("bad reply {body:?}"))
-        };
-        match kind {
-            Some('+' | ':') => leaves.push(rest.to_string()),
-            Some('-') => return Err(rest.to_string()),
-            Some('$') => {
-                let n = len()?;
-                if n >= 0 {
-                    let mut buf = vec![0; n as usize + 2];
-                    r.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
-                    buf.truncate(n as usize);
-                    leaves.push(String::from_utf8_lossy(&buf).into_owned());
-                }
+/// The strings and integers of a reply, flattened.
+fn leaves(value: redis::Value, out: &mut Vec<String>) {
+    match value {
+        redis::Value::Array(items)
+        | redis::Value::Set(items)
+        | redis::Value::Push { data: items, .. } => {
+            for item in items {
+                leaves(item, out);
             }
-            Some('*') => pending += len()?.max(0) as usize,
-            _ => return Err(format!("unexpected reply {body:?}")),
         }
+        redis::Value::Nil => {}
+        redis::Value::Int(n) => out.push(n.to_string()),
+        redis::Value::BulkString(bytes) => out.push(String::from_utf8_lossy(&bytes).into_owned()),
+        redis::Value::SimpleString(s) | redis::Value::VerbatimString { text: s, .. } => out.push(s),
+        redis::Value::Okay => out.push("OK".into()),
+        other => out.push(format!("{other:?}")),
     }
-    Ok(leaves)
 }
 
 /// One command on a connection of its own, closed at once (so it is not among the sessions the
 /// exporters see later).
 async fn query(addr: &str, args: &[&str]) -> Result<Vec<String>, String> {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
     tokio::time::timeout(IO_TIMEOUT, async {
-        let mut stream = BufReader::new(TcpStream::connect(addr).await.map_err(|e| e.to_string())?);
-        stream
-            .get_mut()
-            .write_all(&encode(args))
+        let client = redis::Client::open(format!("redis://{addr}")).map_err(|e| e.to_string())?;
+        let mut conn = client
+            .get_multiplexed_async_connection()
             .await
             .map_err(|e| e.to_string())?;
-        read_reply(&mut stream).await
+        let value: redis::Value = cmd
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        leaves(value, &mut out);
+        Ok(out)
     })
     .await
     .map_err(|_| format!("{args:?}: timed out"))?
+}
+
+/// Sends one command on a connection of the benchmark's own clients and reads its reply.
+async fn command(stream: &mut TcpStream, args: &[String]) -> Result<(), String> {
+    let mut cmd = redis::cmd(&args[0]);
+    for a in &args[1..] {
+        cmd.arg(a);
+    }
+    stream
+        .write_all(&cmd.get_packed_command())
+        .await
+        .map_err(|e| e.to_string())?;
+    // One command at a time: the reply is all there is to read.
+    let mut buf = Vec::new();
+    loop {
+        match redis::parse_redis_value(&buf) {
+            Ok(redis::Value::ServerError(e)) => return Err(format!("{e:?}")),
+            Ok(_) => return Ok(()),
+            // Not all of it yet.
+            Err(_) => {}
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
 }
 
 async fn info_field(addr: &str, section: &str, key: &str) -> Option<String> {
@@ -310,7 +300,7 @@ async fn open_client(
     hosts: usize,
     subscribers: usize,
     bind: bool,
-) -> Result<BufReader<TcpStream>, String> {
+) -> Result<TcpStream, String> {
     let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
     if bind {
         let source = std::net::Ipv4Addr::new(
@@ -323,7 +313,7 @@ async fn open_client(
             .bind((source, 0).into())
             .map_err(|e| format!("bind {source}: {e}"))?;
     }
-    let mut stream = BufReader::new(socket.connect(addr).await.map_err(|e| e.to_string())?);
+    let mut stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
     let mut commands: Vec<Vec<String>> = Vec::new();
     if k % 4 != 3 {
         commands.push(vec![
@@ -347,17 +337,8 @@ async fn open_client(
     } else if k % 3 == 1 {
         commands.push(vec!["PING".into()]);
     }
-    let mut out = Vec::new();
     for c in &commands {
-        out.extend(encode(&c.iter().map(String::as_str).collect::<Vec<_>>()));
-    }
-    stream
-        .get_mut()
-        .write_all(&out)
-        .await
-        .map_err(|e| e.to_string())?;
-    for c in &commands {
-        read_reply(&mut stream)
+        command(&mut stream, c)
             .await
             .map_err(|e| format!("{}: {e}", c.join(" ")))?;
     }
@@ -857,7 +838,7 @@ async fn main() {
                 median_max(scrape_cpu.clone()).0,
                 median_max(scrape_cpu).1,
             ),
-            rss_kib: memory_kib(pid),
+            rss_kib: common::memory_kib(pid),
             expo,
         });
         procs.stop("ours");
@@ -975,7 +956,7 @@ async fn main() {
                  ({ticks_per_scrape:.1} ms a scrape by clock ticks); redis commands a scrape: \
                  {top_commands}"
             ),
-            rss_kib: memory_kib(pid),
+            rss_kib: common::memory_kib(pid),
             expo,
         });
         procs.stop("peer");

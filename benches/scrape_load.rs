@@ -122,7 +122,7 @@ async fn main() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_before = common::status_kib(pid, "VmRSS:");
+    let rss_before = common::memory_kib(pid).0;
 
     let until = Instant::now() + Duration::from_secs(seconds as u64);
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -157,7 +157,7 @@ async fn main() {
         latencies.extend(t.await.unwrap());
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_after = common::status_kib(pid, "VmRSS:");
+    let rss_after = common::memory_kib(pid).0;
     latencies.sort();
     let _ = child.kill();
     let _ = child.wait();

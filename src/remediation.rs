@@ -233,7 +233,6 @@ impl Remediator {
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        use subtle::ConstantTimeEq;
         // The scheme is case-insensitive (RFC 9110).
         let Some(given) = headers
             .get(header::AUTHORIZATION)
@@ -244,7 +243,10 @@ impl Remediator {
         else {
             return false;
         };
-        bool::from(given.as_bytes().ct_eq(self.token.expose().as_bytes()))
+        crate::cloud::credentials::constant_time_eq(
+            given.as_bytes(),
+            self.token.expose().as_bytes(),
+        )
     }
 
     /// On the allow-list, and a node the exporter scans: labels naming anything else (made-up

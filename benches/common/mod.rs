@@ -49,26 +49,15 @@ pub fn exporter_base_url(child: &mut Child) -> String {
         .expect("the exporter did not say where it listens within 30 s")
 }
 
-/// utime + stime of a process, in clock ticks.
+/// utime + stime of a process, in clock ticks; 0 when it cannot be read.
 pub fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces): state is the first, utime the
-    // 12th and stime the 13th.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-    field(11).unwrap_or(0) + field(12).unwrap_or(0)
+    procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.stat())
+        .map_or(0, |s| s.utime + s.stime)
 }
 
 pub fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
+    procfs::ticks_per_second() as f64
 }
 
 /// utime + stime of a process, in seconds.
@@ -76,12 +65,9 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     cpu_ticks(pid) as f64 / clock_ticks_per_second()
 }
 
-/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`); 0 when unknown.
-pub fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+/// Resident memory of a process, now and at its peak (VmRSS, VmHWM), in KiB; 0 when unknown.
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.status())
+        .map_or((0, 0), |s| (s.vmrss.unwrap_or(0), s.vmhwm.unwrap_or(0)))
 }

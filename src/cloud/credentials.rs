@@ -18,6 +18,13 @@ impl Secret {
     }
 }
 
+/// Whether two secrets (or signatures) are equal, in time that does not depend on where they
+/// differ: the one comparison of secrets in the project.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("\"<redacted>\"")

@@ -294,15 +294,11 @@ pub fn verify(
         secret_key.as_bytes(),
         &string_to_sign(&canonical_request(req, &names), date_value),
     );
-    if constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
+    if super::credentials::constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
         Ok(())
     } else {
         Err(VerifyError::SignatureMismatch)
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
