@@ -239,8 +239,8 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_REFUSED)
         }
         Err(e)
-            if e.downcast_ref::<operator::OperatorError>()
-                .is_some_and(operator::OperatorError::is_usage) =>
+            if e.downcast_ref::<crate::collect::TargetError>()
+                .is_some_and(crate::collect::TargetError::is_usage) =>
         {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -295,7 +295,7 @@ fn resolve_target(args: &TargetArgs) -> anyhow::Result<crate::collect::Target> {
 
 async fn clients(args: ClientsArgs) -> anyhow::Result<()> {
     let target = resolve_target(&args.target)?;
-    let options = operator::ListOptions {
+    let options = crate::collect::ListOptions {
         node: args.node,
         sort: args.sort,
         order: args.order.map(|o| match o {
@@ -307,7 +307,7 @@ async fn clients(args: ClientsArgs) -> anyhow::Result<()> {
         offset: args.offset,
         cached: args.cached,
     };
-    let listing = operator::list(&target, &options).await?;
+    let listing = target.list(&options).await?;
     print!("{}", operator::render(&listing, args.output));
     Ok(())
 }
@@ -315,7 +315,9 @@ async fn clients(args: ClientsArgs) -> anyhow::Result<()> {
 async fn kill_all(args: KillAllArgs) -> anyhow::Result<()> {
     use std::io::{BufRead, IsTerminal, Write};
     let target = resolve_target(&args.target)?;
-    let plan = operator::plan_kill_all(&target, args.node.as_deref(), args.all_nodes).await?;
+    let plan = target
+        .plan_kill_all(args.node.as_deref(), args.all_nodes)
+        .await?;
     println!(
         "{} session(s) on {} will be ended.",
         plan.sessions, plan.description
@@ -339,7 +341,7 @@ async fn kill_all(args: KillAllArgs) -> anyhow::Result<()> {
             return Err(Refused("declined: nothing was ended".into()).into());
         }
     }
-    let outcome = operator::kill_all(&target, &plan).await?;
+    let outcome = target.kill_all(&plan).await?;
     println!("{outcome}");
     Ok(())
 }

@@ -426,10 +426,10 @@ impl Remediator {
                 cloud.as_deref(),
             )?;
             if decision.action == Action::KillClients {
-                operator::kill_clients(&target, &decision.node_id, &addrs).await
+                target.kill_clients(&decision.node_id, &addrs).await
             } else {
-                let plan = operator::KillPlan::node(&decision.instance_id, &decision.node_id);
-                operator::kill_all(&target, &plan).await.map(drop)
+                let plan = crate::collect::KillPlan::node(&decision.instance_id, &decision.node_id);
+                target.kill_all(&plan).await.map(drop)
             }
         }
         .await;

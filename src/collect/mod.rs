@@ -4,6 +4,7 @@
 mod dbss;
 mod dcs;
 mod discovery;
+mod operations;
 mod redis;
 mod settings;
 mod shard;
@@ -21,6 +22,7 @@ use tracing::Instrument;
 
 pub use dcs::{TASK_STATE_CODE, scan_node};
 pub use discovery::{NodeTarget, client_nodes};
+pub use operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
 pub use settings::ScanSettings;
 pub use shard::Shard;
 pub use target::{ScanOutcome, Target};

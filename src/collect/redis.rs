@@ -1,12 +1,17 @@
-//! One scan of a Redis server: connect, list the sessions, aggregate them.
+//! A Redis server: one scan (connect, list the sessions, aggregate them), and what operators
+//! and the webhook do to its sessions.
 
 use std::time::SystemTime;
 
 use tokio::time::Instant;
 
+use super::operations::{KillPlan, ListOptions, Listing, TargetError};
 use super::settings::ScanSettings;
 use crate::aggregate::Aggregator;
+use crate::cloud::dcs::SortOrder;
+use crate::config::RedisTarget;
 use crate::redis::{self, RedisEndpoint, RedisFailure};
+use crate::session::{address_matches, compare_clients};
 use crate::snapshot::{Failure, NodeData, Stage};
 
 /// One scan of a direct target: connect, list the sessions, aggregate them.
@@ -39,4 +44,93 @@ pub async fn scan(
         },
         role,
     ))
+}
+
+/// The endpoint of a direct target, with its current password.
+fn endpoint(target: &RedisTarget) -> Result<RedisEndpoint, TargetError> {
+    target.endpoint().map_err(TargetError::Setup)
+}
+
+/// Refuses a node other than the server's own.
+fn check_node(target: &RedisTarget, node: Option<&str>) -> Result<(), TargetError> {
+    match node {
+        Some(node) if node != target.node_id => Err(TargetError::UnknownNode {
+            instance: target.name.clone(),
+            node: node.to_string(),
+            known: target.node_id.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The server's sessions, filtered, ordered and paged as the DCS API does.
+pub(super) async fn list(
+    target: &RedisTarget,
+    opts: &ListOptions,
+    deadline: Instant,
+) -> Result<Listing, TargetError> {
+    let endpoint = endpoint(target)?;
+    check_node(target, opts.node.as_deref())?;
+    let mut conn = redis::connect(&endpoint, deadline).await?;
+    let mut clients = redis::client_list(&mut conn, deadline).await?.to_vec();
+    let time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    clients.retain(|c| opts.addr.as_deref().is_none_or(|a| address_matches(c, a)));
+    if let Some(field) = &opts.sort {
+        clients.sort_by(|a, b| compare_clients(a, b, field));
+        if opts.order == Some(SortOrder::Desc) {
+            clients.reverse();
+        }
+    }
+    let count = clients.len() as u64;
+    let offset = opts.offset.unwrap_or(0) as usize;
+    let limit = opts.limit.map_or(usize::MAX, |l| l as usize);
+    let clients = clients.into_iter().skip(offset).take(limit).collect();
+    Ok(Listing {
+        instance_id: target.name.clone(),
+        node_id: target.node_id.clone(),
+        time: Some(time),
+        count,
+        clients,
+    })
+}
+
+/// Counts the sessions a kill-all would end.
+pub(super) async fn plan_kill_all(
+    target: &RedisTarget,
+    node: Option<&str>,
+    all_nodes: bool,
+    deadline: Instant,
+) -> Result<KillPlan, TargetError> {
+    let endpoint = endpoint(target)?;
+    check_node(target, node)?;
+    let mut conn = redis::connect(&endpoint, deadline).await?;
+    let sessions = redis::client_list(&mut conn, deadline)
+        .await?
+        .sessions()
+        .count() as u64;
+    Ok(KillPlan {
+        description: format!("redis {} ({})", target.name, target.node_id),
+        sessions,
+        nodes: vec![target.node_id.clone()],
+        all_nodes,
+    })
+}
+
+/// Ends every session but the exporter's own.
+pub(super) async fn kill_all(
+    target: &RedisTarget,
+    deadline: Instant,
+) -> Result<String, TargetError> {
+    let killed = redis::kill_all(&endpoint(target)?, deadline).await?;
+    Ok(format!("{killed} sessions ended"))
+}
+
+/// Ends the sessions with these `ip:port` addresses.
+pub(super) async fn kill_clients(
+    target: &RedisTarget,
+    addrs: &[String],
+    deadline: Instant,
+) -> Result<(), TargetError> {
+    redis::kill_addrs(&endpoint(target)?, addrs, deadline).await?;
+    Ok(())
 }

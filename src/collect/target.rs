@@ -4,9 +4,11 @@
 
 use tokio::time::Instant;
 
+use super::operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
 use super::settings::ScanSettings;
 use crate::cloud::ApiClient;
 use crate::config::RedisTarget;
+use crate::session::CLIENT_FIELDS;
 use crate::snapshot::{Failure, NodeData, Stage};
 
 pub enum Target {
@@ -54,6 +56,70 @@ impl Target {
                     .await
                     .map(|(data, role)| ScanOutcome { data, role })
             }
+        }
+    }
+}
+
+/// What operators and the webhook do: each within [`COMMAND_TIMEOUT`].
+impl Target {
+    /// A node's sessions (for DCS, after a fresh scan unless `opts.cached`).
+    pub async fn list(&self, opts: &ListOptions) -> Result<Listing, TargetError> {
+        if let Some(field) = &opts.sort
+            && !CLIENT_FIELDS.contains(&field.as_str())
+        {
+            return Err(TargetError::Usage(format!(
+                "--sort {field:?} is not a session field ({})",
+                CLIENT_FIELDS.join(", ")
+            )));
+        }
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        match self {
+            Target::Dcs { api, instance_id } => {
+                super::dcs::list(api, instance_id, opts, deadline).await
+            }
+            Target::Redis(target) => super::redis::list(target, opts, deadline).await,
+        }
+    }
+
+    /// Counts the sessions a kill-all of `node` (or of every node) would end.
+    pub async fn plan_kill_all(
+        &self,
+        node: Option<&str>,
+        all_nodes: bool,
+    ) -> Result<KillPlan, TargetError> {
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        match self {
+            Target::Dcs { api, instance_id } => {
+                super::dcs::plan_kill_all(api, instance_id, node, all_nodes, deadline).await
+            }
+            Target::Redis(target) => {
+                super::redis::plan_kill_all(target, node, all_nodes, deadline).await
+            }
+        }
+    }
+
+    /// Ends the sessions of a plan; for DCS, polls the job to its end. What happened, for
+    /// people.
+    pub async fn kill_all(&self, plan: &KillPlan) -> Result<String, TargetError> {
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        match self {
+            Target::Dcs { api, instance_id } => {
+                super::dcs::kill_all(api, instance_id, plan, deadline).await
+            }
+            Target::Redis(target) => super::redis::kill_all(target, deadline).await,
+        }
+    }
+
+    /// Ends the sessions of one node with these `ip:port` addresses (for DCS, their `peer`).
+    pub async fn kill_clients(&self, node_id: &str, addrs: &[String]) -> Result<(), TargetError> {
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        match self {
+            Target::Dcs { api, instance_id } => {
+                api.kill_clients(instance_id, node_id, addrs, deadline)
+                    .await?;
+                Ok(())
+            }
+            Target::Redis(target) => super::redis::kill_clients(target, addrs, deadline).await,
         }
     }
 }
