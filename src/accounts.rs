@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::cloud::credentials::CredentialsError;
 use crate::cloud::{ApiClient, ClientOptions, Credentials, RateLimiter, RequestObserver};
-use crate::config::{Cloud, Config, RedisTarget};
+use crate::config::{Cloud, Config};
 
 /// Where a cloud's credentials come from (the environment; the demo's own).
 pub type CredentialsFn = Arc<dyn Fn(&Cloud) -> Result<Credentials, CredentialsError> + Send + Sync>;
@@ -33,10 +33,10 @@ struct Account {
     client: Result<ApiClient, String>,
 }
 
-/// Every account of a configuration with its client, and the direct Redis targets.
+/// Every account of a configuration with its client, and the configuration they come from.
 pub struct Accounts {
     accounts: Vec<Account>,
-    redis: Vec<RedisTarget>,
+    config: Config,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -126,7 +126,7 @@ impl Accounts {
             .collect();
         Self {
             accounts,
-            redis: config.redis.clone(),
+            config: config.clone(),
         }
     }
 
@@ -157,8 +157,9 @@ impl Accounts {
         self.accounts.iter().map(|a| &a.cloud)
     }
 
-    pub fn redis(&self) -> &[RedisTarget] {
-        &self.redis
+    /// The configuration these accounts were built from.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 }
 

@@ -385,8 +385,8 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             println!("  DBSS resource {r}");
         }
     }
-    for r in &config.redis {
-        println!("redis {} at {} (node {})", r.name, r.url, r.node_id);
+    for target in crate::collect::direct_targets(&config) {
+        println!("{}", target.describe());
     }
     if let Some(r) = &config.remediation {
         let token = match &r.token {

@@ -88,10 +88,9 @@ fn prune(store: &Store, config: &Config) {
     store.update(|s| {
         s.nodes.retain(|key, n| match &n.info.source {
             Source::Cloud(cloud) => config.clouds.iter().any(|c| &c.name == cloud),
-            Source::Redis => config
-                .redis
-                .iter()
-                .any(|r| *r.name == *key.instance_id && *r.node_id == *key.node_id),
+            Source::Direct => crate::collect::direct_targets(config).iter().any(|t| {
+                t.instance_id() == &*key.instance_id && t.direct_node() == Some(&*key.node_id)
+            }),
         });
         s.last_discovery
             .retain(|cloud, _| config.clouds.iter().any(|c| &c.name == cloud));
@@ -117,8 +116,8 @@ pub fn preflight(config: &Config, credentials: &CredentialsFn) -> Vec<String> {
     {
         problems.push(e);
     }
-    for target in &config.redis {
-        if let Err(e) = target.endpoint() {
+    for target in crate::collect::direct_targets(config) {
+        if let Err(e) = target.preflight() {
             problems.push(e);
         }
     }

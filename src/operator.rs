@@ -5,10 +5,10 @@
 use std::fmt::Write as _;
 
 use crate::accounts::Accounts;
-use crate::collect::{Listing, Target, TargetError};
+use crate::collect::{Listing, Target, TargetError, direct_targets};
 use crate::session::{CLIENT_FIELDS, ClientInfo};
 
-/// Finds the instance among the accounts: a `[[redis]]` name, a listed DCS instance, or
+/// Finds the instance among the accounts: a direct target's name, a listed DCS instance, or
 /// (with discovery) an instance of the named or only cloud. Its calls go through the account's
 /// shared client.
 pub fn resolve(
@@ -17,12 +17,12 @@ pub fn resolve(
     cloud: Option<&str>,
 ) -> Result<Target, TargetError> {
     // A named cloud is asked for: a direct target of the same name is not meant.
-    if let Some(target) = accounts
-        .redis()
-        .iter()
-        .find(|r| r.name == instance && cloud.is_none())
+    if cloud.is_none()
+        && let Some(target) = direct_targets(accounts.config())
+            .into_iter()
+            .find(|t| t.instance_id() == instance)
     {
-        return Ok(Target::Redis(target.clone()));
+        return Ok(target);
     }
     let chosen = match cloud {
         Some(name) => Some(

@@ -22,8 +22,8 @@ pub struct NodeKey {
 pub enum Source {
     /// A `[[cloud]]`, by name.
     Cloud(String),
-    /// A direct `[[redis]]` target.
-    Redis,
+    /// A direct target (`[[redis]]`): one node, scanned as configured.
+    Direct,
 }
 
 impl Default for Source {
@@ -37,7 +37,7 @@ impl Source {
     pub fn cloud(&self) -> Option<&str> {
         match self {
             Source::Cloud(name) => Some(name),
-            Source::Redis => None,
+            Source::Direct => None,
         }
     }
 }
@@ -152,7 +152,7 @@ impl Snapshot {
     pub fn expected_source(&self, source: &Source) -> bool {
         match source {
             Source::Cloud(name) => self.expected.contains(name),
-            Source::Redis => true,
+            Source::Direct => true,
         }
     }
 

@@ -25,11 +25,11 @@ pub use discovery::{NodeTarget, client_nodes};
 pub use operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
 pub use settings::ScanSettings;
 pub use shard::Shard;
-pub use target::{ScanOutcome, Target};
+pub use target::{ScanOutcome, Target, direct_targets};
 
 use crate::accounts::{AccountError, Accounts};
 use crate::cloud::ApiClient;
-use crate::config::{Cloud, Config, ExporterSettings, PasswordSource, RedisTarget};
+use crate::config::{Cloud, Config, ExporterSettings};
 use crate::snapshot::{Attempt, Failure, NodeInfo, NodeKey, Source, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,7 @@ pub enum SchedulerError {
     #[error(transparent)]
     Account(#[from] AccountError),
     #[error("{message}")]
-    RedisPassword { message: String },
+    Preflight { message: String },
 }
 
 struct CloudRuntime {
@@ -58,7 +58,8 @@ struct Shared {
 pub struct Scheduler {
     shared: Arc<Shared>,
     clouds: Vec<CloudRuntime>,
-    redis: Vec<RedisTarget>,
+    /// Direct targets: one node each.
+    direct: Vec<Target>,
 }
 
 impl Shared {
@@ -91,16 +92,12 @@ impl Scheduler {
                 api: accounts.client(&cloud.name)?.clone(),
             });
         }
-        let mut redis = Vec::new();
-        for target in &config.redis {
-            if let Some(PasswordSource::File(path)) = &target.password {
-                crate::config::warn_if_others_can_read(path, "a Redis password file");
-            }
+        let direct = direct_targets(config);
+        for target in &direct {
             // A missing variable or unreadable file stops the start, rather than every scan.
             target
-                .endpoint()
-                .map_err(|message| SchedulerError::RedisPassword { message })?;
-            redis.push(target.clone());
+                .preflight()
+                .map_err(|message| SchedulerError::Preflight { message })?;
         }
         let shared = Shared {
             scan: ScanSettings::from_exporter(e),
@@ -112,7 +109,7 @@ impl Scheduler {
         Ok(Self {
             shared: Arc::new(shared),
             clouds,
-            redis,
+            direct,
         })
     }
 
@@ -132,16 +129,18 @@ impl Scheduler {
             s.discovered.retain(|c| s.expected.contains(c));
         });
         let mut tasks = JoinSet::new();
-        let redis = self
-            .redis
-            .into_iter()
-            .filter(|t| self.shared.owns(&[&t.name, &t.node_id]));
-        for target in redis {
-            let key = register_redis(&self.shared.store, &target);
-            let span = tracing::info_span!("scan", redis = %target.name, node_id = %key.node_id);
+        for target in self.direct {
+            let Some(node_id) = target.direct_node() else {
+                continue;
+            };
+            if !self.shared.owns(&[target.instance_id(), node_id]) {
+                continue;
+            }
+            let key = register_direct(&self.shared.store, &target);
+            let span = tracing::info_span!("scan", instance_id = %target.instance_id(), node_id = %key.node_id);
             tasks.spawn(node_loop(
                 Arc::clone(&self.shared),
-                Arc::new(Target::Redis(target)),
+                Arc::new(target),
                 None,
                 key,
                 span,
@@ -307,7 +306,7 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
 fn describe(source: &Source) -> String {
     match source {
         Source::Cloud(name) => format!("cloud {name}"),
-        Source::Redis => "a [[redis]] target".to_string(),
+        Source::Direct => "a direct target".to_string(),
     }
 }
 
@@ -433,24 +432,24 @@ fn record_clock_offset(store: &Store, name: &str, api: &ApiClient) {
     }
 }
 
-/// Puts a direct target in the store before its first scan, so readiness waits for it.
-fn register_redis(store: &Store, target: &RedisTarget) -> NodeKey {
+/// Puts a direct target's node in the store before its first scan, so readiness waits for it.
+fn register_direct(store: &Store, target: &Target) -> NodeKey {
+    let node_id = target.direct_node().unwrap_or_default();
     let key = NodeKey {
-        instance_id: target.name.clone().into(),
-        node_id: target.node_id.clone().into(),
+        instance_id: target.instance_id().into(),
+        node_id: node_id.into(),
     };
-    let host = target
-        .node_id
+    let host = node_id
         .rsplit_once(':')
-        .map_or(target.node_id.as_str(), |(h, _)| h)
+        .map_or(node_id, |(h, _)| h)
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
     store.insert_node(&key, |n| {
         n.info = NodeInfo {
-            source: Source::Redis,
-            instance_name: target.name.clone(),
-            node_name: target.node_id.clone(),
+            source: Source::Direct,
+            instance_name: target.instance_id().to_string(),
+            node_name: node_id.to_string(),
             node_role: String::new(),
             node_ip: host,
             az: String::new(),

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use super::operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
 use super::settings::ScanSettings;
 use crate::cloud::ApiClient;
-use crate::config::RedisTarget;
+use crate::config::{Config, PasswordSource, RedisTarget};
 use crate::session::CLIENT_FIELDS;
 use crate::snapshot::{Failure, NodeData, Stage};
 
@@ -16,6 +16,12 @@ pub enum Target {
     Dcs { api: ApiClient, instance_id: String },
     /// A direct Redis target: one node, `host:port`.
     Redis(RedisTarget),
+}
+
+/// Every direct target of a configuration (one node each; DCS instances come from the clouds'
+/// discovery). A new kind of direct target is added here.
+pub fn direct_targets(config: &Config) -> Vec<Target> {
+    config.redis.iter().cloned().map(Target::Redis).collect()
 }
 
 /// A successful scan: the data, and the node's role when the scan learns it.
@@ -30,6 +36,40 @@ impl Target {
         match self {
             Target::Dcs { instance_id, .. } => instance_id,
             Target::Redis(target) => &target.name,
+        }
+    }
+
+    /// The single node of a direct target (`None` for a DCS instance, whose nodes are
+    /// discovered).
+    pub fn direct_node(&self) -> Option<&str> {
+        match self {
+            Target::Dcs { .. } => None,
+            Target::Redis(target) => Some(&target.node_id),
+        }
+    }
+
+    /// What it needs to run that can be missing (a password variable or file), checked before
+    /// the first scan; warns about secret files others can read.
+    pub fn preflight(&self) -> Result<(), String> {
+        match self {
+            Target::Dcs { .. } => Ok(()),
+            Target::Redis(target) => {
+                if let Some(PasswordSource::File(path)) = &target.password {
+                    crate::config::warn_if_others_can_read(path, "a Redis password file");
+                }
+                target.endpoint().map(drop)
+            }
+        }
+    }
+
+    /// For people: what it is and where.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Dcs { instance_id, .. } => format!("DCS instance {instance_id}"),
+            Target::Redis(target) => format!(
+                "redis {} at {} (node {})",
+                target.name, target.url, target.node_id
+            ),
         }
     }
 
