@@ -63,15 +63,33 @@ impl From<ApiError> for Failure {
                 Stage::Scan
             }
             Operation::ShowJob => Stage::Job,
-            Operation::ListClients
-            | Operation::ListAuditJobs
-            | Operation::ListLogicalNodes
-            | Operation::ListInstances => Stage::List,
+            // Every other call reads.
+            _ => Stage::List,
         };
         Self {
             stage,
             reason: e.reason().into_owned(),
             message: e.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::ErrorKind;
+
+    #[test]
+    fn an_api_error_fails_the_stage_of_its_call_with_a_bounded_reason() {
+        let failure = |operation, kind| Failure::from(ApiError::new(operation, kind, "no"));
+        let scan = failure(Operation::ScanClients, ErrorKind::Timeout);
+        assert_eq!((scan.stage, scan.reason.as_str()), (Stage::Scan, "timeout"));
+        assert_eq!(
+            failure(Operation::ShowJob, ErrorKind::Timeout).stage,
+            Stage::Job
+        );
+        let list = failure(Operation::ListAuditJobs, ErrorKind::Decode);
+        assert_eq!((list.stage, list.reason.as_str()), (Stage::List, "decode"));
+        assert!(list.message.contains("no"));
     }
 }
