@@ -33,19 +33,13 @@ async fn serve_sim(topology: Topology) -> (Arc<Simulator>, String) {
 }
 
 fn quick_topology() -> Topology {
-    let mut t = Topology::demo();
-    t.job_duration = Duration::from_millis(50);
-    for i in &mut t.instances {
-        i.sessions_per_node = 50;
-    }
-    t
+    harness::demo_topology(Duration::from_millis(50), 50)
 }
 
 fn config(sim_url: &str, instances: &str) -> String {
-    format!(
-        "[exporter]\nscan_interval = \"1s\"\nfirst_scan_spread = \"0s\"\n[[cloud]]\nname = \"sim\"\nproject_id = \"p\"\n\
-         dcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\nrequests_per_second = 1000\n{instances}"
-    )
+    "[exporter]\nscan_interval = \"1s\"\nfirst_scan_spread = \"0s\"\n".to_string()
+        + &harness::cloud_toml("sim", "p", sim_url)
+        + instances
 }
 
 /// Node ids with a scan status, polled until `done` holds (bounded).

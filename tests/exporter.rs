@@ -183,12 +183,7 @@ fn top(clients: &[ClientInfo], n: usize, value: impl Fn(&ClientInfo) -> i64) -> 
 }
 
 fn quiet_topology(sessions: u32) -> Topology {
-    let mut t = Topology::demo();
-    t.job_duration = Duration::from_millis(50);
-    for i in &mut t.instances {
-        i.sessions_per_node = sessions;
-    }
-    t
+    harness::demo_topology(Duration::from_millis(50), sessions)
 }
 
 /// Scans once and then not again for an hour, so the stored lists hold still while compared.

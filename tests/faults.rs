@@ -49,8 +49,8 @@ async fn start(operation: Operation, kind: FaultKind, times: u32) -> Harness {
     // Pages of 40 sessions: a node's list takes several, so faults between pages show.
     let config = Config::from_toml(&format!(
         "[exporter]\nscan_interval = \"2s\"\nscan_timeout = \"{TIMEOUT_S}s\"\nfirst_scan_spread = \"0s\"\npage_size = 40\n\
-         [[cloud]]\nname = \"sim\"\nproject_id = \"p\"\ndcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\n\
-         requests_per_second = 1000\n[cloud.discovery]\n"
+         {}[cloud.discovery]\n",
+        harness::cloud_toml("sim", "p", &sim_url)
     ))
     .unwrap();
     let in_process = harness::exporter(&config, Credentials::new(AK, SK)).await;

@@ -28,12 +28,7 @@ const ENV: [(&str, &str); 2] = [("CLOUD_SDK_AK", AK), ("CLOUD_SDK_SK", SK)];
 const TOKEN: &str = "webhook-token-0123456789";
 
 fn quick_topology() -> Topology {
-    let mut t = Topology::demo();
-    t.job_duration = Duration::from_millis(50);
-    for i in &mut t.instances {
-        i.sessions_per_node = 50;
-    }
-    t
+    harness::demo_topology(Duration::from_millis(50), 50)
 }
 
 async fn serve_sim(config: SimConfig) -> (Arc<Simulator>, String) {
@@ -46,12 +41,9 @@ fn sim_config() -> SimConfig {
     SimConfig::new(Credentials::new(AK, SK), quick_topology())
 }
 
-/// A configuration of one cloud `name` on the simulator, with `exporter` settings and `rest`.
+/// A cloud `name` on the simulator, scanning what `rest` says.
 fn cloud(name: &str, sim_url: &str, rest: &str) -> String {
-    format!(
-        "[[cloud]]\nname = \"{name}\"\nproject_id = \"p\"\ndcs_endpoint = \"{sim_url}\"\n\
-         dbss_endpoint = \"{sim_url}\"\nrequests_per_second = 1000\n{rest}"
-    )
+    harness::cloud_toml(name, "p", sim_url) + rest
 }
 
 fn exporter_section(settings: &str) -> String {

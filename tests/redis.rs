@@ -420,7 +420,8 @@ async fn the_chain_through_the_simulator_carries_the_real_sessions() {
     });
     known.age();
     let toml = format!(
-        "{ONCE}[[cloud]]\nname = \"sim\"\nproject_id = \"p-real\"\ndcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\n[[cloud.dcs_instance]]\nid = \"inst-real\"\n"
+        "{ONCE}{}[[cloud.dcs_instance]]\nid = \"inst-real\"\n",
+        harness::cloud_toml("sim", "p-real", &sim_url)
     );
     let running = exporter(&toml).await;
     let url = running.url.clone();

@@ -50,9 +50,8 @@ async fn start(topology: Topology, remediation: impl Fn(&str, &str) -> String) -
     let sim_url = harness::serve(sim.router()).await;
     let (instance, master, _) = nodes(&sim);
     let config = Config::from_toml(&format!(
-        "[exporter]\nscan_interval = \"1h\"\nfirst_scan_spread = \"0s\"\n\
-         [[cloud]]\nname = \"sim\"\nproject_id = \"p-rem\"\ndcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\n\
-         [cloud.discovery]\n{}",
+        "[exporter]\nscan_interval = \"1h\"\nfirst_scan_spread = \"0s\"\n{}[cloud.discovery]\n{}",
+        harness::cloud_toml("sim", "p-rem", &sim_url),
         remediation(&instance, &master)
     ))
     .unwrap();
@@ -217,12 +216,7 @@ fn results(answer: &Value) -> Vec<String> {
 }
 
 fn topology() -> Topology {
-    let mut t = Topology::demo();
-    t.job_duration = Duration::from_millis(100);
-    for i in &mut t.instances {
-        i.sessions_per_node = 300;
-    }
-    t
+    harness::demo_topology(Duration::from_millis(100), 300)
 }
 
 #[tokio::test]
@@ -456,8 +450,8 @@ async fn a_kill_draws_on_the_same_account_rate_as_the_scans() {
     let (instance, master, _) = nodes(&h.sim);
     let ceiling = rate_in_force(&h).await;
     assert_eq!(
-        ceiling, 100.0,
-        "the default requests_per_second, untouched by the scans"
+        ceiling, 1000.0,
+        "the configured requests_per_second, untouched by the scans"
     );
     // The gateway throttles the kill twice: the account the scans use slows down (before,
     // the webhook built a client of its own, and the scans' rate never moved).

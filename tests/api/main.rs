@@ -47,12 +47,7 @@ fn deadline() -> Instant {
 }
 
 fn topology() -> Topology {
-    let mut t = Topology::demo();
-    t.job_duration = Duration::from_millis(100);
-    for instance in &mut t.instances {
-        instance.sessions_per_node = 450;
-    }
-    t
+    harness::demo_topology(Duration::from_millis(100), 450)
 }
 
 async fn start_sim(config: SimConfig) -> (Arc<Simulator>, String) {

@@ -58,6 +58,29 @@ where
     }
 }
 
+/// The simulator's demo topology with quick jobs and `sessions` sessions on every node that
+/// takes clients.
+pub fn demo_topology(
+    job: std::time::Duration,
+    sessions: u32,
+) -> dcs_session_exporter::sim::Topology {
+    let mut t = dcs_session_exporter::sim::Topology::demo();
+    t.job_duration = job;
+    for i in &mut t.instances {
+        i.sessions_per_node = sessions;
+    }
+    t
+}
+
+/// A `[[cloud]]` on the simulator at `sim_url`, with a rate no test reaches; what the cloud
+/// scans (`[cloud.discovery]`, instances) comes after it.
+pub fn cloud_toml(name: &str, project_id: &str, sim_url: &str) -> String {
+    format!(
+        "[[cloud]]\nname = \"{name}\"\nproject_id = \"{project_id}\"\ndcs_endpoint = \"{sim_url}\"\n\
+         dbss_endpoint = \"{sim_url}\"\nrequests_per_second = 1000\n"
+    )
+}
+
 /// Serves `app` on a free loopback port; its base URL.
 pub async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
