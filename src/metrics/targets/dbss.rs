@@ -1,12 +1,10 @@
 //! DBSS resources: their job records and polls.
 
-use std::time::{Duration, SystemTime};
-
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use super::*;
-use crate::snapshot::{Attempt, DbssState, Snapshot};
+use crate::snapshot::{Attempt, DbssState};
 
 label_set! {
     struct ResourceLabels<'a> {
@@ -38,12 +36,8 @@ label_set! {
 }
 }
 
-pub(super) fn encode(
-    snap: &Snapshot,
-    now: SystemTime,
-    stale_after: Duration,
-    encoder: &mut DescriptorEncoder,
-) -> std::fmt::Result {
+pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+    let (snap, now, stale_after) = (view.snap, view.now, view.stale_after);
     use MetricType::{Counter, Gauge};
     let polled: Vec<(&String, &DbssState)> = snap
         .dbss

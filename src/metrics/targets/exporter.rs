@@ -4,8 +4,6 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use super::*;
-use crate::snapshot::Snapshot;
-
 label_set! {
     struct CloudLabels<'a> {
     cloud: &'a str,
@@ -19,7 +17,8 @@ label_set! {
 }
 }
 
-pub(super) fn encode(snap: &Snapshot, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+    let snap = view.snap;
     use MetricType::{Counter, Gauge};
     family(
         encoder,

@@ -14,7 +14,7 @@ use prometheus_client::encoding::{
 use prometheus_client::metrics::MetricType;
 
 use crate::aggregate::Histogram;
-use crate::snapshot::{NodeKey, Store};
+use crate::snapshot::{NodeData, NodeKey, NodeState, Snapshot, Store};
 
 /// A label set that borrows its values from the snapshot (the derive takes no lifetimes).
 /// Destructuring makes a new field impossible to forget.
@@ -143,13 +143,42 @@ impl Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         let snapshot = self.store.load();
         let now = (self.clock)();
-        let (snap, stale_after, encoder) = (&snapshot, self.stale_after, &mut encoder);
+        let view = View::new(&snapshot, now, self.stale_after);
+        let encoder = &mut encoder;
         // The order of the exposition: sessions, the top clients, scans, the exporter's own
         // look-ups, DBSS.
-        nodes::sessions(snap, now, stale_after, encoder)?;
-        top_clients::encode(snap, now, stale_after, encoder)?;
-        nodes::scans(snap, now, stale_after, encoder)?;
-        exporter::encode(snap, encoder)?;
-        dbss::encode(snap, now, stale_after, encoder)
+        nodes::sessions(&view, encoder)?;
+        top_clients::encode(&view, encoder)?;
+        nodes::scans(&view, encoder)?;
+        exporter::encode(&view, encoder)?;
+        dbss::encode(&view, encoder)
+    }
+}
+
+/// What every group of families encodes from: the snapshot at the scrape's time, its nodes,
+/// and those whose data is still fresh.
+struct View<'s> {
+    snap: &'s Snapshot,
+    now: SystemTime,
+    stale_after: Duration,
+    nodes: Vec<(&'s NodeKey, &'s NodeState)>,
+    fresh: Vec<(&'s NodeKey, &'s NodeData)>,
+}
+
+impl<'s> View<'s> {
+    fn new(snap: &'s Snapshot, now: SystemTime, stale_after: Duration) -> Self {
+        let nodes: Vec<(&NodeKey, &NodeState)> =
+            snap.nodes.iter().map(|(k, v)| (k, v.as_ref())).collect();
+        let fresh = nodes
+            .iter()
+            .filter_map(|(k, n)| Some((*k, n.fresh_data(now, stale_after)?)))
+            .collect();
+        Self {
+            snap,
+            now,
+            stale_after,
+            nodes,
+            fresh,
+        }
     }
 }

@@ -1,12 +1,10 @@
 //! Each node's sessions (who, how idle, how old, how much buffer) and its scans.
 
-use std::time::{Duration, SystemTime};
-
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use super::*;
-use crate::snapshot::{Attempt, NodeData, NodeKey, NodeState, Snapshot};
+use crate::snapshot::{Attempt, NodeKey};
 
 label_set! {
     struct NodeInfoLabels<'a> {
@@ -50,25 +48,15 @@ label_set! {
 type PickHistogram = fn(&crate::aggregate::NodeAggregate) -> &Histogram;
 
 /// Metadata and the session families of the nodes with fresh data.
-pub(super) fn sessions(
-    snap: &Snapshot,
-    now: SystemTime,
-    stale_after: Duration,
-    encoder: &mut DescriptorEncoder,
-) -> std::fmt::Result {
+pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
     use MetricType::{Gauge, Histogram as Hist};
-    let nodes: Vec<(&NodeKey, &NodeState)> =
-        snap.nodes.iter().map(|(k, v)| (k, v.as_ref())).collect();
-    let fresh: Vec<(&NodeKey, &NodeData)> = nodes
-        .iter()
-        .filter_map(|(k, n)| Some((*k, n.fresh_data(now, stale_after)?)))
-        .collect();
+    let (nodes, fresh) = (&view.nodes, &view.fresh);
     family(
         encoder,
         "dcs_node_info",
         "Metadata of each scanned DCS node (always 1), for joins.",
         Gauge,
-        &nodes,
+        nodes,
         |m, (key, node)| {
             let i = &node.info;
             let labels = NodeInfoLabels {
@@ -90,7 +78,7 @@ pub(super) fn sessions(
             "Client sessions of the latest scan by client address (IP; past the largest addresses, \"other\"), db and user; {BACKGROUND}."
         ),
         Gauge,
-        &fresh,
+        fresh,
         |m, (key, data)| {
             for c in &data.aggregate.clients {
                 let labels = ClientLabels {
@@ -133,7 +121,7 @@ pub(super) fn sessions(
             name,
             &format!("{help}; {BACKGROUND}."),
             Hist,
-            &fresh,
+            fresh,
             |m, (key, data)| histogram(m, &node_labels(key), pick(&data.aggregate)),
         )?;
     }
@@ -142,7 +130,7 @@ pub(super) fn sessions(
         "dcs_client_output_memory_max_bytes",
         &format!("Largest output buffer memory of any session of the latest scan; {BACKGROUND}."),
         Gauge,
-        &fresh,
+        fresh,
         |m, (key, data)| {
             m.encode_family(&node_labels(key))?
                 .encode_gauge(&data.aggregate.output_memory_max)
@@ -155,7 +143,7 @@ pub(super) fn sessions(
             "Pub/sub subscriptions of all sessions of the latest scan, by kind (channel: sub, pattern: psub); {BACKGROUND}."
         ),
         Gauge,
-        &fresh,
+        fresh,
         |m, (key, data)| {
             for (kind, value) in [
                 (
@@ -181,19 +169,9 @@ pub(super) fn sessions(
 }
 
 /// How old each node's data is, and how its last scans went.
-pub(super) fn scans(
-    snap: &Snapshot,
-    now: SystemTime,
-    stale_after: Duration,
-    encoder: &mut DescriptorEncoder,
-) -> std::fmt::Result {
+pub(super) fn scans(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
     use MetricType::{Counter, Gauge};
-    let nodes: Vec<(&NodeKey, &NodeState)> =
-        snap.nodes.iter().map(|(k, v)| (k, v.as_ref())).collect();
-    let fresh: Vec<(&NodeKey, &NodeData)> = nodes
-        .iter()
-        .filter_map(|(k, n)| Some((*k, n.fresh_data(now, stale_after)?)))
-        .collect();
+    let (nodes, fresh) = (&view.nodes, &view.fresh);
     let attempted: Vec<(&NodeKey, &Attempt)> = nodes
         .iter()
         .filter_map(|(k, n)| Some((*k, n.last_attempt.as_ref()?)))
@@ -249,7 +227,7 @@ pub(super) fn scans(
         "dcs_scan_errors",
         "Failed scans by stage (scan, job, list) and reason (an API error code or a fixed word).",
         Counter,
-        &nodes,
+        nodes,
         |m, (key, node)| {
             for ((stage, reason), n) in &node.errors {
                 let labels = ScanErrorLabels {

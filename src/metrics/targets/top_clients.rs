@@ -1,13 +1,11 @@
 //! The sessions that stand out on each node: the most idle, the largest buffers.
 
-use std::time::{Duration, SystemTime};
-
 use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder};
 use prometheus_client::metrics::MetricType;
 
 use super::*;
 use crate::aggregate::TopClient;
-use crate::snapshot::{NodeData, NodeKey, NodeState, Snapshot};
+use crate::snapshot::NodeKey;
 
 label_set! {
     struct TopClientLabels<'a> {
@@ -41,25 +39,15 @@ fn top_clients(
     Ok(())
 }
 
-pub(super) fn encode(
-    snap: &Snapshot,
-    now: SystemTime,
-    stale_after: Duration,
-    encoder: &mut DescriptorEncoder,
-) -> std::fmt::Result {
+pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
     use MetricType::Gauge;
-    let nodes: Vec<(&NodeKey, &NodeState)> =
-        snap.nodes.iter().map(|(k, v)| (k, v.as_ref())).collect();
-    let fresh: Vec<(&NodeKey, &NodeData)> = nodes
-        .iter()
-        .filter_map(|(k, n)| Some((*k, n.fresh_data(now, stale_after)?)))
-        .collect();
+    let fresh = &view.fresh;
     family(
         encoder,
         "dcs_top_client_idle_seconds",
         &format!("Idle time of the most idle sessions of each node; {BACKGROUND}."),
         Gauge,
-        &fresh,
+        fresh,
         |m, (key, data)| top_clients(m, key, &data.aggregate.top_idle),
     )?;
     family(
@@ -69,7 +57,7 @@ pub(super) fn encode(
             "Output buffer memory of the sessions with the largest buffers of each node; {BACKGROUND}."
         ),
         Gauge,
-        &fresh,
+        fresh,
         |m, (key, data)| top_clients(m, key, &data.aggregate.top_output_memory),
     )?;
     Ok(())
