@@ -886,18 +886,29 @@ async fn every_log_line_is_logfmt_and_values_cannot_forge_lines() {
 #[test]
 fn sighup_neither_ends_a_starting_exporter_nor_the_demo() {
     use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(process::BINARY)
-        .args([
-            "--demo",
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.level",
-            "info",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    /// Killed on drop, also when an assertion fails.
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut guard = Child(
+        std::process::Command::new(process::BINARY)
+            .args([
+                "--demo",
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--log.level",
+                "info",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     let pid = child.id();
     let hup = || {
         assert!(
