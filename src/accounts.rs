@@ -5,17 +5,47 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::cloud::credentials::CredentialsError;
+use crate::cloud::credentials::{CredentialSource, CredentialsError, default_profile_path};
 use crate::cloud::{ApiClient, ClientOptions, Credentials, RateLimiter, RequestObserver};
 use crate::config::{Cloud, Config};
 
 /// Where a cloud's credentials come from (the environment; the demo's own).
 pub type CredentialsFn = Arc<dyn Fn(&Cloud) -> Result<Credentials, CredentialsError> + Send + Sync>;
 
-/// Credentials of a cloud from the environment: its own variable names when configured, else
-/// the standard ones.
+/// Credentials of a cloud from its source: the environment (its own variable names when
+/// configured, else the standard ones), the SDK's credentials file, or (`auto`) the
+/// environment and then the file, when it exists.
 pub fn credentials_from_env(cloud: &Cloud) -> Result<Credentials, CredentialsError> {
-    Credentials::from_env_names(&cloud.credentials)
+    let profile_path = || cloud.credentials_file.clone().or_else(default_profile_path);
+    match cloud.credential_source {
+        CredentialSource::Env => Credentials::from_env_names(&cloud.credentials),
+        CredentialSource::Profile => {
+            let path = profile_path().ok_or_else(|| CredentialsError::Profile {
+                path: "~/.huaweicloud/credentials".into(),
+                problem: "no HOME to find it in: set credentials_file".into(),
+            })?;
+            from_profile(&path)
+        }
+        CredentialSource::Auto => match Credentials::from_env_names(&cloud.credentials) {
+            Ok(creds) => Ok(creds),
+            Err(env_error) => match profile_path().filter(|p| p.exists()) {
+                Some(path) => from_profile(&path),
+                None => Err(env_error),
+            },
+        },
+    }
+}
+
+/// The SDK's credentials file at `path`.
+fn from_profile(path: &std::path::Path) -> Result<Credentials, CredentialsError> {
+    let problem = |problem: String| CredentialsError::Profile {
+        path: path.display().to_string(),
+        problem,
+    };
+    crate::config::warn_if_others_can_read(path, "the credentials file");
+    let text = crate::config::read_bounded(path, crate::config::MAX_FILE_BYTES)
+        .map_err(|e| problem(e.to_string()))?;
+    Credentials::from_profile_text(&text).map_err(problem)
 }
 
 #[derive(Clone, Debug, thiserror::Error)]

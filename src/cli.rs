@@ -368,6 +368,23 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             cloud.endpoints.dcs,
             cloud.endpoints.dbss
         );
+        let profile = cloud
+            .credentials_file
+            .clone()
+            .or_else(crate::cloud::credentials::default_profile_path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "no credentials file".into());
+        match cloud.credential_source {
+            crate::cloud::credentials::CredentialSource::Env => {
+                println!("  credentials: environment")
+            }
+            crate::cloud::credentials::CredentialSource::Profile => {
+                println!("  credentials: the file {profile}")
+            }
+            crate::cloud::credentials::CredentialSource::Auto => {
+                println!("  credentials: environment, else the file {profile}")
+            }
+        }
         if let Some(d) = &cloud.discovery {
             match &d.name_pattern {
                 Some(p) => println!("  every DCS instance whose name matches /{p}/"),

@@ -420,3 +420,108 @@ async fn a_failure_that_repeats_is_logged_once() {
         .count();
     assert_eq!(warnings, 1, "{lines:#?}");
 }
+
+/// Waits (bounded) until every node of `nodes` was scanned successfully.
+async fn all_succeed(base: &str, nodes: &BTreeSet<String>) {
+    harness::wait_for(Duration::from_secs(30), "every node scanned", || async {
+        let ok: BTreeSet<String> = harness::scrape(base)
+            .await
+            .into_iter()
+            .filter(|s| s.name == "dcs_scan_success" && s.value == 1.0)
+            .map(|s| s.label("node_id").to_string())
+            .collect();
+        (ok == *nodes).then_some(())
+    })
+    .await;
+}
+
+/// The binary without any credentials in its environment.
+fn without_env_credentials() -> Command {
+    let mut command = Command::new(process::BINARY);
+    for var in [
+        "CLOUD_SDK_AK",
+        "CLOUD_SDK_SK",
+        "CLOUD_SDK_SECURITY_TOKEN",
+        "HUAWEICLOUD_SDK_AK",
+        "HUAWEICLOUD_SDK_SK",
+        "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+        "HUAWEICLOUD_SDK_CREDENTIALS_FILE",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_from_the_sdk_credentials_file() {
+    let (sim, sim_url) = serve_sim(quick_topology()).await;
+    let instance = sim.with_state(|s| s.instance_ids()[0].clone());
+    let nodes = client_nodes(&sim, &instance);
+    let dir = Dir::new("profile");
+    let profile = dir.write(
+        "credentials",
+        &format!("[global]\nak = WRONG\nsk = wrong\n[basic]\nak = {AK}\nsk = {SK}\n"),
+    );
+    let instances = format!("[[cloud.dcs_instance]]\nid = \"{instance}\"\n");
+    // credentials = "profile", the file named in the configuration.
+    let explicit = dir.write(
+        "explicit.toml",
+        &config(&sim_url, &instances).replace(
+            "[[cloud]]\n",
+            &format!(
+                "[[cloud]]\ncredentials = \"profile\"\ncredentials_file = \"{}\"\n",
+                profile.display()
+            ),
+        ),
+    );
+    let exporter = Exporter::start_with(
+        without_env_credentials(),
+        &["--config", explicit.to_str().unwrap()],
+        &[],
+    );
+    all_succeed(&exporter.base, &nodes).await;
+    drop(exporter);
+    // auto (the default): no credentials in the environment, the file the SDK's variable names.
+    let auto = dir.write("auto.toml", &config(&sim_url, &instances));
+    let file = profile.to_str().unwrap();
+    let exporter = Exporter::start_with(
+        without_env_credentials(),
+        &["--config", auto.to_str().unwrap()],
+        &[("HUAWEICLOUD_SDK_CREDENTIALS_FILE", file)],
+    );
+    all_succeed(&exporter.base, &nodes).await;
+    drop(exporter);
+
+    // A file without sk: check-config names the file and what is missing, never a value.
+    let broken = dir.write("broken", "[basic]\nak = VISIBLE-AK-VALUE\n");
+    let (code, out, err) = process::run(
+        &["check-config", "--config", auto.to_str().unwrap()],
+        &[
+            ("HUAWEICLOUD_SDK_CREDENTIALS_FILE", broken.to_str().unwrap()),
+            ("CLOUD_SDK_AK", ""),
+            ("HUAWEICLOUD_SDK_AK", ""),
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("credentials file") && err.contains("has no sk"),
+        "{err}"
+    );
+    assert!(
+        out.contains("credentials: environment, else the file"),
+        "{out}"
+    );
+    assert!(!err.contains("VISIBLE-AK-VALUE") && !out.contains("VISIBLE-AK-VALUE"));
+    // A source this version does not have is refused as invalid.
+    let metadata = dir.write(
+        "metadata.toml",
+        &config(&sim_url, &instances)
+            .replace("[[cloud]]\n", "[[cloud]]\ncredentials = \"metadata\"\n"),
+    );
+    let (code, _, err) = process::run(
+        &["check-config", "--config", metadata.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("credentials"), "{err}");
+}

@@ -58,6 +58,44 @@ pub enum CredentialsError {
     MissingAccessKey(String),
     #[error("no secret key: set {0}")]
     MissingSecretKey(String),
+    /// The SDK's credentials file is missing or lacks a key (never its values).
+    #[error("credentials file {path}: {problem}")]
+    Profile { path: String, problem: String },
+}
+
+/// Where an account's credentials come from (`credentials = "..."` in a `[[cloud]]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// The environment, else the SDK's credentials file when it exists.
+    #[default]
+    Auto,
+    /// The environment only.
+    Env,
+    /// The SDK's credentials file only.
+    Profile,
+}
+
+impl CredentialSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialSource::Auto => "auto",
+            CredentialSource::Env => "env",
+            CredentialSource::Profile => "profile",
+        }
+    }
+}
+
+/// The variable that names the SDK's credentials file.
+pub const CREDENTIALS_FILE_VAR: &str = "HUAWEICLOUD_SDK_CREDENTIALS_FILE";
+
+/// The SDK's credentials file: `$HUAWEICLOUD_SDK_CREDENTIALS_FILE`, else
+/// `~/.huaweicloud/credentials`.
+pub fn default_profile_path() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os(CREDENTIALS_FILE_VAR).filter(|p| !p.is_empty()) {
+        return Some(path.into());
+    }
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+    Some(std::path::Path::new(&home).join(".huaweicloud/credentials"))
 }
 
 /// Environment variables that hold one account's credentials, when not the standard ones.
@@ -146,6 +184,49 @@ impl Credentials {
     }
 }
 
+impl Credentials {
+    /// From the text of the SDK's credentials file (INI): the `[basic]` section, else
+    /// `[global]`; keys `ak`, `sk` and `security_token`, in any case. Errors name what is
+    /// missing, never a value.
+    pub fn from_profile_text(text: &str) -> Result<Self, String> {
+        let mut sections: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with(['#', ';']) {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                sections.push((name.trim().to_ascii_lowercase(), Vec::new()));
+                continue;
+            }
+            let Some((key, value)) = line.split_once(['=', ':']) else {
+                continue;
+            };
+            if let Some((_, pairs)) = sections.last_mut() {
+                pairs.push((key.trim().to_ascii_lowercase(), value.trim().to_string()));
+            }
+        }
+        let (name, pairs) = ["basic", "global"]
+            .iter()
+            .find_map(|wanted| sections.iter().find(|(name, _)| name == wanted))
+            .ok_or("has no [basic] or [global] section")?;
+        let get = |key: &str| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(k, v)| k == key && !v.is_empty())
+                .map(|(_, v)| v.clone())
+        };
+        let ak = get("ak").ok_or_else(|| format!("[{name}] has no ak"))?;
+        let sk = get("sk").ok_or_else(|| format!("[{name}] has no sk"))?;
+        let creds = Self::new(ak, sk);
+        Ok(match get("security_token") {
+            Some(token) => creds.with_security_token(token),
+            None => creds,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +288,24 @@ mod tests {
         };
         let err = Credentials::from_lookup(&missing, lookup).unwrap_err();
         assert_eq!(err, CredentialsError::MissingAccessKey("DR_AK".into()));
+    }
+
+    #[test]
+    fn profile_files_as_the_sdk_reads_them() {
+        let text = "# the SDK's file\n[global]\nak = GLOBALAK\nsk = globalsk\n\n[basic]\nAK = BASICAK\n; a comment\nsk: basicsk\nsecurity_token = tok\nproject_id = p\n";
+        let creds = Credentials::from_profile_text(text).unwrap();
+        assert_eq!(creds.access_key.expose(), "BASICAK");
+        assert_eq!(creds.secret_key.expose(), "basicsk");
+        assert_eq!(
+            creds.security_token.as_ref().map(Secret::expose),
+            Some("tok")
+        );
+        let global = Credentials::from_profile_text("[global]\nak=G\nsk=s\n").unwrap();
+        assert_eq!(global.access_key.expose(), "G");
+        assert!(global.security_token.is_none());
+        let missing = Credentials::from_profile_text("[basic]\nak = VISIBLEAK\n").unwrap_err();
+        assert_eq!(missing, "[basic] has no sk");
+        assert!(!missing.contains("VISIBLEAK"));
+        assert!(Credentials::from_profile_text("ak = x\n").is_err());
     }
 }

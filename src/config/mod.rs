@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cloud::Endpoints;
-use crate::cloud::credentials::EnvNames;
+use crate::cloud::credentials::{CredentialSource, EnvNames};
 
 pub use raw::RawConfig;
 
@@ -69,6 +69,10 @@ pub struct Cloud {
     pub endpoints: Endpoints,
     /// Environment variables holding the credentials, when not the standard ones.
     pub credentials: EnvNames,
+    /// Where the credentials come from.
+    pub credential_source: CredentialSource,
+    /// The SDK's credentials file, when not the default one.
+    pub credentials_file: Option<std::path::PathBuf>,
     /// API requests a second from this account, all calls together.
     pub requests_per_second: f64,
     pub proxy: Option<String>,

@@ -11,7 +11,7 @@ use super::{
     RemediationSettings, TokenSource, invalid,
 };
 use crate::cloud::Endpoints;
-use crate::cloud::credentials::EnvNames;
+use crate::cloud::credentials::{CredentialSource, EnvNames};
 use crate::cloud::dcs::MAX_PAGE_SIZE;
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +94,8 @@ struct RawCloud {
     access_key_env: Option<String>,
     secret_key_env: Option<String>,
     security_token_env: Option<String>,
+    credentials: Option<String>,
+    credentials_file: Option<std::path::PathBuf>,
     requests_per_second: Option<f64>,
     proxy: Option<String>,
     discovery: Option<RawDiscovery>,
@@ -298,6 +300,38 @@ impl RawConfig {
                     return Err(invalid(format!("{at}.proxy"), problem));
                 }
             }
+            let source = match c.credentials.as_deref() {
+                None | Some("auto") => CredentialSource::Auto,
+                Some("env") => CredentialSource::Env,
+                Some("profile") => CredentialSource::Profile,
+                Some("metadata" | "pod_identity" | "oidc") => {
+                    return Err(invalid(
+                        format!("{at}.credentials"),
+                        "this source is not available in this version: use auto, env or profile",
+                    ));
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        format!("{at}.credentials"),
+                        "must be auto, env or profile",
+                    ));
+                }
+            };
+            let names_env = c.access_key_env.is_some()
+                || c.secret_key_env.is_some()
+                || c.security_token_env.is_some();
+            if source == CredentialSource::Profile && names_env {
+                return Err(invalid(
+                    format!("{at}.credentials"),
+                    "profile reads the credentials file: access_key_env, secret_key_env and security_token_env do not apply",
+                ));
+            }
+            if source == CredentialSource::Env && c.credentials_file.is_some() {
+                return Err(invalid(
+                    format!("{at}.credentials_file"),
+                    "applies to credentials = \"profile\" or \"auto\", not env",
+                ));
+            }
             let discovery = match c.discovery {
                 Some(d) if d.enabled => Some(Discovery {
                     name_pattern: d
@@ -362,6 +396,8 @@ impl RawConfig {
                         &format!("{at}.security_token_env"),
                     )?,
                 },
+                credential_source: source,
+                credentials_file: c.credentials_file,
                 requests_per_second,
                 proxy: c.proxy,
                 discovery,
