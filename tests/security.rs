@@ -168,11 +168,21 @@ async fn collect_outputs(format: &str, basic_auth: bool) -> Vec<(String, String)
     let redis_node = format!("127.0.0.1:{}", redis.port);
 
     let dir = Dir::new(format);
+    // The run behind basic auth reads the same keys from the SDK's credentials file.
+    let source = if basic_auth {
+        let file = dir.write(
+            "credentials",
+            &format!("[basic]\nak = {AK}\nsk = {SK}\nsecurity_token = {TOKEN}\n"),
+        );
+        format!("credentials = \"profile\"\ncredentials_file = \"{file}\"\n")
+    } else {
+        String::new()
+    };
     let config = dir.write(
         "exporter.toml",
         &format!(
             "[exporter]\nscan_interval = \"1s\"\nfirst_scan_spread = \"0s\"\n\
-             [[cloud]]\nname = \"sim\"\nproject_id = \"p\"\ndcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\n\
+             [[cloud]]\nname = \"sim\"\nproject_id = \"p\"\ndcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\n{source}\
              [cloud.discovery]\n[[cloud.dcs_instance]]\nid = \"{instance}\"\nnodes = [\"{node}\"]\n\
              [[cloud.dbss_resource]]\nid = \"dbss-audit-demo\"\n\
              [[redis]]\nname = \"{REDIS_NAME}\"\nurl = \"{}\"\npassword_env = \"LEAK_REDIS_PASSWORD\"\n\
