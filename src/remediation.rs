@@ -478,13 +478,12 @@ pub fn read_token(source: &TokenSource) -> Result<Secret, String> {
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 /// How long the payload may take to arrive.
 const PAYLOAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// Label values longer than this name nothing the exporter scans; they are cut before they
-/// reach a metric or an answer.
-const MAX_LABEL_CHARS: usize = 256;
-
-/// `value`, cut to [`MAX_LABEL_CHARS`] characters.
+/// `value`, cut as every label value is: longer ones name nothing the exporter scans.
 fn bounded(value: &str) -> String {
-    value.chars().take(MAX_LABEL_CHARS).collect()
+    value
+        .chars()
+        .take(crate::metrics::MAX_LABEL_VALUE_CHARS)
+        .collect()
 }
 
 /// `POST /remediation/alertmanager`. The token is checked from the headers before any of the

@@ -182,13 +182,6 @@ impl Snapshot {
         }
         reasons
     }
-
-    /// Every cloud looked up successfully and every target tried once.
-    pub fn is_ready(&self) -> bool {
-        self.expected.is_subset(&self.discovered)
-            && self.nodes.values().all(|n| n.last_attempt.is_some())
-            && self.dbss.values().all(|d| d.last_attempt.is_some())
-    }
 }
 
 /// The current snapshot; writers copy and swap it, readers take an `Arc`.

@@ -49,13 +49,6 @@ impl ServiceClock {
         }
     }
 
-    /// The service clock minus the local one, once an answer has told it.
-    pub fn offset(&self) -> Option<Duration> {
-        self.known
-            .load(Ordering::Relaxed)
-            .then(|| Duration::from_millis(self.offset_ms.load(Ordering::Relaxed).unsigned_abs()))
-    }
-
     /// The offset in seconds, negative when the service is behind.
     pub fn offset_seconds(&self) -> Option<f64> {
         self.known

@@ -15,7 +15,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 pub use process::ProcessCollector;
-pub use targets::SnapshotCollector;
+pub use targets::{MAX_LABEL_VALUE_CHARS, SnapshotCollector};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
