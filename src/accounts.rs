@@ -3,22 +3,71 @@
 //! limiter and one throttling state, whoever calls. A reload keeps the clients of accounts whose
 //! settings and credentials did not change, so their adapted rate goes on.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::cloud::credentials::{CredentialSource, CredentialsError, default_profile_path};
+use crate::cloud::credentials::providers::{self as p, Fetcher, IdToken, Oidc};
+use crate::cloud::credentials::{
+    CredentialCell, CredentialSource, CredentialsError, Provider, default_profile_path_in,
+};
 use crate::cloud::{ApiClient, ClientOptions, Credentials, RateLimiter, RequestObserver};
 use crate::config::{Cloud, Config};
 
-/// Where a cloud's credentials come from (the environment; the demo's own).
-pub type CredentialsFn = Arc<dyn Fn(&Cloud) -> Result<Credentials, CredentialsError> + Send + Sync>;
+/// How a cloud obtains its credentials (from its configuration and the environment; the
+/// demo's own).
+pub type CredentialsFn = Arc<dyn Fn(&Cloud) -> Result<Provider, CredentialsError> + Send + Sync>;
 
-/// Credentials of a cloud from its source: the environment (its own variable names when
-/// configured, else the standard ones), the SDK's credentials file, or (`auto`) the
-/// environment and then the file, when it exists.
-pub fn credentials_from_env(cloud: &Cloud) -> Result<Credentials, CredentialsError> {
-    let profile_path = || cloud.credentials_file.clone().or_else(default_profile_path);
+/// How a cloud obtains its credentials, from its configuration and this process's
+/// environment.
+pub fn provider_from_env(cloud: &Cloud) -> Result<Provider, CredentialsError> {
+    resolve_provider(cloud, &|name: &str| std::env::var(name).ok())
+}
+
+/// How a cloud obtains its credentials, with the environment read through `lookup`:
+/// its source (for `auto`: the environment, the SDK's credentials file when it exists, pod
+/// identity when its variables are set, then OIDC when its variables are set), and then the
+/// agency it assumes, if any.
+pub fn resolve_provider(
+    cloud: &Cloud,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Provider, CredentialsError> {
+    let base = base_provider(cloud, lookup)?;
+    let Some(agency) = &cloud.assume_agency else {
+        return Ok(base);
+    };
+    let iam = service_endpoint(
+        cloud.iam_endpoint.as_ref(),
+        p::IAM_ENDPOINT_VAR,
+        "iam",
+        &cloud.region,
+        lookup,
+    )?;
+    Ok(Provider::Agency {
+        base: Box::new(base),
+        iam,
+        agency: agency.clone(),
+    })
+}
+
+fn base_provider(
+    cloud: &Cloud,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Provider, CredentialsError> {
+    let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let profile_path = || {
+        cloud
+            .credentials_file
+            .clone()
+            .or_else(|| default_profile_path_in(lookup))
+    };
+    let from_env = || {
+        Credentials::from_lookup(&cloud.credentials, lookup).map(|credentials| Provider::Static {
+            source: CredentialSource::Env,
+            credentials,
+        })
+    };
     match cloud.credential_source {
-        CredentialSource::Env => Credentials::from_env_names(&cloud.credentials),
+        CredentialSource::Env => from_env(),
         CredentialSource::Profile => {
             let path = profile_path().ok_or_else(|| CredentialsError::Profile {
                 path: "~/.huaweicloud/credentials".into(),
@@ -26,18 +75,34 @@ pub fn credentials_from_env(cloud: &Cloud) -> Result<Credentials, CredentialsErr
             })?;
             from_profile(&path)
         }
-        CredentialSource::Auto => match Credentials::from_env_names(&cloud.credentials) {
-            Ok(creds) => Ok(creds),
-            Err(env_error) => match profile_path().filter(|p| p.exists()) {
-                Some(path) => from_profile(&path),
-                None => Err(env_error),
-            },
+        CredentialSource::Metadata => Ok(Provider::Metadata {
+            endpoint: cloud.metadata_endpoint.clone().unwrap_or_else(|| {
+                reqwest::Url::parse(p::DEFAULT_METADATA_ENDPOINT).expect("a valid URL")
+            }),
+        }),
+        CredentialSource::PodIdentity => pod_identity(lookup),
+        CredentialSource::Oidc => oidc(cloud, lookup),
+        CredentialSource::Auto => match from_env() {
+            Ok(provider) => Ok(provider),
+            Err(env_error) => {
+                if let Some(path) = profile_path().filter(|p| p.exists()) {
+                    from_profile(&path)
+                } else if set(p::POD_IDENTITY_URI_VAR).is_some() {
+                    pod_identity(lookup)
+                } else if set(p::OIDC_PROVIDER_URN_VAR).is_some()
+                    || set(p::OIDC_AGENCY_URN_VAR).is_some()
+                {
+                    oidc(cloud, lookup)
+                } else {
+                    Err(env_error)
+                }
+            }
         },
     }
 }
 
 /// The SDK's credentials file at `path`.
-fn from_profile(path: &std::path::Path) -> Result<Credentials, CredentialsError> {
+fn from_profile(path: &Path) -> Result<Provider, CredentialsError> {
     let problem = |problem: String| CredentialsError::Profile {
         path: path.display().to_string(),
         problem,
@@ -45,7 +110,150 @@ fn from_profile(path: &std::path::Path) -> Result<Credentials, CredentialsError>
     crate::config::warn_if_others_can_read(path, "the credentials file");
     let text = crate::config::read_bounded(path, crate::config::MAX_FILE_BYTES)
         .map_err(|e| problem(e.to_string()))?;
-    Credentials::from_profile_text(&text).map_err(problem)
+    let credentials = Credentials::from_profile_text(&text).map_err(problem)?;
+    Ok(Provider::Static {
+        source: CredentialSource::Profile,
+        credentials,
+    })
+}
+
+fn provider_error(source: CredentialSource, problem: impl Into<String>) -> CredentialsError {
+    CredentialsError::Provider {
+        source_name: source.as_str(),
+        problem: problem.into(),
+    }
+}
+
+/// A token file that exists, with a warning when every user can read it.
+fn token_file(
+    source: CredentialSource,
+    var: &str,
+    path: String,
+) -> Result<PathBuf, CredentialsError> {
+    let path = PathBuf::from(path);
+    if !path.is_file() {
+        return Err(provider_error(
+            source,
+            format!("{var} names {}, which is not a file", path.display()),
+        ));
+    }
+    crate::config::warn_if_others_can_read(&path, "the token file");
+    Ok(path)
+}
+
+fn pod_identity(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Provider, CredentialsError> {
+    let source = CredentialSource::PodIdentity;
+    let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let (Some(uri), Some(file)) = (
+        set(p::POD_IDENTITY_URI_VAR),
+        set(p::POD_IDENTITY_TOKEN_FILE_VAR),
+    ) else {
+        return Err(provider_error(
+            source,
+            format!(
+                "set {} and {} (CCE sets both in pods with an identity)",
+                p::POD_IDENTITY_URI_VAR,
+                p::POD_IDENTITY_TOKEN_FILE_VAR
+            ),
+        ));
+    };
+    let uri = crate::cloud::endpoints::http_url(uri.trim())
+        .map_err(|e| provider_error(source, format!("{} {e}", p::POD_IDENTITY_URI_VAR)))?;
+    let token_file = token_file(source, p::POD_IDENTITY_TOKEN_FILE_VAR, file)?;
+    Ok(Provider::PodIdentity { uri, token_file })
+}
+
+fn oidc(
+    cloud: &Cloud,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Provider, CredentialsError> {
+    let source = CredentialSource::Oidc;
+    let set = |name: &str| {
+        lookup(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let need = |name: &str| set(name).ok_or_else(|| provider_error(source, format!("set {name}")));
+    let provider_urn = need(p::OIDC_PROVIDER_URN_VAR)?;
+    let agency_urn = need(p::OIDC_AGENCY_URN_VAR)?;
+    let id_token = match (set(p::OIDC_ID_TOKEN_VAR), set(p::OIDC_ID_TOKEN_FILE_VAR)) {
+        (Some(token), _) => IdToken::Value(crate::cloud::Secret::new(token)),
+        (None, Some(file)) => IdToken::File(token_file(source, p::OIDC_ID_TOKEN_FILE_VAR, file)?),
+        (None, None) => {
+            return Err(provider_error(
+                source,
+                format!(
+                    "set {} or {}",
+                    p::OIDC_ID_TOKEN_VAR,
+                    p::OIDC_ID_TOKEN_FILE_VAR
+                ),
+            ));
+        }
+    };
+    let duration_seconds = match set(p::OIDC_DURATION_VAR) {
+        Some(text) => text.parse::<u64>().ok().filter(|d| *d > 0).ok_or_else(|| {
+            provider_error(
+                source,
+                format!("{} must be a number of seconds", p::OIDC_DURATION_VAR),
+            )
+        })?,
+        None => p::DEFAULT_OIDC_DURATION_SECONDS,
+    };
+    let sts = service_endpoint(
+        cloud.sts_endpoint.as_ref(),
+        p::STS_ENDPOINT_VAR,
+        "sts",
+        &cloud.region,
+        lookup,
+    )?;
+    Ok(Provider::Oidc(Oidc {
+        sts,
+        provider_urn,
+        agency_urn,
+        session_name: set(p::OIDC_SESSION_NAME_VAR)
+            .unwrap_or_else(|| p::DEFAULT_OIDC_SESSION_NAME.to_string()),
+        duration_seconds,
+        id_token,
+        policy: set(p::OIDC_POLICY_VAR),
+        policy_ids: set(p::OIDC_POLICY_IDS_VAR)
+            .map(|ids| {
+                ids.split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }))
+}
+
+/// IAM or STS: the configured endpoint, else the SDK's variable, else the region's.
+fn service_endpoint(
+    configured: Option<&reqwest::Url>,
+    var: &str,
+    service: &str,
+    region: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<reqwest::Url, CredentialsError> {
+    if let Some(url) = configured {
+        return Ok(url.clone());
+    }
+    if let Some(value) = lookup(var).filter(|v| !v.trim().is_empty()) {
+        return crate::cloud::endpoints::http_url(value.trim()).map_err(|e| {
+            CredentialsError::Provider {
+                source_name: "endpoint",
+                problem: format!("{var} {e}"),
+            }
+        });
+    }
+    crate::cloud::endpoints::http_url(&format!(
+        "https://{service}.{region}.{}",
+        crate::cloud::endpoints::DEFAULT_DOMAIN
+    ))
+    .map_err(|e| CredentialsError::Provider {
+        source_name: "endpoint",
+        problem: format!("{service} endpoint of region {region:?} {e}"),
+    })
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -59,7 +267,7 @@ pub enum AccountError {
 
 struct Account {
     cloud: Cloud,
-    credentials: Option<Credentials>,
+    provider: Option<Provider>,
     client: Result<ApiClient, String>,
 }
 
@@ -86,16 +294,18 @@ impl std::fmt::Debug for Accounts {
 
 fn build(
     cloud: &Cloud,
-    credentials: Credentials,
+    provider: Provider,
     observer: Option<Arc<dyn RequestObserver>>,
 ) -> Result<ApiClient, String> {
+    let fetcher = Fetcher::new(cloud.proxy.as_deref())?;
+    let credentials = CredentialCell::new(&cloud.name, provider, fetcher);
     let options = ClientOptions {
         proxy: cloud.proxy.clone(),
         observer,
         rate_limiter: Some(Arc::new(RateLimiter::new(cloud.requests_per_second))),
         ..ClientOptions::default()
     };
-    ApiClient::new(
+    ApiClient::with_credentials(
         credentials,
         &cloud.project_id,
         cloud.endpoints.clone(),
@@ -139,17 +349,17 @@ impl Accounts {
                     p.accounts.iter().find(|a| {
                         a.cloud == *cloud
                             && a.client.is_ok()
-                            && found.as_ref().ok() == a.credentials.as_ref()
+                            && found.as_ref().ok() == a.provider.as_ref()
                     })
                 });
                 let client = match (kept, &found) {
                     (Some(kept), _) => kept.client.clone(),
-                    (None, Ok(creds)) => build(cloud, creds.clone(), observer.clone()),
+                    (None, Ok(provider)) => build(cloud, provider.clone(), observer.clone()),
                     (None, Err(e)) => Err(e.to_string()),
                 };
                 Account {
                     cloud: cloud.clone(),
-                    credentials: found.ok(),
+                    provider: found.ok(),
                     client,
                 }
             })
@@ -226,9 +436,13 @@ mod tests {
 
     #[test]
     fn a_renewal_keeps_unchanged_accounts_and_rebuilds_changed_ones() {
-        let only_a: CredentialsFn = Arc::new(|c: &Cloud| {
+        let fixed = |ak: &str, sk: &str| Provider::Static {
+            source: CredentialSource::Env,
+            credentials: Credentials::new(ak, sk),
+        };
+        let only_a: CredentialsFn = Arc::new(move |c: &Cloud| {
             if c.name == "a" {
-                Ok(Credentials::new("AK", "SK"))
+                Ok(fixed("AK", "SK"))
             } else {
                 Err(CredentialsError::MissingAccessKey("CLOUD_SDK_AK".into()))
             }
@@ -247,7 +461,7 @@ mod tests {
         assert!(same.client("a").unwrap().shares_state_with(&a));
         let changed = accounts.renew(&config(20.0), &only_a, None);
         assert!(!changed.client("a").unwrap().shares_state_with(&a));
-        let rotated: CredentialsFn = Arc::new(|_: &Cloud| Ok(Credentials::new("AK", "SK2")));
+        let rotated: CredentialsFn = Arc::new(move |_: &Cloud| Ok(fixed("AK", "SK2")));
         let renewed = accounts.renew(&config(10.0), &rotated, None);
         assert!(!renewed.client("a").unwrap().shares_state_with(&a));
         assert!(renewed.client("b").is_ok());

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::accounts::{Accounts, CredentialsFn, credentials_from_env};
+use crate::accounts::{Accounts, CredentialsFn, provider_from_env};
 use crate::cloud::Credentials;
 use crate::cloud::dcs::SortOrder;
 use crate::collect::Shard;
@@ -184,6 +184,17 @@ struct SimulateArgs {
     /// stored lists, jobs and the Date of answers follow it.
     #[arg(long = "clock-offset", value_parser = parse_signed_duration, allow_hyphen_values = true, default_value = "0s")]
     clock_offset_ms: i64,
+    /// How long the temporary credentials it issues last (metadata service, pod identity, STS,
+    /// IAM); the topology's credential_lifetime, else the duration each request asks for.
+    #[arg(long = "credential-lifetime", value_parser = humantime::parse_duration)]
+    credential_lifetime: Option<Duration>,
+    /// Serves the metadata service without session tokens, as older ones do (404 on the token
+    /// call).
+    #[arg(long = "metadata-without-tokens")]
+    metadata_without_tokens: bool,
+    /// The simulated node has no agency: the metadata service refuses with its 401.
+    #[arg(long = "no-agency")]
+    no_agency: bool,
 }
 
 /// `-20s` or `5m`, in milliseconds.
@@ -219,7 +230,7 @@ pub fn main() -> ExitCode {
         };
         match cli.command {
             Some(Command::Simulate(args)) => simulate(args).await,
-            Some(Command::CheckConfig { config }) => check_config(&config),
+            Some(Command::CheckConfig { config }) => check_config(&config).await,
             Some(Command::Clients(args)) => clients(args).await,
             Some(Command::KillAll(args)) => kill_all(args).await,
             None => run(cli.run, hangups).await,
@@ -284,7 +295,7 @@ async fn run(args: RunArgs, hangups: Option<crate::daemon::Hangups>) -> anyhow::
 
 fn resolve_target(args: &TargetArgs) -> anyhow::Result<crate::collect::Target> {
     let config = Config::from_file(&args.config)?;
-    let credentials: CredentialsFn = std::sync::Arc::new(credentials_from_env);
+    let credentials: CredentialsFn = std::sync::Arc::new(provider_from_env);
     let accounts = Accounts::new(&config, &credentials, None);
     Ok(operator::resolve(
         &accounts,
@@ -346,8 +357,39 @@ async fn kill_all(args: KillAllArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+/// Obtains a temporary source's credentials once and prints when they expire (never a value);
+/// a failure is returned as a problem.
+async fn credential_expiry(
+    cloud: &str,
+    proxy: Option<&str>,
+    provider: crate::cloud::credentials::Provider,
+) -> Vec<String> {
+    let obtained = async {
+        let fetcher = crate::cloud::credentials::providers::Fetcher::new(proxy)?;
+        fetcher.fetch(&provider).await.map_err(|e| e.to_string())
+    }
+    .await;
+    match obtained {
+        Ok(credentials) => {
+            if let Some(end) = credentials.expires_at {
+                let left = end
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                println!(
+                    "  obtained temporary credentials: they expire at {} (in {}), renewed before",
+                    humantime::format_rfc3339_seconds(end),
+                    humantime::format_duration(std::time::Duration::from_secs(left.as_secs()))
+                );
+            }
+            Vec::new()
+        }
+        Err(e) => vec![format!("cloud {cloud}: cannot obtain credentials now: {e}")],
+    }
+}
+
+async fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::from_file(path)?;
+    let mut unobtainable = Vec::new();
     let e = &config.exporter;
     println!("{}: valid", path.display());
     println!(
@@ -368,22 +410,19 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             cloud.endpoints.dcs,
             cloud.endpoints.dbss
         );
-        let profile = cloud
-            .credentials_file
-            .clone()
-            .or_else(crate::cloud::credentials::default_profile_path)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "no credentials file".into());
-        match cloud.credential_source {
-            crate::cloud::credentials::CredentialSource::Env => {
-                println!("  credentials: environment")
+        match provider_from_env(cloud) {
+            Ok(provider) => {
+                println!("  credentials: {}", provider.describe());
+                if provider.is_temporary() {
+                    let mut fetch_problems =
+                        credential_expiry(&cloud.name, cloud.proxy.as_deref(), provider).await;
+                    unobtainable.append(&mut fetch_problems);
+                }
             }
-            crate::cloud::credentials::CredentialSource::Profile => {
-                println!("  credentials: the file {profile}")
-            }
-            crate::cloud::credentials::CredentialSource::Auto => {
-                println!("  credentials: environment, else the file {profile}")
-            }
+            Err(e) => println!(
+                "  credentials: {} (not usable here: {e})",
+                cloud.credential_source.as_str()
+            ),
         }
         if let Some(d) = &cloud.discovery {
             match &d.name_pattern {
@@ -425,11 +464,15 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
             println!("  may act on instance {} node {}", a.instance_id, a.node_id);
         }
     }
-    let credentials: CredentialsFn = std::sync::Arc::new(credentials_from_env);
+    let credentials: CredentialsFn = std::sync::Arc::new(provider_from_env);
     let problems = crate::daemon::preflight(&config, &credentials);
     if !problems.is_empty() {
         return Err(anyhow::Error::from(crate::daemon::Unrunnable(problems))
             .context("valid, but the exporter cannot start here"));
+    }
+    if !unobtainable.is_empty() {
+        return Err(anyhow::Error::from(crate::daemon::Unrunnable(unobtainable))
+            .context("valid, but its credentials cannot be obtained now"));
     }
     Ok(())
 }
@@ -447,6 +490,9 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     if let Some(d) = args.job_duration {
         topology.job_duration = d;
     }
+    if let Some(lifetime) = args.credential_lifetime {
+        topology.credential_lifetime = Some(lifetime);
+    }
     if let Some(n) = args.sessions_per_node {
         for instance in &mut topology.instances {
             instance.sessions_per_node = n;
@@ -458,6 +504,8 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     config.rate_limit = args.rate_limit;
     config.max_clock_skew = args.max_clock_skew;
     config.clock_offset_ms = args.clock_offset_ms;
+    config.credential_services.metadata_tokens = !args.metadata_without_tokens;
+    config.credential_services.agency_attached = !args.no_agency;
     let sim = Simulator::new(config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

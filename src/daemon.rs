@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 
-use crate::accounts::{Accounts, CredentialsFn, SharedAccounts, credentials_from_env};
+use crate::accounts::{Accounts, CredentialsFn, SharedAccounts, provider_from_env};
 use crate::cloud::RequestObserver;
 use crate::collect::{Scheduler, Shard};
 use crate::config::Config;
@@ -166,13 +166,8 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         (None, Some(path)) => Config::from_file(path)?,
         (None, None) => anyhow::bail!("--config or --demo is required"),
     };
-    let credentials: CredentialsFn = match &demo {
-        Some(demo) => {
-            let creds = demo.credentials.clone();
-            Arc::new(move |_| Ok(creds.clone()))
-        }
-        None => Arc::new(credentials_from_env),
-    };
+    // The demo's account takes its credentials from the simulator's metadata service.
+    let credentials: CredentialsFn = Arc::new(provider_from_env);
     let problems = preflight(&config, &credentials);
     if !problems.is_empty() {
         return Err(Unrunnable(problems).into());
@@ -225,6 +220,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         remediation,
         reload: (reloadable && options.enable_lifecycle).then(|| reload_tx.clone()),
         encoded: Default::default(),
+        accounts: Some(Arc::clone(&accounts)),
     });
     spawn_sighup_listener(options.hangups, reloadable.then_some(reload_tx));
     if let Some(shard) = options.shard {

@@ -39,6 +39,9 @@ project_id = "{DEMO_PROJECT}"
 dcs_endpoint = "{simulator_url}"
 dbss_endpoint = "{simulator_url}"
 requests_per_second = 50
+# Temporary credentials from the simulator's metadata service, renewed before they expire.
+credentials = "metadata"
+metadata_endpoint = "{simulator_url}"
 
 [cloud.discovery]
 enabled = true

@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod failure;
+pub mod files;
 pub mod logging;
 pub mod metrics;
 pub mod operator;

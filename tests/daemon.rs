@@ -507,21 +507,21 @@ async fn credentials_from_the_sdk_credentials_file() {
         err.contains("credentials file") && err.contains("has no sk"),
         "{err}"
     );
-    assert!(
-        out.contains("credentials: environment, else the file"),
-        "{out}"
-    );
+    assert!(out.contains("credentials: auto (not usable here"), "{out}");
     assert!(!err.contains("VISIBLE-AK-VALUE") && !out.contains("VISIBLE-AK-VALUE"));
-    // A source this version does not have is refused as invalid.
-    let metadata = dir.write(
-        "metadata.toml",
+    // A source that does not exist is refused as invalid, naming those that do.
+    let unknown = dir.write(
+        "unknown.toml",
         &config(&sim_url, &instances)
-            .replace("[[cloud]]\n", "[[cloud]]\ncredentials = \"metadata\"\n"),
+            .replace("[[cloud]]\n", "[[cloud]]\ncredentials = \"vault\"\n"),
     );
     let (code, _, err) = process::run(
-        &["check-config", "--config", metadata.to_str().unwrap()],
+        &["check-config", "--config", unknown.to_str().unwrap()],
         &[],
     );
     assert_eq!(code, Some(2));
-    assert!(err.contains("credentials"), "{err}");
+    assert!(
+        err.contains("must be one of auto, env, profile, metadata, pod_identity, oidc"),
+        "{err}"
+    );
 }

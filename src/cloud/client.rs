@@ -10,7 +10,8 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::credentials::Credentials;
+use super::credentials::refresh::Unusable;
+use super::credentials::{CredentialCell, Credentials, Provider};
 use super::endpoints::Endpoints;
 use super::error::{ApiError, ErrorBody, ErrorKind, Operation};
 use super::ratelimit::RateLimiter;
@@ -113,7 +114,7 @@ pub enum BuildError {
 #[derive(Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
-    credentials: Arc<Credentials>,
+    credentials: CredentialCell,
     project_id: String,
     endpoints: Arc<Endpoints>,
     options: Arc<ClientOptions>,
@@ -178,8 +179,27 @@ pub(crate) struct Answer {
 }
 
 impl ApiClient {
+    /// A client with static keys.
     pub fn new(
         credentials: Credentials,
+        project_id: impl Into<String>,
+        endpoints: Endpoints,
+        options: ClientOptions,
+    ) -> Result<Self, BuildError> {
+        let project_id = project_id.into();
+        let cell = CredentialCell::fixed(
+            &project_id,
+            Provider::Static {
+                source: super::credentials::CredentialSource::Env,
+                credentials,
+            },
+        );
+        Self::with_credentials(cell, project_id, endpoints, options)
+    }
+
+    /// A client whose credentials come from `credentials`, renewed there when they expire.
+    pub fn with_credentials(
+        credentials: CredentialCell,
         project_id: impl Into<String>,
         endpoints: Endpoints,
         options: ClientOptions,
@@ -195,7 +215,7 @@ impl ApiClient {
         };
         Ok(Self {
             http: builder.build().map_err(BuildError::Http)?,
-            credentials: Arc::new(credentials),
+            credentials,
             project_id: project_id.into(),
             endpoints: Arc::new(endpoints),
             options: Arc::new(options),
@@ -207,6 +227,11 @@ impl ApiClient {
     /// The service's clock, as its latest answer told it.
     pub fn service_clock(&self) -> &super::clock::ServiceClock {
         &self.clock
+    }
+
+    /// The account's credentials.
+    pub fn credentials(&self) -> &CredentialCell {
+        &self.credentials
     }
 
     /// The account's request rate in force (its ceiling, halved by throttling and won back).
@@ -273,6 +298,15 @@ impl ApiClient {
     }
 
     async fn attempt(&self, call: &Call, deadline: Instant) -> Result<Answer, ApiError> {
+        // Before the rate limiter: a call that cannot be signed takes no turn.
+        let credentials = self.credentials.get().await.map_err(|e| match e {
+            Unusable::Expired(message) => {
+                ApiError::new(call.operation, ErrorKind::CredentialsExpired, message)
+            }
+            Unusable::Unavailable(message) => {
+                ApiError::new(call.operation, ErrorKind::CredentialsUnavailable, message)
+            }
+        })?;
         if let Some(limiter) = &self.options.rate_limiter
             && !limiter.acquire(deadline).await
         {
@@ -284,7 +318,7 @@ impl ApiClient {
         }
         let started = Instant::now();
         let limit = deadline.min(started + self.options.request_timeout);
-        let result = match tokio::time::timeout_at(limit, self.exchange(call)).await {
+        let result = match tokio::time::timeout_at(limit, self.exchange(call, &credentials)).await {
             Ok(result) => result,
             Err(_) => Err(ApiError::new(
                 call.operation,
@@ -314,7 +348,7 @@ impl ApiClient {
         result
     }
 
-    async fn exchange(&self, call: &Call) -> Result<Answer, ApiError> {
+    async fn exchange(&self, call: &Call, credentials: &Credentials) -> Result<Answer, ApiError> {
         let op = call.operation;
         let base = self.endpoints.get(op.service());
         let mut url = base.clone();
@@ -347,7 +381,7 @@ impl ApiClient {
                 "application/json;charset=UTF-8".into(),
             ));
         }
-        if let Some(token) = &self.credentials.security_token {
+        if let Some(token) = &credentials.security_token {
             headers.push((HEADER_SECURITY_TOKEN.into(), token.expose().to_string()));
         }
         let body = call.body.as_deref().unwrap_or_default();
@@ -359,8 +393,8 @@ impl ApiClient {
                 headers: &headers,
                 body,
             },
-            self.credentials.access_key.expose(),
-            self.credentials.secret_key.expose(),
+            credentials.access_key.expose(),
+            credentials.secret_key.expose(),
         );
 
         let mut request = self.http.request(call.method.clone(), url);

@@ -102,13 +102,32 @@ impl Endpoints {
 }
 
 fn parse(service: Service, value: &str) -> Result<reqwest::Url, EndpointError> {
-    let url = reqwest::Url::parse(value.trim_end_matches('/'))
-        .map_err(|source| EndpointError::InvalidUrl { service, source })?;
+    http_url(value).map_err(|problem| match problem {
+        UrlProblem::Invalid(source) => EndpointError::InvalidUrl { service, source },
+        UrlProblem::Credentials(problem) => EndpointError::Credentials { service, problem },
+        UrlProblem::NotHttp => EndpointError::NotHttp { service },
+    })
+}
+
+/// What is wrong with an endpoint URL (never the URL itself).
+#[derive(Debug, thiserror::Error)]
+pub enum UrlProblem {
+    #[error("is not a valid URL: {0}")]
+    Invalid(url::ParseError),
+    #[error("{0}")]
+    Credentials(&'static str),
+    #[error("must be an http:// or https:// URL with a host")]
+    NotHttp,
+}
+
+/// An http(s) endpoint without credentials in it, the trailing slash dropped.
+pub fn http_url(value: &str) -> Result<reqwest::Url, UrlProblem> {
+    let url = reqwest::Url::parse(value.trim_end_matches('/')).map_err(UrlProblem::Invalid)?;
     if let Some(problem) = url_credentials(&url, false) {
-        return Err(EndpointError::Credentials { service, problem });
+        return Err(UrlProblem::Credentials(problem));
     }
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(EndpointError::NotHttp { service });
+        return Err(UrlProblem::NotHttp);
     }
     Ok(url)
 }

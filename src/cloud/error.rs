@@ -73,6 +73,11 @@ pub enum ErrorKind {
     /// The answers contradict each other (a stored list that keeps changing while it is paged,
     /// pages that deliver fewer sessions than announced, pages that never end).
     Inconsistent,
+    /// The account's temporary credentials expired and could not be renewed yet: nothing was
+    /// sent.
+    CredentialsExpired,
+    /// The account has not obtained credentials yet (its source failed): nothing was sent.
+    CredentialsUnavailable,
 }
 
 impl ErrorKind {
@@ -84,6 +89,8 @@ impl ErrorKind {
             ErrorKind::BodyTooLarge => "body_too_large",
             ErrorKind::Decode => "decode",
             ErrorKind::Inconsistent => "inconsistent",
+            ErrorKind::CredentialsExpired => "credentials_expired",
+            ErrorKind::CredentialsUnavailable => "credentials_unavailable",
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::cloud::Endpoints;
 use crate::cloud::credentials::{CredentialSource, EnvNames};
+pub use crate::files::{MAX_FILE_BYTES, read_bounded, warn_if_others_can_read};
 
 pub use raw::RawConfig;
 
@@ -73,6 +74,14 @@ pub struct Cloud {
     pub credential_source: CredentialSource,
     /// The SDK's credentials file, when not the default one.
     pub credentials_file: Option<std::path::PathBuf>,
+    /// The metadata service, when not at its link-local address (`credentials = "metadata"`).
+    pub metadata_endpoint: Option<reqwest::Url>,
+    /// STS for OIDC, when not `$HUAWEICLOUD_SDK_STS_ENDPOINT` or the region's.
+    pub sts_endpoint: Option<reqwest::Url>,
+    /// IAM for `assume_agency`, when not `$HUAWEICLOUD_SDK_IAM_ENDPOINT` or the region's.
+    pub iam_endpoint: Option<reqwest::Url>,
+    /// Another account's agency, assumed with this account's credentials.
+    pub assume_agency: Option<crate::cloud::credentials::AssumeAgency>,
     /// API requests a second from this account, all calls together.
     pub requests_per_second: f64,
     pub proxy: Option<String>,
@@ -190,34 +199,6 @@ fn invalid(key: impl fmt::Display, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// The largest configuration, web configuration, token or password file read: far beyond any
-/// real one, and no `/dev/zero` can fill the memory.
-pub const MAX_FILE_BYTES: u64 = 1 << 20;
-
-/// A regular file of at most `max` bytes, as text: a FIFO or device is refused before it is
-/// opened (opening a FIFO would wait for a writer).
-pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
-    use std::io::Read;
-    let kind = std::fs::metadata(path)?.file_type();
-    if !kind.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(max + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > max {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("larger than {max} bytes"),
-        ));
-    }
-    Ok(text)
-}
-
 /// A TOML error by position and key, never by quoting the line: the line may hold a secret.
 /// Quoted values in the message (`invalid type: string "..."`) are left out for the same reason.
 fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
@@ -265,25 +246,4 @@ impl Config {
         })?;
         raw.validate()
     }
-}
-
-/// Warns when a file that holds a secret can be read by every user of the machine: the secret
-/// is then only as safe as the machine's least trusted account.
-pub fn warn_if_others_can_read(path: &Path, what: &str) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode();
-            if mode & 0o004 != 0 {
-                tracing::warn!(
-                    path = %path.display(),
-                    mode = format!("{:o}", mode & 0o777),
-                    "{what} can be read by every user of this machine: chmod o-r (600 is best)"
-                );
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, what);
 }

@@ -11,7 +11,7 @@ use super::{
     RemediationSettings, TokenSource, invalid,
 };
 use crate::cloud::Endpoints;
-use crate::cloud::credentials::{CredentialSource, EnvNames};
+use crate::cloud::credentials::{AgencyDomain, AssumeAgency, CredentialSource, EnvNames};
 use crate::cloud::dcs::MAX_PAGE_SIZE;
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +96,10 @@ struct RawCloud {
     security_token_env: Option<String>,
     credentials: Option<String>,
     credentials_file: Option<std::path::PathBuf>,
+    metadata_endpoint: Option<String>,
+    sts_endpoint: Option<String>,
+    iam_endpoint: Option<String>,
+    assume_agency: Option<RawAssumeAgency>,
     requests_per_second: Option<f64>,
     proxy: Option<String>,
     discovery: Option<RawDiscovery>,
@@ -103,6 +107,16 @@ struct RawCloud {
     dcs_instance: Vec<RawInstance>,
     #[serde(default)]
     dbss_resource: Vec<RawResource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAssumeAgency {
+    domain_name: Option<String>,
+    domain_id: Option<String>,
+    agency_name: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    duration: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,22 +315,60 @@ impl RawConfig {
                 }
             }
             let source = match c.credentials.as_deref() {
-                None | Some("auto") => CredentialSource::Auto,
-                Some("env") => CredentialSource::Env,
-                Some("profile") => CredentialSource::Profile,
-                Some("metadata" | "pod_identity" | "oidc") => {
-                    return Err(invalid(
+                None => CredentialSource::Auto,
+                Some(name) => CredentialSource::parse(name).ok_or_else(|| {
+                    invalid(
                         format!("{at}.credentials"),
-                        "this source is not available in this version: use auto, env or profile",
-                    ));
-                }
-                Some(_) => {
-                    return Err(invalid(
-                        format!("{at}.credentials"),
-                        "must be auto, env or profile",
-                    ));
-                }
+                        format!("must be one of {}", CredentialSource::NAMES.join(", ")),
+                    )
+                })?,
             };
+            let endpoint = |value: Option<String>, key: &str| {
+                value
+                    .map(|v| {
+                        crate::cloud::endpoints::http_url(&v)
+                            .map_err(|e| invalid(format!("{at}.{key}"), e.to_string()))
+                    })
+                    .transpose()
+            };
+            let metadata_endpoint = endpoint(c.metadata_endpoint, "metadata_endpoint")?;
+            if metadata_endpoint.is_some() && source != CredentialSource::Metadata {
+                return Err(invalid(
+                    format!("{at}.metadata_endpoint"),
+                    "applies to credentials = \"metadata\" only",
+                ));
+            }
+            let sts_endpoint = endpoint(c.sts_endpoint, "sts_endpoint")?;
+            let iam_endpoint = endpoint(c.iam_endpoint, "iam_endpoint")?;
+            let assume_agency = c
+                .assume_agency
+                .map(|a| {
+                    let key = format!("{at}.assume_agency");
+                    let domain = match (a.domain_name, a.domain_id) {
+                        (Some(name), None) if !name.trim().is_empty() => AgencyDomain::Name(name),
+                        (None, Some(id)) if !id.trim().is_empty() => AgencyDomain::Id(id),
+                        _ => {
+                            return Err(invalid(
+                                &key,
+                                "needs exactly one of domain_name and domain_id",
+                            ));
+                        }
+                    };
+                    let agency_name = required(a.agency_name, &format!("{key}.agency_name"))?;
+                    let duration = a.duration.unwrap_or(Duration::from_secs(3600));
+                    if !(900..=86_400).contains(&duration.as_secs()) {
+                        return Err(invalid(
+                            format!("{key}.duration"),
+                            "must be between 15m and 24h",
+                        ));
+                    }
+                    Ok(AssumeAgency {
+                        domain,
+                        agency_name,
+                        duration,
+                    })
+                })
+                .transpose()?;
             let names_env = c.access_key_env.is_some()
                 || c.secret_key_env.is_some()
                 || c.security_token_env.is_some();
@@ -326,10 +378,24 @@ impl RawConfig {
                     "profile reads the credentials file: access_key_env, secret_key_env and security_token_env do not apply",
                 ));
             }
-            if source == CredentialSource::Env && c.credentials_file.is_some() {
+            let provider_source = matches!(
+                source,
+                CredentialSource::Metadata | CredentialSource::PodIdentity | CredentialSource::Oidc
+            );
+            if provider_source && names_env {
+                return Err(invalid(
+                    format!("{at}.credentials"),
+                    format!(
+                        "{} obtains its own credentials: access_key_env, secret_key_env and security_token_env do not apply",
+                        source.as_str()
+                    ),
+                ));
+            }
+            if (source == CredentialSource::Env || provider_source) && c.credentials_file.is_some()
+            {
                 return Err(invalid(
                     format!("{at}.credentials_file"),
-                    "applies to credentials = \"profile\" or \"auto\", not env",
+                    "applies to credentials = \"profile\" or \"auto\" only",
                 ));
             }
             let discovery = match c.discovery {
@@ -398,6 +464,10 @@ impl RawConfig {
                 },
                 credential_source: source,
                 credentials_file: c.credentials_file,
+                metadata_endpoint,
+                sts_endpoint,
+                iam_endpoint,
+                assume_agency,
                 requests_per_second,
                 proxy: c.proxy,
                 discovery,

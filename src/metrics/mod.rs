@@ -114,6 +114,19 @@ struct CloudLabels {
     cloud: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CredentialLabels {
+    cloud: String,
+    source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefreshLabels {
+    cloud: String,
+    source: &'static str,
+    result: &'static str,
+}
+
 impl Collector for AccountsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         let accounts = self.accounts.load();
@@ -130,6 +143,51 @@ impl Collector for AccountsCollector {
                         cloud: cloud.name.clone(),
                     })?
                     .encode_gauge(&rate)?;
+            }
+        }
+        let statuses: Vec<_> = accounts
+            .clients()
+            .map(|(cloud, client)| (cloud.name.clone(), client.credentials().status()))
+            .filter(|(_, status)| status.temporary)
+            .collect();
+        let mut metric = encoder.encode_descriptor(
+            "dcs_exporter_credentials_expiry_timestamp_seconds",
+            "When the account's current temporary credentials expire (Unix time); absent for static keys and before the first credentials are obtained",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (cloud, status) in &statuses {
+            let Some(end) = status.expires_at else {
+                continue;
+            };
+            let seconds = end
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            metric
+                .encode_family(&CredentialLabels {
+                    cloud: cloud.clone(),
+                    source: status.source,
+                })?
+                .encode_gauge(&seconds)?;
+        }
+        let mut metric = encoder.encode_descriptor(
+            "dcs_exporter_credential_refreshes",
+            "Attempts to obtain the account's temporary credentials, by result: success, unreachable (no answer, timeout, 5xx), refused (4xx), malformed (no usable credentials in the answer) or not_configured (no agency attached, token file missing)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (cloud, status) in &statuses {
+            for (result, count) in &status.refreshes {
+                metric
+                    .encode_family(&RefreshLabels {
+                        cloud: cloud.clone(),
+                        source: status.source,
+                        result,
+                    })?
+                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, f64>(
+                        &(*count as f64),
+                        None,
+                    )?;
             }
         }
         Ok(())

@@ -31,6 +31,8 @@ pub struct AppState {
     /// Asks the process to reload its configuration; `None` when there is nothing to reload.
     pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
     pub encoded: EncodeCache,
+    /// The accounts scanned, for the landing page's credentials table.
+    pub accounts: Option<Arc<crate::accounts::SharedAccounts>>,
 }
 
 /// A reload request, answered with its outcome.
@@ -345,6 +347,60 @@ async fn landing(State(state): State<Arc<AppState>>) -> Html<String> {
             escape(&error)
         );
     }
-    out.push_str("</table></body></html>");
+    out.push_str("</table>");
+    if let Some(accounts) = &state.accounts {
+        credentials_table(&mut out, &accounts.load(), now);
+    }
+    out.push_str("</body></html>");
     Html(out)
+}
+
+/// Each account's credentials: where they come from, when they expire, how renewals went;
+/// never a value.
+fn credentials_table(out: &mut String, accounts: &crate::accounts::Accounts, now: SystemTime) {
+    out.push_str("<h2>Accounts</h2><table><tr><th>cloud</th><th>credentials</th><th>expire</th><th>renewals</th><th>last renewal error</th></tr>");
+    for cloud in accounts.clouds() {
+        let _ = write!(out, "<tr><td>{}</td>", escape(&cloud.name));
+        let client = match accounts.client(&cloud.name) {
+            Ok(client) => client,
+            Err(e) => {
+                let _ = write!(
+                    out,
+                    "<td class=\"failed\" colspan=\"4\">{}</td></tr>",
+                    escape(&e.to_string())
+                );
+                continue;
+            }
+        };
+        let status = client.credentials().status();
+        let expiry = match status.expires_at {
+            Some(end) => {
+                let left = end.duration_since(now).unwrap_or_default().as_secs();
+                format!(
+                    "{} (in {})",
+                    humantime::format_rfc3339_seconds(end),
+                    humantime::format_duration(std::time::Duration::from_secs(left))
+                )
+            }
+            None if status.temporary => "not obtained yet".into(),
+            None => "never (static keys)".into(),
+        };
+        let renewals = status
+            .refreshes
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(result, n)| format!("{n} {result}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = write!(
+            out,
+            "<td>{} <small>{}</small></td><td>{}</td><td>{}</td><td class=\"failed\">{}</td></tr>",
+            escape(status.source),
+            escape(&status.description),
+            escape(&expiry),
+            escape(&renewals),
+            escape(status.last_error.as_deref().unwrap_or_default())
+        );
+    }
+    out.push_str("</table>");
 }

@@ -15,10 +15,13 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use super::state::{ErrorShape, InstancesQuery, ListQuery, SimError, api_not_found};
-use super::{FaultKind, RealTask, Simulator};
-use crate::cloud::client::{HEADER_PROJECT_ID, HEADER_REQUEST_ID};
+use super::{FaultKind, RealTask, Simulator, credentials};
+use crate::cloud::client::{HEADER_PROJECT_ID, HEADER_REQUEST_ID, HEADER_SECURITY_TOKEN};
 use crate::cloud::error::Operation;
 use crate::cloud::signer::{self, SignableRequest, VerifyError};
+
+/// Where the simulator serves CCE pod identity (`HC_CONTAINER_CREDENTIALS_FULL_URI`).
+pub const POD_IDENTITY_PATH: &str = "/v1/pod-identity/credentials";
 
 /// Larger request bodies are refused before they are verified.
 const MAX_REQUEST_BODY: usize = 1 << 20;
@@ -47,11 +50,31 @@ pub fn router(sim: Arc<Simulator>) -> Router {
             "/v1/{project_id}/dbss/audit/jobs/{resource_id}",
             get(audit_jobs_legacy),
         )
-        .route("/v1/{project_id}/audit/{resource_id}/jobs", get(audit_jobs));
+        .route("/v1/{project_id}/audit/{resource_id}/jobs", get(audit_jobs))
+        .route(
+            crate::cloud::credentials::providers::SECURITY_TOKENS_PATH,
+            post(credentials::security_tokens),
+        );
+    // Called without a signature: the node-local services and STS's OIDC exchange.
+    let unsigned = Router::new()
+        .route(
+            crate::cloud::credentials::providers::METADATA_TOKEN_PATH,
+            axum::routing::put(credentials::metadata_token),
+        )
+        .route(
+            crate::cloud::credentials::providers::METADATA_SECURITY_KEY_PATH,
+            get(credentials::metadata_security_key),
+        )
+        .route(POD_IDENTITY_PATH, post(credentials::pod_identity))
+        .route(
+            crate::cloud::credentials::providers::ASSUME_WITH_OIDC_PATH,
+            post(credentials::assume_with_oidc),
+        );
     dcs.route_layer(middleware::from_fn_with_state(
         Arc::clone(&sim),
         authenticate,
     ))
+    .merge(unsigned)
     .fallback(|| async { ApiFailure(api_not_found()) })
     .layer(middleware::from_fn(request_id))
     .layer(middleware::from_fn_with_state(Arc::clone(&sim), date))
@@ -189,11 +212,24 @@ async fn authenticate(
         body: &body,
     };
     let config = &sim.config;
+    // The account's own keys, or temporary ones the simulator issued.
+    let access_key = signer::parse_authorization(authorization)
+        .map(|a| a.access_key.to_string())
+        .unwrap_or_default();
+    let issued = sim.issuer().lookup(&access_key);
+    let secret_key = match &issued {
+        Some(issued) => issued.secret_key.expose(),
+        None => config.credentials.secret_key.expose(),
+    };
+    let expected_access_key = match &issued {
+        Some(_) => access_key.as_str(),
+        None => config.credentials.access_key.expose(),
+    };
     if let Err(e) = signer::verify(
         &signable,
         authorization,
-        config.credentials.access_key.expose(),
-        config.credentials.secret_key.expose(),
+        expected_access_key,
+        secret_key,
         sim.now(),
         config.max_clock_skew,
     ) {
@@ -212,7 +248,34 @@ async fn authenticate(
             format!("Incorrect IAM authentication information: {detail}"),
         ));
     }
-    if let Some(project) = &config.project_id {
+    if let Some(issued) = &issued {
+        let token = parts
+            .headers
+            .get(HEADER_SECURITY_TOKEN)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let problem = if !crate::cloud::credentials::constant_time_eq(
+            token.as_bytes(),
+            issued.security_token.expose().as_bytes(),
+        ) {
+            Some("the security token is missing or does not match the access key")
+        } else if sim.now() >= issued.expires_at {
+            Some("the security token has expired")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            sim.count_auth_failure();
+            return Err(gateway(
+                401,
+                "APIG.0301",
+                format!("Incorrect IAM authentication information: {problem}"),
+            ));
+        }
+    }
+    // IAM's paths carry no project.
+    let iam = parts.uri.path().starts_with("/v3");
+    if let Some(project) = config.project_id.as_ref().filter(|_| !iam) {
         let in_path = parts.uri.path().split('/').nth(2).unwrap_or_default();
         let in_header = parts
             .headers

@@ -2,6 +2,7 @@
 //! jobs take time, stored lists behave as the real service's, errors look like the real ones.
 //! It powers the demo and the tests, and lets users try dashboards and alerts without a cloud.
 
+pub mod credentials;
 mod http;
 pub mod population;
 pub mod state;
@@ -32,6 +33,8 @@ pub struct SimConfig {
     /// The service's clock minus the real one, in milliseconds: every time it writes (stored
     /// lists, jobs, the `Date` of answers) and its check of request dates follow it.
     pub clock_offset_ms: i64,
+    /// The metadata, pod-identity, STS and IAM services that issue temporary credentials.
+    pub credential_services: credentials::CredentialServices,
     pub topology: Topology,
 }
 
@@ -43,6 +46,10 @@ impl SimConfig {
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             rate_limit: None,
             clock_offset_ms: 0,
+            credential_services: credentials::CredentialServices {
+                lifetime: topology.credential_lifetime,
+                ..Default::default()
+            },
             topology,
         }
     }
@@ -199,6 +206,7 @@ pub struct Simulator {
     faults: Mutex<Vec<Fault>>,
     limiter: Option<Mutex<http::TokenBucket>>,
     auth_failures: AtomicU64,
+    issuer: credentials::Issuer,
 }
 
 impl Simulator {
@@ -227,6 +235,7 @@ impl Simulator {
             state: Mutex::new(state),
             faults: Mutex::new(faults),
             auth_failures: AtomicU64::new(0),
+            issuer: credentials::Issuer::default(),
         })
     }
 
@@ -338,6 +347,12 @@ impl Simulator {
 
     fn count_auth_failure(&self) {
         self.auth_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The temporary credentials issued, and the switch that takes the services issuing them
+    /// down.
+    pub fn issuer(&self) -> &credentials::Issuer {
+        &self.issuer
     }
 
     /// Requests refused for their signature, credentials or clock.

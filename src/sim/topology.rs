@@ -107,6 +107,10 @@ pub struct Topology {
     /// Added to every answer, as the network and the gateway add it to the real service's.
     #[serde(default, with = "humantime_serde")]
     pub api_latency: Duration,
+    /// How long the temporary credentials it issues last (metadata, pod identity, STS, IAM);
+    /// the duration each request asks for when not set.
+    #[serde(default, with = "humantime_serde")]
+    pub credential_lifetime: Option<Duration>,
     #[serde(default)]
     pub dbss_paths: DbssPaths,
     #[serde(default, rename = "instance")]
@@ -217,6 +221,8 @@ impl Topology {
             seed: default_seed(),
             job_duration: default_job_duration(),
             api_latency: Duration::ZERO,
+            // Short, so that the landing page shows the demo's credentials being renewed.
+            credential_lifetime: Some(Duration::from_secs(300)),
             dbss_paths: DbssPaths::Both,
             instances: vec![
                 InstanceSpec {
@@ -330,6 +336,12 @@ impl Topology {
                     "fault[{i}].instance {name:?} is not in the topology"
                 ));
             }
+        }
+        if self
+            .credential_lifetime
+            .is_some_and(|l| l < Duration::from_secs(10) || l > Duration::from_secs(86_400))
+        {
+            return invalid("credential_lifetime must be between 10s and 24h".into());
         }
         if self.api_latency > Duration::from_secs(60) {
             return invalid("api_latency must be at most 1m".into());

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use dcs_session_exporter::accounts::{Accounts, CredentialsFn, SharedAccounts};
 use dcs_session_exporter::cloud::Credentials;
+use dcs_session_exporter::cloud::credentials::{CredentialSource, Provider};
 use dcs_session_exporter::collect::Scheduler;
 use dcs_session_exporter::config::Config;
 use dcs_session_exporter::remediation::Remediator;
@@ -119,10 +120,27 @@ pub async fn exporter_with(
         &Arc<SharedAccounts>,
     ) -> Option<Arc<Remediator>>,
 ) -> InProcess {
+    let provider = Provider::Static {
+        source: CredentialSource::Env,
+        credentials,
+    };
+    exporter_of(config, Arc::new(move |_| Ok(provider.clone())), remediation).await
+}
+
+/// An exporter of `config` whose accounts get their credentials from `credentials` (a
+/// provider resolved from the configuration, for instance).
+pub async fn exporter_of(
+    config: &Config,
+    credentials: CredentialsFn,
+    remediation: impl FnOnce(
+        &mut Registry,
+        &Arc<Store>,
+        &Arc<SharedAccounts>,
+    ) -> Option<Arc<Remediator>>,
+) -> InProcess {
     let store = Arc::new(Store::new());
     let (mut registry, api) =
         dcs_session_exporter::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
-    let credentials: CredentialsFn = Arc::new(move |_| Ok(credentials.clone()));
     let accounts = Arc::new(SharedAccounts::new(Accounts::new(
         config,
         &credentials,
@@ -141,6 +159,7 @@ pub async fn exporter_with(
         remediation,
         reload: None,
         encoded: Default::default(),
+        accounts: Some(Arc::clone(&accounts)),
     });
     InProcess {
         url: serve(router(state)).await,

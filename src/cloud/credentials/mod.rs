@@ -1,6 +1,15 @@
-//! AK/SK credentials, read from the environment, never printed.
+//! AK/SK credentials, never printed: static ones from the environment or the SDK's
+//! credentials file ([`Credentials`]), temporary ones from Huawei's providers ([`providers`]),
+//! kept renewed per account ([`refresh`]).
+
+pub mod providers;
+pub mod refresh;
 
 use std::fmt;
+use std::time::SystemTime;
+
+pub use providers::{AgencyDomain, AssumeAgency, Provider};
+pub use refresh::{CredentialCell, CredentialStatus};
 
 /// A value that must not reach logs, metrics, error messages or panics: its `Debug` and
 /// `Display` print a fixed placeholder.
@@ -37,12 +46,16 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Access key, secret key and, for temporary credentials, a security token.
+/// Access key, secret key and, for temporary credentials, a security token and when they
+/// expire.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
     pub access_key: Secret,
     pub secret_key: Secret,
     pub security_token: Option<Secret>,
+    /// When the service stops taking them; `None` for keys that do not expire (or whose end is
+    /// not known, like a token given in the environment).
+    pub expires_at: Option<SystemTime>,
 }
 
 /// Environment variables read, first match wins: the names the API pages' examples use, then
@@ -61,27 +74,58 @@ pub enum CredentialsError {
     /// The SDK's credentials file is missing or lacks a key (never its values).
     #[error("credentials file {path}: {problem}")]
     Profile { path: String, problem: String },
+    /// A provider's settings (variables, token files) are missing or wrong.
+    #[error("{source_name} credentials: {problem}")]
+    Provider {
+        source_name: &'static str,
+        problem: String,
+    },
 }
 
 /// Where an account's credentials come from (`credentials = "..."` in a `[[cloud]]`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CredentialSource {
-    /// The environment, else the SDK's credentials file when it exists.
+    /// The environment, else the SDK's credentials file when it exists, else pod identity or
+    /// OIDC when their variables are set; never the metadata service.
     #[default]
     Auto,
     /// The environment only.
     Env,
     /// The SDK's credentials file only.
     Profile,
+    /// The metadata service of an ECS, BMS or CCE node with an agency attached.
+    Metadata,
+    /// CCE pod identity.
+    PodIdentity,
+    /// An agency assumed with an OIDC id token through STS.
+    Oidc,
 }
 
 impl CredentialSource {
+    pub const NAMES: [&str; 6] = ["auto", "env", "profile", "metadata", "pod_identity", "oidc"];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CredentialSource::Auto => "auto",
             CredentialSource::Env => "env",
             CredentialSource::Profile => "profile",
+            CredentialSource::Metadata => "metadata",
+            CredentialSource::PodIdentity => "pod_identity",
+            CredentialSource::Oidc => "oidc",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            CredentialSource::Auto,
+            CredentialSource::Env,
+            CredentialSource::Profile,
+            CredentialSource::Metadata,
+            CredentialSource::PodIdentity,
+            CredentialSource::Oidc,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
     }
 }
 
@@ -91,10 +135,17 @@ pub const CREDENTIALS_FILE_VAR: &str = "HUAWEICLOUD_SDK_CREDENTIALS_FILE";
 /// The SDK's credentials file: `$HUAWEICLOUD_SDK_CREDENTIALS_FILE`, else
 /// `~/.huaweicloud/credentials`.
 pub fn default_profile_path() -> Option<std::path::PathBuf> {
-    if let Some(path) = std::env::var_os(CREDENTIALS_FILE_VAR).filter(|p| !p.is_empty()) {
+    default_profile_path_in(|name| std::env::var(name).ok())
+}
+
+/// [`default_profile_path`], with the variables read through `lookup`.
+pub fn default_profile_path_in(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Option<std::path::PathBuf> {
+    if let Some(path) = lookup(CREDENTIALS_FILE_VAR).filter(|p| !p.is_empty()) {
         return Some(path.into());
     }
-    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+    let home = lookup("HOME").filter(|h| !h.is_empty())?;
     Some(std::path::Path::new(&home).join(".huaweicloud/credentials"))
 }
 
@@ -112,6 +163,7 @@ impl Credentials {
             access_key: Secret::new(access_key),
             secret_key: Secret::new(secret_key),
             security_token: None,
+            expires_at: None,
         }
     }
 

@@ -1,0 +1,348 @@
+//! The simulator's credential services: the metadata service of a node with an agency, CCE pod
+//! identity, STS assume-with-oidc and IAM securitytokens. Each issues temporary AK/SK/token
+//! that the simulated gateway then accepts until they expire.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rand::RngExt;
+use serde::Deserialize;
+use std::sync::Arc;
+
+use super::Simulator;
+use crate::cloud::Secret;
+use crate::cloud::credentials::constant_time_eq;
+use crate::cloud::credentials::providers::{
+    HEADER_METADATA_TOKEN, HEADER_METADATA_TOKEN_TTL, NO_AGENCY_MESSAGE,
+};
+
+/// How long issued credentials last when neither the request nor the simulator says.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+/// Credentials are kept this long after they expire, so that their use is refused as expired
+/// rather than unknown; then forgotten.
+const KEEP_EXPIRED: Duration = Duration::from_secs(3600);
+
+/// How the simulated credential services behave.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CredentialServices {
+    /// Every issued credential lasts this long, whatever duration was asked for (short ones
+    /// show renewals); `None`: the duration asked for, else [`DEFAULT_LIFETIME`].
+    pub lifetime: Option<Duration>,
+    /// The metadata service hands out session tokens (`false`: an older one, 404 on the token
+    /// call).
+    pub metadata_tokens: bool,
+    /// An agency is attached to the simulated node (`false`: the metadata service's 401).
+    pub agency_attached: bool,
+    /// The pod-identity token accepted; any non-empty one when `None`.
+    pub pod_identity_token: Option<Secret>,
+    /// The OIDC id token accepted; any non-empty one when `None`.
+    pub oidc_id_token: Option<Secret>,
+}
+
+impl Default for CredentialServices {
+    fn default() -> Self {
+        Self {
+            lifetime: None,
+            metadata_tokens: true,
+            agency_attached: true,
+            pod_identity_token: None,
+            oidc_id_token: None,
+        }
+    }
+}
+
+/// Credentials the simulator issued.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    pub secret_key: Secret,
+    pub security_token: Secret,
+    pub expires_at: SystemTime,
+    /// Which service issued them: `metadata`, `pod_identity`, `oidc` or `assume_agency`.
+    pub issuer: &'static str,
+}
+
+/// Issued credentials and metadata session tokens.
+#[derive(Default)]
+pub struct Issuer {
+    issued: Mutex<HashMap<String, Issued>>,
+    metadata_tokens: Mutex<HashSet<String>>,
+    counts: Mutex<HashMap<&'static str, u64>>,
+    /// While set, every credential service answers 503.
+    outage: std::sync::atomic::AtomicBool,
+}
+
+impl Issuer {
+    /// The credentials of an access key the simulator issued.
+    pub fn lookup(&self, access_key: &str) -> Option<Issued> {
+        self.issued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(access_key)
+            .cloned()
+    }
+
+    /// How many credentials each service has issued.
+    pub fn issued_by(&self, issuer: &str) -> u64 {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(issuer)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn set_outage(&self, down: bool) {
+        self.outage
+            .store(down, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn down(&self) -> bool {
+        self.outage.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn issue(&self, issuer: &'static str, now: SystemTime, lifetime: Duration) -> (String, Issued) {
+        let mut rng = rand::rng();
+        let access_key = format!("TMP{:017X}", rng.random::<u64>());
+        let issued = Issued {
+            secret_key: Secret::new(format!("{:040x}", rng.random::<u128>())),
+            security_token: Secret::new(format!(
+                "gQpjbi1ub3J0aC00{:032x}{:032x}",
+                rng.random::<u128>(),
+                rng.random::<u128>()
+            )),
+            expires_at: now + lifetime,
+            issuer,
+        };
+        let mut all = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|_, i| i.expires_at + KEEP_EXPIRED > now);
+        all.insert(access_key.clone(), issued.clone());
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(issuer)
+            .or_default() += 1;
+        (access_key, issued)
+    }
+}
+
+/// `2026-12-01T12:00:00.000000Z`: the format of Huawei's answers, which the SDK parses strictly.
+fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+fn lifetime(sim: &Simulator, asked: Option<u64>) -> Duration {
+    sim.config
+        .credential_services
+        .lifetime
+        .unwrap_or_else(|| asked.map(Duration::from_secs).unwrap_or(DEFAULT_LIFETIME))
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({"error_code": code, "error_msg": message})),
+    )
+        .into_response()
+}
+
+fn unavailable() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SYS.0503",
+        "Service temporarily unavailable.",
+    )
+}
+
+/// `PUT /meta-data/latest/api/token`.
+pub async fn metadata_token(State(sim): State<Arc<Simulator>>, headers: HeaderMap) -> Response {
+    let issuer = &sim.issuer;
+    if issuer.down() {
+        return unavailable();
+    }
+    if !sim.config.credential_services.metadata_tokens {
+        return (StatusCode::NOT_FOUND, "404 Not Found").into_response();
+    }
+    let ttl = headers
+        .get(HEADER_METADATA_TOKEN_TTL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if !ttl.is_some_and(|t| (1..=21_600).contains(&t)) {
+        return (
+            StatusCode::BAD_REQUEST,
+            "X-Metadata-Token-Ttl-Seconds must be 1 to 21600",
+        )
+            .into_response();
+    }
+    let token = format!("{:032x}", rand::rng().random::<u128>());
+    let mut tokens = issuer
+        .metadata_tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if tokens.len() > 10_000 {
+        tokens.clear();
+    }
+    tokens.insert(token.clone());
+    token.into_response()
+}
+
+/// `GET /openstack/latest/securitykey`.
+pub async fn metadata_security_key(
+    State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
+) -> Response {
+    let issuer = &sim.issuer;
+    if issuer.down() {
+        return unavailable();
+    }
+    let services = &sim.config.credential_services;
+    if services.metadata_tokens {
+        let known = headers
+            .get(HEADER_METADATA_TOKEN)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| {
+                issuer
+                    .metadata_tokens
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(t)
+            });
+        if !known {
+            return (StatusCode::UNAUTHORIZED, "401 Unauthorized").into_response();
+        }
+    }
+    if !services.agency_attached {
+        return error(StatusCode::UNAUTHORIZED, "Ecs.0001", NO_AGENCY_MESSAGE);
+    }
+    let (access, issued) = issuer.issue("metadata", sim.now(), lifetime(&sim, None));
+    Json(huawei_shape(&access, &issued)).into_response()
+}
+
+fn huawei_shape(access: &str, issued: &Issued) -> serde_json::Value {
+    serde_json::json!({"credential": {
+        "access": access,
+        "secret": issued.secret_key.expose(),
+        "securitytoken": issued.security_token.expose(),
+        "expires_at": timestamp(issued.expires_at),
+    }})
+}
+
+/// `POST` to the pod-identity URI.
+pub async fn pod_identity(State(sim): State<Arc<Simulator>>, headers: HeaderMap) -> Response {
+    let issuer = &sim.issuer;
+    if issuer.down() {
+        return unavailable();
+    }
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or_default();
+    let accepted = match &sim.config.credential_services.pod_identity_token {
+        Some(expected) => constant_time_eq(given.as_bytes(), expected.expose().as_bytes()),
+        None => !given.is_empty(),
+    };
+    if !accepted {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "CCE.01400001",
+            "Invalid authorization token.",
+        );
+    }
+    let (access, issued) = issuer.issue("pod_identity", sim.now(), lifetime(&sim, None));
+    Json(huawei_shape(&access, &issued)).into_response()
+}
+
+#[derive(Deserialize)]
+struct OidcBody {
+    provider_urn: Option<String>,
+    agency_urn: Option<String>,
+    agency_session_name: Option<String>,
+    id_token: Option<String>,
+    duration_seconds: Option<u64>,
+}
+
+/// `POST /v5/agencies/assume-with-oidc`.
+pub async fn assume_with_oidc(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
+    let issuer = &sim.issuer;
+    if issuer.down() {
+        return unavailable();
+    }
+    let bad = |message: &str| error(StatusCode::BAD_REQUEST, "STS.0001", message);
+    let Ok(body) = serde_json::from_slice::<OidcBody>(&body) else {
+        return bad("Invalid request body.");
+    };
+    for (name, value) in [
+        ("provider_urn", &body.provider_urn),
+        ("agency_urn", &body.agency_urn),
+        ("agency_session_name", &body.agency_session_name),
+    ] {
+        if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+            return bad(&format!("{name} is required."));
+        }
+    }
+    let duration = body.duration_seconds.unwrap_or(3600);
+    if !(900..=43_200).contains(&duration) {
+        return bad("duration_seconds must be between 900 and 43200.");
+    }
+    let given = body.id_token.unwrap_or_default();
+    let accepted = match &sim.config.credential_services.oidc_id_token {
+        Some(expected) => constant_time_eq(given.as_bytes(), expected.expose().as_bytes()),
+        None => !given.trim().is_empty(),
+    };
+    if !accepted {
+        return error(
+            StatusCode::FORBIDDEN,
+            "STS.0203",
+            "The id_token is invalid or expired.",
+        );
+    }
+    let (access, issued) = issuer.issue("oidc", sim.now(), lifetime(&sim, Some(duration)));
+    Json(serde_json::json!({"credentials": {
+        "access_key_id": access,
+        "secret_access_key": issued.secret_key.expose(),
+        "security_token": issued.security_token.expose(),
+        "expiration": timestamp(issued.expires_at),
+    }}))
+    .into_response()
+}
+
+/// `POST /v3.0/OS-CREDENTIAL/securitytokens`, signed by the caller (the gateway layer
+/// verified the signature): `assume_role` for another account's agency.
+pub async fn security_tokens(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
+    let issuer = &sim.issuer;
+    if issuer.down() {
+        return unavailable();
+    }
+    let bad = |message: &str| error(StatusCode::BAD_REQUEST, "IAM.0007", message);
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return bad("Request parameter error.");
+    };
+    let identity = &body["auth"]["identity"];
+    let methods_assume = identity["methods"]
+        .as_array()
+        .is_some_and(|m| m.iter().any(|v| v == "assume_role"));
+    let assume = &identity["assume_role"];
+    if !methods_assume || !assume.is_object() {
+        return bad("auth.identity.methods must be [\"assume_role\"] with assume_role.");
+    }
+    let domain = assume["domain_name"]
+        .as_str()
+        .or_else(|| assume["domain_id"].as_str());
+    let agency = assume["agency_name"].as_str();
+    if domain.is_none_or(str::is_empty) || agency.is_none_or(str::is_empty) {
+        return bad("assume_role needs domain_name or domain_id, and agency_name.");
+    }
+    let duration = assume["duration_seconds"].as_u64().unwrap_or(900);
+    if !(900..=86_400).contains(&duration) {
+        return bad("duration_seconds must be between 900 and 86400.");
+    }
+    let (access, issued) = issuer.issue("assume_agency", sim.now(), lifetime(&sim, Some(duration)));
+    (StatusCode::CREATED, Json(huawei_shape(&access, &issued))).into_response()
+}
