@@ -176,17 +176,16 @@ fn oidc(
     let need = |name: &str| set(name).ok_or_else(|| provider_error(source, format!("set {name}")));
     let provider_urn = need(p::OIDC_PROVIDER_URN_VAR)?;
     let agency_urn = need(p::OIDC_AGENCY_URN_VAR)?;
-    let id_token = match (set(p::OIDC_ID_TOKEN_VAR), set(p::OIDC_ID_TOKEN_FILE_VAR)) {
+    let file_var = [p::OIDC_TOKEN_FILE_VAR, p::OIDC_ID_TOKEN_FILE_VAR]
+        .into_iter()
+        .find_map(|var| Some((var, set(var)?)));
+    let id_token = match (set(p::OIDC_ID_TOKEN_VAR), file_var) {
         (Some(token), _) => IdToken::Value(crate::cloud::Secret::new(token)),
-        (None, Some(file)) => IdToken::File(token_file(source, p::OIDC_ID_TOKEN_FILE_VAR, file)?),
+        (None, Some((var, file))) => IdToken::File(token_file(source, var, file)?),
         (None, None) => {
             return Err(provider_error(
                 source,
-                format!(
-                    "set {} or {}",
-                    p::OIDC_ID_TOKEN_VAR,
-                    p::OIDC_ID_TOKEN_FILE_VAR
-                ),
+                format!("set {} or {}", p::OIDC_ID_TOKEN_VAR, p::OIDC_TOKEN_FILE_VAR),
             ));
         }
     };

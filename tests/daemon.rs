@@ -435,23 +435,6 @@ async fn all_succeed(base: &str, nodes: &BTreeSet<String>) {
     .await;
 }
 
-/// The binary without any credentials in its environment.
-fn without_env_credentials() -> Command {
-    let mut command = Command::new(process::BINARY);
-    for var in [
-        "CLOUD_SDK_AK",
-        "CLOUD_SDK_SK",
-        "CLOUD_SDK_SECURITY_TOKEN",
-        "HUAWEICLOUD_SDK_AK",
-        "HUAWEICLOUD_SDK_SK",
-        "HUAWEICLOUD_SDK_SECURITY_TOKEN",
-        "HUAWEICLOUD_SDK_CREDENTIALS_FILE",
-    ] {
-        command.env_remove(var);
-    }
-    command
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_from_the_sdk_credentials_file() {
     let (sim, sim_url) = serve_sim(quick_topology()).await;
@@ -475,7 +458,7 @@ async fn credentials_from_the_sdk_credentials_file() {
         ),
     );
     let exporter = Exporter::start_with(
-        without_env_credentials(),
+        process::without_env_credentials(),
         &["--config", explicit.to_str().unwrap()],
         &[],
     );
@@ -485,7 +468,7 @@ async fn credentials_from_the_sdk_credentials_file() {
     let auto = dir.write("auto.toml", &config(&sim_url, &instances));
     let file = profile.to_str().unwrap();
     let exporter = Exporter::start_with(
-        without_env_credentials(),
+        process::without_env_credentials(),
         &["--config", auto.to_str().unwrap()],
         &[("HUAWEICLOUD_SDK_CREDENTIALS_FILE", file)],
     );

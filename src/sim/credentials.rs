@@ -73,6 +73,10 @@ pub struct Issuer {
     issued: Mutex<HashMap<String, Issued>>,
     metadata_tokens: Mutex<HashSet<String>>,
     counts: Mutex<HashMap<&'static str, u64>>,
+    /// Service calls (not IAM's) accepted with issued credentials, by issuer.
+    uses: Mutex<HashMap<&'static str, u64>>,
+    /// Every credential and metadata token ever issued, for tests that look for leaks.
+    history: Mutex<Vec<String>>,
     /// While set, every credential service answers 503.
     outage: std::sync::atomic::AtomicBool,
 }
@@ -97,6 +101,42 @@ impl Issuer {
             .unwrap_or(0)
     }
 
+    /// Service calls accepted with credentials from `issuer`.
+    pub fn used(&self, issuer: &str) -> u64 {
+        self.uses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(issuer)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub(super) fn count_use(&self, issuer: &'static str) {
+        *self
+            .uses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(issuer)
+            .or_default() += 1;
+    }
+
+    /// Every access key, secret key, security token and metadata token issued so far (the
+    /// latest 10,000).
+    pub fn everything_issued(&self) -> Vec<String> {
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn remember(&self, values: &[&str]) {
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        if history.len() > 10_000 {
+            history.drain(..values.len());
+        }
+        history.extend(values.iter().map(|v| v.to_string()));
+    }
+
     pub fn set_outage(&self, down: bool) {
         self.outage
             .store(down, std::sync::atomic::Ordering::Relaxed);
@@ -119,6 +159,11 @@ impl Issuer {
             expires_at: now + lifetime,
             issuer,
         };
+        self.remember(&[
+            &access_key,
+            issued.secret_key.expose(),
+            issued.security_token.expose(),
+        ]);
         let mut all = self.issued.lock().unwrap_or_else(|e| e.into_inner());
         all.retain(|_, i| i.expires_at + KEEP_EXPIRED > now);
         all.insert(access_key.clone(), issued.clone());
@@ -181,6 +226,7 @@ pub async fn metadata_token(State(sim): State<Arc<Simulator>>, headers: HeaderMa
             .into_response();
     }
     let token = format!("{:032x}", rand::rng().random::<u128>());
+    issuer.remember(&[&token]);
     let mut tokens = issuer
         .metadata_tokens
         .lock()

@@ -275,6 +275,9 @@ async fn authenticate(
     }
     // IAM's paths carry no project.
     let iam = parts.uri.path().starts_with("/v3");
+    if let Some(issued) = issued.as_ref().filter(|_| !iam) {
+        sim.issuer().count_use(issued.issuer);
+    }
     if let Some(project) = config.project_id.as_ref().filter(|_| !iam) {
         let in_path = parts.uri.path().split('/').nth(2).unwrap_or_default();
         let in_header = parts

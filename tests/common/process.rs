@@ -150,7 +150,16 @@ impl Drop for Exporter {
 
 /// Runs the binary to its end (at most 30 s): success, stdout, stderr and the exit code.
 pub fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
-    let mut child = Command::new(BINARY)
+    run_with(Command::new(BINARY), args, env)
+}
+
+/// As [`run`], from a prepared command.
+pub fn run_with(
+    mut command: Command,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, String) {
+    let mut child = command
         .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -172,4 +181,31 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String)
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The binary without credentials in its environment: no keys, no credentials file, no pod
+/// identity or OIDC variables, no IAM or STS endpoint.
+pub fn without_env_credentials() -> Command {
+    let mut command = Command::new(BINARY);
+    for var in [
+        "CLOUD_SDK_AK",
+        "CLOUD_SDK_SK",
+        "CLOUD_SDK_SECURITY_TOKEN",
+        "HUAWEICLOUD_SDK_AK",
+        "HUAWEICLOUD_SDK_SK",
+        "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+        "HUAWEICLOUD_SDK_CREDENTIALS_FILE",
+        "HUAWEICLOUD_SDK_IAM_ENDPOINT",
+        "HUAWEICLOUD_SDK_STS_ENDPOINT",
+        "HC_CONTAINER_CREDENTIALS_FULL_URI",
+        "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "HUAWEICLOUD_OIDC_PROVIDER_URN",
+        "HUAWEICLOUD_OIDC_AGENCY_URN",
+        "HUAWEICLOUD_OIDC_ID_TOKEN",
+        "HUAWEICLOUD_OIDC_ID_TOKEN_FILE",
+        "HUAWEICLOUD_OIDC_TOKEN_FILE",
+    ] {
+        command.env_remove(var);
+    }
+    command
 }

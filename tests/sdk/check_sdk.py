@@ -5,12 +5,16 @@ Every call goes through huaweicloudsdkdcs.v2.DcsClient or huaweicloudsdkdbss.v1.
 signed with the given AK/SK, so the simulator is judged by what the real SDK sends and accepts.
 
     python3 tests/sdk/check_sdk.py --endpoint http://127.0.0.1:18080 \
-        --ak AK --sk SK --project-id P [--project-only]
+        --ak AK --sk SK --project-id P [--project-only] [--oidc-id-token T --pod-token T]
 
 Run it against a freshly started simulator (some node must not have been scanned yet). Pass
 --project-only when the simulator was started with `--project-id P`: other project ids must
 then be refused; without it they must be served. Prints "ok  <name>" or "FAIL <name>: why" per
 check, then "N passed, M failed"; exits 1 when any check failed.
+
+The SDK's credential providers are checked too: its credentials file, OIDC through STS
+(HUAWEICLOUD_SDK_STS_ENDPOINT), the metadata service (its fixed address patched to the
+simulator's) and pod identity each obtain temporary credentials that then sign DCS calls.
 """
 
 import argparse
@@ -194,6 +198,8 @@ def main():
     ap.add_argument("--project-id", required=True)
     ap.add_argument("--project-only", action="store_true",
                     help="the simulator was started with --project-id equal to ours")
+    ap.add_argument("--oidc-id-token", help="the id token the simulator's STS accepts")
+    ap.add_argument("--pod-token", help="the token the simulator's pod identity accepts")
     args = ap.parse_args()
     sim = Sim(args.endpoint, args.ak, args.sk, args.project_id)
     r = Runner()
@@ -452,8 +458,122 @@ def main():
     r.check("another project id -> " + ("401 APIG.0301" if args.project_only else "served"),
             other_project)
 
+    check_credential_providers(r, args)
+
     print(f"{r.passed} passed, {r.failed} failed")
     return 1 if r.failed else 0
+
+
+def with_provider_credentials(args, credentials):
+    """A DcsClient signing with credentials a provider made; lists instances with them."""
+    client = (DcsClient.new_builder()
+              .with_credentials(credentials)
+              .with_endpoints([args.endpoint])
+              .build())
+    page = client.list_instances(ListInstancesRequest(offset=0, limit=1))
+    expect(page.instance_num and page.instance_num >= 1, f"instance_num {page.instance_num!r}")
+    return credentials
+
+
+def check_credential_providers(r, args):
+    """11. The SDK's own providers obtain credentials from the simulator and call DCS."""
+    # pylint: disable=import-outside-toplevel
+    from huaweicloudsdkcore.auth import internal
+    from huaweicloudsdkcore.auth.provider import (
+        MetadataCredentialProvider, OidcStsCredentialProvider, PodIdentityCredentialProvider,
+        ProfileCredentialProvider)
+
+    def profile():
+        path = os.path.join(os.environ["HOME"], "sdk-credentials")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(f"[basic]\nak = {args.ak}\nsk = {args.sk}\nproject_id = {args.project_id}\n")
+        os.environ["HUAWEICLOUD_SDK_CREDENTIALS_FILE"] = path
+        try:
+            creds = ProfileCredentialProvider.get_basic().get_credentials()
+        finally:
+            del os.environ["HUAWEICLOUD_SDK_CREDENTIALS_FILE"]
+        with_provider_credentials(args, creds)
+
+    r.check("provider: the SDK's credentials file signs DCS calls", profile)
+
+    def temporary(creds, what):
+        expect(creds.ak and creds.ak != args.ak, f"{what}: no temporary access key")
+        expect(creds.security_token, f"{what}: no security token")
+        expect(creds._expired_at > time.time() + 60,  # pylint: disable=protected-access
+               f"{what}: expires at {creds._expired_at}")  # pylint: disable=protected-access
+
+    def metadata():
+        # The accessor's fixed address points at the simulator for the whole check: the SDK
+        # also renews from it while signing calls.
+        saved = internal.MetadataAccessor._METADATA_ENDPOINT  # pylint: disable=protected-access
+        internal.MetadataAccessor._METADATA_ENDPOINT = args.endpoint  # pylint: disable=protected-access
+        try:
+            provider = MetadataCredentialProvider.get_basic_credential_metadata_provider()
+            provider.project_id = args.project_id
+            creds = provider.get_credentials()
+            temporary(creds, "metadata")
+            with_provider_credentials(args, creds)
+        finally:
+            internal.MetadataAccessor._METADATA_ENDPOINT = saved  # pylint: disable=protected-access
+
+    r.check("provider: the metadata service's agency credentials sign DCS calls", metadata)
+
+    def wrong_security_token():
+        saved = internal.MetadataAccessor._METADATA_ENDPOINT  # pylint: disable=protected-access
+        internal.MetadataAccessor._METADATA_ENDPOINT = args.endpoint  # pylint: disable=protected-access
+        try:
+            provider = MetadataCredentialProvider.get_basic_credential_metadata_provider()
+            provider.project_id = args.project_id
+            creds = provider.get_credentials()
+            forged = BasicCredentials(creds.ak, creds.sk, args.project_id).with_security_token(
+                creds.security_token + "x")
+            expect_error(lambda: with_provider_credentials(args, forged),
+                         ClientRequestException, 401, "APIG.0301")
+        finally:
+            internal.MetadataAccessor._METADATA_ENDPOINT = saved  # pylint: disable=protected-access
+
+    r.check("provider: a temporary key with another token -> 401 APIG.0301", wrong_security_token)
+
+    if args.oidc_id_token:
+        def oidc():
+            env = {
+                "HUAWEICLOUD_OIDC_PROVIDER_URN": "iam::0123:identity-provider:cce",
+                "HUAWEICLOUD_OIDC_AGENCY_URN": "iam::0123:agency:dcs-exporter",
+                "HUAWEICLOUD_OIDC_ID_TOKEN": args.oidc_id_token,
+                "HUAWEICLOUD_SDK_STS_ENDPOINT": args.endpoint,
+                "HUAWEICLOUD_SDK_PROJECT_ID": args.project_id,
+            }
+            os.environ.update(env)
+            try:
+                creds = OidcStsCredentialProvider.get_basic().get_credentials()
+                with_provider_credentials(args, creds)
+            finally:
+                for name in env:
+                    del os.environ[name]
+            temporary(creds, "oidc")
+
+        r.check("provider: OIDC through STS signs DCS calls", oidc)
+
+    if args.pod_token:
+        def pod_identity():
+            path = os.path.join(os.environ["HOME"], "pod-token")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(args.pod_token)
+            env = {
+                "HC_CONTAINER_CREDENTIALS_FULL_URI": args.endpoint + "/v1/pod-identity/credentials",
+                "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE": path,
+            }
+            os.environ.update(env)
+            try:
+                creds = PodIdentityCredentialProvider.get_basic().get_credentials()
+            finally:
+                for name in env:
+                    del os.environ[name]
+            creds.with_project_id(args.project_id)
+            temporary(creds, "pod identity")
+            with_provider_credentials(args, creds)
+
+        r.check("provider: pod identity signs DCS calls", pod_identity)
 
 
 if __name__ == "__main__":

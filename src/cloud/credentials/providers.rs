@@ -26,6 +26,9 @@ pub const POD_IDENTITY_TOKEN_FILE_VAR: &str = "HC_CONTAINER_AUTHORIZATION_TOKEN_
 pub const OIDC_PROVIDER_URN_VAR: &str = "HUAWEICLOUD_OIDC_PROVIDER_URN";
 pub const OIDC_AGENCY_URN_VAR: &str = "HUAWEICLOUD_OIDC_AGENCY_URN";
 pub const OIDC_ID_TOKEN_VAR: &str = "HUAWEICLOUD_OIDC_ID_TOKEN";
+/// The id token's file, as Huawei's SDK names it.
+pub const OIDC_TOKEN_FILE_VAR: &str = "HUAWEICLOUD_OIDC_TOKEN_FILE";
+/// The same, by the name Huawei's documentation also uses.
 pub const OIDC_ID_TOKEN_FILE_VAR: &str = "HUAWEICLOUD_OIDC_ID_TOKEN_FILE";
 pub const OIDC_SESSION_NAME_VAR: &str = "HUAWEICLOUD_OIDC_SESSION_NAME";
 pub const OIDC_DURATION_VAR: &str = "HUAWEICLOUD_OIDC_DURATION_SECONDS";
@@ -34,7 +37,7 @@ pub const OIDC_POLICY_IDS_VAR: &str = "HUAWEICLOUD_OIDC_POLICY_IDS";
 pub const STS_ENDPOINT_VAR: &str = "HUAWEICLOUD_SDK_STS_ENDPOINT";
 pub const IAM_ENDPOINT_VAR: &str = "HUAWEICLOUD_SDK_IAM_ENDPOINT";
 /// The SDK's session name when none is set.
-pub const DEFAULT_OIDC_SESSION_NAME: &str = "huaweicloud-sdk-session";
+pub const DEFAULT_OIDC_SESSION_NAME: &str = "oidc-sts-session";
 pub const DEFAULT_OIDC_DURATION_SECONDS: u64 = 3600;
 
 /// The largest token file or provider answer read.
