@@ -329,3 +329,212 @@ fn credentials_debug_shows_no_secret_and_the_check_would_see_one() {
     let planted = format!("a {SK} b {REDIS_PASSWORD} Authorization: Basic {basic}");
     assert_eq!(leaks(&[("planted".into(), planted)]).len(), 3);
 }
+
+const POD_TOKEN: &str = "PODLEAKCANARY0007";
+const WRONG_POD_TOKEN: &str = "PODLEAKCANARY0008";
+const ID_TOKEN: &str = "eyJIDLEAKCANARY0009";
+
+/// Where any of `secrets` appears in `outputs`.
+fn leaks_of(outputs: &[(String, String)], secrets: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (what, text) in outputs {
+        for secret in secrets.iter().filter(|s| s.len() >= 8) {
+            if text.contains(secret.as_str()) {
+                found.push(format!("{secret} in {what}"));
+            }
+        }
+    }
+    found
+}
+
+/// Every temporary source, renewing, failing and refused, at trace level: the pod-identity
+/// token, the OIDC id token, the metadata session tokens and every AK, SK and security token
+/// the simulator issued stay out of logs, pages, metrics and `check-config`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_from_any_temporary_credentials_source() {
+    use dcs_session_exporter::cloud::Secret;
+    let mut topology = Topology::demo();
+    topology.job_duration = Duration::from_millis(50);
+    // Short-lived: they are renewed during each run.
+    topology.credential_lifetime = Some(Duration::from_secs(12));
+    let mut config = SimConfig::new(Credentials::new(AK, SK), topology);
+    config.credential_services.pod_identity_token = Some(Secret::new(POD_TOKEN));
+    config.credential_services.oidc_id_token = Some(Secret::new(ID_TOKEN));
+    let sim = Simulator::new(config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = sim.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let dir = Dir::new("temporary");
+    let pod_file = dir.write("pod-token", POD_TOKEN);
+    // Readable by every user: the exporter warns, as for every file that holds a secret.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pod_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let wrong_pod_file = dir.write("wrong-pod-token", WRONG_POD_TOKEN);
+    let id_file = dir.write("id-token", ID_TOKEN);
+    let pod_uri = format!("{url}/v1/pod-identity/credentials");
+    let oidc_vars = [
+        (
+            "HUAWEICLOUD_OIDC_PROVIDER_URN",
+            "iam::1:identity-provider:p",
+        ),
+        ("HUAWEICLOUD_OIDC_AGENCY_URN", "iam::1:agency:a"),
+    ];
+    type Run<'a> = (&'a str, String, Vec<(&'a str, &'a str)>);
+    let runs: Vec<Run> = vec![
+        (
+            "metadata",
+            format!("credentials = \"metadata\"\nmetadata_endpoint = \"{url}\"\n"),
+            vec![],
+        ),
+        (
+            "pod identity",
+            "credentials = \"pod_identity\"\n".into(),
+            vec![
+                ("HC_CONTAINER_CREDENTIALS_FULL_URI", &pod_uri),
+                ("HC_CONTAINER_AUTHORIZATION_TOKEN_FILE", &pod_file),
+            ],
+        ),
+        (
+            "pod identity, refused",
+            "credentials = \"pod_identity\"\n".into(),
+            vec![
+                ("HC_CONTAINER_CREDENTIALS_FULL_URI", &pod_uri),
+                ("HC_CONTAINER_AUTHORIZATION_TOKEN_FILE", &wrong_pod_file),
+            ],
+        ),
+        (
+            "oidc, token file",
+            format!("credentials = \"oidc\"\nsts_endpoint = \"{url}\"\n"),
+            [
+                oidc_vars.as_slice(),
+                &[("HUAWEICLOUD_OIDC_TOKEN_FILE", &id_file)],
+            ]
+            .concat(),
+        ),
+        (
+            "oidc, token in the environment",
+            format!("credentials = \"oidc\"\nsts_endpoint = \"{url}\"\n"),
+            [
+                oidc_vars.as_slice(),
+                &[("HUAWEICLOUD_OIDC_ID_TOKEN", ID_TOKEN)],
+            ]
+            .concat(),
+        ),
+        (
+            "assume_agency on metadata",
+            format!(
+                "credentials = \"metadata\"\nmetadata_endpoint = \"{url}\"\niam_endpoint = \"{url}\"\n\
+                 assume_agency = {{ domain_name = \"d\", agency_name = \"a\" }}\n"
+            ),
+            vec![],
+        ),
+    ];
+    let mut outputs = Vec::new();
+    for (i, (name, keys, env)) in runs.iter().enumerate() {
+        let config = dir.write(
+            &format!("run{i}.toml"),
+            &format!(
+                "[exporter]\nscan_interval = \"1s\"\nfirst_scan_spread = \"0s\"\n[[cloud]]\nname = \"leak\"\n\
+                 project_id = \"p\"\ndcs_endpoint = \"{url}\"\ndbss_endpoint = \"{url}\"\n{keys}\
+                 [cloud.discovery]\nenabled = true\n"
+            ),
+        );
+        let args = [
+            "--log.level",
+            "trace",
+            "--config",
+            &config,
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ];
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"));
+        command
+            .args(args)
+            .envs(env.iter().copied())
+            .env_remove("CLOUD_SDK_AK")
+            .env_remove("HUAWEICLOUD_SDK_AK")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.0.join(format!("run{i}.out"))).unwrap())
+            .stderr(std::fs::File::create(dir.0.join(format!("run{i}.err"))).unwrap());
+        let exporter = Killed(command.spawn().unwrap());
+        let until = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            let out = dir.read(&format!("run{i}.out"));
+            if let Some(rest) = out.split("exporter listening on ").nth(1) {
+                let url = rest.split_whitespace().next().unwrap();
+                break url.trim_end_matches("/metrics").to_string();
+            }
+            assert!(
+                Instant::now() < until,
+                "{name}: {}",
+                dir.read(&format!("run{i}.err"))
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // Until a renewal (or, refused, three failures) is counted.
+        let http = reqwest::Client::new();
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let metrics = answer(http.get(format!("{base}/metrics"))).await;
+            let count = |result: &str| -> f64 {
+                metrics
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("dcs_exporter_credential_refreshes_total{")
+                            && l.contains(&format!("result=\"{result}\""))
+                    })
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum()
+            };
+            if count("success") >= 2.0 || count("refused") >= 3.0 {
+                break;
+            }
+            assert!(Instant::now() < until, "{name}: {metrics}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for path in ["/metrics", "/", "/readyz"] {
+            let text = answer(http.get(format!("{base}{path}"))).await;
+            outputs.push((format!("{name}: GET {path}"), text));
+        }
+        drop(exporter);
+        let logs = dir.read(&format!("run{i}.out")) + &dir.read(&format!("run{i}.err"));
+        assert!(logs.contains("credentials"), "{name}: {logs}");
+        if *name == "pod identity" {
+            assert!(
+                logs.contains("the token file can be read by every user of this machine"),
+                "{logs}"
+            );
+        }
+        outputs.push((format!("{name}: the exporter's logs"), logs));
+        let mut check = Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"));
+        let output = check
+            .args(["--log.level", "trace", "check-config", "--config", &config])
+            .envs(env.iter().copied())
+            .env_remove("CLOUD_SDK_AK")
+            .env_remove("HUAWEICLOUD_SDK_AK")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert!(text.contains("credentials"), "{name}: {text}");
+        outputs.push((format!("{name}: check-config"), text));
+    }
+    let mut secrets: Vec<String> = [AK, SK, POD_TOKEN, WRONG_POD_TOKEN, ID_TOKEN]
+        .map(String::from)
+        .into();
+    let issued = sim.issuer().everything_issued();
+    assert!(issued.len() > 20, "{} values issued", issued.len());
+    secrets.extend(issued);
+    let found = leaks_of(&outputs, &secrets);
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    // The check sees a value when it is there.
+    assert_eq!(
+        leaks_of(&[("planted".into(), format!("x {ID_TOKEN} y"))], &secrets).len(),
+        1
+    );
+}
