@@ -723,3 +723,90 @@ async fn the_gateway_refuses_expired_and_mismatched_temporary_credentials() {
     assert!(e.message.contains("expired"), "{e}");
     assert_eq!(sim.auth_failures(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_carries_sts_and_iam_calls_never_the_metadata_service() {
+    use dcs_session_exporter::cloud::credentials::providers::{
+        FetchFailure, Fetcher, IdToken, Oidc,
+    };
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (_sim, sim_url) = serve_sim(None, |_| {}).await;
+    // A "proxy" that counts connections and refuses every request.
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = proxy.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let fetcher = Fetcher::new(Some(&proxy_url)).unwrap();
+    let metadata = Provider::Metadata {
+        endpoint: sim_url.parse().unwrap(),
+    };
+    let credentials = fetcher.fetch(&metadata).await.unwrap();
+    assert!(credentials.expires_at.is_some());
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "metadata went direct"
+    );
+    let oidc = Provider::Oidc(Oidc {
+        sts: sim_url.parse().unwrap(),
+        provider_urn: "urn:p".into(),
+        agency_urn: "urn:a".into(),
+        session_name: "s".into(),
+        duration_seconds: 900,
+        id_token: IdToken::Value(Secret::new(ID_TOKEN)),
+        policy: None,
+        policy_ids: Vec::new(),
+    });
+    let e = fetcher.fetch(&oidc).await.unwrap_err();
+    assert_eq!(e.failure, FetchFailure::Unreachable, "{e}");
+    assert!(
+        connections.load(Ordering::SeqCst) >= 1,
+        "STS went through the proxy"
+    );
+    // Without a proxy the same call reaches STS.
+    assert!(Fetcher::new(None).unwrap().fetch(&oidc).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metadata_service_with_and_without_session_tokens() {
+    use dcs_session_exporter::cloud::credentials::providers::Fetcher;
+    let (with_tokens, with_url) = serve_sim(None, |_| {}).await;
+    let (without_tokens, without_url) = serve_sim(None, |s| s.metadata_tokens = false).await;
+    let http = harness::http();
+    // With tokens, securitykey wants one; the token call wants its TTL header.
+    let bare = http
+        .get(format!("{with_url}/openstack/latest/securitykey"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 401);
+    let no_ttl = http
+        .put(format!("{with_url}/meta-data/latest/api/token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_ttl.status(), 400);
+    // An older service: 404 on the token call, securitykey without one.
+    let token = http
+        .put(format!("{without_url}/meta-data/latest/api/token"))
+        .header("X-Metadata-Token-Ttl-Seconds", "21600")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 404);
+    let fetcher = Fetcher::new(None).unwrap();
+    for (sim, url) in [(&with_tokens, &with_url), (&without_tokens, &without_url)] {
+        let provider = Provider::Metadata {
+            endpoint: url.parse().unwrap(),
+        };
+        let credentials = fetcher.fetch(&provider).await.unwrap();
+        assert!(credentials.security_token.is_some());
+        assert_eq!(sim.issuer().issued_by("metadata"), 1);
+    }
+}

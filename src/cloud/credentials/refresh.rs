@@ -152,20 +152,6 @@ impl CredentialCell {
             .ok_or_else(|| self.0.unusable())
     }
 
-    /// Renews at once, backoff or not (`check-config`, tests); static keys are left alone.
-    pub async fn renew_now(&self) -> Result<(), String> {
-        if !self.0.provider.is_temporary() {
-            return Ok(());
-        }
-        self.0.renew(true).await;
-        let state = self.0.lock();
-        match (&state.last_error, &state.current) {
-            (Some(e), _) => Err(e.to_string()),
-            (None, Some(_)) => Ok(()),
-            (None, None) => Err("no credentials obtained".into()),
-        }
-    }
-
     pub fn status(&self) -> CredentialStatus {
         let inner = &self.0;
         let temporary = inner.provider.is_temporary();
