@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::cloud::credentials::providers::{self as p, Fetcher, IdToken, Oidc};
 use crate::cloud::credentials::{
-    CredentialCell, CredentialSource, CredentialsError, Provider, default_profile_path_in,
+    CredentialCell, CredentialSource, CredentialsError, ProfileSection, Provider,
+    default_profile_path_in,
 };
 use crate::cloud::{ApiClient, ClientOptions, Credentials, RateLimiter, RequestObserver};
 use crate::config::{Cloud, Config};
@@ -60,11 +61,16 @@ fn base_provider(
             .clone()
             .or_else(|| default_profile_path_in(lookup))
     };
-    let from_env = || {
-        Credentials::from_lookup(&cloud.credentials, lookup).map(|credentials| Provider::Static {
+    let from_env = || match Credentials::from_lookup(&cloud.credentials, lookup) {
+        Ok(credentials) => Ok(Provider::Static {
             source: CredentialSource::Env,
             credentials,
-        })
+        }),
+        // No keys: a federated id token, as Huawei's SDK reads it from the environment.
+        Err(e) => match (set(p::IDP_ID_VAR), set(p::ID_TOKEN_FILE_VAR)) {
+            (Some(idp_id), Some(file)) => federated(cloud, None, idp_id, file, lookup),
+            _ => Err(e),
+        },
     };
     match cloud.credential_source {
         CredentialSource::Env => from_env(),
@@ -73,7 +79,7 @@ fn base_provider(
                 path: "~/.huaweicloud/credentials".into(),
                 problem: "no HOME to find it in: set credentials_file".into(),
             })?;
-            from_profile(&path)
+            from_profile(cloud, &path, lookup)
         }
         CredentialSource::Metadata => Ok(Provider::Metadata {
             endpoint: cloud.metadata_endpoint.clone().unwrap_or_else(|| {
@@ -86,7 +92,7 @@ fn base_provider(
             Ok(provider) => Ok(provider),
             Err(env_error) => {
                 if let Some(path) = profile_path().filter(|p| p.exists()) {
-                    from_profile(&path)
+                    from_profile(cloud, &path, lookup)
                 } else if set(p::POD_IDENTITY_URI_VAR).is_some() {
                     pod_identity(lookup)
                 } else if set(p::OIDC_PROVIDER_URN_VAR).is_some()
@@ -101,8 +107,13 @@ fn base_provider(
     }
 }
 
-/// The SDK's credentials file at `path`.
-fn from_profile(path: &Path) -> Result<Provider, CredentialsError> {
+/// The SDK's credentials file at `path`: its keys, else its federated id token (`idp_id`,
+/// `id_token_file` and, optionally, `iam_endpoint`).
+fn from_profile(
+    cloud: &Cloud,
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Provider, CredentialsError> {
     let problem = |problem: String| CredentialsError::Profile {
         path: path.display().to_string(),
         problem,
@@ -110,10 +121,45 @@ fn from_profile(path: &Path) -> Result<Provider, CredentialsError> {
     crate::config::warn_if_others_can_read(path, "the credentials file");
     let text = crate::config::read_bounded(path, crate::config::MAX_FILE_BYTES)
         .map_err(|e| problem(e.to_string()))?;
-    let credentials = Credentials::from_profile_text(&text).map_err(problem)?;
-    Ok(Provider::Static {
-        source: CredentialSource::Profile,
-        credentials,
+    let section = ProfileSection::parse(&text).map_err(problem)?;
+    match Credentials::from_profile(&section) {
+        Ok(credentials) => Ok(Provider::Static {
+            source: CredentialSource::Profile,
+            credentials,
+        }),
+        Err(missing) => match (section.get("idp_id"), section.get("id_token_file")) {
+            (Some(idp_id), Some(file)) => {
+                let iam = section
+                    .get("iam_endpoint")
+                    .map(|url| {
+                        crate::cloud::endpoints::http_url(url)
+                            .map_err(|e| problem(format!("iam_endpoint {e}")))
+                    })
+                    .transpose()?;
+                federated(cloud, iam, idp_id.to_string(), file.to_string(), lookup)
+            }
+            _ => Err(problem(missing)),
+        },
+    }
+}
+
+/// A federated id token exchanged through IAM: `iam` when the credentials file names one, else
+/// the configured or the SDK's or the region's.
+fn federated(
+    cloud: &Cloud,
+    iam: Option<reqwest::Url>,
+    idp_id: String,
+    file: String,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Provider, CredentialsError> {
+    let iam = match iam.or_else(|| cloud.iam_endpoint.clone()) {
+        Some(url) => url,
+        None => service_endpoint(None, p::IAM_ENDPOINT_VAR, "iam", &cloud.region, lookup)?,
+    };
+    Ok(Provider::Federated {
+        iam,
+        idp_id,
+        id_token_file: token_file(CredentialSource::Env, p::ID_TOKEN_FILE_VAR, file)?,
     })
 }
 

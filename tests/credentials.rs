@@ -117,7 +117,29 @@ struct Source {
 fn sources(sim_url: &str, dir: &Dir) -> Vec<Source> {
     let pod_file = token_file(dir, "pod-token", POD_TOKEN);
     let id_file = token_file(dir, "id-token", &format!("{ID_TOKEN}\n"));
+    let profile = token_file(
+        dir,
+        "federated-profile",
+        &format!(
+            "[basic]\nidp_id = cce-cluster\nid_token_file = {id_file}\niam_endpoint = {sim_url}\n"
+        ),
+    );
     vec![
+        // Huawei's SDK reads a federated id token from the environment or its credentials file
+        // when there are no keys: env and profile both become temporary.
+        Source {
+            name: "federated",
+            keys: format!("credentials = \"env\"\niam_endpoint = \"{sim_url}\"\n"),
+            env: vec![
+                ("HUAWEICLOUD_SDK_IDP_ID", "cce-cluster".into()),
+                ("HUAWEICLOUD_SDK_ID_TOKEN_FILE", id_file.clone()),
+            ],
+        },
+        Source {
+            name: "federated",
+            keys: "credentials = \"profile\"\n".into(),
+            env: vec![("HUAWEICLOUD_SDK_CREDENTIALS_FILE", profile)],
+        },
         Source {
             name: "metadata",
             keys: format!("credentials = \"metadata\"\nmetadata_endpoint = \"{sim_url}\"\n"),
@@ -162,9 +184,10 @@ async fn every_source_scans_end_to_end() {
     let (sim, sim_url) = serve_sim(None, |_| {}).await;
     let nodes = client_nodes(&sim);
     let dir = Dir::new("cred-sources");
-    for source in sources(&sim_url, &dir) {
+    for (i, source) in sources(&sim_url, &dir).into_iter().enumerate() {
+        let used_before = sim.issuer().used(source.name);
         let path = dir.write(
-            &format!("{}.toml", source.name),
+            &format!("{}-{i}.toml", source.name),
             &config(&sim, &sim_url, "1s", &source.keys),
         );
         let exporter = Exporter::start_with(
@@ -184,8 +207,13 @@ async fn every_source_scans_end_to_end() {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs_f64();
-        // The simulator's default lifetime is an hour; OIDC asked for 900 s.
-        let lifetime = if source.name == "oidc" { 900.0 } else { 3600.0 };
+        // The simulator's default lifetime is an hour; OIDC asked for 900 s, the federated
+        // exchange for six hours as Huawei's SDK does.
+        let lifetime = match source.name {
+            "oidc" => 900.0,
+            "federated" => 21600.0,
+            _ => 3600.0,
+        };
         assert!(
             (expiry - now - lifetime).abs() < 30.0,
             "{}: expires in {} s",
@@ -202,7 +230,11 @@ async fn every_source_scans_end_to_end() {
             "{}",
             source.name
         );
-        assert!(sim.issuer().used(source.name) > 0, "{}", source.name);
+        assert!(
+            sim.issuer().used(source.name) > used_before,
+            "{}: scans on its credentials",
+            source.name
+        );
         let page = harness::http()
             .get(format!("{}/", exporter.base))
             .send()
@@ -237,9 +269,8 @@ async fn assume_agency_with_a_base_of_each_kind() {
     let (sim, sim_url) = serve_sim(None, |_| {}).await;
     let nodes = client_nodes(&sim);
     let dir = Dir::new("cred-agency");
-    let agency = format!(
-        "iam_endpoint = \"{sim_url}\"\nassume_agency = {{ domain_name = \"other-account\", agency_name = \"dcs-read\", duration = \"2h\" }}\n"
-    );
+    let agency = "assume_agency = { domain_name = \"other-account\", agency_name = \"dcs-read\", duration = \"2h\" }\n";
+    let iam = format!("iam_endpoint = \"{sim_url}\"\n");
     let profile = dir.write("credentials", &format!("[basic]\nak = {AK}\nsk = {SK}\n"));
     let mut bases = vec![
         Source {
@@ -260,8 +291,15 @@ async fn assume_agency_with_a_base_of_each_kind() {
     for base in bases {
         let before = sim.issuer().used("assume_agency");
         let path = dir.write(
-            &format!("agency-{}.toml", base.name),
-            &config(&sim, &sim_url, "1s", &format!("{}{agency}", base.keys)),
+            &format!("agency-{}-{}.toml", base.name, base.keys.len()),
+            &config(&sim, &sim_url, "1s", &{
+                let iam = if base.keys.contains("iam_endpoint") {
+                    ""
+                } else {
+                    iam.as_str()
+                };
+                format!("{}{iam}{agency}", base.keys)
+            }),
         );
         let exporter = Exporter::start_with(
             process::without_env_credentials(),

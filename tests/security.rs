@@ -425,6 +425,14 @@ async fn no_secret_from_any_temporary_credentials_source() {
             .concat(),
         ),
         (
+            "federated id token",
+            format!("credentials = \"env\"\niam_endpoint = \"{url}\"\n"),
+            vec![
+                ("HUAWEICLOUD_SDK_IDP_ID", "idp"),
+                ("HUAWEICLOUD_SDK_ID_TOKEN_FILE", &id_file),
+            ],
+        ),
+        (
             "assume_agency on metadata",
             format!(
                 "credentials = \"metadata\"\nmetadata_endpoint = \"{url}\"\niam_endpoint = \"{url}\"\n\

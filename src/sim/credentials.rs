@@ -19,7 +19,8 @@ use super::Simulator;
 use crate::cloud::Secret;
 use crate::cloud::credentials::constant_time_eq;
 use crate::cloud::credentials::providers::{
-    HEADER_METADATA_TOKEN, HEADER_METADATA_TOKEN_TTL, NO_AGENCY_MESSAGE,
+    HEADER_IDP_ID, HEADER_METADATA_TOKEN, HEADER_METADATA_TOKEN_TTL, HEADER_SUBJECT_TOKEN,
+    NO_AGENCY_MESSAGE,
 };
 
 /// How long issued credentials last when neither the request nor the simulator says.
@@ -72,6 +73,8 @@ pub struct Issued {
 pub struct Issuer {
     issued: Mutex<HashMap<String, Issued>>,
     metadata_tokens: Mutex<HashSet<String>>,
+    /// Unscoped IAM tokens from the id-token exchange.
+    subject_tokens: Mutex<HashSet<String>>,
     counts: Mutex<HashMap<&'static str, u64>>,
     /// Service calls (not IAM's) accepted with issued credentials, by issuer.
     uses: Mutex<HashMap<&'static str, u64>>,
@@ -359,24 +362,127 @@ pub async fn assume_with_oidc(State(sim): State<Arc<Simulator>>, body: Bytes) ->
     .into_response()
 }
 
-/// `POST /v3.0/OS-CREDENTIAL/securitytokens`, signed by the caller (the gateway layer
-/// verified the signature): `assume_role` for another account's agency.
-pub async fn security_tokens(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
+/// `POST /v3.0/OS-AUTH/id-token/tokens`: a federated id token (of the identity provider in
+/// `X-Idp-Id`) for an unscoped token, in `X-Subject-Token`.
+pub async fn id_token_tokens(
+    State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let issuer = &sim.issuer;
+    if issuer.down() {
+        return unavailable();
+    }
+    let idp = headers
+        .get(HEADER_IDP_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if idp.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "IAM.0007", "X-Idp-Id is required.");
+    }
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "IAM.0007",
+            "Request parameter error.",
+        );
+    };
+    let given = body["auth"]["id_token"]["id"].as_str().unwrap_or_default();
+    let accepted = match &sim.config.credential_services.oidc_id_token {
+        Some(expected) => constant_time_eq(given.as_bytes(), expected.expose().as_bytes()),
+        None => !given.trim().is_empty(),
+    };
+    if !accepted {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "IAM.0005",
+            "The id_token is invalid or expired.",
+        );
+    }
+    let token = format!(
+        "MIIT{:032x}{:032x}",
+        rand::rng().random::<u128>(),
+        rand::rng().random::<u128>()
+    );
+    issuer.remember(&[&token]);
+    {
+        let mut tokens = issuer
+            .subject_tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if tokens.len() > 10_000 {
+            tokens.clear();
+        }
+        tokens.insert(token.clone());
+    }
+    let expires = timestamp(sim.now() + Duration::from_secs(86_400));
+    let mut response = (
+        StatusCode::CREATED,
+        Json(serde_json::json!({"token": {"methods": ["mapped"], "expires_at": expires}})),
+    )
+        .into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&token) {
+        response.headers_mut().insert(HEADER_SUBJECT_TOKEN, value);
+    }
+    response
+}
+
+/// `POST /v3.0/OS-CREDENTIAL/securitytokens`: `assume_role` for another account's agency
+/// (signed with the caller's credentials), or `token` for temporary credentials of an unscoped
+/// token from the id-token exchange.
+pub async fn security_tokens(
+    State(sim): State<Arc<Simulator>>,
+    request: axum::extract::Request,
+) -> Response {
     let issuer = &sim.issuer;
     if issuer.down() {
         return unavailable();
     }
     let bad = |message: &str| error(StatusCode::BAD_REQUEST, "IAM.0007", message);
-    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 1 << 20).await else {
+        return bad("Request body too large.");
+    };
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return bad("Request parameter error.");
     };
-    let identity = &body["auth"]["identity"];
-    let methods_assume = identity["methods"]
-        .as_array()
-        .is_some_and(|m| m.iter().any(|v| v == "assume_role"));
+    let identity = &json["auth"]["identity"];
+    let method = |name: &str| {
+        identity["methods"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|v| v == name))
+    };
+    if method("token") {
+        let token = &identity["token"];
+        let id = token["id"].as_str().unwrap_or_default();
+        let known = issuer
+            .subject_tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id);
+        if !known {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "IAM.0005",
+                "The token is invalid or expired.",
+            );
+        }
+        let duration = token["duration_seconds"].as_u64().unwrap_or(900);
+        if !(900..=86_400).contains(&duration) {
+            return bad("duration_seconds must be between 900 and 86400.");
+        }
+        let (access, issued) = issuer.issue("federated", sim.now(), lifetime(&sim, Some(duration)));
+        return (StatusCode::CREATED, Json(huawei_shape(&access, &issued))).into_response();
+    }
+    // assume_role: the gateway's signature check first.
+    if let Err(failure) = super::http::verify_signature(&sim, &parts, &body) {
+        return failure.into_response();
+    }
     let assume = &identity["assume_role"];
-    if !methods_assume || !assume.is_object() {
-        return bad("auth.identity.methods must be [\"assume_role\"] with assume_role.");
+    if !method("assume_role") || !assume.is_object() {
+        return bad(
+            "auth.identity.methods must be [\"assume_role\"] with assume_role, or [\"token\"] with token.",
+        );
     }
     let domain = assume["domain_name"]
         .as_str()

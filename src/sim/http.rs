@@ -50,12 +50,9 @@ pub fn router(sim: Arc<Simulator>) -> Router {
             "/v1/{project_id}/dbss/audit/jobs/{resource_id}",
             get(audit_jobs_legacy),
         )
-        .route("/v1/{project_id}/audit/{resource_id}/jobs", get(audit_jobs))
-        .route(
-            crate::cloud::credentials::providers::SECURITY_TOKENS_PATH,
-            post(credentials::security_tokens),
-        );
-    // Called without a signature: the node-local services and STS's OIDC exchange.
+        .route("/v1/{project_id}/audit/{resource_id}/jobs", get(audit_jobs));
+    // Called without a signature: the node-local services, STS's OIDC exchange, IAM's id-token
+    // exchange.
     let unsigned = Router::new()
         .route(
             crate::cloud::credentials::providers::METADATA_TOKEN_PATH,
@@ -69,6 +66,15 @@ pub fn router(sim: Arc<Simulator>) -> Router {
         .route(
             crate::cloud::credentials::providers::ASSUME_WITH_OIDC_PATH,
             post(credentials::assume_with_oidc),
+        )
+        .route(
+            crate::cloud::credentials::providers::ID_TOKEN_TOKENS_PATH,
+            post(credentials::id_token_tokens),
+        )
+        // Signed (assume_role) or not (a token from the id-token call): the handler checks.
+        .route(
+            crate::cloud::credentials::providers::SECURITY_TOKENS_PATH,
+            post(credentials::security_tokens),
         );
     dcs.route_layer(middleware::from_fn_with_state(
         Arc::clone(&sim),
@@ -103,7 +109,7 @@ async fn latency(State(sim): State<Arc<Simulator>>, request: Request, next: Next
 }
 
 /// An error answer in the shape of the service that gives it.
-struct ApiFailure(SimError);
+pub(super) struct ApiFailure(SimError);
 
 impl From<SimError> for ApiFailure {
     fn from(e: SimError) -> Self {
@@ -177,17 +183,14 @@ fn gateway(status: u16, code: &str, message: impl Into<String>) -> ApiFailure {
     })
 }
 
-/// Checks the AK/SK signature and clock skew of every API call, then the project and the rate
-/// limit, as the API gateway does before the service sees the request.
-async fn authenticate(
-    State(sim): State<Arc<Simulator>>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiFailure> {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, MAX_REQUEST_BODY)
-        .await
-        .map_err(|_| gateway(413, "APIG.0201", "Request body too large."))?;
+/// Checks the AK/SK signature and clock skew of a request as the gateway does: signed with the
+/// account's keys, or with temporary ones the simulator issued (then with their security
+/// token, before they expire). The credentials' issuer, for issued ones.
+pub(super) fn verify_signature(
+    sim: &Simulator,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Result<Option<credentials::Issued>, ApiFailure> {
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -209,7 +212,7 @@ async fn authenticate(
         path: parts.uri.path(),
         query: &query,
         headers: &headers,
-        body: &body,
+        body,
     };
     let config = &sim.config;
     // The account's own keys, or temporary ones the simulator issued.
@@ -273,12 +276,26 @@ async fn authenticate(
             ));
         }
     }
-    // IAM's paths carry no project.
-    let iam = parts.uri.path().starts_with("/v3");
-    if let Some(issued) = issued.as_ref().filter(|_| !iam) {
+    Ok(issued)
+}
+
+/// Checks the signature of every API call, then the project and the rate limit, as the API
+/// gateway does before the service sees the request.
+async fn authenticate(
+    State(sim): State<Arc<Simulator>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiFailure> {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, MAX_REQUEST_BODY)
+        .await
+        .map_err(|_| gateway(413, "APIG.0201", "Request body too large."))?;
+    let issued = verify_signature(&sim, &parts, &body)?;
+    let config = &sim.config;
+    if let Some(issued) = &issued {
         sim.issuer().count_use(issued.issuer);
     }
-    if let Some(project) = config.project_id.as_ref().filter(|_| !iam) {
+    if let Some(project) = &config.project_id {
         let in_path = parts.uri.path().split('/').nth(2).unwrap_or_default();
         let in_header = parts
             .headers

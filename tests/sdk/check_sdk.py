@@ -13,8 +13,9 @@ then be refused; without it they must be served. Prints "ok  <name>" or "FAIL <n
 check, then "N passed, M failed"; exits 1 when any check failed.
 
 The SDK's credential providers are checked too: its credentials file, OIDC through STS
-(HUAWEICLOUD_SDK_STS_ENDPOINT), the metadata service (its fixed address patched to the
-simulator's) and pod identity each obtain temporary credentials that then sign DCS calls.
+(HUAWEICLOUD_SDK_STS_ENDPOINT), a federated id token through IAM (HUAWEICLOUD_SDK_IAM_ENDPOINT),
+the metadata service (its fixed address patched to the simulator's) and pod identity each
+obtain credentials that then sign DCS calls.
 """
 
 import argparse
@@ -480,8 +481,8 @@ def check_credential_providers(r, args):
     # pylint: disable=import-outside-toplevel
     from huaweicloudsdkcore.auth import internal
     from huaweicloudsdkcore.auth.provider import (
-        MetadataCredentialProvider, OidcStsCredentialProvider, PodIdentityCredentialProvider,
-        ProfileCredentialProvider)
+        EnvCredentialProvider, MetadataCredentialProvider, OidcStsCredentialProvider,
+        PodIdentityCredentialProvider, ProfileCredentialProvider)
 
     def profile():
         path = os.path.join(os.environ["HOME"], "sdk-credentials")
@@ -553,6 +554,27 @@ def check_credential_providers(r, args):
             temporary(creds, "oidc")
 
         r.check("provider: OIDC through STS signs DCS calls", oidc)
+
+        def federated():
+            path = os.path.join(os.environ["HOME"], "id-token")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(args.oidc_id_token)
+            env = {
+                "HUAWEICLOUD_SDK_IDP_ID": "cce-cluster",
+                "HUAWEICLOUD_SDK_ID_TOKEN_FILE": path,
+                "HUAWEICLOUD_SDK_IAM_ENDPOINT": args.endpoint,
+                "HUAWEICLOUD_SDK_PROJECT_ID": args.project_id,
+            }
+            os.environ.update(env)
+            try:
+                creds = EnvCredentialProvider.get_basic().get_credentials()
+                with_provider_credentials(args, creds)
+            finally:
+                for name in env:
+                    del os.environ[name]
+            temporary(creds, "federated")
+
+        r.check("provider: a federated id token through IAM signs DCS calls", federated)
 
     if args.pod_token:
         def pod_identity():

@@ -236,11 +236,16 @@ impl Credentials {
     }
 }
 
-impl Credentials {
-    /// From the text of the SDK's credentials file (INI): the `[basic]` section, else
-    /// `[global]`; keys `ak`, `sk` and `security_token`, in any case. Errors name what is
-    /// missing, never a value.
-    pub fn from_profile_text(text: &str) -> Result<Self, String> {
+/// The section of the SDK's credentials file (INI) that counts: `[basic]`, else `[global]`;
+/// keys in any case.
+#[derive(Clone, Debug)]
+pub struct ProfileSection {
+    pub name: String,
+    pairs: Vec<(String, String)>,
+}
+
+impl ProfileSection {
+    pub fn parse(text: &str) -> Result<Self, String> {
         let mut sections: Vec<(String, Vec<(String, String)>)> = Vec::new();
         for line in text.lines() {
             let line = line.trim();
@@ -262,17 +267,39 @@ impl Credentials {
             .iter()
             .find_map(|wanted| sections.iter().find(|(name, _)| name == wanted))
             .ok_or("has no [basic] or [global] section")?;
-        let get = |key: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, v)| k == key && !v.is_empty())
-                .map(|(_, v)| v.clone())
-        };
-        let ak = get("ak").ok_or_else(|| format!("[{name}] has no ak"))?;
-        let sk = get("sk").ok_or_else(|| format!("[{name}] has no sk"))?;
+        Ok(Self {
+            name: name.clone(),
+            pairs: pairs.clone(),
+        })
+    }
+
+    /// A key's last non-empty value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Credentials {
+    /// From the text of the SDK's credentials file: keys `ak`, `sk` and `security_token` of
+    /// its [`ProfileSection`]. Errors name what is missing, never a value.
+    pub fn from_profile_text(text: &str) -> Result<Self, String> {
+        Self::from_profile(&ProfileSection::parse(text)?)
+    }
+
+    pub fn from_profile(section: &ProfileSection) -> Result<Self, String> {
+        let name = &section.name;
+        let ak = section
+            .get("ak")
+            .ok_or_else(|| format!("[{name}] has no ak"))?;
+        let sk = section
+            .get("sk")
+            .ok_or_else(|| format!("[{name}] has no sk"))?;
         let creds = Self::new(ak, sk);
-        Ok(match get("security_token") {
+        Ok(match section.get("security_token") {
             Some(token) => creds.with_security_token(token),
             None => creds,
         })

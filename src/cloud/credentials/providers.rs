@@ -20,6 +20,14 @@ pub const HEADER_METADATA_TOKEN_TTL: &str = "X-Metadata-Token-Ttl-Seconds";
 pub const NO_AGENCY_MESSAGE: &str = "Please configure Cloud Service Agency first";
 pub const ASSUME_WITH_OIDC_PATH: &str = "/v5/agencies/assume-with-oidc";
 pub const SECURITY_TOKENS_PATH: &str = "/v3.0/OS-CREDENTIAL/securitytokens";
+/// IAM's exchange of a federated id token for an unscoped token (`X-Subject-Token`).
+pub const ID_TOKEN_TOKENS_PATH: &str = "/v3.0/OS-AUTH/id-token/tokens";
+pub const HEADER_IDP_ID: &str = "X-Idp-Id";
+pub const HEADER_SUBJECT_TOKEN: &str = "X-Subject-Token";
+pub const IDP_ID_VAR: &str = "HUAWEICLOUD_SDK_IDP_ID";
+pub const ID_TOKEN_FILE_VAR: &str = "HUAWEICLOUD_SDK_ID_TOKEN_FILE";
+/// What Huawei's SDK asks of IAM for federated credentials: six hours.
+pub const FEDERATED_DURATION_SECONDS: u64 = 6 * 3600;
 
 pub const POD_IDENTITY_URI_VAR: &str = "HC_CONTAINER_CREDENTIALS_FULL_URI";
 pub const POD_IDENTITY_TOKEN_FILE_VAR: &str = "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE";
@@ -76,6 +84,13 @@ pub enum Provider {
         token_file: PathBuf,
     },
     Oidc(Oidc),
+    /// A federated id token exchanged through IAM (`HUAWEICLOUD_SDK_IDP_ID` and
+    /// `HUAWEICLOUD_SDK_ID_TOKEN_FILE`, or the credentials file's `idp_id` and `id_token_file`).
+    Federated {
+        iam: Url,
+        idp_id: String,
+        id_token_file: PathBuf,
+    },
     /// The base's credentials exchanged for an agency's.
     Agency {
         base: Box<Provider>,
@@ -105,14 +120,15 @@ pub enum IdToken {
 }
 
 impl Provider {
-    /// The metric label of the source: `env`, `profile`, `metadata`, `pod_identity`, `oidc`
-    /// or `assume_agency`.
+    /// The metric label of the source: `env`, `profile`, `metadata`, `pod_identity`, `oidc`,
+    /// `federated` or `assume_agency`.
     pub fn source_label(&self) -> &'static str {
         match self {
             Provider::Static { source, .. } => source.as_str(),
             Provider::Metadata { .. } => CredentialSource::Metadata.as_str(),
             Provider::PodIdentity { .. } => CredentialSource::PodIdentity.as_str(),
             Provider::Oidc(_) => CredentialSource::Oidc.as_str(),
+            Provider::Federated { .. } => "federated",
             Provider::Agency { .. } => "assume_agency",
         }
     }
@@ -151,6 +167,14 @@ impl Provider {
             Provider::Oidc(oidc) => format!(
                 "agency {} assumed with an OIDC id token through {} ({} s)",
                 oidc.agency_urn, oidc.sts, oidc.duration_seconds
+            ),
+            Provider::Federated {
+                iam,
+                idp_id,
+                id_token_file,
+            } => format!(
+                "a federated id token ({}) of identity provider {idp_id} exchanged through {iam}",
+                id_token_file.display()
             ),
             Provider::Agency { base, iam, agency } => {
                 let domain = match &agency.domain {
@@ -245,6 +269,11 @@ impl Fetcher {
             Provider::Metadata { endpoint } => self.metadata(endpoint).await,
             Provider::PodIdentity { uri, token_file } => self.pod_identity(uri, token_file).await,
             Provider::Oidc(oidc) => self.oidc(oidc).await,
+            Provider::Federated {
+                iam,
+                idp_id,
+                id_token_file,
+            } => self.federated(iam, idp_id, id_token_file).await,
             Provider::Agency { base, iam, agency } => {
                 let base = Box::pin(self.fetch(base)).await?;
                 self.assume_agency(&base, iam, agency).await
@@ -356,6 +385,61 @@ impl Fetcher {
         let body = read_answer(WHAT, answer).await?;
         if status >= 400 {
             return Err(status_error(WHAT, "call", status, &body));
+        }
+        parse_credentials(WHAT, &body, SystemTime::now())
+    }
+
+    /// As Huawei's SDK does: the id token for an unscoped token, then that for temporary
+    /// credentials.
+    async fn federated(
+        &self,
+        iam: &Url,
+        idp_id: &str,
+        id_token_file: &std::path::Path,
+    ) -> Result<Credentials, FetchError> {
+        const WHAT: &str = "IAM id-token";
+        let id_token = read_token_file(WHAT, id_token_file)?;
+        let answer = self
+            .remote
+            .post(join(iam, ID_TOKEN_TOKENS_PATH))
+            .header(HEADER_IDP_ID, idp_id)
+            .json(&serde_json::json!({"auth": {"id_token": {"id": id_token.expose()}}}))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| transport(WHAT, "token", &e))?;
+        let status = answer.status().as_u16();
+        let subject = answer
+            .headers()
+            .get(HEADER_SUBJECT_TOKEN)
+            .and_then(|v| v.to_str().ok())
+            .map(|t| Secret::new(t.trim()));
+        let body = read_answer(WHAT, answer).await?;
+        if status >= 400 {
+            return Err(status_error(WHAT, "token", status, &body));
+        }
+        let subject = subject
+            .filter(|t| !t.expose().is_empty())
+            .ok_or(FetchError {
+                failure: FetchFailure::Malformed,
+                provider: WHAT,
+                message: format!("token: the answer has no {HEADER_SUBJECT_TOKEN}"),
+            })?;
+        let answer = self
+            .remote
+            .post(join(iam, SECURITY_TOKENS_PATH))
+            .json(&serde_json::json!({"auth": {"identity": {
+                "methods": ["token"],
+                "token": {"id": subject.expose(), "duration_seconds": FEDERATED_DURATION_SECONDS},
+            }}}))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| transport(WHAT, "securitytokens", &e))?;
+        let status = answer.status().as_u16();
+        let body = read_answer(WHAT, answer).await?;
+        if status >= 400 {
+            return Err(status_error(WHAT, "securitytokens", status, &body));
         }
         parse_credentials(WHAT, &body, SystemTime::now())
     }
