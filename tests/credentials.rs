@@ -848,3 +848,50 @@ async fn the_metadata_service_with_and_without_session_tokens() {
         assert_eq!(sim.issuer().issued_by("metadata"), 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_the_service_refuses_are_renewed_before_their_time() {
+    let (sim, sim_url) = serve_sim(None, |_| {}).await;
+    let nodes = client_nodes(&sim);
+    let dir = Dir::new("cred-revoked");
+    let path = dir.write(
+        "metadata.toml",
+        &config(
+            &sim,
+            &sim_url,
+            "1s",
+            &format!("credentials = \"metadata\"\nmetadata_endpoint = \"{sim_url}\"\n"),
+        ),
+    );
+    let exporter = Exporter::start_with(
+        process::without_env_credentials(),
+        &["--config", path.to_str().unwrap()],
+        &[],
+    );
+    all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
+    // Valid for an hour, but withdrawn: the gateway refuses them.
+    sim.issuer().revoke_all();
+    harness::wait_for(Duration::from_secs(20), "scans refused", || async {
+        let samples = harness::scrape(&exporter.base).await;
+        (scan_errors(&samples, "APIG.0301") >= 1.0).then_some(())
+    })
+    .await;
+    // Renewed within half a minute of being obtained, not an hour later.
+    harness::wait_for(Duration::from_secs(45), "renewed and scanning", || async {
+        let samples = harness::scrape(&exporter.base).await;
+        let ok = samples
+            .iter()
+            .filter(|s| s.name == "dcs_scan_success" && s.value == 1.0)
+            .count();
+        (sim.issuer().issued_by("metadata") == 2 && ok == nodes.len()).then_some(())
+    })
+    .await;
+    assert!(
+        exporter
+            .log()
+            .iter()
+            .any(|l| l.contains("the service refused the credentials: renewing them")),
+        "{:?}",
+        exporter.log()
+    );
+}

@@ -329,6 +329,11 @@ impl ApiClient {
                 ),
             )),
         };
+        if let Err(e) = &result
+            && e.is_auth_failure()
+        {
+            self.credentials.refused();
+        }
         if let Some(limiter) = &self.options.rate_limiter {
             match &result {
                 Err(e) if e.is_throttled() => limiter.throttled(),

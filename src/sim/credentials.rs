@@ -140,6 +140,15 @@ impl Issuer {
         history.extend(values.iter().map(|v| v.to_string()));
     }
 
+    /// Revokes every credential issued so far: calls signed with them are refused from now on,
+    /// as when an agency's permissions are withdrawn.
+    pub fn revoke_all(&self) {
+        self.issued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     pub fn set_outage(&self, down: bool) {
         self.outage
             .store(down, std::sync::atomic::Ordering::Relaxed);

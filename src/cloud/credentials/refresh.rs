@@ -23,6 +23,9 @@ pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 const MIN_RENEWAL_GAP: Duration = Duration::from_secs(1);
 /// The background task wakes at least this often to look at the wall clock again.
 const MAX_SLEEP: Duration = Duration::from_secs(300);
+/// Credentials the gateway refused are renewed at once, but not sooner than this after they
+/// were obtained: a refusal for another cause (a wrong project) must not become a storm.
+pub const REFUSED_RENEWAL_GAP: Duration = Duration::from_secs(30);
 
 /// Why an account has no usable credentials now.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +73,9 @@ struct Inner {
     /// `success`, then each [`FetchFailure`] in [`FetchFailure::ALL`] order.
     refreshes: [AtomicU64; 1 + FetchFailure::ALL.len()],
     task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Wakes the background task early (credentials refused); its own `Arc`, so that the
+    /// sleeping task does not keep the cell alive.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Default)]
@@ -80,6 +86,8 @@ struct State {
     /// No renewal before this after a failure.
     retry_at: Option<SystemTime>,
     last_error: Option<FetchError>,
+    /// The gateway refused the current credentials (revoked, or the clocks disagree).
+    refused: bool,
 }
 
 impl Drop for Inner {
@@ -110,7 +118,7 @@ impl CredentialCell {
         let cell = Self::build(account, provider, fetcher, None);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&cell.0);
-            let task = runtime.spawn(renew_in_background(weak));
+            let task = runtime.spawn(renew_in_background(weak, Arc::clone(&cell.0.wake)));
             *cell.0.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
         }
         cell
@@ -133,6 +141,7 @@ impl CredentialCell {
             renewing: tokio::sync::Mutex::new(()),
             refreshes: Default::default(),
             task: Mutex::new(None),
+            wake: Arc::default(),
         }))
     }
 
@@ -150,6 +159,25 @@ impl CredentialCell {
         self.0
             .usable(SystemTime::now())
             .ok_or_else(|| self.0.unusable())
+    }
+
+    /// The gateway refused a call signed with the current credentials (`401`): temporary ones
+    /// are renewed at once, at most every [`REFUSED_RENEWAL_GAP`]. Static keys cannot be.
+    pub fn refused(&self) {
+        if !self.0.provider.is_temporary() {
+            return;
+        }
+        let mut state = self.0.lock();
+        if state.current.is_some() && !state.refused {
+            state.refused = true;
+            drop(state);
+            tracing::warn!(
+                cloud = %self.0.account,
+                source = self.0.provider.source_label(),
+                "the service refused the credentials: renewing them"
+            );
+            self.0.wake.notify_one();
+        }
     }
 
     pub fn status(&self) -> CredentialStatus {
@@ -201,7 +229,10 @@ impl Inner {
         let obtained = state.obtained_at.unwrap_or(end);
         let lifetime = end.duration_since(obtained).unwrap_or_default();
         let before = RENEW_BEFORE.min(lifetime / 2).max(EXPIRY_MARGIN * 2);
-        let at = end.checked_sub(before).unwrap_or(end);
+        let mut at = end.checked_sub(before).unwrap_or(end);
+        if state.refused {
+            at = at.min(obtained + REFUSED_RENEWAL_GAP);
+        }
         Some(at.max(obtained + MIN_RENEWAL_GAP))
     }
 
@@ -272,6 +303,7 @@ impl Inner {
                 state.failures_in_a_row = 0;
                 state.retry_at = None;
                 state.last_error = None;
+                state.refused = false;
             }
             Err(error) => {
                 let index = FetchFailure::ALL
@@ -307,13 +339,16 @@ fn retry_wait(failures_before: u32) -> Duration {
     Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
 }
 
-async fn renew_in_background(cell: Weak<Inner>) {
+async fn renew_in_background(cell: Weak<Inner>, wake: Arc<tokio::sync::Notify>) {
     loop {
         let wait = match cell.upgrade() {
             Some(inner) => inner.next_wake(SystemTime::now()),
             None => return,
         };
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+        }
         let Some(inner) = cell.upgrade() else { return };
         inner.renew(false).await;
     }
