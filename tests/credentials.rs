@@ -65,20 +65,6 @@ fn client_nodes(sim: &Simulator) -> BTreeSet<String> {
     })
 }
 
-/// Waits (bounded) until every node's last scan succeeded.
-async fn all_scanned(base: &str, nodes: &BTreeSet<String>, limit: Duration) {
-    harness::wait_for(limit, "every node scanned", || async {
-        let ok: BTreeSet<String> = harness::scrape(base)
-            .await
-            .into_iter()
-            .filter(|s| s.name == "dcs_scan_success" && s.value == 1.0)
-            .map(|s| s.label("node_id").to_string())
-            .collect();
-        (ok == *nodes).then_some(())
-    })
-    .await;
-}
-
 /// The value of one sample whose labels include `labels`.
 fn sample(samples: &[harness::Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     samples
@@ -94,6 +80,30 @@ fn scan_errors(samples: &[harness::Sample], reason: &str) -> f64 {
         .filter(|s| s.name == "dcs_scan_errors_total" && s.label("reason") == reason)
         .map(|s| s.value)
         .sum()
+}
+
+/// The binary scanning the simulator every `interval` on its metadata credentials.
+fn metadata_exporter(
+    sim: &Simulator,
+    sim_url: &str,
+    dir: &Dir,
+    interval: &str,
+    log_level: &str,
+) -> Exporter {
+    let path = dir.write(
+        "metadata.toml",
+        &config(
+            sim,
+            sim_url,
+            interval,
+            &format!("credentials = \"metadata\"\nmetadata_endpoint = \"{sim_url}\"\n"),
+        ),
+    );
+    Exporter::start_with(
+        process::without_env_credentials(),
+        &["--config", path.to_str().unwrap(), "--log.level", log_level],
+        &[],
+    )
 }
 
 /// Writes a token file readable by its owner only.
@@ -195,7 +205,7 @@ async fn every_source_scans_end_to_end() {
             &["--config", path.to_str().unwrap()],
             &env_of(&source),
         );
-        all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
+        harness::all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
         let samples = harness::scrape(&exporter.base).await;
         let expiry = sample(
             &samples,
@@ -235,14 +245,7 @@ async fn every_source_scans_end_to_end() {
             "{}: scans on its credentials",
             source.name
         );
-        let page = harness::http()
-            .get(format!("{}/", exporter.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = harness::get_text(&format!("{}/", exporter.base)).await;
         assert!(
             page.contains(&format!("<td>{} <small>", source.name)),
             "{}: {page}",
@@ -306,7 +309,7 @@ async fn assume_agency_with_a_base_of_each_kind() {
             &["--config", path.to_str().unwrap()],
             &env_of(&base),
         );
-        all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
+        harness::all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
         let samples = harness::scrape(&exporter.base).await;
         let expiry = sample(
             &samples,
@@ -331,14 +334,7 @@ async fn assume_agency_with_a_base_of_each_kind() {
         if base.name != "env" && base.name != "profile" {
             assert_eq!(sim.issuer().used(base.name), 0, "base {}", base.name);
         }
-        let page = harness::http()
-            .get(format!("{}/", exporter.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = harness::get_text(&format!("{}/", exporter.base)).await;
         assert!(
             page.contains("agency dcs-read of domain other-account"),
             "{page}"
@@ -353,21 +349,8 @@ async fn five_renewals_of_one_minute_credentials_without_a_failed_scan() {
     let (sim, sim_url) = serve_sim(Some(Duration::from_secs(60)), |_| {}).await;
     let nodes = client_nodes(&sim);
     let dir = Dir::new("cred-renewals");
-    let path = dir.write(
-        "metadata.toml",
-        &config(
-            &sim,
-            &sim_url,
-            "5s",
-            &format!("credentials = \"metadata\"\nmetadata_endpoint = \"{sim_url}\"\n"),
-        ),
-    );
-    let exporter = Exporter::start_with(
-        process::without_env_credentials(),
-        &["--config", path.to_str().unwrap(), "--log.level", "info"],
-        &[],
-    );
-    all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
+    let exporter = metadata_exporter(&sim, &sim_url, &dir, "5s", "info");
+    harness::all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
     // Renewed every 30 s (half the lifetime): the first and five more within 3 minutes and a
     // half.
     let mut expiries = BTreeSet::new();
@@ -388,7 +371,7 @@ async fn five_renewals_of_one_minute_credentials_without_a_failed_scan() {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    all_scanned(&exporter.base, &nodes, Duration::from_secs(10)).await;
+    harness::all_scanned(&exporter.base, &nodes, Duration::from_secs(10)).await;
     let samples = harness::scrape(&exporter.base).await;
     let errors: Vec<String> = samples
         .iter()
@@ -420,21 +403,8 @@ async fn a_renewal_outage_past_expiry_fails_scans_then_they_recover() {
     let (sim, sim_url) = serve_sim(Some(Duration::from_secs(20)), |_| {}).await;
     let nodes = client_nodes(&sim);
     let dir = Dir::new("cred-outage");
-    let path = dir.write(
-        "metadata.toml",
-        &config(
-            &sim,
-            &sim_url,
-            "1s",
-            &format!("credentials = \"metadata\"\nmetadata_endpoint = \"{sim_url}\"\n"),
-        ),
-    );
-    let exporter = Exporter::start_with(
-        process::without_env_credentials(),
-        &["--config", path.to_str().unwrap()],
-        &[],
-    );
-    all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
+    let exporter = metadata_exporter(&sim, &sim_url, &dir, "1s", "warn");
+    harness::all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
     sim.issuer().set_outage(true);
     // Renewal fails from 10 s on; the credentials expire at 20 s: scans then fail, saying why.
     let samples = harness::wait_for(
@@ -453,14 +423,7 @@ async fn a_renewal_outage_past_expiry_fails_scans_then_they_recover() {
     )
     .unwrap();
     assert!(unreachable >= 2.0, "renewal retried: {unreachable}");
-    let ready = harness::http()
-        .get(format!("{}/", exporter.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ready = harness::get_text(&format!("{}/", exporter.base)).await;
     assert!(
         ready.contains("HTTP 503"),
         "the landing page shows the renewal error"
@@ -854,21 +817,8 @@ async fn credentials_the_service_refuses_are_renewed_before_their_time() {
     let (sim, sim_url) = serve_sim(None, |_| {}).await;
     let nodes = client_nodes(&sim);
     let dir = Dir::new("cred-revoked");
-    let path = dir.write(
-        "metadata.toml",
-        &config(
-            &sim,
-            &sim_url,
-            "1s",
-            &format!("credentials = \"metadata\"\nmetadata_endpoint = \"{sim_url}\"\n"),
-        ),
-    );
-    let exporter = Exporter::start_with(
-        process::without_env_credentials(),
-        &["--config", path.to_str().unwrap()],
-        &[],
-    );
-    all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
+    let exporter = metadata_exporter(&sim, &sim_url, &dir, "1s", "warn");
+    harness::all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
     // Valid for an hour, but withdrawn: the gateway refuses them.
     sim.issuer().revoke_all();
     harness::wait_for(Duration::from_secs(20), "scans refused", || async {

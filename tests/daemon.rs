@@ -422,19 +422,6 @@ async fn a_failure_that_repeats_is_logged_once() {
 }
 
 /// Waits (bounded) until every node of `nodes` was scanned successfully.
-async fn all_succeed(base: &str, nodes: &BTreeSet<String>) {
-    harness::wait_for(Duration::from_secs(30), "every node scanned", || async {
-        let ok: BTreeSet<String> = harness::scrape(base)
-            .await
-            .into_iter()
-            .filter(|s| s.name == "dcs_scan_success" && s.value == 1.0)
-            .map(|s| s.label("node_id").to_string())
-            .collect();
-        (ok == *nodes).then_some(())
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_from_the_sdk_credentials_file() {
     let (sim, sim_url) = serve_sim(quick_topology()).await;
@@ -462,7 +449,7 @@ async fn credentials_from_the_sdk_credentials_file() {
         &["--config", explicit.to_str().unwrap()],
         &[],
     );
-    all_succeed(&exporter.base, &nodes).await;
+    harness::all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
     drop(exporter);
     // auto (the default): no credentials in the environment, the file the SDK's variable names.
     let auto = dir.write("auto.toml", &config(&sim_url, &instances));
@@ -472,7 +459,7 @@ async fn credentials_from_the_sdk_credentials_file() {
         &["--config", auto.to_str().unwrap()],
         &[("HUAWEICLOUD_SDK_CREDENTIALS_FILE", file)],
     );
-    all_succeed(&exporter.base, &nodes).await;
+    harness::all_scanned(&exporter.base, &nodes, Duration::from_secs(30)).await;
     drop(exporter);
 
     // A file without sk: check-config names the file and what is missing, never a value.

@@ -371,12 +371,8 @@ impl ApiClient {
             .join("&");
         url.set_query((!query.is_empty()).then_some(query.as_str()));
 
-        let host = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_string(),
-        };
         let mut headers: Vec<(String, String)> = vec![
-            ("Host".into(), host),
+            ("Host".into(), signer::host_header(&url)),
             (HEADER_SDK_DATE.into(), signer::sdk_date(SystemTime::now())),
             (HEADER_PROJECT_ID.into(), self.project_id.clone()),
         ];

@@ -258,6 +258,15 @@ pub enum VerifyError {
     SignatureMismatch,
 }
 
+/// The `Host` header a request to `url` carries (and signs): the host, and the port when the URL
+/// names one.
+pub fn host_header(url: &url::Url) -> String {
+    match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    }
+}
+
 /// Verifies a received request as the API gateway does: the header names listed in
 /// `SignedHeaders` are canonicalised from the request as received.
 pub fn verify(

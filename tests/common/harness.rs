@@ -25,11 +25,16 @@ pub fn http() -> reqwest::Client {
 
 /// `GET {base}/metrics`, as text.
 pub async fn scrape_text(base: &str) -> String {
+    get_text(&format!("{base}/metrics")).await
+}
+
+/// The body of `GET url`, whatever its status.
+pub async fn get_text(url: &str) -> String {
     http()
-        .get(format!("{base}/metrics"))
+        .get(url)
         .send()
         .await
-        .expect("the exporter answers /metrics")
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
         .text()
         .await
         .unwrap()
@@ -38,6 +43,24 @@ pub async fn scrape_text(base: &str) -> String {
 /// `GET {base}/metrics`, parsed.
 pub async fn scrape(base: &str) -> Vec<Sample> {
     parse_exposition(&scrape_text(base).await)
+}
+
+/// Waits (at most `limit`) until the last scan of exactly these nodes succeeded.
+pub async fn all_scanned(
+    base: &str,
+    nodes: &std::collections::BTreeSet<String>,
+    limit: std::time::Duration,
+) {
+    wait_for(limit, "every node scanned", || async {
+        let ok: std::collections::BTreeSet<String> = scrape(base)
+            .await
+            .into_iter()
+            .filter(|s| s.name == "dcs_scan_success" && s.value == 1.0)
+            .map(|s| s.label("node_id").to_string())
+            .collect();
+        (ok == *nodes).then_some(())
+    })
+    .await;
 }
 
 /// Polls `check` every 100 ms until it gives `Some`, at most `limit`.

@@ -337,21 +337,13 @@ impl Fetcher {
     ) -> Result<Credentials, FetchError> {
         const WHAT: &str = "pod identity";
         let token = read_token_file(WHAT, token_file)?;
-        let answer = self
+        let request = self
             .local
             .post(uri.clone())
             .header(http::header::AUTHORIZATION, token.expose())
             .json(&serde_json::json!({}))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .map_err(|e| transport(WHAT, "credentials", &e))?;
-        let status = answer.status().as_u16();
-        let body = read_answer(WHAT, answer).await?;
-        if status >= 400 {
-            return Err(status_error(WHAT, "credentials", status, &body));
-        }
-        parse_credentials(WHAT, &body, SystemTime::now())
+            .timeout(Duration::from_secs(5));
+        credentials_from(WHAT, "credentials", request).await
     }
 
     async fn oidc(&self, oidc: &Oidc) -> Result<Credentials, FetchError> {
@@ -373,20 +365,12 @@ impl Fetcher {
         if !oidc.policy_ids.is_empty() {
             payload["policy_ids"] = serde_json::json!(oidc.policy_ids);
         }
-        let answer = self
+        let request = self
             .remote
             .post(join(&oidc.sts, ASSUME_WITH_OIDC_PATH))
             .json(&payload)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| transport(WHAT, "call", &e))?;
-        let status = answer.status().as_u16();
-        let body = read_answer(WHAT, answer).await?;
-        if status >= 400 {
-            return Err(status_error(WHAT, "call", status, &body));
-        }
-        parse_credentials(WHAT, &body, SystemTime::now())
+            .timeout(Duration::from_secs(10));
+        credentials_from(WHAT, "call", request).await
     }
 
     /// As Huawei's SDK does: the id token for an unscoped token, then that for temporary
@@ -425,23 +409,15 @@ impl Fetcher {
                 provider: WHAT,
                 message: format!("token: the answer has no {HEADER_SUBJECT_TOKEN}"),
             })?;
-        let answer = self
+        let request = self
             .remote
             .post(join(iam, SECURITY_TOKENS_PATH))
             .json(&serde_json::json!({"auth": {"identity": {
                 "methods": ["token"],
                 "token": {"id": subject.expose(), "duration_seconds": FEDERATED_DURATION_SECONDS},
             }}}))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| transport(WHAT, "securitytokens", &e))?;
-        let status = answer.status().as_u16();
-        let body = read_answer(WHAT, answer).await?;
-        if status >= 400 {
-            return Err(status_error(WHAT, "securitytokens", status, &body));
-        }
-        parse_credentials(WHAT, &body, SystemTime::now())
+            .timeout(Duration::from_secs(10));
+        credentials_from(WHAT, "securitytokens", request).await
     }
 
     async fn assume_agency(
@@ -464,12 +440,8 @@ impl Fetcher {
         }))
         .expect("a JSON value serializes");
         let url = join(iam, SECURITY_TOKENS_PATH);
-        let host = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_string(),
-        };
         let mut headers: Vec<(String, String)> = vec![
-            ("Host".into(), host),
+            ("Host".into(), signer::host_header(&url)),
             (HEADER_SDK_DATE.into(), signer::sdk_date(SystemTime::now())),
             (
                 "Content-Type".into(),
@@ -497,20 +469,30 @@ impl Fetcher {
         for (name, value) in headers.iter().filter(|(n, _)| n != "Host") {
             request = request.header(name, value);
         }
-        let answer = request
+        let request = request
             .header(http::header::AUTHORIZATION, signature.authorization)
             .body(body)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| transport(WHAT, "call", &e))?;
-        let status = answer.status().as_u16();
-        let body = read_answer(WHAT, answer).await?;
-        if status >= 400 {
-            return Err(status_error(WHAT, "call", status, &body));
-        }
-        parse_credentials(WHAT, &body, SystemTime::now())
+            .timeout(Duration::from_secs(10));
+        credentials_from(WHAT, "call", request).await
     }
+}
+
+/// Sends a provider's call and reads credentials from its answer.
+async fn credentials_from(
+    provider: &'static str,
+    call: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<Credentials, FetchError> {
+    let answer = request
+        .send()
+        .await
+        .map_err(|e| transport(provider, call, &e))?;
+    let status = answer.status().as_u16();
+    let body = read_answer(provider, answer).await?;
+    if status >= 400 {
+        return Err(status_error(provider, call, status, &body));
+    }
+    parse_credentials(provider, &body, SystemTime::now())
 }
 
 /// `base` with `path` in place of its own.
