@@ -141,6 +141,7 @@ fn topology(s: &Scenario) -> Topology {
             ip_pass_through: true,
             engine_version: "6.0".into(),
             redis_urls: Vec::new(),
+            ..Default::default()
         })
         .collect();
     topology

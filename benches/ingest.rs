@@ -167,6 +167,7 @@ fn encode(c: &mut Criterion) {
                     node_role: "master".into(),
                     node_ip: format!("192.168.{}.{}", i / 250, i % 250),
                     az: "cn-north-4a".into(),
+                    ..Default::default()
                 },
                 last_attempt: Some(Attempt {
                     finished: now,

@@ -57,6 +57,7 @@ async fn main() {
             ip_pass_through: true,
             engine_version: "6.0".into(),
             redis_urls: Vec::new(),
+            ..Default::default()
         })
         .collect();
     let sim = Simulator::new(SimConfig::new(Credentials::new(AK, SK), topology));

@@ -42,7 +42,7 @@ impl Source {
     }
 }
 
-/// What is known of a node besides its sessions (labels of `dcs_node_info`).
+/// What is known of a node besides its sessions (labels of `dcs_node_info`, and its limits).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeInfo {
     pub source: Source,
@@ -51,6 +51,28 @@ pub struct NodeInfo {
     pub node_role: String,
     pub node_ip: String,
     pub az: String,
+    /// The node's Cloud Eye dimension value (`dcs_cluster_redis_node` or
+    /// `dcs_cluster_proxy_node`), for joins with Cloud Eye's metrics.
+    pub cloud_eye_id: String,
+    /// The most sessions the node accepts (`maxclients`), when known.
+    pub max_clients: Option<u64>,
+    /// Seconds after which idle sessions are closed (`timeout`; 0: never), when known.
+    pub idle_timeout: Option<u64>,
+}
+
+/// What is known of an instance (the labels of `dcs_instance_info`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstanceContext {
+    pub cloud: String,
+    pub instance_name: String,
+    pub engine_version: String,
+    pub spec_code: String,
+    /// `single`, `ha`, `cluster`, `proxy` or `rw_split`, from the spec code.
+    pub architecture: String,
+    pub enterprise_project_id: String,
+    pub client_ip_pass_through: Option<bool>,
+    /// The tags the cloud's `export_tags` lists, by label name (`tag_<key>`), in that order.
+    pub tags: Vec<(String, String)>,
 }
 
 /// How one scan attempt ended.
@@ -144,6 +166,11 @@ pub struct Snapshot {
     pub clock_offsets: BTreeMap<String, f64>,
     /// Failed look-ups of instances and nodes, by cloud and reason.
     pub discovery_errors: BTreeMap<(String, String), u64>,
+    /// Instances of the clouds, by id, from their details.
+    pub instances: BTreeMap<String, InstanceContext>,
+    /// Failed reads of instance details and parameters, by cloud, operation and reason: they
+    /// never fail a scan.
+    pub context_errors: BTreeMap<(String, &'static str, String), u64>,
 }
 
 impl Snapshot {

@@ -42,9 +42,22 @@ struct Harness {
 }
 
 async fn start(topology: Topology, exporter_settings: &str) -> Harness {
+    start_with(topology, exporter_settings, "", "", |_| {}).await
+}
+
+/// As [`start`], with keys added to the `[[cloud]]` and to its `[cloud.discovery]`, and the
+/// simulator prepared (faults) before the exporter starts.
+async fn start_with(
+    topology: Topology,
+    exporter_settings: &str,
+    cloud_keys: &str,
+    discovery_keys: &str,
+    prepare: impl FnOnce(&Simulator),
+) -> Harness {
     let mut sim_config = SimConfig::new(Credentials::new(AK, SK), topology);
     sim_config.project_id = Some(PROJECT.into());
     let sim = Simulator::new(sim_config);
+    prepare(&sim);
     let sim_url = harness::serve(sim.router()).await;
     let config = Config::from_toml(&format!(
         r#"
@@ -56,8 +69,10 @@ async fn start(topology: Topology, exporter_settings: &str) -> Harness {
         dcs_endpoint = "{sim_url}"
         dbss_endpoint = "{sim_url}"
         requests_per_second = 1000
+        {cloud_keys}
         [cloud.discovery]
         enabled = true
+        {discovery_keys}
         [[cloud.dbss_resource]]
         id = "dbss-audit-demo"
         "#
@@ -447,6 +462,7 @@ async fn ten_thousand_sessions_from_five_thousand_addresses_stay_bounded() {
         ip_pass_through: true,
         engine_version: "6.0".into(),
         redis_urls: Vec::new(),
+        ..Default::default()
     }];
     let h = start(t, SCAN_ONCE).await;
     h.wait_ready().await;
@@ -695,6 +711,216 @@ async fn metrics_formats_and_endpoints() {
 // ---------------------------------------------------------------------------------------------
 // Golden exposition: a snapshot built by hand, encoded with a fixed clock.
 
+/// The instances' ids with the nodes that take clients, from the simulator.
+fn instances_and_nodes(
+    sim: &Simulator,
+) -> Vec<(String, Vec<dcs_session_exporter::cloud::dcs::LogicalNode>)> {
+    sim.with_state(|s| {
+        s.instance_ids()
+            .into_iter()
+            .map(|id| {
+                let nodes = s.logical_nodes(&id).unwrap().nodes;
+                let access = nodes
+                    .into_iter()
+                    .filter(|n| n.is_access == Some(true))
+                    .collect();
+                (id, access)
+            })
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn limits_and_context_of_each_instance_from_its_details_and_parameters() {
+    let h = start_with(
+        quiet_topology(20),
+        SCAN_ONCE,
+        r#"export_tags = ["env", "team", "cost-center"]"#,
+        "",
+        |_| {},
+    )
+    .await;
+    h.wait_ready().await;
+    let samples = h.scrape().await;
+    let mut pass_through = BTreeSet::new();
+    for (instance_id, nodes) in instances_and_nodes(&h.sim) {
+        let details = h.sim.with_state(|s| s.show_instance(&instance_id)).unwrap();
+        let configs = h
+            .sim
+            .with_state(|s| s.configurations(&instance_id))
+            .unwrap();
+        let info: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.name == "dcs_instance_info" && s.label("instance_id") == instance_id)
+            .collect();
+        assert_eq!(info.len(), 1, "{instance_id}");
+        let info = info[0];
+        let tag = |key: &str| {
+            details
+                .tags
+                .iter()
+                .find(|t| t.key.as_deref() == Some(key))
+                .and_then(|t| t.value.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            info.label("instance_name"),
+            details.name.as_deref().unwrap()
+        );
+        assert_eq!(
+            info.label("engine_version"),
+            details.engine_version.as_deref().unwrap()
+        );
+        assert_eq!(
+            info.label("spec_code"),
+            details.spec_code.as_deref().unwrap()
+        );
+        let spec = details.spec_code.as_deref().unwrap();
+        let architecture = if spec.contains(".proxy.") {
+            "proxy"
+        } else {
+            "ha"
+        };
+        assert_eq!(info.label("architecture"), architecture, "{spec}");
+        assert_eq!(
+            info.label("enterprise_project_id"),
+            details.enterprise_project_id.as_deref().unwrap()
+        );
+        let through = details.transparent_client_ip_enable.unwrap();
+        assert_eq!(info.label("client_ip_pass_through"), through.to_string());
+        pass_through.insert(through);
+        assert_eq!(info.label("tag_env"), tag("env"));
+        assert_eq!(info.label("tag_team"), tag("team"));
+        assert!(!tag("env").is_empty() && !tag("team").is_empty());
+        // Listed but not carried: present and empty, so every series has the same labels.
+        assert_eq!(
+            info.labels.get("tag_cost_center").map(String::as_str),
+            Some("")
+        );
+        assert_eq!(info.value, 1.0);
+        for node in nodes {
+            let id = node.node_id.clone().unwrap();
+            assert_eq!(
+                value(&samples, "dcs_node_max_clients", &id),
+                configs.number("maxclients").unwrap() as f64
+            );
+            assert_eq!(
+                value(&samples, "dcs_node_idle_timeout_seconds", &id),
+                configs.number("timeout").unwrap() as f64
+            );
+            let cloud_eye = node.dimensions[1]["value"].as_str().unwrap();
+            let node_info = of(&samples, "dcs_node_info", &id);
+            assert_eq!(node_info[0].label("cloud_eye_node"), cloud_eye);
+        }
+    }
+    // The demo has an instance of each kind: limits and timeouts differ between them.
+    assert_eq!(pass_through, BTreeSet::from([true, false]));
+    let limits: BTreeSet<u64> = samples
+        .iter()
+        .filter(|s| s.name == "dcs_node_max_clients")
+        .map(|s| s.value as u64)
+        .collect();
+    assert_eq!(limits, BTreeSet::from([10_000, 20_000]));
+}
+
+#[tokio::test]
+async fn discovery_filters_by_tag_enterprise_project_and_engine_version() {
+    let topology = quiet_topology(5);
+    let by_name = |name: &str| {
+        topology
+            .instances
+            .iter()
+            .find(|i| i.name == name)
+            .unwrap()
+            .clone()
+    };
+    let (orders, proxy) = (by_name("orders-cache"), by_name("sessions-proxy"));
+    let cases = [
+        (
+            r#"tags = ["team=orders", "env=prod"]"#.to_string(),
+            "orders-cache",
+        ),
+        (r#"tags = ["team=platform"]"#.to_string(), "sessions-proxy"),
+        (r#"engine_version = "5""#.to_string(), "sessions-proxy"),
+        (
+            format!("engine_version = \"{}\"", orders.engine_version),
+            "orders-cache",
+        ),
+        (
+            format!(
+                "enterprise_project_id = \"{}\"",
+                proxy.enterprise_project_id
+            ),
+            "sessions-proxy",
+        ),
+    ];
+    for (filter, expected) in cases {
+        let h = start_with(quiet_topology(5), SCAN_ONCE, "", &filter, |_| {}).await;
+        h.wait_ready().await;
+        let samples = h.scrape().await;
+        let names: BTreeSet<String> = samples
+            .iter()
+            .filter(|s| s.name == "dcs_node_info")
+            .map(|s| s.label("instance_name").to_string())
+            .collect();
+        assert_eq!(names, BTreeSet::from([expected.to_string()]), "{filter}");
+    }
+    // Tags that match nothing: nothing is scanned, and the exporter is ready.
+    let h = start_with(
+        quiet_topology(5),
+        SCAN_ONCE,
+        "",
+        r#"tags = ["team=nobody"]"#,
+        |_| {},
+    )
+    .await;
+    h.wait_ready().await;
+    assert!(h.scrape().await.iter().all(|s| s.name != "dcs_node_info"));
+}
+
+#[tokio::test]
+async fn an_instance_whose_parameters_cannot_be_read_keeps_its_session_metrics() {
+    let h = start_with(quiet_topology(20), SCAN_ONCE, "", "", |sim| {
+        sim.inject_fault(Fault::new(
+            Operation::ListConfigurations,
+            u32::MAX,
+            SimError::dcs(500, "DCS.5000", "Internal error."),
+        ));
+    })
+    .await;
+    h.wait_ready().await;
+    let samples = h.scrape().await;
+    let nodes: usize = instances_and_nodes(&h.sim)
+        .iter()
+        .map(|(_, n)| n.len())
+        .sum();
+    let scanned = samples
+        .iter()
+        .filter(|s| s.name == "dcs_scan_success" && s.value == 1.0)
+        .count();
+    assert_eq!(scanned, nodes, "every node scanned");
+    assert!(samples.iter().any(|s| s.name == "dcs_clients"));
+    assert!(samples.iter().all(|s| s.name != "dcs_node_max_clients"));
+    // The details still came through.
+    assert_eq!(
+        samples
+            .iter()
+            .filter(|s| s.name == "dcs_instance_info")
+            .count(),
+        2
+    );
+    let errors: f64 = samples
+        .iter()
+        .filter(|s| {
+            s.name == "dcs_exporter_instance_context_errors_total"
+                && s.label("operation") == "list_configurations"
+                && s.label("reason") == "DCS.5000"
+        })
+        .map(|s| s.value)
+        .sum();
+    assert!(errors >= 2.0, "{errors}");
+}
+
 fn fixed_now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
 }
@@ -748,6 +974,9 @@ fn golden_snapshot() -> Arc<Store> {
                     node_role: "master".into(),
                     node_ip: "192.168.0.10".into(),
                     az: "cn-north-4a".into(),
+                    cloud_eye_id: "ces-node-a".into(),
+                    max_clients: Some(10_000),
+                    idle_timeout: Some(0),
                 },
                 last_attempt: Some(Attempt {
                     finished: now - Duration::from_secs(5),
@@ -831,6 +1060,24 @@ fn golden_snapshot() -> Arc<Store> {
         s.last_discovery
             .insert("backup".into(), Some("listing instances: 403".into()));
         s.clock_offsets.insert("prod".into(), -1.5);
+        s.instances.insert(
+            "inst-1".into(),
+            dcs_session_exporter::snapshot::InstanceContext {
+                cloud: "prod".into(),
+                instance_name: "orders".into(),
+                engine_version: "6.0".into(),
+                spec_code: "redis.ha.xu1.large.r2.8".into(),
+                architecture: "ha".into(),
+                enterprise_project_id: "0".into(),
+                client_ip_pass_through: Some(true),
+                tags: vec![
+                    ("tag_env".into(), "prod".into()),
+                    ("tag_cost_center".into(), "".into()),
+                ],
+            },
+        );
+        s.context_errors
+            .insert(("prod".into(), "list_configurations", "DCS.5000".into()), 3);
     });
     store
 }

@@ -407,6 +407,7 @@ async fn the_chain_through_the_simulator_carries_the_real_sessions() {
         ip_pass_through: true,
         engine_version: "7.0".into(),
         redis_urls: vec![server.url.clone()],
+        ..Default::default()
     }];
     let mut sim_config = SimConfig::new(Credentials::new(AK, SK), topology);
     sim_config.project_id = Some("p-real".into());

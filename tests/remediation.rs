@@ -390,6 +390,7 @@ async fn kills_the_named_client_then_all_on_a_real_redis() {
         ip_pass_through: true,
         engine_version: "7.0".into(),
         redis_urls: vec![server.url.clone()],
+        ..Default::default()
     }];
     let h = start(t, settings(false, "0s", 10, "master")).await;
     let (instance, node, _) = nodes(&h.sim);

@@ -258,6 +258,73 @@ pub struct InstanceSummary {
     pub ip: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub port: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub enterprise_project_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub enterprise_project_name: Option<String>,
+    /// Client IP pass-through: `addr` of a session is then the client's own address; without
+    /// it, only `peer` is. Instance details carry it; the list may not.
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub transparent_client_ip_enable: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::null_as_default")]
+    pub tags: Vec<ResourceTag>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub sharding_count: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub replica_count: Option<i64>,
+}
+
+/// A resource tag of an instance.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceTag {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub key: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub value: Option<String>,
+}
+
+/// An instance's parameters (`GET .../configs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceConfigs {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub instance_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub config_status: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub config_time: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "lenient::null_as_default")]
+    pub redis_config: Vec<ConfigParam>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigParam {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub param_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub param_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub param_value: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub default_value: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub value_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub value_range: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub description: Option<String>,
+}
+
+impl InstanceConfigs {
+    /// A parameter's value as a whole number (`maxclients`, `timeout`), when it is one.
+    pub fn number(&self, name: &str) -> Option<u64> {
+        self.redis_config
+            .iter()
+            .find(|p| p.param_name.as_deref() == Some(name))
+            .and_then(|p| p.param_value.as_deref())
+            .and_then(|v| v.trim().parse().ok())
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,6 +340,8 @@ pub struct InstancePage {
 pub struct ListInstancesQuery {
     pub name: Option<String>,
     pub status: Option<String>,
+    /// `key=value` pairs, all of which an instance must carry.
+    pub tags: Vec<(String, String)>,
     /// Instances a page; the service caps it.
     pub page_size: Option<u32>,
 }
@@ -663,6 +732,32 @@ impl ApiClient {
         self.call_json(&call, deadline).await
     }
 
+    /// One instance's details: tags, enterprise project, client IP pass-through, ...
+    pub async fn show_instance(
+        &self,
+        instance_id: &str,
+        deadline: Instant,
+    ) -> Result<InstanceSummary, ApiError> {
+        let [v, p, i, id] = self.instance_path(instance_id);
+        let call = Call::new(Operation::ShowInstance, Method::GET, &[v, p, i, id]);
+        self.call_json(&call, deadline).await
+    }
+
+    /// An instance's parameters (`maxclients`, `timeout`, ...).
+    pub async fn list_configurations(
+        &self,
+        instance_id: &str,
+        deadline: Instant,
+    ) -> Result<InstanceConfigs, ApiError> {
+        let [v, p, i, id] = self.instance_path(instance_id);
+        let call = Call::new(
+            Operation::ListConfigurations,
+            Method::GET,
+            &[v, p, i, id, "configs"],
+        );
+        self.call_json(&call, deadline).await
+    }
+
     /// Every instance of the project, all pages.
     pub async fn list_instances(
         &self,
@@ -685,6 +780,11 @@ impl ApiClient {
             }
             if let Some(status) = &query.status {
                 call = call.query("status", status);
+            }
+            if !query.tags.is_empty() {
+                let tags: Vec<String> =
+                    query.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                call = call.query("tags", tags.join(","));
             }
             let page: InstancePage = self.call_json(&call, deadline).await?;
             let received = page.instances.len();

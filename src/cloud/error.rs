@@ -15,11 +15,13 @@ pub enum Operation {
     KillClients,
     ListLogicalNodes,
     ListInstances,
+    ShowInstance,
+    ListConfigurations,
     ListAuditJobs,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 10] = [
         Operation::ScanClients,
         Operation::ShowJob,
         Operation::ListClients,
@@ -27,6 +29,8 @@ impl Operation {
         Operation::KillClients,
         Operation::ListLogicalNodes,
         Operation::ListInstances,
+        Operation::ShowInstance,
+        Operation::ListConfigurations,
         Operation::ListAuditJobs,
     ];
 
@@ -39,6 +43,8 @@ impl Operation {
             Operation::KillClients => "kill_clients",
             Operation::ListLogicalNodes => "list_logical_nodes",
             Operation::ListInstances => "list_instances",
+            Operation::ShowInstance => "show_instance",
+            Operation::ListConfigurations => "list_configurations",
             Operation::ListAuditJobs => "list_audit_jobs",
         }
     }

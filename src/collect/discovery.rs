@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use tokio::time::Instant;
 
 use crate::cloud::ApiClient;
-use crate::cloud::dcs::{ListInstancesQuery, LogicalNode};
+use crate::cloud::dcs::{InstanceSummary, ListInstancesQuery, LogicalNode};
 use crate::config::Cloud;
-use crate::snapshot::{NodeInfo, NodeKey, Source};
+use crate::snapshot::{InstanceContext, NodeInfo, NodeKey, Source};
 
 /// A node to scan and what the metrics say about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,12 +23,75 @@ pub struct Known {
     names: HashMap<String, String>,
     discovered: Vec<String>,
     nodes: HashMap<String, Vec<NodeTarget>>,
+    instances: HashMap<String, InstanceContext>,
+    /// `(maxclients, timeout)` of each instance.
+    limits: HashMap<String, (Option<u64>, Option<u64>)>,
 }
 
 /// The result of one look-up: the nodes, and `(reason, message)` of what failed.
 pub struct Found {
     pub nodes: Vec<NodeTarget>,
     pub errors: Vec<(String, String)>,
+    /// The instances' context, by id.
+    pub instances: Vec<(String, InstanceContext)>,
+    /// Reads of instance details and parameters that failed: `(operation, reason)`. Those keep
+    /// what was read before, and fail no scan.
+    pub context_errors: Vec<(&'static str, String)>,
+}
+
+/// The architecture a spec code names (`redis.ha.xu1.large.r2.2`, `redis.proxy...`).
+pub fn architecture(spec_code: &str) -> &'static str {
+    let parts: Vec<&str> = spec_code.split('.').collect();
+    if parts.contains(&"rw") {
+        "rw_split"
+    } else if parts.contains(&"proxy") {
+        "proxy"
+    } else if parts.contains(&"cluster") {
+        "cluster"
+    } else if parts.contains(&"single") {
+        "single"
+    } else if parts.contains(&"ha") {
+        "ha"
+    } else {
+        "unknown"
+    }
+}
+
+fn context(cloud: &Cloud, details: &InstanceSummary) -> InstanceContext {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let spec_code = text(&details.spec_code);
+    InstanceContext {
+        cloud: cloud.name.clone(),
+        instance_name: text(&details.name),
+        engine_version: text(&details.engine_version),
+        architecture: architecture(&spec_code).to_string(),
+        spec_code,
+        enterprise_project_id: text(&details.enterprise_project_id),
+        client_ip_pass_through: details.transparent_client_ip_enable,
+        tags: cloud
+            .export_tags
+            .iter()
+            .map(|key| {
+                let value = details
+                    .tags
+                    .iter()
+                    .find(|t| t.key.as_deref() == Some(key.as_str()))
+                    .and_then(|t| t.value.clone())
+                    .unwrap_or_default();
+                (crate::config::tag_label(key), value)
+            })
+            .collect(),
+    }
+}
+
+/// The node's Cloud Eye dimension: the one that is not the instance's.
+fn cloud_eye_id(node: &LogicalNode) -> String {
+    node.dimensions
+        .iter()
+        .filter(|d| d["name"].as_str() != Some("dcs_instance_id"))
+        .find_map(|d| d["value"].as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn is_proxy(node: &LogicalNode) -> bool {
@@ -68,7 +131,44 @@ fn target(
             node_role: text(|n| &n.node_type),
             node_ip: text(|n| &n.node_ip),
             az: text(|n| &n.az_code),
+            cloud_eye_id: node.map(cloud_eye_id).unwrap_or_default(),
+            max_clients: None,
+            idle_timeout: None,
         },
+    }
+}
+
+/// Details and parameters of an instance: read anew, else what was read before.
+async fn read_context(
+    api: &ApiClient,
+    cloud: &Cloud,
+    instance_id: &str,
+    known: &mut Known,
+    errors: &mut Vec<(&'static str, String)>,
+    deadline: Instant,
+) {
+    match api.show_instance(instance_id, deadline).await {
+        Ok(details) => {
+            known
+                .instances
+                .insert(instance_id.to_string(), context(cloud, &details));
+        }
+        Err(e) => {
+            tracing::warn!(cloud = %cloud.name, instance_id, "reading the instance's details: {e}");
+            errors.push((e.operation.as_str(), e.reason().into_owned()));
+        }
+    }
+    match api.list_configurations(instance_id, deadline).await {
+        Ok(configs) => {
+            known.limits.insert(
+                instance_id.to_string(),
+                (configs.number("maxclients"), configs.number("timeout")),
+            );
+        }
+        Err(e) => {
+            tracing::warn!(cloud = %cloud.name, instance_id, "reading the instance's parameters: {e}");
+            errors.push((e.operation.as_str(), e.reason().into_owned()));
+        }
     }
 }
 
@@ -84,10 +184,15 @@ pub async fn discover(
         .iter()
         .any(|i| !known.names.contains_key(&i.id));
     if cloud.discovery.is_some() || names_missing {
-        match api
-            .list_instances(&ListInstancesQuery::default(), deadline)
-            .await
-        {
+        let query = ListInstancesQuery {
+            tags: cloud
+                .discovery
+                .as_ref()
+                .map(|d| d.tags.clone())
+                .unwrap_or_default(),
+            ..ListInstancesQuery::default()
+        };
+        match api.list_instances(&query, deadline).await {
             Ok(list) => {
                 known.names = list
                     .iter()
@@ -104,13 +209,7 @@ pub async fn discover(
                                 .as_deref()
                                 .is_none_or(|e| e.eq_ignore_ascii_case("redis"))
                         })
-                        .filter(|i| {
-                            let name = i.name.as_deref().unwrap_or_default();
-                            discovery
-                                .name_pattern
-                                .as_ref()
-                                .is_none_or(|p| p.is_match(name))
-                        })
+                        .filter(|i| discovery.accepts(i))
                         .filter_map(|i| i.instance_id.clone())
                         .collect();
                 }
@@ -123,14 +222,37 @@ pub async fn discover(
         .iter()
         .map(|i| (i.id.as_str(), i.nodes.as_slice()))
         .collect();
-    for id in &known.discovered {
+    let discovered = known.discovered.clone();
+    for id in &discovered {
         if !cloud.dcs_instances.iter().any(|i| &i.id == id) {
             instances.push((id.as_str(), &[]));
         }
     }
     let mut nodes = Vec::new();
+    let mut context_errors = Vec::new();
+    let mut contexts = Vec::new();
     for (instance_id, explicit) in instances {
-        let name = known.names.get(instance_id).cloned().unwrap_or_default();
+        read_context(
+            api,
+            cloud,
+            instance_id,
+            known,
+            &mut context_errors,
+            deadline,
+        )
+        .await;
+        let name = known
+            .instances
+            .get(instance_id)
+            .map(|c| c.instance_name.clone())
+            .filter(|n| !n.is_empty())
+            .or_else(|| known.names.get(instance_id).cloned())
+            .unwrap_or_default();
+        if let Some(context) = known.instances.get(instance_id) {
+            contexts.push((instance_id.to_string(), context.clone()));
+        }
+        let (max_clients, idle_timeout) =
+            known.limits.get(instance_id).copied().unwrap_or_default();
         let found = match api.list_logical_nodes(instance_id, deadline).await {
             Ok(list) => {
                 let by_id: HashMap<&str, &LogicalNode> = list
@@ -182,7 +304,16 @@ pub async fn discover(
                 })
             }
         };
-        nodes.extend(found);
+        nodes.extend(found.into_iter().map(|mut t| {
+            t.info.max_clients = max_clients;
+            t.info.idle_timeout = idle_timeout;
+            t
+        }));
     }
-    Found { nodes, errors }
+    Found {
+        nodes,
+        errors,
+        instances: contexts,
+        context_errors,
+    }
 }

@@ -223,6 +223,13 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
                     .entry((name.to_string(), reason.clone()))
                     .or_insert(0) += 1;
             }
+            for (operation, reason) in &found.context_errors {
+                *s.context_errors
+                    .entry((name.to_string(), *operation, reason.clone()))
+                    .or_insert(0) += 1;
+            }
+            s.instances.retain(|_, c| c.cloud != name);
+            s.instances.extend(found.instances.iter().cloned());
             // A node that another source already scans (the same instance reached through
             // two clouds) is scanned once, by the first.
             wanted.retain(|key, _| {
@@ -452,7 +459,7 @@ fn register_direct(store: &Store, target: &Target) -> NodeKey {
             node_name: node_id.to_string(),
             node_role: String::new(),
             node_ip: host,
-            az: String::new(),
+            ..NodeInfo::default()
         };
     });
     key

@@ -45,12 +45,56 @@ pub struct ExporterSettings {
 pub struct Discovery {
     /// Only instances whose name matches.
     pub name_pattern: Option<regex::Regex>,
+    /// Only instances carrying every one of these tags (sent to the API's `tags` filter).
+    pub tags: Vec<(String, String)>,
+    /// Only instances of this enterprise project (applied to the list's answer).
+    pub enterprise_project_id: Option<String>,
+    /// Only instances whose engine version is this one, or starts with it and a dot ("6"
+    /// takes "6.0").
+    pub engine_version: Option<String>,
+}
+
+/// A tag key as a label name: `tag_` and the key, every character outside `[a-zA-Z0-9_]` as
+/// `_`.
+pub fn tag_label(key: &str) -> String {
+    let mut label = String::from("tag_");
+    label.extend(key.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    }));
+    label
+}
+
+impl Discovery {
+    /// Whether an instance of the list passes the filters applied here (not the tags, which
+    /// the API applies).
+    pub fn accepts(&self, instance: &crate::cloud::dcs::InstanceSummary) -> bool {
+        let name = instance.name.as_deref().unwrap_or_default();
+        let version = instance.engine_version.as_deref().unwrap_or_default();
+        self.name_pattern.as_ref().is_none_or(|p| p.is_match(name))
+            && self
+                .enterprise_project_id
+                .as_deref()
+                .is_none_or(|ep| instance.enterprise_project_id.as_deref() == Some(ep))
+            && self.engine_version.as_deref().is_none_or(|v| {
+                version == v
+                    || version
+                        .strip_prefix(v)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+    }
 }
 
 impl PartialEq for Discovery {
     fn eq(&self, other: &Self) -> bool {
-        self.name_pattern.as_ref().map(regex::Regex::as_str)
-            == other.name_pattern.as_ref().map(regex::Regex::as_str)
+        self.tags == other.tags
+            && self.enterprise_project_id == other.enterprise_project_id
+            && self.engine_version == other.engine_version
+            && self.name_pattern.as_ref().map(regex::Regex::as_str)
+                == other.name_pattern.as_ref().map(regex::Regex::as_str)
     }
 }
 
@@ -82,6 +126,8 @@ pub struct Cloud {
     pub iam_endpoint: Option<reqwest::Url>,
     /// Another account's agency, assumed with this account's credentials.
     pub assume_agency: Option<crate::cloud::credentials::AssumeAgency>,
+    /// Tag keys exported as `tag_<key>` labels of `dcs_instance_info`.
+    pub export_tags: Vec<String>,
     /// API requests a second from this account, all calls together.
     pub requests_per_second: f64,
     pub proxy: Option<String>,

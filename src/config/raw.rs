@@ -100,6 +100,8 @@ struct RawCloud {
     sts_endpoint: Option<String>,
     iam_endpoint: Option<String>,
     assume_agency: Option<RawAssumeAgency>,
+    #[serde(default)]
+    export_tags: Vec<String>,
     requests_per_second: Option<f64>,
     proxy: Option<String>,
     discovery: Option<RawDiscovery>,
@@ -125,6 +127,10 @@ struct RawDiscovery {
     #[serde(default = "yes")]
     enabled: bool,
     name_pattern: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    enterprise_project_id: Option<String>,
+    engine_version: Option<String>,
 }
 
 fn yes() -> bool {
@@ -407,6 +413,24 @@ impl RawConfig {
                         .map_err(|e| {
                             invalid(format!("{at}.discovery.name_pattern"), e.to_string())
                         })?,
+                    tags: d
+                        .tags
+                        .iter()
+                        .map(|pair| {
+                            pair.split_once('=')
+                                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                                .filter(|(k, _)| !k.is_empty() && !k.contains(','))
+                                .filter(|(_, v)| !v.contains(','))
+                                .ok_or_else(|| {
+                                    invalid(
+                                        format!("{at}.discovery.tags"),
+                                        "each must be key=value (no commas)",
+                                    )
+                                })
+                        })
+                        .collect::<Result<_, _>>()?,
+                    enterprise_project_id: d.enterprise_project_id,
+                    engine_version: d.engine_version,
                 }),
                 _ => None,
             };
@@ -468,6 +492,18 @@ impl RawConfig {
                 sts_endpoint,
                 iam_endpoint,
                 assume_agency,
+                export_tags: {
+                    let mut seen = HashSet::new();
+                    for key in &c.export_tags {
+                        if key.trim().is_empty() || !seen.insert(super::tag_label(key)) {
+                            return Err(invalid(
+                                format!("{at}.export_tags"),
+                                "keys must be non-empty and give distinct labels (tag_ and the key, other characters than letters, digits and _ as _)",
+                            ));
+                        }
+                    }
+                    c.export_tags
+                },
                 requests_per_second,
                 proxy: c.proxy,
                 discovery,

@@ -45,6 +45,14 @@ pub fn router(sim: Arc<Simulator>) -> Router {
             get(logical_nodes),
         )
         .route("/v2/{project_id}/instances", get(list_instances))
+        .route(
+            "/v2/{project_id}/instances/{instance_id}",
+            get(show_instance),
+        )
+        .route(
+            "/v2/{project_id}/instances/{instance_id}/configs",
+            get(configurations),
+        )
         .route("/v2/{project_id}/jobs/{job_id}", get(show_job))
         .route(
             "/v1/{project_id}/dbss/audit/jobs/{resource_id}",
@@ -586,6 +594,28 @@ async fn logical_nodes(
     }
     let nodes = sim.with_state(|s| s.logical_nodes(&instance_id))?;
     Ok(Json(nodes).into_response())
+}
+
+async fn show_instance(
+    State(sim): State<Arc<Simulator>>,
+    Path((_, instance_id)): Path<(String, String)>,
+) -> Answer {
+    if let Err(response) = fault(&sim, Operation::ShowInstance, None).await {
+        return Ok(response);
+    }
+    let details = sim.with_state(|s| s.show_instance(&instance_id))?;
+    Ok(Json(details).into_response())
+}
+
+async fn configurations(
+    State(sim): State<Arc<Simulator>>,
+    Path((_, instance_id)): Path<(String, String)>,
+) -> Answer {
+    if let Err(response) = fault(&sim, Operation::ListConfigurations, None).await {
+        return Ok(response);
+    }
+    let configs = sim.with_state(|s| s.configurations(&instance_id))?;
+    Ok(Json(configs).into_response())
 }
 
 async fn list_instances(

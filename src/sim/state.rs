@@ -183,6 +183,7 @@ struct SimNode {
 
 struct SimInstance {
     summary: InstanceSummary,
+    configs: crate::cloud::dcs::InstanceConfigs,
     architecture: Architecture,
     nodes: Vec<SimNode>,
     node_index: HashMap<String, usize>,
@@ -246,6 +247,8 @@ pub struct InstancesQuery {
     pub name: Option<String>,
     pub status: Option<String>,
     pub instance_id: Option<String>,
+    /// `key=value` pairs separated by commas, all of which must match.
+    pub tags: Option<String>,
 }
 
 /// Jobs kept for polling after they end.
@@ -803,6 +806,19 @@ impl SimState {
         })
     }
 
+    /// One instance's details.
+    pub fn show_instance(&self, instance_id: &str) -> SimResult<InstanceSummary> {
+        Ok(self.instances[self.instance(instance_id)?].summary.clone())
+    }
+
+    /// One instance's parameters.
+    pub fn configurations(
+        &self,
+        instance_id: &str,
+    ) -> SimResult<crate::cloud::dcs::InstanceConfigs> {
+        Ok(self.instances[self.instance(instance_id)?].configs.clone())
+    }
+
     pub fn list_instances(&self, query: &InstancesQuery) -> SimResult<InstancePage> {
         let offset = parse_number(query.offset.as_deref(), "offset", 0)?;
         let limit = parse_number(query.limit.as_deref(), "limit", 10)?;
@@ -811,10 +827,28 @@ impl SimState {
                 "offset must be at least 0 and limit between 1 and 1000.",
             ));
         }
+        let mut tags = Vec::new();
+        for pair in query.tags.as_deref().unwrap_or_default().split(',') {
+            let pair = pair.trim();
+            if pair.is_empty() {
+                continue;
+            }
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                SimError::invalid("tags must be key=value pairs separated by commas.")
+            })?;
+            tags.push((key.trim(), value.trim()));
+        }
         let matching: Vec<&InstanceSummary> = self
             .instances
             .iter()
             .map(|i| &i.summary)
+            .filter(|s| {
+                tags.iter().all(|(k, v)| {
+                    s.tags
+                        .iter()
+                        .any(|t| t.key.as_deref() == Some(k) && t.value.as_deref() == Some(v))
+                })
+            })
             .filter(|s| {
                 let name = s.name.as_deref().unwrap_or_default();
                 query.name.as_deref().is_none_or(|n| name.contains(n))
@@ -1049,6 +1083,7 @@ fn build_instance(
         .enumerate()
         .map(|(i, n)| (n.info.node_id.clone().unwrap_or_default(), i))
         .collect();
+    let configs = instance_configs(&instance_id, spec);
     SimInstance {
         summary: InstanceSummary {
             instance_id: Some(instance_id),
@@ -1060,10 +1095,97 @@ fn build_instance(
             capacity: Some(8),
             ip: Some(format!("192.168.{subnet}.2")),
             port: Some(6379),
+            enterprise_project_id: Some(spec.enterprise_project_id.clone()),
+            enterprise_project_name: Some(if spec.enterprise_project_id == "0" {
+                "default".into()
+            } else {
+                format!(
+                    "project-{}",
+                    &spec.enterprise_project_id[..8.min(spec.enterprise_project_id.len())]
+                )
+            }),
+            transparent_client_ip_enable: Some(spec.ip_pass_through),
+            tags: spec
+                .tags
+                .iter()
+                .map(|(k, v)| crate::cloud::dcs::ResourceTag {
+                    key: Some(k.clone()),
+                    value: Some(v.clone()),
+                })
+                .collect(),
+            sharding_count: Some(shards as i64),
+            replica_count: Some(replicas as i64 + 1),
         },
+        configs,
         architecture: arch,
         nodes: sim_nodes,
         node_index,
+    }
+}
+
+/// The parameters `configs` answers, in the service's shape: `maxclients` and `timeout` from
+/// the topology, and a few others as the real list has them.
+fn instance_configs(
+    instance_id: &str,
+    spec: &super::topology::InstanceSpec,
+) -> crate::cloud::dcs::InstanceConfigs {
+    let param = |id: u32, name: &str, value: String, default: &str, range: &str, what: &str| {
+        crate::cloud::dcs::ConfigParam {
+            param_id: Some(id.to_string()),
+            param_name: Some(name.into()),
+            param_value: Some(value),
+            default_value: Some(default.into()),
+            value_type: Some(
+                if range.contains('-') {
+                    "Interger"
+                } else {
+                    "Enum"
+                }
+                .into(),
+            ),
+            value_range: Some(range.into()),
+            description: Some(what.into()),
+        }
+    };
+    crate::cloud::dcs::InstanceConfigs {
+        instance_id: Some(instance_id.to_string()),
+        config_status: Some("SUCCESS".into()),
+        config_time: Some("2026-11-02T08:11:52.000Z".into()),
+        status: Some("RUNNING".into()),
+        redis_config: vec![
+            param(
+                1,
+                "timeout",
+                spec.timeout.to_string(),
+                "0",
+                "0-7200",
+                "Close the connection after a client is idle for N seconds (0 to disable)",
+            ),
+            param(
+                2,
+                "maxclients",
+                spec.max_clients.to_string(),
+                "10000",
+                "1000-50000",
+                "The maximum number of client connections allowed at a time",
+            ),
+            param(
+                3,
+                "maxmemory-policy",
+                "volatile-lru".into(),
+                "volatile-lru",
+                "volatile-lru,allkeys-lru,volatile-random,allkeys-random,volatile-ttl,noeviction",
+                "How Redis selects what to remove when maxmemory is reached",
+            ),
+            param(
+                4,
+                "slowlog-log-slower-than",
+                "10000".into(),
+                "10000",
+                "0-1000000",
+                "The slow log's threshold in microseconds",
+            ),
+        ],
     }
 }
 

@@ -71,6 +71,39 @@ pub struct InstanceSpec {
     /// the real sessions (`CLIENT LIST`) and their kills end them (`CLIENT KILL`).
     #[serde(default)]
     pub redis_urls: Vec<String>,
+    /// The instance's `maxclients` parameter (`configs`).
+    #[serde(default = "default_max_clients")]
+    pub max_clients: u32,
+    /// The instance's `timeout` parameter in seconds: 0, idle sessions are never closed.
+    #[serde(default)]
+    pub timeout: u32,
+    /// Resource tags (instance details and list, and the list's `tags` filter).
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+    #[serde(default = "default_enterprise_project")]
+    pub enterprise_project_id: String,
+}
+
+impl Default for InstanceSpec {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            id: None,
+            architecture: Architecture::Ha,
+            shards: 1,
+            replicas: 1,
+            proxies: default_proxies(),
+            sessions_per_node: default_sessions(),
+            client_hosts: default_client_hosts(),
+            ip_pass_through: true,
+            engine_version: default_engine_version(),
+            redis_urls: Vec::new(),
+            max_clients: default_max_clients(),
+            timeout: 0,
+            tags: Default::default(),
+            enterprise_project_id: default_enterprise_project(),
+        }
+    }
 }
 
 /// A DBSS audit resource and the job records it answers with.
@@ -166,6 +199,14 @@ fn default_client_hosts() -> u32 {
 fn default_engine_version() -> String {
     "6.0".into()
 }
+/// DCS's default `maxclients`.
+fn default_max_clients() -> u32 {
+    10_000
+}
+/// The default enterprise project.
+fn default_enterprise_project() -> String {
+    "0".into()
+}
 fn default_dbss_succeeded() -> u32 {
     3
 }
@@ -237,6 +278,13 @@ impl Topology {
                     ip_pass_through: true,
                     engine_version: "6.0".into(),
                     redis_urls: Vec::new(),
+                    max_clients: 10_000,
+                    // Idle sessions are never closed: the default.
+                    timeout: 0,
+                    tags: [("env", "prod"), ("team", "orders")]
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .into(),
+                    enterprise_project_id: "0".into(),
                 },
                 InstanceSpec {
                     name: "sessions-proxy".into(),
@@ -250,6 +298,12 @@ impl Topology {
                     ip_pass_through: false,
                     engine_version: "5.0".into(),
                     redis_urls: Vec::new(),
+                    max_clients: 20_000,
+                    timeout: 3600,
+                    tags: [("env", "staging"), ("team", "platform")]
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .into(),
+                    enterprise_project_id: "5bd6bba7-4a8e-4a1e-9e6c-0a3c7d2f6e11".into(),
                 },
             ],
             dbss_resources: vec![DbssResourceSpec {

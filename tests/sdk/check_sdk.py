@@ -39,8 +39,9 @@ from huaweicloudsdkdbss.v1 import (  # noqa: E402
     DbssClient, ListAuditInstanceJobsNewRequest, ListAuditInstanceJobsRequest)
 from huaweicloudsdkdcs.v2 import (  # noqa: E402
     DcsClient, HangUpClientsRequest, HangUpClientsRequestBody, HangUpKillAllClientsRequest,
-    HangUpKillAllClientsRequestBody, ListClientsRequest, ListInstancesRequest,
-    ScanClientsRequest, ScanClientsRequestBody, ShowJobInfoRequest, ShowNodesInformationRequest)
+    HangUpKillAllClientsRequestBody, ListClientsRequest, ListConfigurationsRequest,
+    ListInstancesRequest, ScanClientsRequest, ScanClientsRequestBody, ShowInstanceRequest,
+    ShowJobInfoRequest, ShowNodesInformationRequest)
 
 DBSS_RESOURCE = "dbss-audit-demo"
 JOB_TIMEOUT_S = 10.0  # every job wait gives up after this long
@@ -392,6 +393,46 @@ def main():
 
     r.check("hang_up_kill_all_clients (kill_all_nodes=True, other instance)",
             kill_all_nodes_elsewhere, target)
+
+    # 6b. Instance details, parameters, the tags filter and Cloud Eye dimensions.
+    def details_and_parameters():
+        seen_pass_through = set()
+        for inst in instances:
+            details = dcs.show_instance(ShowInstanceRequest(instance_id=inst.instance_id))
+            expect(details.instance_id == inst.instance_id, f"instance_id {details.instance_id!r}")
+            expect(details.name == inst.name and details.engine_version and details.spec_code,
+                   f"untyped details {details}")
+            expect(isinstance(details.transparent_client_ip_enable, bool),
+                   f"transparent_client_ip_enable {details.transparent_client_ip_enable!r}")
+            seen_pass_through.add(details.transparent_client_ip_enable)
+            expect(details.enterprise_project_id, "no enterprise_project_id")
+            expect(details.tags and all(t.key and t.value for t in details.tags),
+                   f"tags {details.tags!r}")
+            configs = dcs.list_configurations(
+                ListConfigurationsRequest(instance_id=inst.instance_id))
+            expect(configs.instance_id == inst.instance_id, f"configs of {configs.instance_id!r}")
+            params = {p.param_name: p.param_value for p in configs.redis_config}
+            expect(NUMERIC.match(params.get("maxclients", "")), f"maxclients {params!r}")
+            expect(NUMERIC.match(params.get("timeout", "")), f"timeout {params!r}")
+            # The tags filter: key=value pairs, all of which must match.
+            tag = details.tags[0]
+            tagged = dcs.list_instances(ListInstancesRequest(tags=f"{tag.key}={tag.value}"))
+            expect(inst.instance_id in [i.instance_id for i in tagged.instances],
+                   f"tags={tag.key}={tag.value} misses the instance")
+            expect(all(any(t.key == tag.key and t.value == tag.value for t in i.tags or [])
+                       for i in tagged.instances), "tags filter lets others through")
+        expect(seen_pass_through == {True, False}, f"pass-through seen {seen_pass_through}")
+        none = dcs.list_instances(ListInstancesRequest(tags="no-such-tag=x"))
+        expect(none.instance_num == 0, f"tags=no-such-tag=x: {none.instance_num}")
+        nodes = dcs.show_nodes_information(
+            ShowNodesInformationRequest(instance_id=instances[0].instance_id))
+        for node in nodes.nodes:
+            names = [d.name for d in node.dimensions or []]
+            expect(names and names[0] == "dcs_instance_id" and len(names) == 2,
+                   f"dimensions {names}")
+
+    r.check("show_instance, list_configurations, tags filter, dimensions", details_and_parameters,
+            instances)
 
     # 7. A data node behind proxies takes no clients.
     def scan_data_node():

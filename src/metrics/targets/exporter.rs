@@ -11,6 +11,14 @@ label_set! {
 }
 
 label_set! {
+    struct ContextErrorLabels<'a> {
+    cloud: &'a str,
+    operation: &'a str,
+    reason: &'a str,
+}
+}
+
+label_set! {
     struct DiscoveryErrorLabels<'a> {
     cloud: &'a str,
     reason: &'a str,
@@ -32,6 +40,21 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
         },
     )?;
 
+    family(
+        encoder,
+        "dcs_exporter_instance_context_errors",
+        "Failed reads of instances' details and parameters (show_instance, list_configurations), by cloud, operation and reason: the values read before are kept, and no scan fails.",
+        Counter,
+        &snap.context_errors,
+        |m, ((cloud, operation, reason), n)| {
+            m.encode_family(&ContextErrorLabels {
+                cloud,
+                operation,
+                reason,
+            })?
+            .encode_counter::<NoLabelSet, _, f64>(n, None)
+        },
+    )?;
     family(
         encoder,
         "dcs_exporter_discovery_success",

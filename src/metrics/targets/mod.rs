@@ -61,6 +61,7 @@ impl Capped for SubscriptionKind {
 
 mod dbss;
 mod exporter;
+mod instances;
 mod nodes;
 mod top_clients;
 
@@ -145,9 +146,10 @@ impl Collector for SnapshotCollector {
         let now = (self.clock)();
         let view = View::new(&snapshot, now, self.stale_after);
         let encoder = &mut encoder;
-        // The order of the exposition: sessions, the top clients, scans, the exporter's own
-        // look-ups, DBSS.
+        // The order of the exposition: sessions, instances and limits, the top clients, scans,
+        // the exporter's own look-ups, DBSS.
         nodes::sessions(&view, encoder)?;
+        instances::encode(&view, encoder)?;
         top_clients::encode(&view, encoder)?;
         nodes::scans(&view, encoder)?;
         exporter::encode(&view, encoder)?;

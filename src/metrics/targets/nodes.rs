@@ -15,6 +15,7 @@ label_set! {
     node_role: &'a str,
     node_ip: &'a str,
     az: &'a str,
+    cloud_eye_node: &'a str,
 }
 }
 
@@ -54,7 +55,7 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
     family(
         encoder,
         "dcs_node_info",
-        "Metadata of each scanned DCS node (always 1), for joins.",
+        "Metadata of each scanned DCS node (always 1), for joins; cloud_eye_node is the node's Cloud Eye dimension value (dcs_cluster_redis_node or dcs_cluster_proxy_node).",
         Gauge,
         nodes,
         |m, (key, node)| {
@@ -67,6 +68,7 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
                 node_role: &i.node_role,
                 node_ip: &i.node_ip,
                 az: &i.az,
+                cloud_eye_node: &i.cloud_eye_id,
             };
             m.encode_family(&labels)?.encode_gauge(&1i64)
         },

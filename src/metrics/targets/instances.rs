@@ -1,0 +1,88 @@
+//! Each instance's context and each node's limits: what joins and headroom need.
+
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType;
+
+use super::*;
+use crate::snapshot::InstanceContext;
+
+/// `dcs_instance_info`'s labels: fixed ones, then the tags the cloud exports.
+struct InstanceInfoLabels<'a> {
+    instance_id: &'a str,
+    context: &'a InstanceContext,
+}
+
+impl EncodeLabelSet for InstanceInfoLabels<'_> {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> std::fmt::Result {
+        let c = self.context;
+        let pass_through = match c.client_ip_pass_through {
+            Some(true) => "true",
+            Some(false) => "false",
+            None => "",
+        };
+        let fixed = [
+            ("instance_id", self.instance_id),
+            ("instance_name", c.instance_name.as_str()),
+            ("cloud", c.cloud.as_str()),
+            ("engine_version", c.engine_version.as_str()),
+            ("spec_code", c.spec_code.as_str()),
+            ("architecture", c.architecture.as_str()),
+            ("enterprise_project_id", c.enterprise_project_id.as_str()),
+            ("client_ip_pass_through", pass_through),
+        ];
+        for (name, value) in fixed {
+            EncodeLabel::encode(&(name, value.capped()), encoder.encode_label())?;
+        }
+        for (name, value) in &c.tags {
+            EncodeLabel::encode(
+                &(name.as_str(), value.as_str().capped()),
+                encoder.encode_label(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+    use MetricType::Gauge;
+    family(
+        encoder,
+        "dcs_instance_info",
+        "Context of each DCS instance from its details (always 1): engine, flavour, architecture, enterprise project, client IP pass-through, and the tags the cloud's export_tags lists as tag_<key>; join with group_left.",
+        Gauge,
+        &view.snap.instances,
+        |m, (instance_id, context)| {
+            m.encode_family(&InstanceInfoLabels {
+                instance_id,
+                context,
+            })?
+            .encode_gauge(&1i64)
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_node_max_clients",
+        "The most client sessions the node accepts: the instance's maxclients parameter (a [[redis]] target's CONFIG GET maxclients, or its max_clients).",
+        Gauge,
+        view.nodes
+            .iter()
+            .filter_map(|(k, n)| Some((*k, n.info.max_clients?))),
+        |m, (key, limit)| {
+            m.encode_family(&node_labels(key))?
+                .encode_gauge(&(limit as i64))
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_node_idle_timeout_seconds",
+        "Seconds after which the node closes an idle session: the instance's timeout parameter; 0, idle sessions are never closed.",
+        Gauge,
+        view.nodes
+            .iter()
+            .filter_map(|(k, n)| Some((*k, n.info.idle_timeout?))),
+        |m, (key, seconds)| {
+            m.encode_family(&node_labels(key))?
+                .encode_gauge(&(seconds as i64))
+        },
+    )
+}
