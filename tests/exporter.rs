@@ -215,6 +215,25 @@ async fn every_metric_matches_the_simulated_sessions() {
 
     for (instance, node, time, clients) in &lists {
         assert!(!clients.is_empty());
+        // client_addr_field = "auto": the client's own address is `addr` with client IP
+        // pass-through, `peer` without; below, `addr` stands for the field chosen.
+        let pass_through = h
+            .sim
+            .with_state(|s| s.show_instance(instance))
+            .unwrap()
+            .transparent_client_ip_enable
+            .unwrap();
+        let clients: &Vec<ClientInfo> = &clients
+            .iter()
+            .map(|c| ClientInfo {
+                addr: if pass_through {
+                    c.addr.clone()
+                } else {
+                    c.peer.clone()
+                },
+                ..c.clone()
+            })
+            .collect();
         // Sessions by address, db and user (fewer addresses than max_client_addrs: no folding).
         let mut expected: BTreeMap<(String, String, String), f64> = BTreeMap::new();
         for c in clients {

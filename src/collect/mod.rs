@@ -48,7 +48,7 @@ struct CloudRuntime {
 /// What every scan loop shares.
 struct Shared {
     settings: ExporterSettings,
-    scan: ScanSettings,
+    scan: Arc<ScanSettings>,
     store: Arc<Store>,
     permits: Semaphore,
     /// This replica's share of the targets; all of them when `None`.
@@ -100,7 +100,7 @@ impl Scheduler {
                 .map_err(|message| SchedulerError::Preflight { message })?;
         }
         let shared = Shared {
-            scan: ScanSettings::from_exporter(e),
+            scan: Arc::new(ScanSettings::from_exporter(e)),
             permits: Semaphore::new(e.max_concurrent_scans),
             settings: e.clone(),
             store,
@@ -413,8 +413,21 @@ async fn node_loop(
             );
             async move {
                 let mut pending = pending.lock().await;
+                // The client field of this instance: by its pass-through, with "auto".
+                let settings = match target.as_ref() {
+                    Target::Dcs { instance_id, .. } => {
+                        let pass_through = shared
+                            .store
+                            .load()
+                            .instances
+                            .get(instance_id)
+                            .and_then(|c| c.client_ip_pass_through);
+                        shared.scan.for_instance(pass_through)
+                    }
+                    Target::Redis(_) => Arc::clone(&shared.scan),
+                };
                 let result = target
-                    .scan(&key.node_id, &shared.scan, &mut pending, deadline)
+                    .scan(&key.node_id, &settings, &mut pending, deadline)
                     .await;
                 if let (Target::Dcs { api, .. }, Some(cloud)) = (target.as_ref(), &cloud) {
                     record_clock_offset(&shared.store, cloud, api);

@@ -15,6 +15,9 @@ pub struct ScanSettings {
     pub paging: PagingOptions,
     pub poll: PollOptions,
     pub aggregate: Arc<AggregateSettings>,
+    /// How each node's client field is chosen (`aggregate` holds the choice without an
+    /// instance's details).
+    pub client_addr: crate::config::ClientAddrChoice,
 }
 
 impl ScanSettings {
@@ -28,7 +31,23 @@ impl ScanSettings {
             },
             poll: PollOptions::default(),
             aggregate: Arc::new(AggregateSettings::from(e)),
+            client_addr: e.client_addr_field,
         }
+    }
+
+    /// The settings of a node of an instance whose client IP pass-through is `pass_through`:
+    /// these, or a copy with the other client field.
+    pub fn for_instance(self: &Arc<Self>, pass_through: Option<bool>) -> Arc<Self> {
+        let field = self.client_addr.resolve(pass_through);
+        if field == self.aggregate.client_addr_field {
+            return Arc::clone(self);
+        }
+        let mut aggregate = (*self.aggregate).clone();
+        aggregate.client_addr_field = field;
+        Arc::new(Self {
+            aggregate: Arc::new(aggregate),
+            ..(**self).clone()
+        })
     }
 }
 
@@ -37,7 +56,7 @@ impl From<&ExporterSettings> for AggregateSettings {
         Self {
             max_client_addrs: e.max_client_addrs,
             top_clients: e.top_clients,
-            client_addr_field: e.client_addr_field,
+            client_addr_field: e.client_addr_field.resolve(None),
             idle_buckets: e.idle_buckets.clone().into(),
             age_buckets: e.age_buckets.clone().into(),
             bytes_buckets: e.bytes_buckets.clone().into(),

@@ -15,6 +15,30 @@ pub use raw::RawConfig;
 
 pub use crate::aggregate::{ClientAddrField, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS};
 
+/// Which session field names the client (`client_addr_field`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAddrChoice {
+    /// Per instance: `addr` with client IP pass-through, `peer` without (from the instance's
+    /// details); `addr` where that is not known (`[[redis]]` targets, details not read yet).
+    #[default]
+    Auto,
+    Addr,
+    Peer,
+}
+
+impl ClientAddrChoice {
+    /// The field for an instance whose pass-through is `pass_through`.
+    pub fn resolve(self, pass_through: Option<bool>) -> ClientAddrField {
+        match (self, pass_through) {
+            (ClientAddrChoice::Addr, _) => ClientAddrField::Addr,
+            (ClientAddrChoice::Peer, _) => ClientAddrField::Peer,
+            (ClientAddrChoice::Auto, Some(false)) => ClientAddrField::Peer,
+            (ClientAddrChoice::Auto, _) => ClientAddrField::Addr,
+        }
+    }
+}
+
 /// Settings of the whole exporter.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExporterSettings {
@@ -34,7 +58,7 @@ pub struct ExporterSettings {
     pub page_size: u32,
     pub max_client_addrs: usize,
     pub top_clients: usize,
-    pub client_addr_field: ClientAddrField,
+    pub client_addr_field: ClientAddrChoice,
     pub idle_buckets: Vec<f64>,
     pub age_buckets: Vec<f64>,
     pub bytes_buckets: Vec<f64>,

@@ -6,9 +6,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    AllowedNode, ClientAddrField, Cloud, Config, ConfigError, DEFAULT_BYTES_BUCKETS,
-    DEFAULT_SECONDS_BUCKETS, DcsInstance, Discovery, ExporterSettings, PasswordSource, RedisTarget,
-    RemediationSettings, TokenSource, invalid,
+    AllowedNode, Cloud, Config, ConfigError, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
+    DcsInstance, Discovery, ExporterSettings, PasswordSource, RedisTarget, RemediationSettings,
+    TokenSource, invalid,
 };
 use crate::cloud::Endpoints;
 use crate::cloud::credentials::{AgencyDomain, AssumeAgency, CredentialSource, EnvNames};
@@ -77,7 +77,7 @@ struct RawExporter {
     page_size: Option<u32>,
     max_client_addrs: Option<usize>,
     top_clients: Option<usize>,
-    client_addr_field: Option<ClientAddrField>,
+    client_addr_field: Option<super::ClientAddrChoice>,
     idle_buckets: Option<Vec<f64>>,
     age_buckets: Option<Vec<f64>>,
     bytes_buckets: Option<Vec<f64>>,
