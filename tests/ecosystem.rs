@@ -354,6 +354,10 @@ async fn prometheus_end_to_end() {
     let expected = [
         ("DbssJobFailed", "error code DBSS.1007"),
         ("DbssJobRunningTooLong", "has been running for"),
+        (
+            "DcsIdleSessionsNeverReaped",
+            "idle sessions are never closed",
+        ),
         ("DcsManyIdleSessions", "The most idle is "),
         ("DcsOversizedOutputBuffer", "The largest is "),
         ("DcsScanFailing", "reason DCS.4030"),

@@ -103,6 +103,9 @@ pub struct Population {
     next_fd: u32,
     next_port: Vec<u16>,
     now_ms: i64,
+    /// The instance's `timeout`: idle sessions past it are closed (not pub/sub ones, as Redis
+    /// spares them); `None` never.
+    idle_timeout_ms: Option<i64>,
 }
 
 const FIRST_EPHEMERAL_PORT: u16 = 32768;
@@ -135,12 +138,29 @@ impl Population {
             next_id: 1,
             next_fd: 8,
             now_ms,
+            idle_timeout_ms: None,
         };
         for _ in 0..target {
             let session = population.new_session(now_ms, None);
             population.sessions.push(session);
         }
         population
+    }
+
+    /// Closes sessions idle for more than `seconds` from now on, as a node whose `timeout`
+    /// parameter is set does (0: never).
+    pub fn with_idle_timeout(mut self, seconds: u32) -> Self {
+        self.idle_timeout_ms = (seconds > 0).then_some(i64::from(seconds) * 1000);
+        self.reap_idle();
+        self
+    }
+
+    fn reap_idle(&mut self) {
+        if let Some(timeout) = self.idle_timeout_ms {
+            let now = self.now_ms;
+            self.sessions
+                .retain(|s| s.sub > 0 || s.psub > 0 || now - s.last_command_ms <= timeout);
+        }
     }
 
     pub fn sessions(&self) -> &[Session] {
@@ -222,6 +242,7 @@ impl Population {
             let session = self.new_session(now_ms, Some(connected));
             self.sessions.push(session);
         }
+        self.reap_idle();
     }
 
     /// Ends every session; returns how many there were.
@@ -437,6 +458,28 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let profile = Arc::new(ClientProfile::generate(&mut rng, 6, None));
         Population::new(9, profile, target, 1_800_000_000_000)
+    }
+
+    #[test]
+    fn a_timeout_closes_idle_sessions_but_not_subscribers() {
+        let idle_past = |p: &Population, seconds: i64| {
+            p.sessions()
+                .iter()
+                .filter(|s| s.sub == 0 && s.psub == 0)
+                .filter(|s| p.now_ms - s.last_command_ms > seconds * 1000)
+                .count()
+        };
+        let never = population(3000);
+        assert!(idle_past(&never, 3600) > 100, "idle sessions pile up");
+        let mut reaped = population(3000).with_idle_timeout(3600);
+        assert_eq!(idle_past(&reaped, 3600), 0);
+        reaped.advance_to(reaped.now_ms + 2 * 3_600_000);
+        assert_eq!(idle_past(&reaped, 3600), 0, "still none after two hours");
+        assert!(
+            reaped.len() > 2000,
+            "the node keeps its load: {}",
+            reaped.len()
+        );
     }
 
     #[test]

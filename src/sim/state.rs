@@ -1071,7 +1071,8 @@ fn build_instance(
             SimNode {
                 info,
                 takes_clients: takes,
-                population: Population::new(node_seed, profile, target, now_ms),
+                population: Population::new(node_seed, profile, target, now_ms)
+                    .with_idle_timeout(spec.timeout),
                 stored: None,
                 scanning: None,
                 backend,
