@@ -98,6 +98,8 @@ fn prune(store: &Store, config: &Config) {
             .retain(|cloud, _| config.clouds.iter().any(|c| &c.name == cloud));
         s.dbss
             .retain(|id, _| config.clouds.iter().any(|c| c.dbss_resources.contains(id)));
+        s.instances
+            .retain(|_, i| config.clouds.iter().any(|c| c.name == i.cloud));
     });
 }
 

@@ -168,8 +168,8 @@ pub struct Snapshot {
     pub discovery_errors: BTreeMap<(String, String), u64>,
     /// Instances of the clouds, by id, from their details.
     pub instances: BTreeMap<String, InstanceContext>,
-    /// Failed reads of instance details and parameters, by cloud, operation and reason: they
-    /// never fail a scan.
+    /// Failed reads of instance details, parameters and limits, by instance, operation and
+    /// reason: they never fail a scan.
     pub context_errors: BTreeMap<(String, &'static str, String), u64>,
 }
 

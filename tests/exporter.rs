@@ -1095,8 +1095,10 @@ fn golden_snapshot() -> Arc<Store> {
                 ],
             },
         );
-        s.context_errors
-            .insert(("prod".into(), "list_configurations", "DCS.5000".into()), 3);
+        s.context_errors.insert(
+            ("inst-1".into(), "list_configurations", "DCS.5000".into()),
+            3,
+        );
     });
     store
 }

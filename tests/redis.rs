@@ -525,6 +525,55 @@ async fn login_failures_are_scan_errors_with_bounded_reasons() {
     assert!(!everything.contains("s3cret") && !everything.contains("not-it"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_from_config_get_else_from_the_configuration() {
+    let Some(plain) = start_or_skip(&["--maxclients", "321", "--timeout", "77"]) else {
+        return;
+    };
+    // CONFIG renamed away, as managed services do.
+    let Some(managed) = start_or_skip(&["--maxclients", "654", "--rename-command", "CONFIG", ""])
+    else {
+        return;
+    };
+    let toml = format!(
+        "{ONCE}[[redis]]\nname = \"plain\"\nurl = \"{}\"\nmax_clients = 999\n\
+         [[redis]]\nname = \"managed\"\nurl = \"{}\"\nmax_clients = 650\nidle_timeout = \"5m\"\n\
+         [[redis]]\nname = \"managed-unset\"\nurl = \"{}/1\"\n",
+        plain.url, managed.url, managed.url
+    );
+    let running = exporter(&toml).await;
+    let samples = scrape_ready(&running.url).await;
+    drop(running);
+    let of = |name: &str, instance: &str| {
+        samples
+            .iter()
+            .find(|s| s.0 == name && s.1["instance_id"] == instance)
+            .map(|s| s.2)
+    };
+    // The server's own values win over the configured ones.
+    assert_eq!(of("dcs_node_max_clients", "plain"), Some(321.0));
+    assert_eq!(of("dcs_node_idle_timeout_seconds", "plain"), Some(77.0));
+    // Without CONFIG: the configured ones, and the failure counted; the scan succeeds.
+    assert_eq!(of("dcs_node_max_clients", "managed"), Some(650.0));
+    assert_eq!(of("dcs_node_idle_timeout_seconds", "managed"), Some(300.0));
+    assert_eq!(of("dcs_node_max_clients", "managed-unset"), None);
+    assert_eq!(of("dcs_node_idle_timeout_seconds", "managed-unset"), None);
+    for instance in ["plain", "managed", "managed-unset"] {
+        assert_eq!(of("dcs_scan_success", instance), Some(1.0), "{instance}");
+    }
+    let failures: Vec<_> = samples
+        .iter()
+        .filter(|s| s.0 == "dcs_exporter_instance_context_errors_total")
+        .map(|s| (s.1["instance_id"].clone(), s.1["operation"].clone(), s.2))
+        .collect();
+    assert!(
+        failures.contains(&("managed".into(), "config_get".into(), 1.0))
+            && failures.contains(&("managed-unset".into(), "config_get".into(), 1.0))
+            && !failures.iter().any(|f| f.0 == "plain"),
+        "{failures:?}"
+    );
+}
+
 /// `promtool check metrics` on an exposition (Debian's prometheus package); skipped with a
 /// reason when promtool is missing, except under CI.
 fn promtool_check_metrics(text: &str) {

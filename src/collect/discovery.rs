@@ -34,9 +34,9 @@ pub struct Found {
     pub errors: Vec<(String, String)>,
     /// The instances' context, by id.
     pub instances: Vec<(String, InstanceContext)>,
-    /// Reads of instance details and parameters that failed: `(operation, reason)`. Those keep
-    /// what was read before, and fail no scan.
-    pub context_errors: Vec<(&'static str, String)>,
+    /// Reads of instance details and parameters that failed: `(instance_id, operation,
+    /// reason)`. Those keep what was read before, and fail no scan.
+    pub context_errors: Vec<(String, &'static str, String)>,
 }
 
 /// The architecture a spec code names (`redis.ha.xu1.large.r2.2`, `redis.proxy...`).
@@ -144,7 +144,7 @@ async fn read_context(
     cloud: &Cloud,
     instance_id: &str,
     known: &mut Known,
-    errors: &mut Vec<(&'static str, String)>,
+    errors: &mut Vec<(String, &'static str, String)>,
     deadline: Instant,
 ) {
     match api.show_instance(instance_id, deadline).await {
@@ -155,7 +155,11 @@ async fn read_context(
         }
         Err(e) => {
             tracing::warn!(cloud = %cloud.name, instance_id, "reading the instance's details: {e}");
-            errors.push((e.operation.as_str(), e.reason().into_owned()));
+            errors.push((
+                instance_id.to_string(),
+                e.operation.as_str(),
+                e.reason().into_owned(),
+            ));
         }
     }
     match api.list_configurations(instance_id, deadline).await {
@@ -167,7 +171,11 @@ async fn read_context(
         }
         Err(e) => {
             tracing::warn!(cloud = %cloud.name, instance_id, "reading the instance's parameters: {e}");
-            errors.push((e.operation.as_str(), e.reason().into_owned()));
+            errors.push((
+                instance_id.to_string(),
+                e.operation.as_str(),
+                e.reason().into_owned(),
+            ));
         }
     }
 }

@@ -25,7 +25,7 @@ pub use discovery::{NodeTarget, client_nodes};
 pub use operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
 pub use settings::ScanSettings;
 pub use shard::Shard;
-pub use target::{ScanOutcome, Target, direct_targets};
+pub use target::{NodeLimits, ScanOutcome, Target, direct_targets};
 
 use crate::accounts::{AccountError, Accounts};
 use crate::cloud::ApiClient;
@@ -223,9 +223,9 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
                     .entry((name.to_string(), reason.clone()))
                     .or_insert(0) += 1;
             }
-            for (operation, reason) in &found.context_errors {
+            for (instance_id, operation, reason) in &found.context_errors {
                 *s.context_errors
-                    .entry((name.to_string(), *operation, reason.clone()))
+                    .entry((instance_id.clone(), *operation, reason.clone()))
                     .or_insert(0) += 1;
             }
             s.instances.retain(|_, c| c.cloud != name);
@@ -370,6 +370,17 @@ where
             }
             log_outcome(&mut last_failure, result.as_ref().err(), "scan");
         }
+        if let Ok(ScanOutcome {
+            limits_error: Some((operation, reason)),
+            ..
+        }) = &result
+        {
+            shared.store.update(|s| {
+                *s.context_errors
+                    .entry((key.instance_id.to_string(), *operation, reason.clone()))
+                    .or_insert(0) += 1;
+            });
+        }
         shared.store.update_node(&key, |node| {
             let failure = result.as_ref().err().cloned();
             if let Some(f) = &failure {
@@ -384,6 +395,10 @@ where
                 node.data = Some(Arc::new(outcome.data));
                 if let Some(role) = outcome.role {
                     node.info.node_role = role;
+                }
+                if let Some(limits) = outcome.limits {
+                    node.info.max_clients = limits.max_clients;
+                    node.info.idle_timeout = limits.idle_timeout;
                 }
             }
         });

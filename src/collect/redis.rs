@@ -14,12 +14,13 @@ use crate::redis::{self, RedisEndpoint, RedisFailure};
 use crate::session::{address_matches, compare_clients};
 use crate::snapshot::{Failure, NodeData, Stage};
 
-/// One scan of a direct target: connect, list the sessions, aggregate them.
+/// One scan of a direct target: connect, list the sessions, aggregate them, read the limits.
 pub async fn scan(
+    target: &RedisTarget,
     endpoint: &RedisEndpoint,
     settings: &ScanSettings,
     deadline: Instant,
-) -> Result<(NodeData, Option<String>), Failure> {
+) -> Result<super::ScanOutcome, Failure> {
     let as_failure = |stage: Stage| move |f: RedisFailure| Failure::redis(stage, f);
     let mut conn = redis::connect(endpoint, deadline)
         .await
@@ -36,14 +37,33 @@ pub async fn scan(
     for c in clients.sessions() {
         aggregator.observe(&c);
     }
-    Ok((
-        NodeData {
+    // The server's own limits; where CONFIG is renamed or forbidden, the configured ones.
+    let (limits, limits_error) = match redis::limits(&mut conn, deadline).await {
+        Ok((max_clients, timeout)) => (
+            super::NodeLimits {
+                max_clients: Some(max_clients),
+                idle_timeout: Some(timeout),
+            },
+            None,
+        ),
+        Err(f) => (
+            super::NodeLimits {
+                max_clients: target.max_clients,
+                idle_timeout: target.idle_timeout.map(|t| t.as_secs()),
+            },
+            Some(("config_get", f.reason)),
+        ),
+    };
+    Ok(super::ScanOutcome {
+        data: NodeData {
             aggregate: aggregator.finish(),
             data_time: Some(listed),
             scanned: listed,
         },
         role,
-    ))
+        limits: Some(limits),
+        limits_error,
+    })
 }
 
 /// The endpoint of a direct target, with its current password.

@@ -24,10 +24,20 @@ pub fn direct_targets(config: &Config) -> Vec<Target> {
     config.redis.iter().cloned().map(Target::Redis).collect()
 }
 
-/// A successful scan: the data, and the node's role when the scan learns it.
+/// A successful scan: the data, and the node's role and limits when the scan learns them.
 pub struct ScanOutcome {
     pub data: NodeData,
     pub role: Option<String>,
+    pub limits: Option<NodeLimits>,
+    /// Reading the limits failed (the scan did not): the operation and the reason.
+    pub limits_error: Option<(&'static str, String)>,
+}
+
+/// A node's session limit and idle timeout, where known.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeLimits {
+    pub max_clients: Option<u64>,
+    pub idle_timeout: Option<u64>,
 }
 
 impl Target {
@@ -85,16 +95,19 @@ impl Target {
             Target::Dcs { api, instance_id } => {
                 super::dcs::scan_node(api, instance_id, node_id, settings, pending, deadline)
                     .await
-                    .map(|data| ScanOutcome { data, role: None })
+                    .map(|data| ScanOutcome {
+                        data,
+                        role: None,
+                        limits: None,
+                        limits_error: None,
+                    })
             }
             Target::Redis(target) => {
                 // Read at every scan, so a rotated password is picked up.
                 let endpoint = target
                     .endpoint()
                     .map_err(|message| Failure::new(Stage::Scan, "password", message))?;
-                super::redis::scan(&endpoint, settings, deadline)
-                    .await
-                    .map(|(data, role)| ScanOutcome { data, role })
+                super::redis::scan(target, &endpoint, settings, deadline).await
             }
         }
     }

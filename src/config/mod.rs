@@ -179,6 +179,10 @@ pub struct RedisTarget {
     pub node_id: String,
     pub username: Option<String>,
     pub password: Option<PasswordSource>,
+    /// The server's `maxclients` and `timeout` where CONFIG GET cannot read them (renamed or
+    /// forbidden, as on managed services).
+    pub max_clients: Option<u64>,
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 /// A node the remediation webhook may act on; `node_id = "*"` allows every node of the

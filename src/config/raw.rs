@@ -57,6 +57,9 @@ struct RawRedis {
     username_env: Option<String>,
     password_env: Option<String>,
     password_file: Option<std::path::PathBuf>,
+    max_clients: Option<u64>,
+    #[serde(default, with = "humantime_serde")]
+    idle_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -567,12 +570,17 @@ impl RawConfig {
                 (None, Some(path)) => Some(PasswordSource::File(path)),
                 (None, None) => None,
             };
+            if r.max_clients == Some(0) {
+                return Err(invalid(format!("{at}.max_clients"), "must be at least 1"));
+            }
             redis.push(RedisTarget {
                 name,
                 url,
                 node_id,
                 username,
                 password,
+                max_clients: r.max_clients,
+                idle_timeout: r.idle_timeout,
             });
         }
         let remediation = match self.remediation {

@@ -176,6 +176,33 @@ pub async fn role(conn: &mut MultiplexedConnection, deadline: Instant) -> Option
         .map(|r| r.trim().to_string())
 }
 
+/// `CONFIG GET maxclients` and `CONFIG GET timeout`: the server's session limit and idle timeout
+/// (0: never). Managed services rename or forbid CONFIG; that is an error here.
+pub async fn limits(
+    conn: &mut MultiplexedConnection,
+    deadline: Instant,
+) -> Result<(u64, u64), RedisFailure> {
+    // One name a call: a pattern of several is Redis 7's.
+    let mut values = [0u64; 2];
+    for (value, name) in values.iter_mut().zip(["maxclients", "timeout"]) {
+        let reply: Vec<String> =
+            query(conn, redis::cmd("CONFIG").arg("GET").arg(name), deadline).await?;
+        *value = match reply.as_slice() {
+            [key, v] if key == name => v.trim().parse().map_err(|_| RedisFailure {
+                reason: "protocol".into(),
+                message: format!("CONFIG GET {name} answered {v:?}, not a number"),
+            })?,
+            _ => {
+                return Err(RedisFailure {
+                    reason: "protocol".into(),
+                    message: format!("CONFIG GET {name} answered no value"),
+                });
+            }
+        };
+    }
+    Ok((values[0], values[1]))
+}
+
 /// Ends every normal and pub/sub session but the asking one; returns how many ended.
 pub async fn kill_all(endpoint: &RedisEndpoint, deadline: Instant) -> Result<u64, RedisFailure> {
     let mut conn = connect(endpoint, deadline).await?;

@@ -12,7 +12,7 @@ label_set! {
 
 label_set! {
     struct ContextErrorLabels<'a> {
-    cloud: &'a str,
+    instance_id: &'a str,
     operation: &'a str,
     reason: &'a str,
 }
@@ -43,12 +43,12 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
     family(
         encoder,
         "dcs_exporter_instance_context_errors",
-        "Failed reads of instances' details and parameters (show_instance, list_configurations), by cloud, operation and reason: the values read before are kept, and no scan fails.",
+        "Failed reads of instances' details and limits (show_instance and list_configurations for DCS, config_get for [[redis]] targets), by instance, operation and reason: the values read before (or configured) are kept, and no scan fails.",
         Counter,
         &snap.context_errors,
-        |m, ((cloud, operation, reason), n)| {
+        |m, ((instance_id, operation, reason), n)| {
             m.encode_family(&ContextErrorLabels {
-                cloud,
+                instance_id,
                 operation,
                 reason,
             })?
