@@ -176,6 +176,7 @@ fn encode(c: &mut Criterion) {
                 }),
                 data: Some(Arc::new(data)),
                 errors: BTreeMap::new(),
+                ..Default::default()
             };
             s.nodes.insert(key, Arc::new(state));
         }

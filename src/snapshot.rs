@@ -99,6 +99,11 @@ pub struct NodeState {
     pub data: Option<Arc<NodeData>>,
     /// Failures since start, by stage and reason.
     pub errors: BTreeMap<(Stage, String), u64>,
+    /// Scans skipped because the one before was still running (waiting for its turn or
+    /// scanning) at their tick.
+    pub skipped: u64,
+    /// The last scan's cycle: from its tick to its end, the wait for a turn included.
+    pub last_cycle: Option<Duration>,
 }
 
 impl NodeState {
@@ -168,6 +173,8 @@ pub struct Snapshot {
     pub discovery_errors: BTreeMap<(String, String), u64>,
     /// Instances of the clouds, by id, from their details.
     pub instances: BTreeMap<String, InstanceContext>,
+    /// The scan interval in force.
+    pub scan_interval: Option<Duration>,
     /// Failed reads of instance details, parameters and limits, by instance, operation and
     /// reason: they never fail a scan.
     pub context_errors: BTreeMap<(String, &'static str, String), u64>,

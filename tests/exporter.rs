@@ -832,6 +832,20 @@ async fn limits_and_context_of_each_instance_from_its_details_and_parameters() {
             assert_eq!(node_info[0].label("cloud_eye_node"), cloud_eye);
         }
     }
+    // Scanned once an hour: no scan overran.
+    assert!(
+        samples
+            .iter()
+            .filter(|s| s.name == "dcs_scan_skipped_total")
+            .all(|s| s.value == 0.0)
+    );
+    assert_eq!(
+        samples
+            .iter()
+            .find(|s| s.name == "dcs_exporter_scan_interval_seconds")
+            .map(|s| s.value),
+        Some(3600.0)
+    );
     // The demo has an instance of each kind: limits and timeouts differ between them.
     assert_eq!(pass_through, BTreeSet::from([true, false]));
     let limits: BTreeSet<u64> = samples
@@ -840,6 +854,40 @@ async fn limits_and_context_of_each_instance_from_its_details_and_parameters() {
         .map(|s| s.value as u64)
         .collect();
     assert_eq!(limits, BTreeSet::from([10_000, 20_000]));
+}
+
+#[tokio::test]
+async fn scans_that_overrun_the_interval_are_counted_as_skipped() {
+    // Five nodes, one scan at a time, each scan about 0.6 s: a round takes 3 s, the interval 1 s.
+    let mut topology = quiet_topology(20);
+    topology.job_duration = Duration::from_millis(600);
+    let h = start(
+        topology,
+        "scan_interval = \"1s\"\nfirst_scan_spread = \"0s\"\nmax_concurrent_scans = 1",
+    )
+    .await;
+    let samples = h
+        .scrape_until(Duration::from_secs(30), |samples| {
+            samples
+                .iter()
+                .filter(|s| s.name == "dcs_scan_skipped_total")
+                .map(|s| s.value)
+                .sum::<f64>()
+                >= 5.0
+        })
+        .await;
+    let interval = samples
+        .iter()
+        .find(|s| s.name == "dcs_exporter_scan_interval_seconds")
+        .unwrap()
+        .value;
+    assert_eq!(interval, 1.0);
+    let longest = samples
+        .iter()
+        .filter(|s| s.name == "dcs_scan_cycle_seconds")
+        .map(|s| s.value)
+        .fold(0.0, f64::max);
+    assert!(longest > interval, "the longest cycle {longest} s");
 }
 
 #[tokio::test]
@@ -1008,6 +1056,8 @@ fn golden_snapshot() -> Arc<Store> {
                     scanned: now - Duration::from_secs(5),
                 })),
                 errors: BTreeMap::from([((Stage::Job, "timeout".to_string()), 2)]),
+                skipped: 2,
+                last_cycle: Some(Duration::from_millis(61_500)),
             }),
         );
         // A node whose last scan failed long ago: status only.
@@ -1029,6 +1079,7 @@ fn golden_snapshot() -> Arc<Store> {
                 }),
                 data: None,
                 errors: BTreeMap::from([((Stage::List, "APIG.0308".to_string()), 1)]),
+                ..Default::default()
             }),
         );
         let mut dbss = DbssState::default();
@@ -1079,6 +1130,7 @@ fn golden_snapshot() -> Arc<Store> {
         s.last_discovery
             .insert("backup".into(), Some("listing instances: 403".into()));
         s.clock_offsets.insert("prod".into(), -1.5);
+        s.scan_interval = Some(Duration::from_secs(60));
         s.instances.insert(
             "inst-1".into(),
             dcs_session_exporter::snapshot::InstanceContext {

@@ -124,9 +124,11 @@ impl Scheduler {
     /// Runs until dropped: every task it started ends with it.
     pub async fn run(self) {
         let names: Vec<String> = self.clouds.iter().map(|c| c.config.name.clone()).collect();
+        let interval = self.shared.settings.scan_interval;
         self.shared.store.update(|s| {
             s.expected = names.into_iter().collect();
             s.discovered.retain(|c| s.expected.contains(c));
+            s.scan_interval = Some(interval);
         });
         let mut tasks = JoinSet::new();
         for target in self.direct {
@@ -349,8 +351,9 @@ where
     let mut ticker = tokio::time::interval(settings.scan_interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_failure = None;
+    let mut overran = false;
     loop {
-        ticker.tick().await;
+        let due = ticker.tick().await;
         let Ok(_permit) = shared.permits.acquire().await else {
             return;
         };
@@ -359,8 +362,24 @@ where
             .instrument(span.clone())
             .await;
         let duration = started.elapsed();
+        // Ticks that came due while this one waited and ran: each is a scan skipped.
+        let cycle = due.elapsed();
+        let skipped = (cycle.as_nanos() / settings.scan_interval.as_nanos().max(1)) as u64;
         {
             let _entered = span.enter();
+            // Said when it starts and when it ends, not at every scan.
+            if (skipped > 0) != overran {
+                overran = skipped > 0;
+                if overran {
+                    tracing::warn!(
+                        cycle_ms = cycle.as_millis() as u64,
+                        skipped,
+                        "scans overrun the interval: raise scan_interval or max_concurrent_scans"
+                    );
+                } else {
+                    tracing::info!("scans fit the interval again");
+                }
+            }
             if let Ok(outcome) = &result {
                 tracing::debug!(
                     sessions = outcome.data.aggregate.sessions,
@@ -391,6 +410,8 @@ where
                 duration,
                 failure,
             });
+            node.skipped += skipped;
+            node.last_cycle = Some(cycle);
             if let Ok(outcome) = result {
                 node.data = Some(Arc::new(outcome.data));
                 if let Some(role) = outcome.role {

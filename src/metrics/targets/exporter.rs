@@ -68,6 +68,14 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
     )?;
     family(
         encoder,
+        "dcs_exporter_scan_interval_seconds",
+        "Every node is scanned this often (scan_interval).",
+        Gauge,
+        snap.scan_interval,
+        |m, interval| m.encode_gauge(&interval.as_secs_f64()),
+    )?;
+    family(
+        encoder,
         "dcs_exporter_clock_offset_seconds",
         "The cloud service's clock minus this machine's, from the Date of its answers; the age of stored lists is judged on the service's clock.",
         Gauge,

@@ -213,6 +213,29 @@ pub(super) fn scans(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::R
     )?;
     family(
         encoder,
+        "dcs_scan_cycle_seconds",
+        "The last scan's cycle: from its tick to its end, the wait for a turn (max_concurrent_scans) included; longer than dcs_exporter_scan_interval_seconds, scans are skipped.",
+        Gauge,
+        nodes.iter().filter_map(|(k, n)| Some((*k, n.last_cycle?))),
+        |m, (key, cycle)| {
+            m.encode_family(&node_labels(key))?
+                .encode_gauge(&cycle.as_secs_f64())
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_scan_skipped",
+        "Scans of the node skipped because the previous one was still waiting or running at their tick: the interval is too short for the nodes and max_concurrent_scans.",
+        Counter,
+        &attempted,
+        |m, (key, _)| {
+            let skipped = view.snap.nodes.get(*key).map_or(0, |n| n.skipped);
+            m.encode_family(&node_labels(key))?
+                .encode_counter::<NoLabelSet, _, f64>(&skipped, None)
+        },
+    )?;
+    family(
+        encoder,
         "dcs_scan_last_success_timestamp_seconds",
         "When the last successful scan of the node ended.",
         Gauge,
