@@ -132,6 +132,8 @@ fn promtool_accepts_the_rules_and_their_unit_tests() {
     for args in [
         ["check", "rules", "config/alerts.yml"],
         ["test", "rules", "config/alerts_test.yml"],
+        ["check", "rules", "config/cloud_eye_rules.yml"],
+        ["test", "rules", "config/cloud_eye_rules_test.yml"],
     ] {
         let (ok, said) = promtool(&args, "");
         assert!(ok, "promtool {}:\n{said}", args.join(" "));
