@@ -18,7 +18,6 @@ use crate::cloud::RequestObserver;
 use crate::collect::{Scheduler, Shard};
 use crate::config::Config;
 use crate::server::{AppState, ReloadRequest};
-use crate::sim::Topology;
 use crate::snapshot::{Source, Store};
 
 pub struct DaemonOptions {
@@ -154,7 +153,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         None => None,
     };
     let demo = if options.demo {
-        let demo = crate::demo::start(Topology::demo()).await?;
+        let demo = crate::demo::start(crate::demo::topology()).await?;
         println!(
             "demo: simulated DCS and DBSS APIs on {}",
             demo.simulator_url

@@ -26,6 +26,26 @@ impl Drop for Demo {
     }
 }
 
+/// The demo's topology: the simulator's default one, with a node that fails now and then, as
+/// real ones do (a scan in four refused with `DCS.5000`), so that dashboards and alerts show
+/// scan errors.
+pub fn topology() -> Topology {
+    let mut topology = Topology::demo();
+    topology.faults.push(crate::sim::topology::FaultSpec {
+        instance: Some("sessions-proxy".into()),
+        node: Some(2),
+        operation: "scan_clients".into(),
+        kind: "error".into(),
+        status: Some(500),
+        code: Some("DCS.5000".into()),
+        delay: None,
+        bytes: None,
+        times: 0,
+        every: Some(4),
+    });
+    topology
+}
+
 /// The exporter configuration of the demo, as a user would write it.
 pub fn config_toml(simulator_url: &str) -> String {
     format!(
@@ -39,6 +59,7 @@ project_id = "{DEMO_PROJECT}"
 dcs_endpoint = "{simulator_url}"
 dbss_endpoint = "{simulator_url}"
 requests_per_second = 50
+export_tags = ["env", "team"]
 # Temporary credentials from the simulator's metadata service, renewed before they expire.
 credentials = "metadata"
 metadata_endpoint = "{simulator_url}"

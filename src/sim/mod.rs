@@ -90,6 +90,10 @@ pub struct Fault {
     pub node_id: Option<String>,
     pub times: u32,
     pub kind: FaultKind,
+    /// Hits one matching call in this many (1: every one), as real nodes fail now and then.
+    pub every: u32,
+    /// Matching calls seen, for `every`.
+    pub seen: u32,
 }
 
 impl Fault {
@@ -104,7 +108,15 @@ impl Fault {
             node_id: None,
             times,
             kind,
+            every: 1,
+            seen: 0,
         }
+    }
+
+    /// Hits one matching call in `every`.
+    pub fn now_and_then(mut self, every: u32) -> Self {
+        self.every = every.max(1);
+        self
     }
 
     pub fn on_node(mut self, node_id: &str) -> Self {
@@ -179,7 +191,7 @@ pub fn fault_from_spec(spec: &topology::FaultSpec, state: &SimState) -> Result<F
     } else {
         spec.times
     };
-    let mut fault = Fault::of(operation, times, kind);
+    let mut fault = Fault::of(operation, times, kind).now_and_then(spec.every.unwrap_or(1));
     if let Some(name) = &spec.instance {
         let index = spec.node.unwrap_or(1);
         let node = state
@@ -292,6 +304,10 @@ impl Simulator {
         let i = faults.iter().position(|f| {
             f.operation == operation && f.node_id.as_deref().is_none_or(|n| Some(n) == node_id)
         })?;
+        faults[i].seen = faults[i].seen.wrapping_add(1);
+        if !faults[i].seen.is_multiple_of(faults[i].every) {
+            return None;
+        }
         let kind = faults[i].kind.clone();
         faults[i].times -= 1;
         if faults[i].times == 0 {

@@ -179,6 +179,9 @@ pub struct FaultSpec {
     /// How many calls; 0 or absent: every call.
     #[serde(default)]
     pub times: u32,
+    /// Only one matching call in this many (`times` counts those hit): a node that fails now
+    /// and then.
+    pub every: Option<u32>,
 }
 
 fn one() -> u32 {
