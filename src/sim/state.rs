@@ -996,9 +996,11 @@ fn build_instance(
             replication_id: group_id.map(|_| uuid_like(ids)),
             dimensions: vec![
                 serde_json::json!({"name": "dcs_instance_id", "value": instance_id}),
+                // Cloud Eye's monitored object: an id of its own, neither the node's id nor
+                // its name, as on the real service.
                 serde_json::json!({
                     "name": if role == "redis-proxy" { "dcs_cluster_proxy_node" } else { "dcs_cluster_redis_node" },
-                    "value": node_id,
+                    "value": monitored_object_id(&node_id),
                 }),
             ],
         };
@@ -1122,6 +1124,21 @@ fn build_instance(
         nodes: sim_nodes,
         node_index,
     }
+}
+
+/// A node's Cloud Eye monitored-object id: derived from its id, stable, and different from it.
+fn monitored_object_id(node_id: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    // FxHash: the same on every build, unlike the standard library's.
+    let mut hasher = rustc_hash::FxHasher::default();
+    ("cloud-eye", node_id).hash(&mut hasher);
+    let h = hasher.finish();
+    format!(
+        "{:08x}-{:04x}-{:04x}",
+        h >> 32,
+        (h >> 16) & 0xffff,
+        h & 0xffff
+    )
 }
 
 /// The parameters `configs` answers, in the service's shape: `maxclients` and `timeout` from
