@@ -30,6 +30,8 @@ const NOW_MS: i64 = 1_800_000_000_000;
 fn settings() -> Arc<AggregateSettings> {
     Arc::new(AggregateSettings {
         max_client_addrs: 50,
+        max_client_names: 20,
+        max_client_commands: 20,
         top_clients: 5,
         client_addr_field: ClientAddrField::Addr,
         idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),

@@ -15,6 +15,99 @@ use crate::session::{ClientInfo, ClientRef};
 pub const OTHER: &str = "other";
 /// The label value of a field a session did not have.
 pub const UNKNOWN: &str = "unknown";
+/// The client name of sessions without one: parenthesised, so that no application's own name
+/// can be taken for it.
+pub const UNNAMED: &str = "(unnamed)";
+/// The client name of the names past `max_client_names`: parenthesised, unlike `other`, so
+/// that no application's own name can be taken for it.
+pub const OTHER_NAME: &str = "(other)";
+
+/// What a session is, from its flags: a closed set, a metric label. The first five are
+/// exclusive (each session is exactly one of them, so they sum to the node's sessions); the
+/// last four are states that overlap them (a blocked normal session counts under `normal`
+/// and under `blocked`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SessionKind {
+    /// None of the others: an ordinary client.
+    Normal,
+    /// Subscribed to channels or patterns (flag `P`, or `sub`/`psub` above 0).
+    PubSub,
+    /// A replica connected to this node (flag `S`).
+    Replica,
+    /// This node's master, on a replica (flag `M`).
+    Master,
+    /// In `MONITOR` (flag `O`).
+    Monitor,
+    /// Blocked in a command (`BLPOP`, `XREAD BLOCK`, `WAIT`, ...; flag `b`).
+    Blocked,
+    /// Inside `MULTI` (flag `x`, or `multi` at 0 or more).
+    Transaction,
+    /// With client-side caching on (flag `t`).
+    Tracking,
+    /// Connected through a unix socket (flag `U`).
+    UnixSocket,
+}
+
+impl SessionKind {
+    pub const ALL: [SessionKind; 9] = [
+        SessionKind::Normal,
+        SessionKind::PubSub,
+        SessionKind::Replica,
+        SessionKind::Master,
+        SessionKind::Monitor,
+        SessionKind::Blocked,
+        SessionKind::Transaction,
+        SessionKind::Tracking,
+        SessionKind::UnixSocket,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Normal => "normal",
+            SessionKind::PubSub => "pubsub",
+            SessionKind::Replica => "replica",
+            SessionKind::Master => "master",
+            SessionKind::Monitor => "monitor",
+            SessionKind::Blocked => "blocked",
+            SessionKind::Transaction => "transaction",
+            SessionKind::Tracking => "tracking",
+            SessionKind::UnixSocket => "unix_socket",
+        }
+    }
+
+    /// Whether each session is exactly one of the exclusive kinds.
+    pub fn is_exclusive(self) -> bool {
+        (self as usize) < 5
+    }
+
+    /// The exclusive kind of a session, and the states it is in, by their flags.
+    pub fn of(
+        flags: &str,
+        sub: Option<i64>,
+        psub: Option<i64>,
+        multi: Option<i64>,
+    ) -> (Self, [bool; 4]) {
+        let has = |f: char| flags.contains(f);
+        let exclusive = if has('S') {
+            SessionKind::Replica
+        } else if has('M') {
+            SessionKind::Master
+        } else if has('O') {
+            SessionKind::Monitor
+        } else if has('P') || sub.unwrap_or(0) > 0 || psub.unwrap_or(0) > 0 {
+            SessionKind::PubSub
+        } else {
+            SessionKind::Normal
+        };
+        let states = [
+            has('b'),
+            has('x') || multi.is_some_and(|m| m >= 0),
+            has('t'),
+            has('U'),
+        ];
+        (exclusive, states)
+    }
+}
 
 /// Which session field names the client in `client_addr`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
@@ -51,6 +144,10 @@ pub const DEFAULT_BYTES_BUCKETS: [f64; 10] = [
 #[derive(Clone, Debug, PartialEq)]
 pub struct AggregateSettings {
     pub max_client_addrs: usize,
+    /// Client names with a series of their own; the rest fold into [`OTHER_NAME`].
+    pub max_client_names: usize,
+    /// Last commands with a series of their own; the rest fold into [`OTHER`].
+    pub max_client_commands: usize,
     pub top_clients: usize,
     pub client_addr_field: ClientAddrField,
     pub idle_buckets: Arc<[f64]>,
@@ -136,6 +233,45 @@ pub struct NodeAggregate {
     pub top_idle: Vec<TopClient>,
     /// Largest output buffer first; only sessions with one.
     pub top_output_memory: Vec<TopClient>,
+    /// Sessions by client name, most first: the `max_client_names` names, then
+    /// [`OTHER_NAME`]; sessions without a name under [`UNNAMED`].
+    pub by_name: Vec<(String, u64)>,
+    /// Sessions by last command, most first: the `max_client_commands` commands, then `other`.
+    pub by_command: Vec<(String, u64)>,
+    /// Sessions of each kind, in [`SessionKind::ALL`] order.
+    pub by_kind: [u64; 9],
+}
+
+/// `counts` by interned string, most first (ties by text): the first `keep`, then the rest
+/// summed under `folded` when there is any.
+fn fold_counts(
+    interner: &Interner,
+    counts: &[u64],
+    keep: usize,
+    folded: &str,
+) -> Vec<(String, u64)> {
+    let mut ranked: Vec<(&str, u64)> = interner
+        .names
+        .iter()
+        .map(String::as_str)
+        .zip(counts.iter().copied())
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let rest: u64 = ranked.iter().skip(keep).map(|(_, n)| n).sum();
+    let mut out: Vec<(String, u64)> = ranked
+        .into_iter()
+        .take(keep)
+        .map(|(name, n)| (name.to_string(), n))
+        .collect();
+    if rest > 0 {
+        // A kept name equal to the fold's (a command literally called "other") joins it.
+        match out.iter_mut().find(|(name, _)| name == folded) {
+            Some(entry) => entry.1 += rest,
+            None => out.push((folded.to_string(), rest)),
+        }
+    }
+    out
 }
 
 /// Strings seen often (dbs, users, addresses) stored once and counted by number. The keys are
@@ -273,6 +409,11 @@ pub struct Aggregator {
     pattern_subscriptions: u64,
     top_idle: TopN,
     top_output_memory: TopN,
+    names: Interner,
+    name_counts: Vec<u64>,
+    commands: Interner,
+    command_counts: Vec<u64>,
+    kinds: [u64; 9],
 }
 
 /// `ip` of `ip:port`, `[v6]:port` or a bare address.
@@ -305,7 +446,20 @@ impl Aggregator {
             output_memory_max: 0,
             channel_subscriptions: 0,
             pattern_subscriptions: 0,
+            names: Interner::default(),
+            name_counts: Vec::new(),
+            commands: Interner::default(),
+            command_counts: Vec::new(),
+            kinds: [0; 9],
         }
+    }
+
+    fn count(interner: &mut Interner, counts: &mut Vec<u64>, key: &str) {
+        let id = interner.id(key) as usize;
+        if id == counts.len() {
+            counts.push(0);
+        }
+        counts[id] += 1;
     }
 
     pub fn observe(&mut self, c: &ClientRef<'_>) {
@@ -342,6 +496,24 @@ impl Aggregator {
         }
         self.channel_subscriptions += c.sub.unwrap_or(0).max(0) as u64;
         self.pattern_subscriptions += c.psub.unwrap_or(0).max(0) as u64;
+        let name = c
+            .name
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(UNNAMED);
+        Self::count(&mut self.names, &mut self.name_counts, name);
+        let cmd = c
+            .cmd
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(UNKNOWN);
+        Self::count(&mut self.commands, &mut self.command_counts, cmd);
+        let (kind, states) =
+            SessionKind::of(c.flags.as_deref().unwrap_or(""), c.sub, c.psub, c.multi);
+        self.kinds[kind as usize] += 1;
+        for (i, on) in states.into_iter().enumerate() {
+            self.kinds[5 + i] += u64::from(on);
+        }
     }
 
     pub fn finish(self) -> NodeAggregate {
@@ -392,6 +564,19 @@ impl Aggregator {
             pattern_subscriptions: self.pattern_subscriptions,
             top_idle: self.top_idle.into_sorted(),
             top_output_memory: self.top_output_memory.into_sorted(),
+            by_name: fold_counts(
+                &self.names,
+                &self.name_counts,
+                self.settings.max_client_names,
+                OTHER_NAME,
+            ),
+            by_command: fold_counts(
+                &self.commands,
+                &self.command_counts,
+                self.settings.max_client_commands,
+                OTHER,
+            ),
+            by_kind: self.kinds,
         }
     }
 }
@@ -422,6 +607,8 @@ mod tests {
     fn settings(max_client_addrs: usize, top_clients: usize) -> Arc<AggregateSettings> {
         Arc::new(AggregateSettings {
             max_client_addrs,
+            max_client_names: 20,
+            max_client_commands: 20,
             top_clients,
             client_addr_field: ClientAddrField::Addr,
             idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),

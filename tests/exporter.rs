@@ -259,6 +259,59 @@ async fn every_metric_matches_the_simulated_sessions() {
             })
             .collect();
         assert_eq!(got, expected, "dcs_clients of {node}");
+        // By name, by last command: at most 20 each, most first, the rest folded; by kind.
+        let folded = |field: fn(&ClientInfo) -> Option<String>, absent: &str, fold: &str| {
+            let mut counts: BTreeMap<String, f64> = BTreeMap::new();
+            for c in clients.iter() {
+                let v = field(c)
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| absent.into());
+                *counts.entry(v).or_default() += 1.0;
+            }
+            let mut ranked: Vec<(String, f64)> = counts.into_iter().collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let rest: f64 = ranked.iter().skip(20).map(|(_, n)| n).sum();
+            let mut kept: BTreeMap<String, f64> = ranked.into_iter().take(20).collect();
+            if rest > 0.0 {
+                *kept.entry(fold.to_string()).or_default() += rest;
+            }
+            kept
+        };
+        let shown = |metric: &str, label: &str| -> BTreeMap<String, f64> {
+            of(&samples, metric, node)
+                .into_iter()
+                .map(|s| (s.label(label).to_string(), s.value))
+                .collect()
+        };
+        assert_eq!(
+            shown("dcs_clients_by_name", "client_name"),
+            folded(|c| c.name.clone(), "(unnamed)", "(other)"),
+            "{node}"
+        );
+        assert_eq!(
+            shown("dcs_clients_by_command", "cmd"),
+            folded(|c| c.cmd.clone(), "unknown", "other"),
+            "{node}"
+        );
+        let by_kind = shown("dcs_clients_by_kind", "kind");
+        let flagged = |f: char| {
+            clients
+                .iter()
+                .filter(|c| c.flags.as_deref().unwrap_or("").contains(f))
+                .count() as f64
+        };
+        let pubsub = clients
+            .iter()
+            .filter(|c| c.sub.unwrap_or(0) > 0 || c.psub.unwrap_or(0) > 0)
+            .count() as f64;
+        assert_eq!(by_kind["pubsub"], pubsub, "{node}");
+        assert_eq!(by_kind["transaction"], flagged('x'), "{node}");
+        assert_eq!(by_kind["blocked"], flagged('b'), "{node}");
+        let exclusive: f64 = ["normal", "pubsub", "replica", "master", "monitor"]
+            .iter()
+            .map(|k| by_kind[*k])
+            .sum();
+        assert_eq!(exclusive, clients.len() as f64, "{node}");
 
         let field = |f: fn(&ClientInfo) -> Option<i64>| -> Vec<i64> {
             clients.iter().map(|c| f(c).unwrap()).collect()
@@ -995,6 +1048,8 @@ fn fixed_now() -> SystemTime {
 fn golden_snapshot() -> Arc<Store> {
     let settings = Arc::new(AggregateSettings {
         max_client_addrs: 2,
+        max_client_names: 20,
+        max_client_commands: 20,
         top_clients: 2,
         client_addr_field: ClientAddrField::Addr,
         idle_buckets: vec![1.0, 60.0, 3600.0].into(),

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use dcs_session_exporter::aggregate::{
-    AggregateSettings, Aggregator, ClientCount, Histogram, NodeAggregate, OTHER, UNKNOWN,
-    aggregate, strip_port,
+    AggregateSettings, Aggregator, ClientCount, Histogram, NodeAggregate, OTHER, OTHER_NAME,
+    SessionKind, UNKNOWN, UNNAMED, aggregate, strip_port,
 };
 use dcs_session_exporter::cloud::dbss::AuditJobs;
 use dcs_session_exporter::cloud::dcs::{ClientPage, DcsJob, InstancePage, LogicalNodes, PageSink};
@@ -71,10 +71,15 @@ fn sessions() -> impl Strategy<Value = Vec<ClientInfo>> {
         label("0 1 15"),
         label("default app ro"),
     );
-    let more = (label("web worker"), label("get subscribe"));
+    let more = (
+        label("web worker cron api other"),
+        label("get subscribe blpop set other"),
+        label("N b x P S M O bt U Pb Sx"),
+        number(),
+    );
     let numbers = (number(), number(), number(), number(), number(), number());
     let session = (labels, more, numbers).prop_map(|(labels, more, numbers)| {
-        let ((addr, peer, db, user), (name, cmd)) = (labels, more);
+        let ((addr, peer, db, user), (name, cmd, flags, multi)) = (labels, more);
         let (idle, age, omem, qbuf, sub, psub) = numbers;
         ClientInfo {
             addr,
@@ -89,6 +94,8 @@ fn sessions() -> impl Strategy<Value = Vec<ClientInfo>> {
             qbuf,
             sub,
             psub,
+            flags,
+            multi,
             ..Default::default()
         }
     });
@@ -102,16 +109,26 @@ fn sessions() -> impl Strategy<Value = Vec<ClientInfo>> {
 
 fn settings() -> impl Strategy<Value = Arc<AggregateSettings>> {
     let field = select(vec![ClientAddrField::Addr, ClientAddrField::Peer]);
-    (0usize..60, 0usize..8, field).prop_map(|(max_client_addrs, top_clients, client_addr_field)| {
-        Arc::new(AggregateSettings {
+    (0usize..60, 0usize..8, field, 0usize..6, 0usize..6).prop_map(
+        |(
             max_client_addrs,
             top_clients,
             client_addr_field,
-            idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
-            age_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
-            bytes_buckets: DEFAULT_BYTES_BUCKETS.to_vec().into(),
-        })
-    })
+            max_client_names,
+            max_client_commands,
+        )| {
+            Arc::new(AggregateSettings {
+                max_client_addrs,
+                max_client_names,
+                max_client_commands,
+                top_clients,
+                client_addr_field,
+                idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
+                age_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
+                bytes_buckets: DEFAULT_BYTES_BUCKETS.to_vec().into(),
+            })
+        },
+    )
 }
 
 /// Objects keyed mostly by field names the decoders know.
@@ -370,6 +387,40 @@ proptest! {
                 prop_assert!(after, "{} folded, {} kept", f, k);
             }
         }
+    }
+
+    /// Sessions by name and by command: the `max_*` largest, most first, each with all its
+    /// sessions, then the fold of the rest only when there is a rest; both sum to the total.
+    /// The exclusive kinds sum to the total too; each state counts its sessions.
+    #[test]
+    fn aggregate_by_name_command_and_kind(v in sessions(), s in settings()) {
+        let a = aggregate(Arc::clone(&s), &v);
+        let check = |got: &[(String, u64)], field: fn(&ClientInfo) -> &Option<String>, absent: &str, keep: usize, folded: &str| -> Result<(), TestCaseError> {
+            let mut truth = HashMap::<String, u64>::new();
+            for c in &v {
+                let value = field(c).clone().filter(|x| !x.is_empty()).unwrap_or_else(|| absent.into());
+                *truth.entry(value).or_default() += 1;
+            }
+            prop_assert_eq!(got.iter().map(|(_, n)| n).sum::<u64>(), v.len() as u64);
+            prop_assert!(got.len() <= keep + 1);
+            let folds = truth.len() > keep;
+            prop_assert_eq!(got.iter().any(|(k, _)| k == folded) || !folds, true);
+            let kept: Vec<&(String, u64)> = got.iter().filter(|(k, _)| k != folded || !folds).collect();
+            prop_assert!(kept.len() <= keep.min(truth.len()));
+            for (k, n) in &kept {
+                if k != folded {
+                    prop_assert_eq!(*n, truth[k], "{} keeps all its sessions", k);
+                }
+            }
+            prop_assert!(kept.windows(2).all(|w| w[0].1 >= w[1].1), "most first");
+            Ok(())
+        };
+        check(&a.by_name, |c| &c.name, UNNAMED, s.max_client_names, OTHER_NAME)?;
+        check(&a.by_command, |c| &c.cmd, UNKNOWN, s.max_client_commands, OTHER)?;
+        let exclusive: u64 = SessionKind::ALL.iter().filter(|k| k.is_exclusive()).map(|k| a.by_kind[*k as usize]).sum();
+        prop_assert_eq!(exclusive, v.len() as u64);
+        let blocked = v.iter().filter(|c| c.flags.as_deref().is_some_and(|f| f.contains('b'))).count() as u64;
+        prop_assert_eq!(a.by_kind[SessionKind::Blocked as usize], blocked);
     }
 
     /// Top lists: largest first, at most `top_clients`, led by the largest value, each label set

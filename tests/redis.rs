@@ -56,6 +56,15 @@ impl Session {
         line.trim_end().to_string()
     }
 
+    /// Sends a command without reading its reply (a blocking one).
+    fn send(&mut self, args: &[&str]) {
+        let mut cmd = format!("*{}\r\n", args.len());
+        for a in args {
+            cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        self.reader.get_mut().write_all(cmd.as_bytes()).unwrap();
+    }
+
     /// Whether the server closed the connection (bounded wait).
     fn closed_by_server(&mut self) -> bool {
         self.reader
@@ -572,6 +581,82 @@ async fn limits_from_config_get_else_from_the_configuration() {
             && !failures.iter().any(|f| f.0 == "plain"),
         "{failures:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_by_name_kind_and_command_of_a_real_server() {
+    let Some(server) = start_or_skip(&[]) else {
+        return;
+    };
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let mut s = Session::open(server.port);
+        assert_eq!(s.call(&["CLIENT", "SETNAME", "web"]), "+OK");
+        assert_eq!(s.call(&["SET", "k", "v"]), "+OK");
+        sessions.push(s);
+    }
+    let mut unnamed = Session::open(server.port);
+    assert_eq!(unnamed.call(&["PING"]), "+PONG");
+    let mut subscriber = Session::open(server.port);
+    assert_eq!(subscriber.call(&["CLIENT", "SETNAME", "feed"]), "+OK");
+    assert_eq!(subscriber.call(&["SUBSCRIBE", "news"]), "*3");
+    let mut consumer = Session::open(server.port);
+    assert_eq!(consumer.call(&["CLIENT", "SETNAME", "queue"]), "+OK");
+    consumer.send(&["BLPOP", "jobs", "0"]);
+    let mut transaction = Session::open(server.port);
+    assert_eq!(transaction.call(&["MULTI"]), "+OK");
+    // The blocked client is blocked before the scan.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !unnamed.call(&["CLIENT", "LIST"]).contains("cmd=blpop") {
+        assert!(std::time::Instant::now() < until, "BLPOP not seen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let toml = format!(
+        "{ONCE}[[redis]]\nname = \"kinds\"\nurl = \"{}\"\n",
+        server.url
+    );
+    let running = exporter(&toml).await;
+    let samples = scrape_ready(&running.url).await;
+    drop(running);
+    let by = |metric: &str, label: &str| -> BTreeMap<String, f64> {
+        samples
+            .iter()
+            .filter(|s| s.0 == metric)
+            .map(|s| (s.1[label].clone(), s.2))
+            .collect()
+    };
+    // Six sessions (the scanner's own connection is not counted).
+    let kinds = by("dcs_clients_by_kind", "kind");
+    let expected: BTreeMap<String, f64> = [
+        ("normal", 5.0),
+        ("pubsub", 1.0),
+        ("replica", 0.0),
+        ("master", 0.0),
+        ("monitor", 0.0),
+        ("blocked", 1.0),
+        ("transaction", 1.0),
+        ("tracking", 0.0),
+        ("unix_socket", 0.0),
+    ]
+    .map(|(k, v)| (k.to_string(), v))
+    .into();
+    assert_eq!(kinds, expected);
+    let names = by("dcs_clients_by_name", "client_name");
+    let expected: BTreeMap<String, f64> = [
+        ("web", 2.0),
+        ("(unnamed)", 2.0),
+        ("feed", 1.0),
+        ("queue", 1.0),
+    ]
+    .map(|(k, v)| (k.to_string(), v))
+    .into();
+    assert_eq!(names, expected);
+    let commands = by("dcs_clients_by_command", "cmd");
+    assert_eq!(commands.get("set"), Some(&2.0), "{commands:?}");
+    assert_eq!(commands.get("blpop"), Some(&1.0), "{commands:?}");
+    assert_eq!(commands.get("subscribe"), Some(&1.0), "{commands:?}");
+    assert_eq!(commands.values().sum::<f64>(), 6.0, "{commands:?}");
+    drop((sessions, subscriber, consumer, transaction));
 }
 
 /// `promtool check metrics` on an exposition (Debian's prometheus package); skipped with a

@@ -55,6 +55,8 @@ impl From<&ExporterSettings> for AggregateSettings {
     fn from(e: &ExporterSettings) -> Self {
         Self {
             max_client_addrs: e.max_client_addrs,
+            max_client_names: e.max_client_names,
+            max_client_commands: e.max_client_commands,
             top_clients: e.top_clients,
             client_addr_field: e.client_addr_field.resolve(None),
             idle_buckets: e.idle_buckets.clone().into(),

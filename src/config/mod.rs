@@ -57,6 +57,10 @@ pub struct ExporterSettings {
     pub clean_cache: bool,
     pub page_size: u32,
     pub max_client_addrs: usize,
+    /// Client names a node with a series of their own (`dcs_clients_by_name`).
+    pub max_client_names: usize,
+    /// Last commands a node with a series of their own (`dcs_clients_by_command`).
+    pub max_client_commands: usize,
     pub top_clients: usize,
     pub client_addr_field: ClientAddrChoice,
     pub idle_buckets: Vec<f64>,

@@ -79,6 +79,8 @@ struct RawExporter {
     clean_cache: Option<bool>,
     page_size: Option<u32>,
     max_client_addrs: Option<usize>,
+    max_client_names: Option<usize>,
+    max_client_commands: Option<usize>,
     top_clients: Option<usize>,
     client_addr_field: Option<super::ClientAddrChoice>,
     idle_buckets: Option<Vec<f64>>,
@@ -238,6 +240,19 @@ impl RawConfig {
         if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
             return Err(invalid("exporter.page_size", "must be between 1 and 1000"));
         }
+        let max_client_names = e.max_client_names.unwrap_or(20);
+        let max_client_commands = e.max_client_commands.unwrap_or(20);
+        for (key, value) in [
+            ("exporter.max_client_names", max_client_names),
+            ("exporter.max_client_commands", max_client_commands),
+        ] {
+            if value > 1_000 {
+                return Err(invalid(
+                    key,
+                    "must be at most 1000 (each is a series a node)",
+                ));
+            }
+        }
         let max_client_addrs = e.max_client_addrs.unwrap_or(50);
         if max_client_addrs > 10_000 {
             return Err(invalid(
@@ -262,6 +277,8 @@ impl RawConfig {
             clean_cache: e.clean_cache.unwrap_or(true),
             page_size,
             max_client_addrs,
+            max_client_names,
+            max_client_commands,
             top_clients,
             client_addr_field: e.client_addr_field.unwrap_or_default(),
             idle_buckets: buckets(

@@ -30,6 +30,30 @@ label_set! {
 }
 
 label_set! {
+    struct NameLabels<'a> {
+    instance_id: &'a str,
+    node_id: &'a str,
+    client_name: &'a str,
+}
+}
+
+label_set! {
+    struct KindLabels<'a> {
+    instance_id: &'a str,
+    node_id: &'a str,
+    kind: &'a str,
+}
+}
+
+label_set! {
+    struct CommandLabels<'a> {
+    instance_id: &'a str,
+    node_id: &'a str,
+    cmd: &'a str,
+}
+}
+
+label_set! {
     struct SubscriptionLabels<'a> {
     instance_id: &'a str,
     node_id: &'a str,
@@ -91,6 +115,67 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
                     user: &c.user,
                 };
                 m.encode_family(&labels)?.encode_gauge(&c.sessions)?;
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_clients_by_name",
+        &format!(
+            "Client sessions of the latest scan by client name (CLIENT SETNAME): the max_client_names names with most sessions, the rest as \"(other)\", sessions without a name as \"(unnamed)\"; the sum is the node's total; {BACKGROUND}."
+        ),
+        Gauge,
+        fresh,
+        |m, (key, data)| {
+            for (client_name, n) in &data.aggregate.by_name {
+                let labels = NameLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    client_name,
+                };
+                m.encode_family(&labels)?.encode_gauge(n)?;
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_clients_by_kind",
+        &format!(
+            "Client sessions of the latest scan by kind, from their flags: normal, pubsub, replica, master and monitor are exclusive and sum to the node's total; blocked, transaction, tracking and unix_socket are states counted besides; {BACKGROUND}."
+        ),
+        Gauge,
+        fresh,
+        |m, (key, data)| {
+            for kind in crate::aggregate::SessionKind::ALL {
+                let labels = KindLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    kind: kind.as_str(),
+                };
+                m.encode_family(&labels)?
+                    .encode_gauge(&data.aggregate.by_kind[kind as usize])?;
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_clients_by_command",
+        &format!(
+            "Client sessions of the latest scan by last command: the max_client_commands commands with most sessions, the rest as \"other\"; the sum is the node's total; {BACKGROUND}."
+        ),
+        Gauge,
+        fresh,
+        |m, (key, data)| {
+            for (cmd, n) in &data.aggregate.by_command {
+                let labels = CommandLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    cmd,
+                };
+                m.encode_family(&labels)?.encode_gauge(n)?;
             }
             Ok(())
         },
