@@ -223,6 +223,9 @@ pub struct NodeAggregate {
     /// Sorted by address, db, user; `other` holds the addresses past `max_client_addrs`.
     pub clients: Vec<ClientCount>,
     pub idle: Histogram,
+    /// Idle time of the sessions that wait by design (blocked in a command, or subscribed):
+    /// their idleness is no leak.
+    pub idle_waiting: Histogram,
     pub age: Histogram,
     pub output_memory: Histogram,
     pub query_buffer: Histogram,
@@ -401,6 +404,7 @@ pub struct Aggregator {
     counts: HashMap<(u32, u32, u32), u64>,
     sessions: u64,
     idle: Histogram,
+    idle_waiting: Histogram,
     age: Histogram,
     output_memory: Histogram,
     query_buffer: Histogram,
@@ -432,6 +436,7 @@ impl Aggregator {
     pub fn new(settings: Arc<AggregateSettings>) -> Self {
         Self {
             idle: Histogram::new(Arc::clone(&settings.idle_buckets)),
+            idle_waiting: Histogram::new(Arc::clone(&settings.idle_buckets)),
             age: Histogram::new(Arc::clone(&settings.age_buckets)),
             output_memory: Histogram::new(Arc::clone(&settings.bytes_buckets)),
             query_buffer: Histogram::new(Arc::clone(&settings.bytes_buckets)),
@@ -514,6 +519,10 @@ impl Aggregator {
         for (i, on) in states.into_iter().enumerate() {
             self.kinds[5 + i] += u64::from(on);
         }
+        let waiting = kind == SessionKind::PubSub || states[0];
+        if let (true, Some(idle)) = (waiting, c.idle) {
+            self.idle_waiting.observe(idle as f64);
+        }
     }
 
     pub fn finish(self) -> NodeAggregate {
@@ -556,6 +565,7 @@ impl Aggregator {
             sessions: self.sessions,
             clients,
             idle: self.idle,
+            idle_waiting: self.idle_waiting,
             age: self.age,
             output_memory: self.output_memory,
             query_buffer: self.query_buffer,

@@ -323,6 +323,23 @@ async fn every_metric_matches_the_simulated_sessions() {
             &DEFAULT_SECONDS_BUCKETS,
             &field(|c| c.idle),
         );
+        // Sessions that wait by design: subscribed, or blocked in a command.
+        let waiting: Vec<i64> = clients
+            .iter()
+            .filter(|c| {
+                c.sub.unwrap_or(0) > 0
+                    || c.psub.unwrap_or(0) > 0
+                    || c.flags.as_deref().unwrap_or("").contains(['P', 'b'])
+            })
+            .map(|c| c.idle.unwrap())
+            .collect();
+        check_histogram(
+            &samples,
+            "dcs_client_idle_waiting_seconds",
+            node,
+            &DEFAULT_SECONDS_BUCKETS,
+            &waiting,
+        );
         check_histogram(
             &samples,
             "dcs_client_age_seconds",

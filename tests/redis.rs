@@ -656,6 +656,12 @@ async fn sessions_by_name_kind_and_command_of_a_real_server() {
     assert_eq!(commands.get("blpop"), Some(&1.0), "{commands:?}");
     assert_eq!(commands.get("subscribe"), Some(&1.0), "{commands:?}");
     assert_eq!(commands.values().sum::<f64>(), 6.0, "{commands:?}");
+    // The subscriber and the blocked consumer wait by design: their idle time is kept apart.
+    let waiting = samples
+        .iter()
+        .find(|s| s.0 == "dcs_client_idle_waiting_seconds_count")
+        .map(|s| s.2);
+    assert_eq!(waiting, Some(2.0));
     drop((sessions, subscriber, consumer, transaction));
 }
 

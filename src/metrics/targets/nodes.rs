@@ -180,11 +180,16 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
             Ok(())
         },
     )?;
-    let histograms: [(&str, &str, PickHistogram); 4] = [
+    let histograms: [(&str, &str, PickHistogram); 5] = [
         (
             "dcs_client_idle_seconds",
             "Idle time of every session of the latest scan",
             |a| &a.idle,
+        ),
+        (
+            "dcs_client_idle_waiting_seconds",
+            "Idle time of the sessions of the latest scan that wait by design (blocked in a command such as BLPOP, or subscribed), whose idleness is no leak: the idle-session alerts leave them out",
+            |a| &a.idle_waiting,
         ),
         (
             "dcs_client_age_seconds",
