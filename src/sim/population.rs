@@ -88,6 +88,8 @@ pub struct Session {
     pub sub: u16,
     pub psub: u16,
     pub multi: i16,
+    /// Waiting in `BLPOP` or `XREAD BLOCK` for work: idle by design.
+    pub blocked: bool,
     pub qbuf: u32,
     pub omem: u64,
 }
@@ -211,6 +213,9 @@ impl Population {
             if rng.random_bool(p_leave) {
                 return false;
             }
+            // A blocked consumer keeps waiting: no command, idle time grows. The draws below
+            // are made all the same, so the random stream stays as it was.
+            let waiting = s.blocked.then_some((s.last_command_ms, s.cmd));
             match s.activity {
                 Activity::Hot => {
                     s.last_command_ms = now_ms - exponential(rng, 1.5 * SECOND) as i64;
@@ -221,6 +226,9 @@ impl Population {
                     s.last_command_ms = now_ms - back as i64;
                 }
                 _ => {}
+            }
+            if let Some((last_command_ms, cmd)) = waiting {
+                (s.last_command_ms, s.cmd) = (last_command_ms, cmd);
             }
             s.last_command_ms = s.last_command_ms.max(s.connected_ms);
             // Slow consumers: a buffer now and then fills up, and full ones drain.
@@ -361,7 +369,20 @@ impl Population {
             } else {
                 0
             },
+            blocked: false,
         };
+        // About one session in 37 is a queue consumer blocked waiting for work (chosen by id,
+        // so that the random stream of the other fields stays as it was).
+        let mut session = session;
+        if !subscriber && session.id % 37 == 5 {
+            session.blocked = true;
+            session.cmd = if session.id.is_multiple_of(2) {
+                "blpop"
+            } else {
+                "xread"
+            };
+            session.multi = -1;
+        }
         self.next_id += 1;
         self.next_fd = if self.next_fd >= 65_000 {
             8
@@ -406,6 +427,9 @@ pub fn render(profile: &ClientProfile, s: &Session, at_ms: i64) -> ClientInfo {
     let mut flags = String::new();
     if s.sub > 0 || s.psub > 0 {
         flags.push('P');
+    }
+    if s.blocked {
+        flags.push('b');
     }
     if s.multi >= 0 {
         flags.push('x');
@@ -461,11 +485,11 @@ mod tests {
     }
 
     #[test]
-    fn a_timeout_closes_idle_sessions_but_not_subscribers() {
+    fn a_timeout_closes_idle_sessions_but_not_subscribers_or_blocked_ones() {
         let idle_past = |p: &Population, seconds: i64| {
             p.sessions()
                 .iter()
-                .filter(|s| s.sub == 0 && s.psub == 0)
+                .filter(|s| s.sub == 0 && s.psub == 0 && !s.blocked)
                 .filter(|s| p.now_ms - s.last_command_ms > seconds * 1000)
                 .count()
         };
