@@ -1153,6 +1153,7 @@ fn instance_configs(
             param_name: Some(name.into()),
             param_value: Some(value),
             default_value: Some(default.into()),
+            // "Interger" is the service's own spelling, as its answers show it.
             value_type: Some(
                 if range.contains('-') {
                     "Interger"
