@@ -152,10 +152,14 @@ fn federated(
     file: String,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Provider, CredentialsError> {
-    let iam = match iam.or_else(|| cloud.iam_endpoint.clone()) {
-        Some(url) => url,
-        None => service_endpoint(None, p::IAM_ENDPOINT_VAR, "iam", &cloud.region, lookup)?,
-    };
+    let configured = iam.as_ref().or(cloud.iam_endpoint.as_ref());
+    let iam = service_endpoint(
+        configured,
+        p::IAM_ENDPOINT_VAR,
+        "iam",
+        &cloud.region,
+        lookup,
+    )?;
     Ok(Provider::Federated {
         iam,
         idp_id,

@@ -20,6 +20,7 @@ obtain credentials that then sign DCS calls.
 
 import argparse
 import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -517,10 +518,34 @@ def with_provider_credentials(args, credentials):
     return credentials
 
 
+@contextlib.contextmanager
+def environment(variables):
+    """These variables set for the block, then removed."""
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name in variables:
+            del os.environ[name]
+
+
+@contextlib.contextmanager
+def metadata_at(endpoint):
+    """The SDK's metadata accessor pointed at `endpoint` for the block: the SDK also renews
+    from it while signing calls, so the patch must cover the calls too."""
+    # pylint: disable=import-outside-toplevel,protected-access
+    from huaweicloudsdkcore.auth import internal
+    saved = internal.MetadataAccessor._METADATA_ENDPOINT
+    internal.MetadataAccessor._METADATA_ENDPOINT = endpoint
+    try:
+        yield
+    finally:
+        internal.MetadataAccessor._METADATA_ENDPOINT = saved
+
+
 def check_credential_providers(r, args):
     """11. The SDK's own providers obtain credentials from the simulator and call DCS."""
     # pylint: disable=import-outside-toplevel
-    from huaweicloudsdkcore.auth import internal
     from huaweicloudsdkcore.auth.provider import (
         EnvCredentialProvider, MetadataCredentialProvider, OidcStsCredentialProvider,
         PodIdentityCredentialProvider, ProfileCredentialProvider)
@@ -529,11 +554,8 @@ def check_credential_providers(r, args):
         path = os.path.join(os.environ["HOME"], "sdk-credentials")
         with open(path, "w", encoding="utf-8") as f:
             f.write(f"[basic]\nak = {args.ak}\nsk = {args.sk}\nproject_id = {args.project_id}\n")
-        os.environ["HUAWEICLOUD_SDK_CREDENTIALS_FILE"] = path
-        try:
+        with environment({"HUAWEICLOUD_SDK_CREDENTIALS_FILE": path}):
             creds = ProfileCredentialProvider.get_basic().get_credentials()
-        finally:
-            del os.environ["HUAWEICLOUD_SDK_CREDENTIALS_FILE"]
         with_provider_credentials(args, creds)
 
     r.check("provider: the SDK's credentials file signs DCS calls", profile)
@@ -545,25 +567,17 @@ def check_credential_providers(r, args):
                f"{what}: expires at {creds._expired_at}")  # pylint: disable=protected-access
 
     def metadata():
-        # The accessor's fixed address points at the simulator for the whole check: the SDK
-        # also renews from it while signing calls.
-        saved = internal.MetadataAccessor._METADATA_ENDPOINT  # pylint: disable=protected-access
-        internal.MetadataAccessor._METADATA_ENDPOINT = args.endpoint  # pylint: disable=protected-access
-        try:
+        with metadata_at(args.endpoint):
             provider = MetadataCredentialProvider.get_basic_credential_metadata_provider()
             provider.project_id = args.project_id
             creds = provider.get_credentials()
             temporary(creds, "metadata")
             with_provider_credentials(args, creds)
-        finally:
-            internal.MetadataAccessor._METADATA_ENDPOINT = saved  # pylint: disable=protected-access
 
     r.check("provider: the metadata service's agency credentials sign DCS calls", metadata)
 
     def wrong_security_token():
-        saved = internal.MetadataAccessor._METADATA_ENDPOINT  # pylint: disable=protected-access
-        internal.MetadataAccessor._METADATA_ENDPOINT = args.endpoint  # pylint: disable=protected-access
-        try:
+        with metadata_at(args.endpoint):
             provider = MetadataCredentialProvider.get_basic_credential_metadata_provider()
             provider.project_id = args.project_id
             creds = provider.get_credentials()
@@ -571,8 +585,6 @@ def check_credential_providers(r, args):
                 creds.security_token + "x")
             expect_error(lambda: with_provider_credentials(args, forged),
                          ClientRequestException, 401, "APIG.0301")
-        finally:
-            internal.MetadataAccessor._METADATA_ENDPOINT = saved  # pylint: disable=protected-access
 
     r.check("provider: a temporary key with another token -> 401 APIG.0301", wrong_security_token)
 
@@ -585,13 +597,9 @@ def check_credential_providers(r, args):
                 "HUAWEICLOUD_SDK_STS_ENDPOINT": args.endpoint,
                 "HUAWEICLOUD_SDK_PROJECT_ID": args.project_id,
             }
-            os.environ.update(env)
-            try:
+            with environment(env):
                 creds = OidcStsCredentialProvider.get_basic().get_credentials()
                 with_provider_credentials(args, creds)
-            finally:
-                for name in env:
-                    del os.environ[name]
             temporary(creds, "oidc")
 
         r.check("provider: OIDC through STS signs DCS calls", oidc)
@@ -606,13 +614,9 @@ def check_credential_providers(r, args):
                 "HUAWEICLOUD_SDK_IAM_ENDPOINT": args.endpoint,
                 "HUAWEICLOUD_SDK_PROJECT_ID": args.project_id,
             }
-            os.environ.update(env)
-            try:
+            with environment(env):
                 creds = EnvCredentialProvider.get_basic().get_credentials()
                 with_provider_credentials(args, creds)
-            finally:
-                for name in env:
-                    del os.environ[name]
             temporary(creds, "federated")
 
         r.check("provider: a federated id token through IAM signs DCS calls", federated)
@@ -626,12 +630,8 @@ def check_credential_providers(r, args):
                 "HC_CONTAINER_CREDENTIALS_FULL_URI": args.endpoint + "/v1/pod-identity/credentials",
                 "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE": path,
             }
-            os.environ.update(env)
-            try:
+            with environment(env):
                 creds = PodIdentityCredentialProvider.get_basic().get_credentials()
-            finally:
-                for name in env:
-                    del os.environ[name]
             creds.with_project_id(args.project_id)
             temporary(creds, "pod identity")
             with_provider_credentials(args, creds)
