@@ -19,5 +19,6 @@ pub mod remediation;
 pub mod server;
 pub mod session;
 pub mod sim;
+pub mod slowlog;
 pub mod snapshot;
 pub mod web_config;

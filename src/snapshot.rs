@@ -73,6 +73,8 @@ pub struct InstanceContext {
     pub client_ip_pass_through: Option<bool>,
     /// The tags the cloud's `export_tags` lists, by label name (`tag_<key>`), in that order.
     pub tags: Vec<(String, String)>,
+    /// Its slow log is read (the details say it keeps one, and the cloud's `slow_log` is on).
+    pub slow_log: bool,
 }
 
 /// How one scan attempt ended.
@@ -178,6 +180,9 @@ pub struct Snapshot {
     /// Failed reads of instance details, parameters and limits, by instance, operation and
     /// reason: they never fail a scan.
     pub context_errors: BTreeMap<(String, &'static str, String), u64>,
+    /// Slow commands since start, by instance id (DCS instances with a slow log, and direct
+    /// targets).
+    pub slow_commands: BTreeMap<String, Arc<crate::slowlog::SlowCommands>>,
 }
 
 impl Snapshot {
@@ -276,6 +281,31 @@ impl Store {
     }
 
     /// Changes a DBSS resource's state, adding it when new.
+    /// Counts an instance's new slow commands.
+    pub fn record_slow_commands(
+        &self,
+        instance_id: &str,
+        entries: &[crate::slowlog::SlowEntry],
+        (max_addrs, max_commands): (usize, usize),
+    ) {
+        self.update(|s| {
+            Arc::make_mut(s.slow_commands.entry(instance_id.to_string()).or_default()).record(
+                entries,
+                max_addrs,
+                max_commands,
+            );
+        });
+    }
+
+    /// Counts a failed read of an instance's details, limits or slow log.
+    pub fn count_context_error(&self, instance_id: &str, operation: &'static str, reason: &str) {
+        self.update(|s| {
+            *s.context_errors
+                .entry((instance_id.to_string(), operation, reason.to_string()))
+                .or_insert(0) += 1;
+        });
+    }
+
     pub fn update_dbss(&self, resource_id: &str, f: impl FnOnce(&mut DbssState)) {
         self.update(|s| {
             f(Arc::make_mut(

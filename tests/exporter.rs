@@ -926,6 +926,123 @@ async fn limits_and_context_of_each_instance_from_its_details_and_parameters() {
     assert_eq!(limits, BTreeSet::from([10_000, 20_000]));
 }
 
+/// Slow commands by `(shard, client_addr, command)`.
+type SlowCounts = BTreeMap<(String, String, String), f64>;
+
+/// `dcs_slow_commands_total` and the duration histogram of an instance, as computed here from
+/// the simulator's slow log: every entry a window returned after the first (which only tells
+/// the exporter what was there before it started).
+fn expected_slow_commands(sim: &Simulator, instance_id: &str) -> (SlowCounts, Vec<f64>) {
+    let (entries, _) = sim
+        .with_state(|s| s.slowlog_entries(instance_id, SystemTime::now()))
+        .unwrap();
+    let mut counts = BTreeMap::new();
+    let mut durations = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| e.first_served.is_some_and(|w| w >= 1))
+    {
+        let command = e.command.split(' ').next().unwrap().to_lowercase();
+        let key = (
+            e.shard.clone().unwrap_or_default(),
+            e.client_ip.clone(),
+            command,
+        );
+        *counts.entry(key).or_insert(0.0) += 1.0;
+        // The service gives whole milliseconds.
+        durations.push(e.duration_ms.round() / 1000.0);
+    }
+    (counts, durations)
+}
+
+#[tokio::test]
+async fn slow_commands_by_client_count_each_entry_of_the_slow_logs_once() {
+    let mut topology = quiet_topology(20);
+    for i in &mut topology.instances {
+        i.slow_commands_per_minute = 240.0;
+    }
+    // The first instance keeps no slow log: its details say so, and it is never asked.
+    topology.instances[0].slow_log = false;
+    let h = start(
+        topology,
+        r#"scan_interval = "1s"
+first_scan_spread = "0s""#,
+    )
+    .await;
+    h.wait_ready().await;
+    let ids = h.sim.with_state(|s| s.instance_ids());
+    let windows = |id: &str| {
+        h.sim
+            .with_state(|s| s.slowlog_entries(id, SystemTime::now()))
+            .unwrap()
+            .1
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    while windows(&ids[1]) < 4 {
+        assert!(
+            Instant::now() < until,
+            "four reads of the slow log within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A read may land between computing and scraping: compare again until both agree.
+    let mut last = None;
+    for _ in 0..50 {
+        let (counts, durations) = expected_slow_commands(&h.sim, &ids[1]);
+        let samples = h.scrape().await;
+        let got: SlowCounts = samples
+            .iter()
+            .filter(|s| s.name == "dcs_slow_commands_total" && s.label("instance_id") == ids[1])
+            .map(|s| {
+                let key = (
+                    s.label("shard").to_string(),
+                    s.label("client_addr").to_string(),
+                    s.label("command").to_string(),
+                );
+                (key, s.value)
+            })
+            .collect();
+        let histogram = |suffix: &str, le: Option<&str>| {
+            samples
+                .iter()
+                .find(|s| {
+                    s.name == format!("dcs_slow_command_duration_seconds{suffix}")
+                        && s.label("instance_id") == ids[1]
+                        && le.is_none_or(|le| s.label("le") == le)
+                })
+                .map(|s| s.value)
+        };
+        let sum: f64 = durations.iter().sum();
+        let within_50ms = durations.iter().filter(|d| **d <= 0.05).count() as f64;
+        let agree = got == counts
+            && histogram("_count", None) == Some(durations.len() as f64)
+            && histogram("_sum", None).is_some_and(|s| (s - sum).abs() < 1e-6)
+            && histogram("_bucket", Some("0.05")) == Some(within_50ms);
+        if agree {
+            assert!(durations.len() >= 5, "entries counted: {}", durations.len());
+            // A cluster's entries carry their shard; the log's history was there before.
+            let shards: BTreeSet<&str> = counts.keys().map(|(s, _, _)| s.as_str()).collect();
+            assert!(shards.len() > 1 && !shards.contains(""), "{shards:?}");
+            let (entries, _) = h
+                .sim
+                .with_state(|s| s.slowlog_entries(&ids[1], SystemTime::now()))
+                .unwrap();
+            assert!(entries.iter().any(|e| e.first_served == Some(0)));
+            assert_eq!(
+                windows(&ids[0]),
+                0,
+                "the instance without a slow log is not asked"
+            );
+            assert!(samples.iter().all(|s| !(s.name.starts_with("dcs_slow_")
+                && s.label("instance_id") == ids[0])));
+            return;
+        }
+        last = Some((got, counts, histogram("_count", None), durations.len()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the slow-command counters never matched the simulator's slow log: {last:?}");
+}
+
 #[tokio::test]
 async fn scans_that_overrun_the_interval_are_counted_as_skipped() {
     // Five nodes, one scan at a time, each scan about 0.6 s: a round takes 3 s, the interval 1 s.
@@ -1023,10 +1140,25 @@ async fn an_instance_whose_parameters_cannot_be_read_keeps_its_session_metrics()
             u32::MAX,
             SimError::dcs(500, "DCS.5000", "Internal error."),
         ));
+        sim.inject_fault(Fault::new(
+            Operation::ListSlowlog,
+            u32::MAX,
+            SimError::dcs(403, "DCS.4003", "No permission to list slow logs."),
+        ));
     })
     .await;
     h.wait_ready().await;
-    let samples = h.scrape().await;
+    // A slow log that cannot be read is counted, and fails no scan.
+    let samples = h
+        .scrape_until(Duration::from_secs(20), |samples| {
+            samples.iter().any(|s| {
+                s.name == "dcs_exporter_instance_context_errors_total"
+                    && s.label("operation") == "list_slowlog"
+                    && s.label("reason") == "DCS.4003"
+            })
+        })
+        .await;
+    assert!(samples.iter().all(|s| !s.name.starts_with("dcs_slow_")));
     let nodes: usize = instances_and_nodes(&h.sim)
         .iter()
         .map(|(_, n)| n.len())
@@ -1217,12 +1349,34 @@ fn golden_snapshot() -> Arc<Store> {
                     ("tag_env".into(), "prod".into()),
                     ("tag_cost_center".into(), "".into()),
                 ],
+                slow_log: true,
             },
         );
         s.context_errors.insert(
             ("inst-1".into(), "list_configurations", "DCS.5000".into()),
             3,
         );
+        let mut slow = dcs_session_exporter::slowlog::SlowCommands::default();
+        let entry =
+            |addr: &str, command: &str, millis: u64| dcs_session_exporter::slowlog::SlowEntry {
+                id: 1,
+                time: now,
+                duration: Duration::from_millis(millis),
+                shard: String::new(),
+                role: "master".into(),
+                client_addr: addr.into(),
+                command: command.into(),
+            };
+        slow.record(
+            &[
+                entry("10.0.0.5", "keys", 120),
+                entry("10.0.0.5", "keys", 30),
+                entry("10.0.0.9", "hgetall", 12),
+            ],
+            1,
+            20,
+        );
+        s.slow_commands.insert("inst-1".into(), Arc::new(slow));
     });
     store
 }

@@ -665,6 +665,80 @@ async fn sessions_by_name_kind_and_command_of_a_real_server() {
     drop((sessions, subscriber, consumer, transaction));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_command_counts_once_under_its_clients_address() {
+    // Every command is slow: the log holds the test's, and the exporter's own.
+    let Some(server) = start_or_skip(&["--slowlog-log-slower-than", "0"]) else {
+        return;
+    };
+    let mut client = Session::open(server.port);
+    assert_eq!(client.call(&["RPUSH", "numbers", "3", "1", "2"]), ":3");
+    // Before the exporter starts: history, not counted.
+    assert_eq!(client.call(&["SORT", "numbers", "STORE", "sorted"]), ":3");
+    let toml = format!(
+        "[exporter]\nscan_interval = \"1s\"\nfirst_scan_spread = \"0s\"\n\
+         [[redis]]\nname = \"slow\"\nurl = \"{}\"\n",
+        server.url
+    );
+    let running = exporter(&toml).await;
+    let node = format!("127.0.0.1:{}", server.port);
+    let slow = |samples: &[(String, BTreeMap<String, String>, f64)], command: &str| -> f64 {
+        samples
+            .iter()
+            .filter(|s| s.0 == "dcs_slow_commands_total" && s.1["command"] == command)
+            .map(|s| s.2)
+            .sum()
+    };
+    // The first read has happened once the duration histogram is there.
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let samples = scrape_ready(&running.url).await;
+        if samples
+            .iter()
+            .any(|s| s.0 == "dcs_slow_command_duration_seconds_count")
+        {
+            break;
+        }
+        assert!(Instant::now() < until, "no slow log read within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(client.call(&["SORT", "numbers", "STORE", "sorted"]), ":3");
+    // Three more scans each read the log again (each adds the exporter's own SLOWLOG GET).
+    let reads = |samples: &[(String, BTreeMap<String, String>, f64)]| slow(samples, "slowlog");
+    let first = reads(&scrape_ready(&running.url).await);
+    let until = Instant::now() + Duration::from_secs(30);
+    let samples = loop {
+        let samples = scrape_ready(&running.url).await;
+        if reads(&samples) >= first + 3.0 {
+            break samples;
+        }
+        assert!(Instant::now() < until, "three more reads within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    drop(running);
+    let sorts: Vec<_> = samples
+        .iter()
+        .filter(|s| s.0 == "dcs_slow_commands_total" && s.1["command"] == "sort")
+        .collect();
+    assert_eq!(sorts.len(), 1, "{sorts:?}");
+    assert_eq!(sorts[0].2, 1.0, "counted once, the history not at all");
+    assert_eq!(sorts[0].1["client_addr"], "127.0.0.1");
+    assert_eq!(sorts[0].1["shard"], node);
+    assert_eq!(sorts[0].1["instance_id"], "slow");
+    let count = samples
+        .iter()
+        .find(|s| s.0 == "dcs_slow_command_duration_seconds_count")
+        .map(|s| s.2)
+        .unwrap();
+    let total: f64 = samples
+        .iter()
+        .filter(|s| s.0 == "dcs_slow_commands_total")
+        .map(|s| s.2)
+        .sum();
+    assert_eq!(count, total);
+    drop(client);
+}
+
 /// `promtool check metrics` on an exposition (Debian's prometheus package); skipped with a
 /// reason when promtool is missing, except under CI.
 fn promtool_check_metrics(text: &str) {

@@ -272,6 +272,9 @@ pub struct InstanceSummary {
     pub sharding_count: Option<i64>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub replica_count: Option<i64>,
+    /// Whether the instance keeps a slow log the API serves (`"true"` in the details).
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub support_slow_log_flag: Option<bool>,
 }
 
 /// A resource tag of an instance.
@@ -326,6 +329,74 @@ impl InstanceConfigs {
             .and_then(|v| v.trim().parse().ok())
     }
 }
+
+/// An entry of an instance's slow log. Some fields are filled for some accounts only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlowlogItem {
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub id: Option<i64>,
+    /// The command line, as the log keeps it.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub command: Option<String>,
+    /// `2020-06-19T07:06:07Z`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub start_time: Option<String>,
+    /// Milliseconds, as a string.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub duration: Option<String>,
+    /// The shard (cluster instances).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub shard_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub database_id: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub username: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub node_role: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub client_ip: Option<String>,
+}
+
+impl SlowlogItem {
+    /// The entry as the slow-command counters take it; `None` without a time to place it by.
+    pub fn to_entry(&self) -> Option<crate::slowlog::SlowEntry> {
+        use crate::slowlog::SlowEntry;
+        let time = parse_list_time(self.start_time.as_deref()?)?;
+        let millis: f64 = self
+            .duration
+            .as_deref()
+            .and_then(|d| d.trim().parse().ok())
+            .filter(|d: &f64| d.is_finite() && *d >= 0.0)
+            .unwrap_or(0.0);
+        Some(SlowEntry {
+            id: self.id.unwrap_or(-1),
+            time,
+            duration: Duration::from_secs_f64(millis / 1000.0),
+            shard: self.shard_name.clone().unwrap_or_default(),
+            role: self.node_role.clone().unwrap_or_default(),
+            client_addr: self
+                .client_ip
+                .as_deref()
+                .map(SlowEntry::client_host)
+                .unwrap_or_default(),
+            command: SlowEntry::command_name(self.command.as_deref().unwrap_or("")),
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlowlogPage {
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub total_num: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub count: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::null_as_default")]
+    pub slowlogs: Vec<SlowlogItem>,
+}
+
+/// The most slow-log pages one read takes (a million entries): a log that keeps growing
+/// while it is paged cannot keep the reader.
+const MAX_SLOWLOG_PAGES: usize = 1000;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstancePage {
@@ -756,6 +827,67 @@ impl ApiClient {
             &[v, p, i, id, "configs"],
         );
         self.call_json(&call, deadline).await
+    }
+
+    /// One page of an instance's slow log between two times (milliseconds since the epoch),
+    /// oldest first.
+    pub async fn list_slowlog(
+        &self,
+        instance_id: &str,
+        (start_ms, end_ms): (u128, u128),
+        offset: usize,
+        limit: u32,
+        deadline: Instant,
+    ) -> Result<SlowlogPage, ApiError> {
+        let [v, p, i, id] = self.instance_path(instance_id);
+        let call = Call::new(
+            Operation::ListSlowlog,
+            Method::GET,
+            &[v, p, i, id, "slowlog"],
+        )
+        .query("start_time", start_ms)
+        .query("end_time", end_ms)
+        .query("offset", offset)
+        .query("limit", limit.clamp(1, 1000))
+        .query("sort_key", "start_time")
+        .query("sort_dir", "asc");
+        self.call_json(&call, deadline).await
+    }
+
+    /// Every entry of an instance's slow log between two times, all pages, oldest first.
+    pub async fn read_slowlog(
+        &self,
+        instance_id: &str,
+        (start, end): (SystemTime, SystemTime),
+        deadline: Instant,
+    ) -> Result<Vec<SlowlogItem>, ApiError> {
+        let ms = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis()
+        };
+        let window = (ms(start), ms(end));
+        let mut items = Vec::new();
+        for _ in 0..MAX_SLOWLOG_PAGES {
+            let page = self
+                .list_slowlog(instance_id, window, items.len(), 1000, deadline)
+                .await?;
+            let received = page.slowlogs.len();
+            items.extend(page.slowlogs);
+            let total = page.total_num.or(page.count);
+            let done = match total {
+                Some(total) => items.len() >= total.max(0) as usize,
+                None => received < 1000,
+            };
+            if received == 0 || done {
+                return Ok(items);
+            }
+        }
+        Err(ApiError::new(
+            Operation::ListSlowlog,
+            ErrorKind::Inconsistent,
+            "the slow log did not end",
+        ))
     }
 
     /// Every instance of the project, all pages.

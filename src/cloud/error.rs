@@ -17,11 +17,12 @@ pub enum Operation {
     ListInstances,
     ShowInstance,
     ListConfigurations,
+    ListSlowlog,
     ListAuditJobs,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 10] = [
+    pub const ALL: [Operation; 11] = [
         Operation::ScanClients,
         Operation::ShowJob,
         Operation::ListClients,
@@ -31,6 +32,7 @@ impl Operation {
         Operation::ListInstances,
         Operation::ShowInstance,
         Operation::ListConfigurations,
+        Operation::ListSlowlog,
         Operation::ListAuditJobs,
     ];
 
@@ -45,6 +47,7 @@ impl Operation {
             Operation::ListInstances => "list_instances",
             Operation::ShowInstance => "show_instance",
             Operation::ListConfigurations => "list_configurations",
+            Operation::ListSlowlog => "list_slowlog",
             Operation::ListAuditJobs => "list_audit_jobs",
         }
     }

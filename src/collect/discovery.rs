@@ -68,6 +68,7 @@ fn context(cloud: &Cloud, details: &InstanceSummary) -> InstanceContext {
         spec_code,
         enterprise_project_id: text(&details.enterprise_project_id),
         client_ip_pass_through: details.transparent_client_ip_enable,
+        slow_log: cloud.slow_log && details.support_slow_log_flag == Some(true),
         tags: cloud
             .export_tags
             .iter()

@@ -8,6 +8,7 @@ mod operations;
 mod redis;
 mod settings;
 mod shard;
+mod slowlog;
 mod target;
 
 use std::collections::{HashMap, HashSet};
@@ -30,6 +31,7 @@ pub use target::{NodeLimits, ScanOutcome, Target, direct_targets};
 use crate::accounts::{AccountError, Accounts};
 use crate::cloud::ApiClient;
 use crate::config::{Cloud, Config, ExporterSettings};
+use crate::slowlog::{SlowLogCursor, lookback};
 use crate::snapshot::{Attempt, Failure, NodeInfo, NodeKey, Source, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +188,9 @@ fn discovery_retry(failures: u32, interval: Duration) -> Duration {
 async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
     let mut running: HashMap<NodeKey, AbortHandle> = HashMap::new();
     let mut tasks = JoinSet::new();
+    // Slow-log pollers, by instance id.
+    let mut polling: HashMap<String, AbortHandle> = HashMap::new();
+    let mut pollers = JoinSet::new();
     let mut known = discovery::Known::default();
     let mut failures: u32 = 0;
     // Nodes another cloud scans, already warned about.
@@ -212,7 +217,25 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
             .map(|t| (t.key.clone(), t))
             .collect();
         let source = Source::Cloud(name.to_string());
+        // Instances whose slow log this replica reads: one replica each.
+        let slow_logs: HashSet<String> = found
+            .instances
+            .iter()
+            .filter(|(id, c)| c.slow_log && shared.owns(&[id.as_str()]))
+            .map(|(id, _)| id.clone())
+            .collect();
+        polling.retain(|id, task| {
+            let keep = slow_logs.contains(id);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
         shared.store.update(|s| {
+            // Counters of instances no longer polled by this cloud go with them.
+            s.slow_commands.retain(|id, _| {
+                slow_logs.contains(id) || s.instances.get(id).is_none_or(|c| c.cloud != name)
+            });
             if found.errors.is_empty() {
                 s.discovered.insert(name.to_string());
             }
@@ -290,6 +313,25 @@ async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
             ));
             running.insert(key, task);
         }
+        for instance_id in slow_logs {
+            if polling.contains_key(&instance_id) {
+                continue;
+            }
+            let task = pollers.spawn(slowlog::slowlog_loop(
+                Arc::clone(&shared),
+                cloud.api.clone(),
+                instance_id.clone(),
+            ));
+            polling.insert(instance_id, task);
+        }
+        while let Some(ended) = pollers.try_join_next_with_id() {
+            if let Err(e) = ended {
+                if e.is_panic() {
+                    tracing::error!("a slow-log poller panicked: {e}");
+                }
+                polling.retain(|_, task| task.id() != e.id());
+            }
+        }
         // A task that ended (it only ends by panicking) is started again at the next look-up.
         while let Some(ended) = tasks.try_join_next_with_id() {
             if let Err(e) = ended {
@@ -352,13 +394,15 @@ where
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_failure = None;
     let mut overran = false;
+    let mut slow_cursor = SlowLogCursor::new(lookback(settings.scan_interval));
+    let caps = (settings.max_client_addrs, settings.max_client_commands);
     loop {
         let due = ticker.tick().await;
         let Ok(_permit) = shared.permits.acquire().await else {
             return;
         };
         let started = Instant::now();
-        let result = scan(started + settings.scan_timeout)
+        let mut result = scan(started + settings.scan_timeout)
             .instrument(span.clone())
             .await;
         let duration = started.elapsed();
@@ -394,11 +438,27 @@ where
             ..
         }) = &result
         {
-            shared.store.update(|s| {
-                *s.context_errors
-                    .entry((key.instance_id.to_string(), *operation, reason.clone()))
-                    .or_insert(0) += 1;
-            });
+            shared
+                .store
+                .count_context_error(&key.instance_id, operation, reason);
+        }
+        let slow_log = match &mut result {
+            Ok(outcome) => outcome.slow_log.take(),
+            Err(_) => None,
+        };
+        match slow_log {
+            Some(Ok((entries, now))) => {
+                let new = slow_cursor.take_new(entries, now);
+                shared
+                    .store
+                    .record_slow_commands(&key.instance_id, &new, caps);
+            }
+            Some(Err(reason)) => {
+                shared
+                    .store
+                    .count_context_error(&key.instance_id, "slowlog_get", &reason);
+            }
+            None => {}
         }
         shared.store.update_node(&key, |node| {
             let failure = result.as_ref().err().cloned();

@@ -54,7 +54,22 @@ pub async fn scan(
             Some(("config_get", f.reason)),
         ),
     };
+    let slow_log = if target.slow_log {
+        Some(match redis::slowlog(&mut conn, deadline).await {
+            Ok((records, now)) => Ok((
+                records
+                    .iter()
+                    .map(|r| r.to_entry(&target.node_id))
+                    .collect(),
+                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(now.max(0) as u64),
+            )),
+            Err(f) => Err(f.reason),
+        })
+    } else {
+        None
+    };
     Ok(super::ScanOutcome {
+        slow_log,
         data: NodeData {
             aggregate: aggregator.finish(),
             data_time: Some(listed),

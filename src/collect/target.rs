@@ -31,6 +31,9 @@ pub struct ScanOutcome {
     pub limits: Option<NodeLimits>,
     /// Reading the limits failed (the scan did not): the operation and the reason.
     pub limits_error: Option<(&'static str, String)>,
+    /// The node's slow log and the time by its clock, where the scan reads it; or why it could
+    /// not (the scan did not fail).
+    pub slow_log: Option<Result<(Vec<crate::slowlog::SlowEntry>, std::time::SystemTime), String>>,
 }
 
 /// A node's session limit and idle timeout, where known.
@@ -100,6 +103,7 @@ impl Target {
                         role: None,
                         limits: None,
                         limits_error: None,
+                        slow_log: None,
                     })
             }
             Target::Redis(target) => {

@@ -156,6 +156,8 @@ pub struct Cloud {
     pub assume_agency: Option<crate::cloud::credentials::AssumeAgency>,
     /// Tag keys exported as `tag_<key>` labels of `dcs_instance_info`.
     pub export_tags: Vec<String>,
+    /// Reads the slow log of instances whose details say they keep one.
+    pub slow_log: bool,
     /// API requests a second from this account, all calls together.
     pub requests_per_second: f64,
     pub proxy: Option<String>,
@@ -187,6 +189,8 @@ pub struct RedisTarget {
     /// forbidden, as on managed services).
     pub max_clients: Option<u64>,
     pub idle_timeout: Option<std::time::Duration>,
+    /// Reads `SLOWLOG GET` at every scan.
+    pub slow_log: bool,
 }
 
 /// A node the remediation webhook may act on; `node_id = "*"` allows every node of the

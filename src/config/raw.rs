@@ -60,6 +60,7 @@ struct RawRedis {
     max_clients: Option<u64>,
     #[serde(default, with = "humantime_serde")]
     idle_timeout: Option<Duration>,
+    slow_log: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +108,7 @@ struct RawCloud {
     assume_agency: Option<RawAssumeAgency>,
     #[serde(default)]
     export_tags: Vec<String>,
+    slow_log: Option<bool>,
     requests_per_second: Option<f64>,
     proxy: Option<String>,
     discovery: Option<RawDiscovery>,
@@ -524,6 +526,7 @@ impl RawConfig {
                     }
                     c.export_tags
                 },
+                slow_log: c.slow_log.unwrap_or(true),
                 requests_per_second,
                 proxy: c.proxy,
                 discovery,
@@ -598,6 +601,7 @@ impl RawConfig {
                 password,
                 max_clients: r.max_clients,
                 idle_timeout: r.idle_timeout,
+                slow_log: r.slow_log.unwrap_or(true),
             });
         }
         let remediation = match self.remediation {

@@ -203,6 +203,81 @@ pub async fn limits(
     Ok((values[0], values[1]))
 }
 
+/// An entry of `SLOWLOG GET`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlowlogRecord {
+    pub id: i64,
+    /// Seconds since the epoch, by the server's clock.
+    pub timestamp: i64,
+    pub micros: i64,
+    /// The command and its arguments (the server truncates long ones).
+    pub args: Vec<String>,
+    /// `ip:port` of the client (Redis 4.0 and later; empty before).
+    pub client_addr: String,
+    pub client_name: String,
+}
+
+/// Every entry of the server's slow log (`SLOWLOG GET -1`: all of them, which servers before
+/// 7.0 also read as "no limit"), and the server's time in seconds (`TIME`), by which the
+/// entries' times are judged.
+pub async fn slowlog(
+    conn: &mut MultiplexedConnection,
+    deadline: Instant,
+) -> Result<(Vec<SlowlogRecord>, i64), RedisFailure> {
+    let (now, _micros): (i64, i64) = query(conn, &redis::cmd("TIME"), deadline).await?;
+    let reply: redis::Value =
+        query(conn, redis::cmd("SLOWLOG").arg("GET").arg(-1), deadline).await?;
+    let protocol = |what: &str| RedisFailure {
+        reason: "protocol".into(),
+        message: format!("SLOWLOG GET answered {what}"),
+    };
+    let redis::Value::Array(entries) = reply else {
+        return Err(protocol("no list"));
+    };
+    let mut records = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let redis::Value::Array(fields) = entry else {
+            return Err(protocol("an entry that is no list"));
+        };
+        let int = |i: usize| match fields.get(i) {
+            Some(redis::Value::Int(n)) => Ok(*n),
+            _ => Err(protocol("an entry without its numbers")),
+        };
+        let text =
+            |v: &redis::Value| redis::from_redis_value::<String>(v.clone()).unwrap_or_default();
+        let args = match fields.get(3) {
+            Some(redis::Value::Array(args)) => args.iter().map(text).collect(),
+            _ => return Err(protocol("an entry without its command")),
+        };
+        records.push(SlowlogRecord {
+            id: int(0)?,
+            timestamp: int(1)?,
+            micros: int(2)?,
+            args,
+            client_addr: fields.get(4).map(text).unwrap_or_default(),
+            client_name: fields.get(5).map(text).unwrap_or_default(),
+        });
+    }
+    Ok((records, now))
+}
+
+impl SlowlogRecord {
+    /// The entry as the slow-command counters take it; `shard` names the node.
+    pub fn to_entry(&self, shard: &str) -> crate::slowlog::SlowEntry {
+        use crate::slowlog::SlowEntry;
+        SlowEntry {
+            id: self.id,
+            time: std::time::SystemTime::UNIX_EPOCH
+                + Duration::from_secs(self.timestamp.max(0) as u64),
+            duration: Duration::from_micros(self.micros.max(0) as u64),
+            shard: shard.to_string(),
+            role: String::new(),
+            client_addr: SlowEntry::client_host(&self.client_addr),
+            command: SlowEntry::command_name(self.args.first().map_or("", String::as_str)),
+        }
+    }
+}
+
 /// Ends every normal and pub/sub session but the asking one; returns how many ended.
 pub async fn kill_all(endpoint: &RedisEndpoint, deadline: Instant) -> Result<u64, RedisFailure> {
     let mut conn = connect(endpoint, deadline).await?;

@@ -53,6 +53,10 @@ pub fn router(sim: Arc<Simulator>) -> Router {
             "/v2/{project_id}/instances/{instance_id}/configs",
             get(configurations),
         )
+        .route(
+            "/v2/{project_id}/instances/{instance_id}/slowlog",
+            get(slowlog),
+        )
         .route("/v2/{project_id}/jobs/{job_id}", get(show_job))
         .route(
             "/v1/{project_id}/dbss/audit/jobs/{resource_id}",
@@ -616,6 +620,48 @@ async fn configurations(
     }
     let configs = sim.with_state(|s| s.configurations(&instance_id))?;
     Ok(Json(configs).into_response())
+}
+
+async fn slowlog(
+    State(sim): State<Arc<Simulator>>,
+    Path((_, instance_id)): Path<(String, String)>,
+    Query(query): Query<super::slowlog::SlowlogQuery>,
+) -> Answer {
+    if let Err(response) = fault(&sim, Operation::ListSlowlog, None).await {
+        return Ok(response);
+    }
+    let backends = match sim.with_state(|s| s.slowlog(&instance_id, &query, sim.now()))? {
+        Ok(page) => return Ok(Json(page).into_response()),
+        Err(backends) => backends,
+    };
+    // Nodes a real server backs: that server's log.
+    let checked = query.check()?;
+    let deadline = tokio::time::Instant::now() + crate::redis::DEFAULT_TIMEOUT;
+    let mut entries = Vec::new();
+    for (endpoint, shard, role) in backends {
+        let read = async {
+            let mut conn = crate::redis::connect(&endpoint, deadline).await?;
+            crate::redis::slowlog(&mut conn, deadline).await
+        };
+        let (records, _) = read.await.map_err(|e| {
+            SimError::dcs(
+                500,
+                super::state::codes::INTERNAL,
+                format!("Reading the slow log failed: {e}"),
+            )
+        })?;
+        entries.extend(records.iter().map(|r| super::slowlog::SimSlowEntry {
+            id: r.id,
+            time_ms: r.timestamp * 1000,
+            duration_ms: r.micros as f64 / 1000.0,
+            shard: shard.clone(),
+            role: role.clone(),
+            client_ip: crate::aggregate::strip_port(&r.client_addr).to_string(),
+            command: r.args.join(" "),
+            first_served: None,
+        }));
+    }
+    Ok(Json(super::slowlog::page(&entries, &checked)).into_response())
 }
 
 async fn list_instances(

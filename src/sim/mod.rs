@@ -5,6 +5,7 @@
 pub mod credentials;
 mod http;
 pub mod population;
+pub mod slowlog;
 pub mod state;
 pub mod topology;
 

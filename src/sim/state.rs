@@ -9,11 +9,12 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::population::{ClientProfile, Population, Session, render};
+use super::slowlog::{SimSlowEntry, SimSlowLog, SlowLogSource, SlowlogQuery};
 use super::topology::{Architecture, DbssPaths, InstanceSpec, Topology};
 use crate::cloud::dbss::JobBean;
 use crate::cloud::dcs::{
     ClientPage, DcsJob, InstancePage, InstanceSummary, JobStatus, LogicalNode, LogicalNodes,
-    MAX_PAGE_SIZE, SortOrder,
+    MAX_PAGE_SIZE, SlowlogPage, SortOrder,
 };
 use crate::redis::RedisEndpoint;
 use crate::session::{CLIENT_FIELDS, ClientInfo, address_matches, compare_clients};
@@ -59,7 +60,7 @@ impl SimError {
         }
     }
 
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(super) fn invalid(message: impl Into<String>) -> Self {
         Self::dcs(400, codes::INVALID_PARAMETER, message)
     }
 }
@@ -183,6 +184,7 @@ struct SimNode {
 
 struct SimInstance {
     summary: InstanceSummary,
+    slow_log: SimSlowLog,
     configs: crate::cloud::dcs::InstanceConfigs,
     architecture: Architecture,
     nodes: Vec<SimNode>,
@@ -250,6 +252,10 @@ pub struct InstancesQuery {
     /// `key=value` pairs separated by commas, all of which must match.
     pub tags: Option<String>,
 }
+
+/// A real server behind a node whose slow log the caller reads: its endpoint, the node's shard
+/// (clusters) and its role.
+pub type SlowLogBackend = (RedisEndpoint, Option<String>, String);
 
 /// Jobs kept for polling after they end.
 const MAX_KEPT_JOBS: usize = 10_000;
@@ -811,6 +817,54 @@ impl SimState {
         Ok(self.instances[self.instance(instance_id)?].summary.clone())
     }
 
+    /// A page of an instance's slow log; where real servers back its nodes, their endpoints
+    /// (with each node's shard and role), whose logs the caller reads and pages with
+    /// [`super::slowlog::page`].
+    pub fn slowlog(
+        &mut self,
+        instance_id: &str,
+        query: &SlowlogQuery,
+        now: SystemTime,
+    ) -> SimResult<Result<SlowlogPage, Vec<SlowLogBackend>>> {
+        let index = self.instance(instance_id)?;
+        let instance = &mut self.instances[index];
+        if instance.summary.support_slow_log_flag != Some(true) {
+            return Err(SimError::dcs(
+                400,
+                codes::INVALID_PARAMETER,
+                "This instance does not support slow logs.",
+            ));
+        }
+        let checked = query.check()?;
+        let backends: Vec<_> = instance
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                let backend = n.backend.clone()?;
+                let shard = (instance.architecture == Architecture::Cluster)
+                    .then(|| n.info.group_name.clone())
+                    .flatten();
+                Some((backend, shard, n.info.node_type.clone().unwrap_or_default()))
+            })
+            .collect();
+        if !backends.is_empty() {
+            return Ok(Err(backends));
+        }
+        Ok(Ok(instance.slow_log.query(&checked, millis(now))))
+    }
+
+    /// An instance's slow log as kept, and how many windows it served.
+    pub fn slowlog_entries(
+        &mut self,
+        instance_id: &str,
+        now: SystemTime,
+    ) -> SimResult<(Vec<SimSlowEntry>, usize)> {
+        let index = self.instance(instance_id)?;
+        let instance = &mut self.instances[index];
+        instance.slow_log.advance_to(millis(now));
+        Ok((instance.slow_log.entries(), instance.slow_log.windows().0))
+    }
+
     /// One instance's parameters.
     pub fn configurations(
         &self,
@@ -1087,6 +1141,28 @@ fn build_instance(
         .map(|(i, n)| (n.info.node_id.clone().unwrap_or_default(), i))
         .collect();
     let configs = instance_configs(&instance_id, spec);
+    let slow_log = SimSlowLog::new(
+        seed ^ (index + 1).wrapping_mul(0x510e_c0de),
+        SlowLogSource {
+            shards: if matches!(arch, Architecture::Cluster | Architecture::Proxy) {
+                (0..shards).map(|g| Some(format!("group-{g}"))).collect()
+            } else {
+                vec![None]
+            },
+            replicas: replicas > 0,
+            hosts: shared
+                .hosts
+                .iter()
+                .map(|h| (h.ip.clone(), h.weight))
+                .collect(),
+            per_minute: if spec.slow_log {
+                spec.slow_commands_per_minute
+            } else {
+                0.0
+            },
+        },
+        now_ms,
+    );
     SimInstance {
         summary: InstanceSummary {
             instance_id: Some(instance_id),
@@ -1118,7 +1194,9 @@ fn build_instance(
                 .collect(),
             sharding_count: Some(shards as i64),
             replica_count: Some(replicas as i64 + 1),
+            support_slow_log_flag: Some(spec.slow_log),
         },
+        slow_log,
         configs,
         architecture: arch,
         nodes: sim_nodes,
@@ -1215,6 +1293,12 @@ fn parse_number(value: Option<&str>, name: &str, default: i64) -> SimResult<i64>
             .parse()
             .map_err(|_| SimError::invalid(format!("{name} must be an integer."))),
     }
+}
+
+/// `2020-06-19T07:06:07Z`, as the slow log shows its times.
+pub fn format_time_seconds(ms: i64) -> String {
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs((ms.max(0) / 1000) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// `2023-06-15T03:10:01.332Z`, as the service shows a stored list's time.

@@ -82,6 +82,12 @@ pub struct InstanceSpec {
     pub tags: std::collections::BTreeMap<String, String>,
     #[serde(default = "default_enterprise_project")]
     pub enterprise_project_id: String,
+    /// Whether the instance keeps a slow log the API serves (`support_slow_log_flag`).
+    #[serde(default = "yes")]
+    pub slow_log: bool,
+    /// Entries its slow log gains a minute, on average.
+    #[serde(default = "default_slow_commands_per_minute")]
+    pub slow_commands_per_minute: f64,
 }
 
 impl Default for InstanceSpec {
@@ -102,6 +108,8 @@ impl Default for InstanceSpec {
             timeout: 0,
             tags: Default::default(),
             enterprise_project_id: default_enterprise_project(),
+            slow_log: true,
+            slow_commands_per_minute: default_slow_commands_per_minute(),
         }
     }
 }
@@ -207,6 +215,10 @@ fn default_max_clients() -> u32 {
     10_000
 }
 /// The default enterprise project.
+fn default_slow_commands_per_minute() -> f64 {
+    6.0
+}
+
 fn default_enterprise_project() -> String {
     "0".into()
 }
@@ -288,6 +300,8 @@ impl Topology {
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .into(),
                     enterprise_project_id: "0".into(),
+                    slow_log: true,
+                    slow_commands_per_minute: 4.0,
                 },
                 InstanceSpec {
                     name: "sessions-proxy".into(),
@@ -307,6 +321,8 @@ impl Topology {
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .into(),
                     enterprise_project_id: "5bd6bba7-4a8e-4a1e-9e6c-0a3c7d2f6e11".into(),
+                    slow_log: true,
+                    slow_commands_per_minute: 10.0,
                 },
             ],
             dbss_resources: vec![DbssResourceSpec {

@@ -43,7 +43,7 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
     family(
         encoder,
         "dcs_exporter_instance_context_errors",
-        "Failed reads of instances' details and limits (show_instance and list_configurations for DCS, config_get for [[redis]] targets), by instance, operation and reason: the values read before (or configured) are kept, and no scan fails.",
+        "Failed reads of instances' details, limits and slow logs (show_instance, list_configurations and list_slowlog for DCS; config_get and slowlog_get for [[redis]] targets), by instance, operation and reason: the values read before (or configured) are kept, and no scan fails.",
         Counter,
         &snap.context_errors,
         |m, ((instance_id, operation, reason), n)| {

@@ -1,0 +1,55 @@
+//! Reads a DCS instance's slow log on the scan interval and counts each new entry once. A read
+//! that fails is counted and logged; it fails no scan.
+
+use std::sync::Arc;
+
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
+
+use super::{Shared, log_outcome, spread};
+use crate::cloud::ApiClient;
+use crate::failure::Failure;
+use crate::slowlog::{SlowLogCursor, lookback};
+
+/// Polls one instance's slow log, forever.
+pub(super) async fn slowlog_loop(shared: Arc<Shared>, api: ApiClient, instance_id: String) {
+    let settings = &shared.settings;
+    let caps = (settings.max_client_addrs, settings.max_client_commands);
+    tokio::time::sleep(spread(
+        &(&instance_id, "slowlog"),
+        settings.first_scan_spread,
+    ))
+    .await;
+    let mut ticker = tokio::time::interval(settings.scan_interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut cursor = SlowLogCursor::new(lookback(settings.scan_interval));
+    let mut last_failure = None;
+    let span = tracing::info_span!("slowlog_poll", instance_id = %instance_id);
+    loop {
+        ticker.tick().await;
+        let deadline = Instant::now() + settings.scan_timeout;
+        // The log's times are the service's: the window is judged on its clock.
+        let now = api.service_clock().now();
+        let result = api
+            .read_slowlog(&instance_id, cursor.window(now), deadline)
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        match result {
+            Ok(items) => {
+                let entries = items.iter().filter_map(|i| i.to_entry()).collect();
+                let new = cursor.take_new(entries, now);
+                tracing::debug!(read = items.len(), new = new.len(), "slow log read");
+                shared.store.record_slow_commands(&instance_id, &new, caps);
+                log_outcome(&mut last_failure, None, "slow log read");
+            }
+            Err(e) => {
+                shared
+                    .store
+                    .count_context_error(&instance_id, e.operation.as_str(), &e.reason());
+                let failure = Failure::from(e);
+                log_outcome(&mut last_failure, Some(&failure), "slow log read");
+            }
+        }
+    }
+}

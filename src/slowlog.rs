@@ -1,0 +1,289 @@
+//! Slow commands by client: entries of a slow log (DCS's `slowlog` API or Redis's `SLOWLOG
+//! GET`), each counted once however often a poll window returns it, into counters by shard,
+//! client address and command whose labels stay bounded.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::aggregate::{Histogram, OTHER, UNKNOWN, strip_port};
+
+/// Bounds of the slow-command duration histogram, in seconds: slow logs record from a
+/// threshold of about 10 ms by default, and a command of seconds blocks every client.
+pub const DURATION_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How far back every poll looks at least: a slow log may publish an entry some time after the
+/// command ran, and entries seen in an earlier window are recognised, not counted again.
+pub const MIN_LOOKBACK: Duration = Duration::from_secs(600);
+
+/// The window a poll reads: [`MIN_LOOKBACK`], or three scan intervals when that is longer.
+pub fn lookback(scan_interval: Duration) -> Duration {
+    MIN_LOOKBACK.max(scan_interval.saturating_mul(3))
+}
+
+/// One slow-log entry, as both sources give it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlowEntry {
+    /// The log's id: unique within a shard and role (DCS) or a server's run (Redis).
+    pub id: i64,
+    pub time: SystemTime,
+    pub duration: Duration,
+    /// The DCS shard (cluster instances), or the node of a Redis target; empty when the entry
+    /// does not say.
+    pub shard: String,
+    /// `master`, `slave`, `proxy`, ... where the entry says.
+    pub role: String,
+    /// The client's address, without the port; empty when the entry does not say.
+    pub client_addr: String,
+    /// The command's name, lower case.
+    pub command: String,
+}
+
+impl SlowEntry {
+    /// The command's name from a command line or its first argument: lower case, at most 32
+    /// characters, anything but `[a-z0-9_.|-]` dropped (slow logs truncate and quote
+    /// arguments; a name is never longer).
+    pub fn command_name(line: &str) -> String {
+        let name: String = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '|' | '-'))
+            .take(32)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if name.is_empty() {
+            UNKNOWN.to_string()
+        } else {
+            name
+        }
+    }
+
+    /// The address a client field gives (`ip:port`, `[v6]:port` or an address).
+    pub fn client_host(addr: &str) -> String {
+        strip_port(addr.trim()).to_string()
+    }
+
+    fn key(&self) -> EntryKey {
+        (self.shard.clone(), self.role.clone(), self.id, self.time)
+    }
+}
+
+type EntryKey = (String, String, i64, SystemTime);
+
+/// What a poller remembers between polls, so each entry is counted once: the entries seen
+/// within the look-back window. The first poll only learns what is there: a counter starts at
+/// zero, not with the log's history.
+#[derive(Debug)]
+pub struct SlowLogCursor {
+    lookback: Duration,
+    primed: bool,
+    seen: HashMap<EntryKey, SystemTime>,
+}
+
+impl SlowLogCursor {
+    pub fn new(lookback: Duration) -> Self {
+        Self {
+            lookback,
+            primed: false,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// The window to read at `now` (by the log's clock): `(start, now)`.
+    pub fn window(&self, now: SystemTime) -> (SystemTime, SystemTime) {
+        (now.checked_sub(self.lookback).unwrap_or(now), now)
+    }
+
+    /// The entries of a poll at `now` (by the log's clock) not counted before; entries older
+    /// than the window are left out, as they may have been forgotten.
+    pub fn take_new(&mut self, entries: Vec<SlowEntry>, now: SystemTime) -> Vec<SlowEntry> {
+        let (floor, _) = self.window(now);
+        let primed = std::mem::replace(&mut self.primed, true);
+        let mut new = Vec::new();
+        for entry in entries {
+            if entry.time < floor {
+                continue;
+            }
+            if self.seen.insert(entry.key(), entry.time).is_none() && primed {
+                new.push(entry);
+            }
+        }
+        self.seen.retain(|_, time| *time >= floor);
+        new
+    }
+
+    /// Entries remembered (at most those of one window).
+    pub fn remembered(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// The slow commands of one instance since the exporter started.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlowCommands {
+    /// Entries by `(shard, client_addr, command)`, addresses and commands folded.
+    pub counts: BTreeMap<(String, String, String), u64>,
+    pub duration: Histogram,
+    /// Addresses and commands with labels of their own: once given, kept, so that no counter
+    /// moves into `other` and back.
+    addrs: BTreeSet<String>,
+    commands: BTreeSet<String>,
+}
+
+impl Default for SlowCommands {
+    fn default() -> Self {
+        Self {
+            counts: BTreeMap::new(),
+            duration: Histogram::new(Arc::from(DURATION_BUCKETS.as_slice())),
+            addrs: BTreeSet::new(),
+            commands: BTreeSet::new(),
+        }
+    }
+}
+
+impl SlowCommands {
+    /// Counts new entries. Addresses (at most `max_addrs`) and commands (at most
+    /// `max_commands`) get labels of their own busiest first, among those seen in this batch,
+    /// while places remain; the rest count under `other`.
+    pub fn record(&mut self, entries: &[SlowEntry], max_addrs: usize, max_commands: usize) {
+        admit(&mut self.addrs, entries.iter().map(addr_label), max_addrs);
+        admit(
+            &mut self.commands,
+            entries.iter().map(|e| e.command.as_str()),
+            max_commands,
+        );
+        for e in entries {
+            let addr = addr_label(e);
+            let addr = if self.addrs.contains(addr) {
+                addr
+            } else {
+                OTHER
+            };
+            let command = if self.commands.contains(&e.command) {
+                e.command.as_str()
+            } else {
+                OTHER
+            };
+            *self
+                .counts
+                .entry((e.shard.clone(), addr.to_string(), command.to_string()))
+                .or_insert(0) += 1;
+            self.duration.observe(e.duration.as_secs_f64());
+        }
+    }
+
+    /// Every entry counted.
+    pub fn total(&self) -> u64 {
+        self.duration.count
+    }
+}
+
+fn addr_label(e: &SlowEntry) -> &str {
+    if e.client_addr.is_empty() {
+        UNKNOWN
+    } else {
+        &e.client_addr
+    }
+}
+
+/// Gives places to the busiest new values while fewer than `max` are taken. `other` is never
+/// given one: a value of that name counts under it.
+fn admit<'a>(taken: &mut BTreeSet<String>, values: impl Iterator<Item = &'a str>, max: usize) {
+    let mut fresh: HashMap<&str, u64> = HashMap::new();
+    for v in values {
+        if v != OTHER && !taken.contains(v) {
+            *fresh.entry(v).or_insert(0) += 1;
+        }
+    }
+    let mut ranked: Vec<(&str, u64)> = fresh.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (v, _) in ranked {
+        if taken.len() >= max {
+            break;
+        }
+        taken.insert(v.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: i64, secs: u64, addr: &str, command: &str) -> SlowEntry {
+        SlowEntry {
+            id,
+            time: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+            duration: Duration::from_millis(20),
+            shard: "group-0".into(),
+            role: "master".into(),
+            client_addr: addr.into(),
+            command: command.into(),
+        }
+    }
+
+    #[test]
+    fn command_names() {
+        assert_eq!(SlowEntry::command_name("KEYS *"), "keys");
+        assert_eq!(SlowEntry::command_name("\"HGETALL\" \"user:1\""), "hgetall");
+        assert_eq!(SlowEntry::command_name("  "), UNKNOWN);
+        assert_eq!(SlowEntry::command_name(&"X".repeat(100)).len(), 32);
+        assert_eq!(SlowEntry::client_host("10.0.0.7:52314"), "10.0.0.7");
+        assert_eq!(SlowEntry::client_host("[fd00::7]:52314"), "fd00::7");
+        assert_eq!(SlowEntry::client_host("10.0.0.7"), "10.0.0.7");
+    }
+
+    #[test]
+    fn each_entry_counts_once_across_overlapping_windows() {
+        let base = 1_000_000;
+        let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(base + s);
+        let mut cursor = SlowLogCursor::new(Duration::from_secs(600));
+        // The first poll learns the history and counts none of it.
+        let history = vec![entry(1, base - 10, "a", "keys")];
+        assert!(cursor.take_new(history.clone(), at(0)).is_empty());
+        // The window returns the old entry again with two new ones.
+        let mut second = history.clone();
+        second.push(entry(2, base + 20, "a", "keys"));
+        second.push(entry(3, base + 25, "b", "sort"));
+        assert_eq!(cursor.take_new(second.clone(), at(30)).len(), 2);
+        // The same again, plus one published late (it ran before the last poll).
+        second.push(entry(4, base + 5, "b", "sort"));
+        let third = cursor.take_new(second, at(60));
+        assert_eq!(third.iter().map(|e| e.id).collect::<Vec<_>>(), vec![4]);
+        // Once out of the window, entries are forgotten and, when returned (a Redis log keeps
+        // them), still not counted.
+        let later = cursor.take_new(vec![entry(2, base + 20, "a", "keys")], at(2_000));
+        assert!(later.is_empty());
+        assert_eq!(cursor.remembered(), 0);
+        // The same id on another shard is another entry.
+        let mut other_shard = entry(9, base + 1_990, "a", "keys");
+        let same = other_shard.clone();
+        other_shard.shard = "group-1".into();
+        assert_eq!(cursor.take_new(vec![same, other_shard], at(2_000)).len(), 2);
+    }
+
+    #[test]
+    fn labels_are_kept_once_given_and_the_rest_fold() {
+        let mut slow = SlowCommands::default();
+        let batch: Vec<SlowEntry> = [("a", "keys"), ("a", "keys"), ("b", "sort"), ("c", "get")]
+            .iter()
+            .enumerate()
+            .map(|(i, (a, c))| entry(i as i64, 0, a, c))
+            .collect();
+        slow.record(&batch, 1, 2);
+        let key = |a: &str, c: &str| ("group-0".to_string(), a.to_string(), c.to_string());
+        assert_eq!(slow.counts.get(&key("a", "keys")), Some(&2));
+        // "get" and "sort" tie: the name decides.
+        assert_eq!(slow.counts.get(&key(OTHER, "get")), Some(&1));
+        assert_eq!(slow.counts.get(&key(OTHER, OTHER)), Some(&1));
+        // A busier address later does not take the place of "a".
+        let later: Vec<SlowEntry> = (0..5).map(|i| entry(i, 0, "d", "get")).collect();
+        slow.record(&later, 1, 2);
+        assert_eq!(slow.counts.get(&key(OTHER, "get")), Some(&6));
+        assert_eq!(slow.total(), 9);
+        assert_eq!(slow.counts.values().sum::<u64>(), 9);
+    }
+}
