@@ -273,7 +273,11 @@ pub struct InstanceSummary {
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub replica_count: Option<i64>,
     /// Whether the instance keeps a slow log the API serves (`"true"` in the details).
-    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::opt_bool",
+        serialize_with = "lenient::bool_as_string"
+    )]
     pub support_slow_log_flag: Option<bool>,
 }
 

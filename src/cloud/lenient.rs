@@ -126,6 +126,14 @@ pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
     })
 }
 
+/// A flag the service writes as a string (`"true"`, `"false"`), written the same way.
+pub fn bool_as_string<S: serde::Serializer>(v: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(b) => s.serialize_str(if *b { "true" } else { "false" }),
+        None => s.serialize_none(),
+    }
+}
+
 /// A list of anything; anything else is an empty list.
 pub fn any_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<serde_json::Value>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {

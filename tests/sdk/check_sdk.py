@@ -41,7 +41,7 @@ from huaweicloudsdkdbss.v1 import (  # noqa: E402
 from huaweicloudsdkdcs.v2 import (  # noqa: E402
     DcsClient, HangUpClientsRequest, HangUpClientsRequestBody, HangUpKillAllClientsRequest,
     HangUpKillAllClientsRequestBody, ListClientsRequest, ListConfigurationsRequest,
-    ListInstancesRequest, ScanClientsRequest, ScanClientsRequestBody, ShowInstanceRequest,
+    ListInstancesRequest, ListSlowlogRequest, ScanClientsRequest, ScanClientsRequestBody, ShowInstanceRequest,
     ShowJobInfoRequest, ShowNodesInformationRequest)
 
 DBSS_RESOURCE = "dbss-audit-demo"
@@ -434,6 +434,46 @@ def main():
 
     r.check("show_instance, list_configurations, tags filter, dimensions", details_and_parameters,
             instances)
+
+    # 6c. The slow log: required times, pages in the order asked, typed items.
+    def slow_log():
+        now = int(time.time() * 1000)
+        day_ago = str(now - 3_600_000)
+        for inst in instances:
+            details = dcs.show_instance(ShowInstanceRequest(instance_id=inst.instance_id))
+            expect(details.support_slow_log_flag in ("true", "false"),
+                   f"support_slow_log_flag {details.support_slow_log_flag!r}")
+            if details.support_slow_log_flag != "true":
+                continue
+            seen = []
+            for offset in range(0, 100_000, 100):
+                page = dcs.list_slowlog(ListSlowlogRequest(
+                    instance_id=inst.instance_id, start_time=day_ago, end_time=str(now),
+                    offset=offset, limit=100, sort_key="start_time", sort_dir="asc"))
+                expect(isinstance(page.total_num, int), f"total_num {page.total_num!r}")
+                seen.extend(page.slowlogs or [])
+                if not page.slowlogs:
+                    break
+            expect(len(seen) == page.total_num and seen, f"{len(seen)} of {page.total_num}")
+            for item in seen:
+                expect(isinstance(item.id, int) and item.command and item.client_ip,
+                       f"untyped item {item}")
+                expect(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", item.start_time),
+                       f"start_time {item.start_time!r}")
+                expect(NUMERIC.match(item.duration), f"duration {item.duration!r}")
+            times = [i.start_time for i in seen]
+            expect(times == sorted(times), "not oldest first")
+            longest = dcs.list_slowlog(ListSlowlogRequest(
+                instance_id=inst.instance_id, start_time=day_ago, end_time=str(now),
+                limit=5, sort_key="duration"))
+            durations = [int(i.duration) for i in longest.slowlogs]
+            expect(durations == sorted(durations, reverse=True) and len(durations) == 5,
+                   f"by duration {durations}")
+            # start_time and end_time are required.
+            expect_error(lambda: dcs.list_slowlog(ListSlowlogRequest(
+                instance_id=inst.instance_id, end_time=str(now))), ClientRequestException, 400)
+
+    r.check("list_slowlog: pages, order, typed items, required times", slow_log, instances)
 
     # 7. A data node behind proxies takes no clients.
     def scan_data_node():
