@@ -23,6 +23,7 @@ use dcs_session_exporter::config::{
 };
 use dcs_session_exporter::redis::parse_client_list;
 use dcs_session_exporter::session::{CLIENT_FIELDS, ClientInfo, ClientRef};
+use dcs_session_exporter::slowlog::{SlowCommands, SlowEntry, SlowLogCursor};
 use percent_encoding::percent_decode_str;
 use proptest::collection::{btree_map, vec};
 use proptest::option::{of, weighted};
@@ -421,6 +422,71 @@ proptest! {
         prop_assert_eq!(exclusive, v.len() as u64);
         let blocked = v.iter().filter(|c| c.flags.as_deref().is_some_and(|f| f.contains('b'))).count() as u64;
         prop_assert_eq!(a.by_kind[SessionKind::Blocked as usize], blocked);
+    }
+
+    /// Slow-log polls over overlapping windows, with entries published late: every entry is
+    /// counted once if a poll after the first returns it first, never otherwise; addresses and
+    /// commands fold to their caps, and an address with a label keeps all its entries.
+    #[test]
+    fn slow_log_entries_count_once_and_fold(
+        raw in vec((0u8..3, 0u32..2_000, 0u32..300, 0usize..8, 0usize..6, 1u64..5_000), 0..120),
+        gaps in vec(30u32..400, 2..10),
+        max_addrs in 0usize..6,
+        max_commands in 0usize..5,
+    ) {
+        let at = |s: u32| SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + u64::from(s));
+        let lookback = Duration::from_secs(600);
+        // Ids per shard, in time order as a server numbers them.
+        let mut entries: Vec<(SlowEntry, u32)> = Vec::new();
+        let mut sorted = raw.clone();
+        sorted.sort_by_key(|r| r.1);
+        for (i, (shard, time, delay, addr, command, micros)) in sorted.into_iter().enumerate() {
+            entries.push((SlowEntry {
+                id: i as i64,
+                time: at(time),
+                duration: Duration::from_micros(micros),
+                shard: format!("group-{shard}"),
+                role: "master".into(),
+                client_addr: format!("10.0.0.{addr}"),
+                command: ["get", "keys", "sort", "hgetall", "other", "scan"][command].into(),
+            }, time + delay));
+        }
+        let mut cursor = SlowLogCursor::new(lookback);
+        let mut slow = SlowCommands::default();
+        let mut first_seen: HashMap<i64, usize> = HashMap::new();
+        let mut now = 0u32;
+        for (poll, gap) in gaps.iter().enumerate() {
+            now += gap;
+            // What the log shows at `now`: published, and within the window.
+            let (floor, _) = cursor.window(at(now));
+            let shown: Vec<SlowEntry> = entries
+                .iter()
+                .filter(|(e, published)| *published <= now && e.time >= floor)
+                .map(|(e, _)| e.clone())
+                .collect();
+            for e in &shown {
+                first_seen.entry(e.id).or_insert(poll);
+            }
+            let new = cursor.take_new(shown, at(now));
+            slow.record(&new, max_addrs, max_commands);
+        }
+        let counted: Vec<&SlowEntry> = entries
+            .iter()
+            .map(|(e, _)| e)
+            .filter(|e| first_seen.get(&e.id).is_some_and(|p| *p >= 1))
+            .collect();
+        prop_assert_eq!(slow.total(), counted.len() as u64);
+        prop_assert_eq!(slow.counts.values().sum::<u64>(), counted.len() as u64);
+        let addrs: HashSet<&str> = slow.counts.keys().map(|(_, a, _)| a.as_str()).filter(|a| *a != OTHER).collect();
+        let commands: HashSet<&str> = slow.counts.keys().map(|(_, _, c)| c.as_str()).filter(|c| *c != OTHER).collect();
+        prop_assert!(addrs.len() <= max_addrs && commands.len() <= max_commands);
+        for addr in addrs {
+            let truth = counted.iter().filter(|e| e.client_addr == addr).count() as u64;
+            let got: u64 = slow.counts.iter().filter(|((_, a, _), _)| a == addr).map(|(_, n)| n).sum();
+            prop_assert_eq!(got, truth, "{} keeps all its entries", addr);
+        }
+        let micros: u64 = counted.iter().map(|e| e.duration.as_micros() as u64).sum();
+        prop_assert!((slow.duration.sum - micros as f64 / 1e6).abs() < 1e-6);
     }
 
     /// Top lists: largest first, at most `top_clients`, led by the largest value, each label set
