@@ -70,6 +70,17 @@ impl ClientProfile {
     }
 }
 
+/// A replication link among the sessions: on a master, a replica's connection (flag `S`); on a
+/// replica, its master's (flag `M`). Never idle for long, never closed by a kill-all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    Replica,
+    Master,
+}
+
+/// Ids of replication links, apart from those of clients.
+const FIRST_LINK_ID: u64 = 1_000_000_000;
+
 /// One session, compact; rendered as a [`ClientInfo`] when a page is read.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -92,6 +103,11 @@ pub struct Session {
     pub blocked: bool,
     pub qbuf: u32,
     pub omem: u64,
+    pub link: Option<Link>,
+    /// A `MONITOR` session (flag `O`).
+    pub monitor: bool,
+    /// Client-side caching on (flag `t`).
+    pub tracking: bool,
 }
 
 /// The live sessions of one node.
@@ -108,6 +124,10 @@ pub struct Population {
     /// The instance's `timeout`: idle sessions past it are closed (not pub/sub ones, as Redis
     /// spares them); `None` never.
     idle_timeout_ms: Option<i64>,
+    /// Replication links among the sessions.
+    links: usize,
+    /// Links made since the start, reconnections included: the next link's id.
+    links_made: u64,
 }
 
 const FIRST_EPHEMERAL_PORT: u16 = 32768;
@@ -141,6 +161,8 @@ impl Population {
             next_fd: 8,
             now_ms,
             idle_timeout_ms: None,
+            links: 0,
+            links_made: 0,
         };
         for _ in 0..target {
             let session = population.new_session(now_ms, None);
@@ -157,11 +179,74 @@ impl Population {
         self
     }
 
+    /// Adds the replication link of a replica or master at `ip` (connected since the node
+    /// began). Its address is kept as a host no new session comes from.
+    pub fn with_link(mut self, ip: &str, link: Link) -> Self {
+        let mut profile = (*self.profile).clone();
+        profile.hosts.push(ClientHost {
+            ip: ip.to_string(),
+            weight: 0.0,
+            app: "",
+            user: "default",
+        });
+        self.profile = Arc::new(profile);
+        self.next_port.push(FIRST_EPHEMERAL_PORT);
+        let since = self.now_ms - 30 * DAY as i64;
+        self.sessions.push(Session {
+            id: FIRST_LINK_ID + self.links_made,
+            host: (self.profile.hosts.len() - 1) as u32,
+            port: match link {
+                Link::Replica => FIRST_EPHEMERAL_PORT + 7,
+                Link::Master => 6380,
+            },
+            fd: 7,
+            db: 0,
+            user: "default",
+            name: "",
+            cmd: match link {
+                Link::Replica => "replconf",
+                Link::Master => "ping",
+            },
+            activity: Activity::Hot,
+            connected_ms: since,
+            last_command_ms: self.now_ms,
+            sub: 0,
+            psub: 0,
+            multi: -1,
+            blocked: false,
+            qbuf: 0,
+            omem: 0,
+            link: Some(link),
+            monitor: false,
+            tracking: false,
+        });
+        self.links += 1;
+        self.links_made += 1;
+        self
+    }
+
+    /// A link that was ended connects again at once: a new session, new id and port.
+    fn reconnect(&mut self, index: usize) {
+        let s = &mut self.sessions[index];
+        s.id = FIRST_LINK_ID + self.links_made;
+        s.port = s.port.wrapping_add(1).max(FIRST_EPHEMERAL_PORT);
+        s.connected_ms = self.now_ms;
+        s.last_command_ms = self.now_ms;
+        self.links_made += 1;
+    }
+
     fn reap_idle(&mut self) {
         if let Some(timeout) = self.idle_timeout_ms {
             let now = self.now_ms;
-            self.sessions
-                .retain(|s| s.sub > 0 || s.psub > 0 || now - s.last_command_ms <= timeout);
+            self.sessions.retain(|s| {
+                // As Redis does: subscribers, blocked clients, replicas and monitors are spared.
+                s.sub > 0
+                    || s.psub > 0
+                    || s.blocked
+                    || s.monitor
+                    || s.link.is_some()
+                    || now - s.last_command_ms <= timeout
+            });
         }
     }
 
@@ -205,6 +290,12 @@ impl Population {
         let p_warm_active = 1.0 - (-elapsed / (10.0 * MINUTE)).exp();
         let rng = &mut self.rng;
         self.sessions.retain_mut(|s| {
+            // A replication link acknowledges every second; it draws nothing, so the others'
+            // random stream is as without it.
+            if s.link.is_some() {
+                s.last_command_ms = now_ms - now_ms % 1000;
+                return true;
+            }
             let p_leave = match s.activity {
                 Activity::Hot => p_leave_hot,
                 Activity::Warm => p_leave_warm,
@@ -215,7 +306,7 @@ impl Population {
             }
             // A blocked consumer keeps waiting: no command, idle time grows. The draws below
             // are made all the same, so the random stream stays as it was.
-            let waiting = s.blocked.then_some((s.last_command_ms, s.cmd));
+            let waiting = (s.blocked || s.monitor).then_some((s.last_command_ms, s.cmd));
             match s.activity {
                 Activity::Hot => {
                     s.last_command_ms = now_ms - exponential(rng, 1.5 * SECOND) as i64;
@@ -242,7 +333,8 @@ impl Population {
         // Arrivals keep the node near its usual load, give or take a few percent; after a mass
         // kill, clients reconnect over minutes rather than at once.
         let wanted = f64::from(self.target) * self.rng.random_range(0.97..1.03);
-        let deficit = (wanted.round() as usize).saturating_sub(self.sessions.len());
+        let clients = self.sessions.len() - self.links;
+        let deficit = (wanted.round() as usize).saturating_sub(clients);
         let reconnect_cap = (f64::from(self.target) * elapsed / RECONNECT_RAMP).floor() as usize;
         let arrivals = deficit.min(reconnect_cap);
         for _ in 0..arrivals {
@@ -256,7 +348,10 @@ impl Population {
     /// Ends every session; returns how many there were.
     pub fn clear(&mut self) -> usize {
         let n = self.sessions.len();
-        self.sessions.clear();
+        self.sessions.retain(|s| s.link.is_some());
+        for i in 0..self.sessions.len() {
+            self.reconnect(i);
+        }
         n
     }
 
@@ -264,9 +359,21 @@ impl Population {
     pub fn remove_peers(&mut self, peers: &HashSet<String>) -> usize {
         let before = self.sessions.len();
         let profile = Arc::clone(&self.profile);
-        self.sessions
-            .retain(|s| !peers.contains(&peer_address(&profile, s)));
-        before - self.sessions.len()
+        let ended = |s: &Session| peers.contains(&peer_address(&profile, s));
+        // A replication link comes back at once.
+        let relinked: HashSet<u64> = self
+            .sessions
+            .iter()
+            .filter(|s| s.link.is_some() && ended(s))
+            .map(|s| s.id)
+            .collect();
+        self.sessions.retain(|s| s.link.is_some() || !ended(s));
+        for i in 0..self.sessions.len() {
+            if relinked.contains(&self.sessions[i].id) {
+                self.reconnect(i);
+            }
+        }
+        before - self.sessions.len() + relinked.len()
     }
 
     fn pick_host(&mut self) -> u32 {
@@ -370,6 +477,9 @@ impl Population {
                 0
             },
             blocked: false,
+            link: None,
+            monitor: false,
+            tracking: false,
         };
         // About one session in 37 is a queue consumer blocked waiting for work (chosen by id,
         // so that the random stream of the other fields stays as it was).
@@ -383,6 +493,13 @@ impl Population {
             };
             session.multi = -1;
         }
+        // Now and then someone watches with MONITOR; some clients cache on their side.
+        if !subscriber && !session.blocked && session.id % 997 == 7 {
+            session.monitor = true;
+            session.cmd = "monitor";
+            session.multi = -1;
+        }
+        session.tracking = session.id % 53 == 11;
         self.next_id += 1;
         self.next_fd = if self.next_fd >= 65_000 {
             8
@@ -425,6 +542,14 @@ pub fn render(profile: &ClientProfile, s: &Session, at_ms: i64) -> ClientInfo {
         None => peer.clone(),
     };
     let mut flags = String::new();
+    match s.link {
+        Some(Link::Replica) => flags.push('S'),
+        Some(Link::Master) => flags.push('M'),
+        None => {}
+    }
+    if s.monitor {
+        flags.push('O');
+    }
     if s.sub > 0 || s.psub > 0 {
         flags.push('P');
     }
@@ -433,6 +558,9 @@ pub fn render(profile: &ClientProfile, s: &Session, at_ms: i64) -> ClientInfo {
     }
     if s.multi >= 0 {
         flags.push('x');
+    }
+    if s.tracking {
+        flags.push('t');
     }
     if flags.is_empty() {
         flags.push('N');
@@ -485,11 +613,11 @@ mod tests {
     }
 
     #[test]
-    fn a_timeout_closes_idle_sessions_but_not_subscribers_or_blocked_ones() {
+    fn a_timeout_closes_idle_sessions_but_not_subscribers_blocked_ones_or_monitors() {
         let idle_past = |p: &Population, seconds: i64| {
             p.sessions()
                 .iter()
-                .filter(|s| s.sub == 0 && s.psub == 0 && !s.blocked)
+                .filter(|s| s.sub == 0 && s.psub == 0 && !s.blocked && !s.monitor)
                 .filter(|s| p.now_ms - s.last_command_ms > seconds * 1000)
                 .count()
         };
@@ -499,11 +627,57 @@ mod tests {
         assert_eq!(idle_past(&reaped, 3600), 0);
         reaped.advance_to(reaped.now_ms + 2 * 3_600_000);
         assert_eq!(idle_past(&reaped, 3600), 0, "still none after two hours");
+        // Blocked consumers wait on, past the timeout, as Redis lets them.
+        assert!(
+            reaped
+                .sessions()
+                .iter()
+                .any(|s| s.blocked && reaped.now_ms - s.last_command_ms > 3_600_000)
+        );
         assert!(
             reaped.len() > 2000,
             "the node keeps its load: {}",
             reaped.len()
         );
+    }
+
+    #[test]
+    fn replication_links_monitors_and_tracking_in_their_shares() {
+        let mut p = population(5000).with_link("192.168.1.11", Link::Replica);
+        let at = p.now_ms + 500;
+        let infos: Vec<ClientInfo> = p
+            .sessions()
+            .iter()
+            .map(|s| render(p.profile(), s, at))
+            .collect();
+        let with = |flag: char| {
+            infos
+                .iter()
+                .filter(|c| c.flags.as_deref().unwrap().contains(flag))
+                .collect::<Vec<_>>()
+        };
+        let replicas = with('S');
+        assert_eq!(replicas.len(), 1);
+        assert!(
+            replicas[0]
+                .addr
+                .as_deref()
+                .unwrap()
+                .starts_with("192.168.1.11:")
+        );
+        assert_eq!(replicas[0].cmd.as_deref(), Some("replconf"));
+        let monitors = with('O');
+        assert!((2..=10).contains(&monitors.len()), "{}", monitors.len());
+        assert!(monitors.iter().all(|c| c.cmd.as_deref() == Some("monitor")));
+        let tracking = with('t').len();
+        assert!((60..=130).contains(&tracking), "{tracking}");
+        // A kill-all ends the link, and the replica connects again at once.
+        let old = replicas[0].id.clone();
+        p.clear();
+        assert_eq!(p.sessions().len(), 1);
+        let link = render(p.profile(), &p.sessions()[0], at);
+        assert_ne!(link.id, old);
+        assert_eq!(link.flags.as_deref(), Some("S"));
     }
 
     #[test]

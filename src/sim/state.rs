@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use super::population::{ClientProfile, Population, Session, render};
+use super::population::{ClientProfile, Link, Population, Session, render};
 use super::slowlog::{SimSlowEntry, SimSlowLog, SlowLogSource, SlowlogQuery};
 use super::topology::{Architecture, DbssPaths, InstanceSpec, Topology};
 use crate::cloud::dbss::JobBean;
@@ -1100,6 +1100,32 @@ fn build_instance(
         None,
     ));
     let mut backends = spec.redis_urls.iter();
+    // Replication links of the nodes that take clients: a master lists its replicas' links,
+    // a replica its master's.
+    let links: Vec<Vec<(String, Link)>> = nodes
+        .iter()
+        .map(|(info, takes)| {
+            let same_group = |other: &LogicalNode| {
+                other.group_id.is_some()
+                    && other.group_id == info.group_id
+                    && other.node_id != info.node_id
+            };
+            let ip = |n: &LogicalNode| n.node_ip.clone().unwrap_or_default();
+            match (takes, info.node_type.as_deref()) {
+                (true, Some("master")) => nodes
+                    .iter()
+                    .filter(|(n, _)| same_group(n) && n.node_type.as_deref() == Some("slave"))
+                    .map(|(n, _)| (ip(n), Link::Replica))
+                    .collect(),
+                (true, Some("slave")) => nodes
+                    .iter()
+                    .filter(|(n, _)| same_group(n) && n.node_type.as_deref() == Some("master"))
+                    .map(|(n, _)| (ip(n), Link::Master))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        })
+        .collect();
     let sim_nodes: Vec<SimNode> = nodes
         .into_iter()
         .enumerate()
@@ -1124,11 +1150,20 @@ fn build_instance(
                 Arc::new(p)
             };
             let node_seed = seed ^ ((index + 1) << 32) ^ (n as u64 + 1);
+            // A real server lists its own links.
+            let node_links = if backend.is_some() {
+                &[][..]
+            } else {
+                &links[n][..]
+            };
+            let population = node_links.iter().fold(
+                Population::new(node_seed, profile, target, now_ms),
+                |p, (ip, link)| p.with_link(ip, *link),
+            );
             SimNode {
                 info,
                 takes_clients: takes,
-                population: Population::new(node_seed, profile, target, now_ms)
-                    .with_idle_timeout(spec.timeout),
+                population: population.with_idle_timeout(spec.timeout),
                 stored: None,
                 scanning: None,
                 backend,
