@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
@@ -148,6 +148,9 @@ pub struct AggregateSettings {
     pub max_client_names: usize,
     /// Last commands with a series of their own; the rest fold into [`OTHER`].
     pub max_client_commands: usize,
+    /// Sessions idle longer than this many seconds, and not waiting by design, are counted by
+    /// address in [`NodeAggregate::idle_clients`].
+    pub idle_threshold_seconds: i64,
     pub top_clients: usize,
     pub client_addr_field: ClientAddrField,
     pub idle_buckets: Arc<[f64]>,
@@ -243,6 +246,9 @@ pub struct NodeAggregate {
     pub by_command: Vec<(String, u64)>,
     /// Sessions of each kind, in [`SessionKind::ALL`] order.
     pub by_kind: [u64; 9],
+    /// Sessions idle past the threshold and not waiting by design, by client address (folded
+    /// as in `clients`), addresses that have some only, sorted by address.
+    pub idle_clients: Vec<(String, u64)>,
 }
 
 /// `counts` by interned string, most first (ties by text): the first `keep`, then the rest
@@ -418,6 +424,8 @@ pub struct Aggregator {
     commands: Interner,
     command_counts: Vec<u64>,
     kinds: [u64; 9],
+    /// Idle sessions (past the threshold, not waiting) by interned address.
+    idle_by_addr: HashMap<u32, u64>,
 }
 
 /// `ip` of `ip:port`, `[v6]:port` or a bare address.
@@ -456,6 +464,7 @@ impl Aggregator {
             commands: Interner::default(),
             command_counts: Vec::new(),
             kinds: [0; 9],
+            idle_by_addr: HashMap::default(),
         }
     }
 
@@ -475,8 +484,9 @@ impl Aggregator {
         }
         .filter(|a| !a.is_empty())
         .unwrap_or(UNKNOWN);
+        let addr = self.addrs.id(strip_port(full_addr));
         let key = (
-            self.addrs.id(strip_port(full_addr)),
+            addr,
             self.dbs.id(c.db.as_deref().unwrap_or(UNKNOWN)),
             self.users.id(c.user.as_deref().unwrap_or(UNKNOWN)),
         );
@@ -520,8 +530,12 @@ impl Aggregator {
             self.kinds[5 + i] += u64::from(on);
         }
         let waiting = kind == SessionKind::PubSub || states[0];
-        if let (true, Some(idle)) = (waiting, c.idle) {
-            self.idle_waiting.observe(idle as f64);
+        match (waiting, c.idle) {
+            (true, Some(idle)) => self.idle_waiting.observe(idle as f64),
+            (false, Some(idle)) if idle > self.settings.idle_threshold_seconds => {
+                *self.idle_by_addr.entry(addr).or_insert(0) += 1;
+            }
+            _ => {}
         }
     }
 
@@ -561,7 +575,21 @@ impl Aggregator {
             })
             .collect();
         clients.sort();
+        let mut idle_folded: BTreeMap<&str, u64> = BTreeMap::new();
+        for (&addr, &n) in &self.idle_by_addr {
+            let label = if kept.contains(&addr) {
+                names[addr as usize].as_str()
+            } else {
+                OTHER
+            };
+            *idle_folded.entry(label).or_insert(0) += n;
+        }
+        let idle_clients = idle_folded
+            .into_iter()
+            .map(|(addr, n)| (addr.to_string(), n))
+            .collect();
         NodeAggregate {
+            idle_clients,
             sessions: self.sessions,
             clients,
             idle: self.idle,
@@ -619,6 +647,7 @@ mod tests {
             max_client_addrs,
             max_client_names: 20,
             max_client_commands: 20,
+            idle_threshold_seconds: 3600,
             top_clients,
             client_addr_field: ClientAddrField::Addr,
             idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),

@@ -213,6 +213,7 @@ async fn every_metric_matches_the_simulated_sessions() {
     let lists = h.stored_lists();
     assert_eq!(lists.len(), 5, "two HA nodes and three proxies");
 
+    let mut nodes_with_idle = 0;
     for (instance, node, time, clients) in &lists {
         assert!(!clients.is_empty());
         // client_addr_field = "auto": the client's own address is `addr` with client IP
@@ -307,6 +308,24 @@ async fn every_metric_matches_the_simulated_sessions() {
         assert_eq!(by_kind["pubsub"], pubsub, "{node}");
         assert_eq!(by_kind["transaction"], flagged('x'), "{node}");
         assert_eq!(by_kind["blocked"], flagged('b'), "{node}");
+        assert_eq!(by_kind["replica"], flagged('S'), "{node}");
+        assert_eq!(by_kind["master"], flagged('M'), "{node}");
+        assert_eq!(by_kind["monitor"], flagged('O'), "{node}");
+        assert_eq!(by_kind["tracking"], flagged('t'), "{node}");
+        // Idle past the hour and not waiting by design, by address.
+        let mut idle: BTreeMap<String, f64> = BTreeMap::new();
+        for c in clients.iter() {
+            let waiting = c.sub.unwrap_or(0) > 0
+                || c.psub.unwrap_or(0) > 0
+                || c.flags.as_deref().unwrap_or("").contains('b');
+            if !waiting && c.idle.unwrap() > 3600 {
+                *idle
+                    .entry(ip(c.addr.as_deref().unwrap()).to_string())
+                    .or_default() += 1.0;
+            }
+        }
+        nodes_with_idle += usize::from(!idle.is_empty());
+        assert_eq!(shown("dcs_clients_idle", "client_addr"), idle, "{node}");
         let exclusive: f64 = ["normal", "pubsub", "replica", "master", "monitor"]
             .iter()
             .map(|k| by_kind[*k])
@@ -426,6 +445,8 @@ async fn every_metric_matches_the_simulated_sessions() {
         assert!(value(&samples, "dcs_scan_last_success_timestamp_seconds", node) >= expected_time);
         assert!(of(&samples, "dcs_scan_errors_total", node).is_empty());
     }
+    // The HA instance never closes idle sessions: its nodes have some past the hour.
+    assert!(nodes_with_idle >= 2, "{nodes_with_idle}");
 
     // Node metadata, as the simulator lists the nodes.
     let infos: Vec<&Sample> = samples
@@ -1199,6 +1220,7 @@ fn golden_snapshot() -> Arc<Store> {
         max_client_addrs: 2,
         max_client_names: 20,
         max_client_commands: 20,
+        idle_threshold_seconds: 3600,
         top_clients: 2,
         client_addr_field: ClientAddrField::Addr,
         idle_buckets: vec![1.0, 60.0, 3600.0].into(),

@@ -110,26 +110,37 @@ fn sessions() -> impl Strategy<Value = Vec<ClientInfo>> {
 
 fn settings() -> impl Strategy<Value = Arc<AggregateSettings>> {
     let field = select(vec![ClientAddrField::Addr, ClientAddrField::Peer]);
-    (0usize..60, 0usize..8, field, 0usize..6, 0usize..6).prop_map(
-        |(
-            max_client_addrs,
-            top_clients,
-            client_addr_field,
-            max_client_names,
-            max_client_commands,
-        )| {
-            Arc::new(AggregateSettings {
+    let threshold = select(vec![0i64, 10, 3600, 100_000]);
+    (
+        0usize..60,
+        0usize..8,
+        field,
+        0usize..6,
+        0usize..6,
+        threshold,
+    )
+        .prop_map(
+            |(
                 max_client_addrs,
-                max_client_names,
-                max_client_commands,
                 top_clients,
                 client_addr_field,
-                idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
-                age_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
-                bytes_buckets: DEFAULT_BYTES_BUCKETS.to_vec().into(),
-            })
-        },
-    )
+                max_client_names,
+                max_client_commands,
+                idle_threshold_seconds,
+            )| {
+                Arc::new(AggregateSettings {
+                    max_client_addrs,
+                    max_client_names,
+                    max_client_commands,
+                    idle_threshold_seconds,
+                    top_clients,
+                    client_addr_field,
+                    idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
+                    age_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
+                    bytes_buckets: DEFAULT_BYTES_BUCKETS.to_vec().into(),
+                })
+            },
+        )
 }
 
 /// Objects keyed mostly by field names the decoders know.
@@ -388,6 +399,25 @@ proptest! {
                 prop_assert!(after, "{} folded, {} kept", f, k);
             }
         }
+        // Idle sessions by address: past the threshold and not waiting (blocked, subscribed),
+        // under the same labels as the sessions, only where there are some, sorted.
+        let mut idle_truth = HashMap::<String, u64>::new();
+        for c in &v {
+            let flags = c.flags.as_deref().unwrap_or("");
+            let subscribed = flags.contains('P') || c.sub.unwrap_or(0) > 0 || c.psub.unwrap_or(0) > 0;
+            let waiting = flags.contains('b') || (subscribed && !flags.contains('S') && !flags.contains('M') && !flags.contains('O'));
+            if waiting || c.idle.is_none_or(|i| i <= s.idle_threshold_seconds) {
+                continue;
+            }
+            let addr = if s.client_addr_field == ClientAddrField::Addr { &c.addr } else { &c.peer };
+            let addr = strip_port(&text(&addr.clone().filter(|a| !a.is_empty()))).to_string();
+            let label = if got_addr.contains_key(addr.as_str()) { addr } else { OTHER.to_string() };
+            *idle_truth.entry(label).or_default() += 1;
+        }
+        prop_assert!(a.idle_clients.windows(2).all(|w| w[0].0 < w[1].0), "sorted, each once");
+        prop_assert!(a.idle_clients.iter().all(|(_, n)| *n > 0));
+        let idle_got: HashMap<String, u64> = a.idle_clients.iter().cloned().collect();
+        prop_assert_eq!(idle_got, idle_truth);
     }
 
     /// Sessions by name and by command: the `max_*` largest, most first, each with all its

@@ -611,13 +611,26 @@ async fn sessions_by_name_kind_and_command_of_a_real_server() {
         assert!(std::time::Instant::now() < until, "BLPOP not seen");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Idle for more than a second: the threshold of dcs_clients_idle below.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let toml = format!(
-        "{ONCE}[[redis]]\nname = \"kinds\"\nurl = \"{}\"\n",
+        "{ONCE}idle_session_threshold = \"1s\"\n[[redis]]\nname = \"kinds\"\nurl = \"{}\"\n",
         server.url
     );
     let running = exporter(&toml).await;
     let samples = scrape_ready(&running.url).await;
     drop(running);
+    // Idle past the threshold and not waiting: the two web clients, the unnamed one and the
+    // transaction; not the subscriber, not the blocked consumer.
+    let idle: Vec<_> = samples
+        .iter()
+        .filter(|s| s.0 == "dcs_clients_idle")
+        .collect();
+    assert_eq!(idle.len(), 1, "{idle:?}");
+    assert_eq!(
+        (idle[0].1["client_addr"].as_str(), idle[0].2),
+        ("127.0.0.1", 4.0)
+    );
     let by = |metric: &str, label: &str| -> BTreeMap<String, f64> {
         samples
             .iter()

@@ -57,6 +57,7 @@ impl From<&ExporterSettings> for AggregateSettings {
             max_client_addrs: e.max_client_addrs,
             max_client_names: e.max_client_names,
             max_client_commands: e.max_client_commands,
+            idle_threshold_seconds: e.idle_session_threshold.as_secs() as i64,
             top_clients: e.top_clients,
             client_addr_field: e.client_addr_field.resolve(None),
             idle_buckets: e.idle_buckets.clone().into(),

@@ -61,6 +61,9 @@ pub struct ExporterSettings {
     pub max_client_names: usize,
     /// Last commands a node with a series of their own (`dcs_clients_by_command`).
     pub max_client_commands: usize,
+    /// Sessions idle longer than this (and not waiting by design) count in
+    /// `dcs_clients_idle`.
+    pub idle_session_threshold: Duration,
     pub top_clients: usize,
     pub client_addr_field: ClientAddrChoice,
     pub idle_buckets: Vec<f64>,

@@ -82,6 +82,8 @@ struct RawExporter {
     max_client_addrs: Option<usize>,
     max_client_names: Option<usize>,
     max_client_commands: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    idle_session_threshold: Option<Duration>,
     top_clients: Option<usize>,
     client_addr_field: Option<super::ClientAddrChoice>,
     idle_buckets: Option<Vec<f64>>,
@@ -262,6 +264,15 @@ impl RawConfig {
                 "must be at most 10000",
             ));
         }
+        let idle_session_threshold = e
+            .idle_session_threshold
+            .unwrap_or(Duration::from_secs(3600));
+        if idle_session_threshold < Duration::from_secs(1) {
+            return Err(invalid(
+                "exporter.idle_session_threshold",
+                "must be at least 1s",
+            ));
+        }
         let top_clients = e.top_clients.unwrap_or(5);
         if top_clients > 100 {
             return Err(invalid("exporter.top_clients", "must be at most 100"));
@@ -281,6 +292,7 @@ impl RawConfig {
             max_client_addrs,
             max_client_names,
             max_client_commands,
+            idle_session_threshold,
             top_clients,
             client_addr_field: e.client_addr_field.unwrap_or_default(),
             idle_buckets: buckets(

@@ -30,6 +30,14 @@ label_set! {
 }
 
 label_set! {
+    struct AddrLabels<'a> {
+    instance_id: &'a str,
+    node_id: &'a str,
+    client_addr: &'a str,
+}
+}
+
+label_set! {
     struct NameLabels<'a> {
     instance_id: &'a str,
     node_id: &'a str,
@@ -115,6 +123,26 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
                     user: &c.user,
                 };
                 m.encode_family(&labels)?.encode_gauge(&c.sessions)?;
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_clients_idle",
+        &format!(
+            "Client sessions of the latest scan idle longer than idle_session_threshold (1h by default) that do not wait by design (blocked, subscribed), by client address as in dcs_clients; only addresses that have some; {BACKGROUND}."
+        ),
+        Gauge,
+        fresh,
+        |m, (key, data)| {
+            for (client_addr, n) in &data.aggregate.idle_clients {
+                let labels = AddrLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    client_addr,
+                };
+                m.encode_family(&labels)?.encode_gauge(n)?;
             }
             Ok(())
         },
