@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use dcs_session_exporter::cloud::{Credentials, Operation};
 use dcs_session_exporter::config::Config;
+use dcs_session_exporter::sim::kube::KUBE_STATE_METRICS_PATH;
 use dcs_session_exporter::sim::state::SimError;
 use dcs_session_exporter::sim::{Fault, SimConfig, Simulator};
 use serde_json::Value;
@@ -68,6 +69,8 @@ fn promtool(args: &[&str], stdin: &str) -> (bool, String) {
 /// The demo topology in a simulator, and an exporter scanning it, both on loopback.
 struct Exporter {
     sim: Arc<Simulator>,
+    /// The simulator's `host:port` (it serves kube-state-metrics' series of its clients too).
+    sim_address: String,
     url: String,
     http: reqwest::Client,
     /// Its scans stop when this is dropped.
@@ -107,6 +110,7 @@ impl Exporter {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10));
         let exporter = Self {
             sim,
+            sim_address: sim_url.trim_start_matches("http://").to_string(),
             url: in_process.url.clone(),
             http: http.build().unwrap(),
             _in_process: in_process,
@@ -136,6 +140,8 @@ fn promtool_accepts_the_rules_and_their_unit_tests() {
         ["test", "rules", "config/alerts_test.yml"],
         ["check", "rules", "config/cloud_eye_rules.yml"],
         ["test", "rules", "config/cloud_eye_rules_test.yml"],
+        ["check", "rules", "config/kubernetes_rules.yml"],
+        ["test", "rules", "config/kubernetes_rules_test.yml"],
     ] {
         let (ok, said) = promtool(&args, "");
         assert!(ok, "promtool {}:\n{said}", args.join(" "));
@@ -178,8 +184,10 @@ impl Drop for Prometheus {
 
 impl Prometheus {
     /// Scrapes `target` every second and evaluates config/alerts.yml every second with every
-    /// `for:` set to 0s, so that alerts fire as soon as their condition holds.
-    fn start(target: &str) -> Self {
+    /// `for:` set to 0s, so that alerts fire as soon as their condition holds; scrapes the
+    /// simulator's kube-state-metrics page at `kube_state_metrics` and records
+    /// config/kubernetes_rules.yml.
+    fn start(target: &str, kube_state_metrics: &str) -> Self {
         let nanos = SystemTime::UNIX_EPOCH.elapsed().unwrap().as_nanos();
         let dir =
             std::env::temp_dir().join(format!("dcs-ecosystem-{}-{nanos}", std::process::id()));
@@ -198,10 +206,18 @@ impl Prometheus {
             .collect();
         assert!(rules.iter().any(|l| l.ends_with("for: 0s")), "no `for:`");
         std::fs::write(dir.join("alerts.yml"), rules.join("\n")).unwrap();
+        std::fs::copy(
+            repo("config/kubernetes_rules.yml"),
+            dir.join("kubernetes_rules.yml"),
+        )
+        .unwrap();
         let config = format!(
             "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\n\
-             rule_files: [alerts.yml]\n\
-             scrape_configs: [{{job_name: {JOB}, static_configs: [{{targets: ['{target}']}}]}}]\n"
+             rule_files: [alerts.yml, kubernetes_rules.yml]\n\
+             scrape_configs:\n\
+             - {{job_name: {JOB}, static_configs: [{{targets: ['{target}']}}]}}\n\
+             - {{job_name: kube-state-metrics, metrics_path: {KUBE_STATE_METRICS_PATH}, \
+                 static_configs: [{{targets: ['{kube_state_metrics}']}}]}}\n"
         );
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -322,7 +338,10 @@ async fn prometheus_end_to_end() {
     let fault = Fault::new(Operation::ScanClients, u32::MAX, error).on_node(replica);
     exporter.sim.inject_fault(fault);
 
-    let mut prometheus = Prometheus::start(exporter.url.trim_start_matches("http://"));
+    let mut prometheus = Prometheus::start(
+        exporter.url.trim_start_matches("http://"),
+        &exporter.sim_address,
+    );
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5));
     let http = http.build().unwrap();
     let until = Instant::now() + Duration::from_secs(60);

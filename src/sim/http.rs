@@ -76,6 +76,10 @@ pub fn router(sim: Arc<Simulator>) -> Router {
         )
         .route(POD_IDENTITY_PATH, post(credentials::pod_identity))
         .route(
+            super::kube::KUBE_STATE_METRICS_PATH,
+            get(kube_state_metrics),
+        )
+        .route(
             crate::cloud::credentials::providers::ASSUME_WITH_OIDC_PATH,
             post(credentials::assume_with_oidc),
         )
@@ -620,6 +624,18 @@ async fn configurations(
     }
     let configs = sim.with_state(|s| s.configurations(&instance_id))?;
     Ok(Json(configs).into_response())
+}
+
+async fn kube_state_metrics(State(sim): State<Arc<Simulator>>) -> Response {
+    let page = sim.with_state(|s| s.kube_state_metrics());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        page,
+    )
+        .into_response()
 }
 
 async fn slowlog(

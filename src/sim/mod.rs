@@ -4,6 +4,7 @@
 
 pub mod credentials;
 mod http;
+pub mod kube;
 pub mod population;
 pub mod slowlog;
 pub mod state;

@@ -185,6 +185,8 @@ struct SimNode {
 struct SimInstance {
     summary: InstanceSummary,
     slow_log: SimSlowLog,
+    /// The machines its clients run on.
+    clients: Arc<ClientProfile>,
     configs: crate::cloud::dcs::InstanceConfigs,
     architecture: Architecture,
     nodes: Vec<SimNode>,
@@ -954,6 +956,33 @@ impl SimState {
             .and_then(|n| n.info.node_id.clone())
     }
 
+    /// The client machines as kube-state-metrics shows them (the instance's `env` tag is their
+    /// namespace).
+    pub fn kube_state_metrics(&self) -> String {
+        let namespaces: Vec<String> = self
+            .instances
+            .iter()
+            .map(|i| {
+                i.summary
+                    .tags
+                    .iter()
+                    .find(|t| t.key.as_deref() == Some("env"))
+                    .and_then(|t| t.value.clone())
+                    .unwrap_or_else(|| "default".into())
+            })
+            .collect();
+        let clients: Vec<super::kube::Clients<'_>> = self
+            .instances
+            .iter()
+            .zip(&namespaces)
+            .map(|(i, namespace)| super::kube::Clients {
+                namespace,
+                hosts: &i.clients.hosts,
+            })
+            .collect();
+        super::kube::render(&clients)
+    }
+
     /// The ids of every instance, in topology order.
     pub fn instance_ids(&self) -> Vec<String> {
         self.instances
@@ -1232,6 +1261,7 @@ fn build_instance(
             support_slow_log_flag: Some(spec.slow_log),
         },
         slow_log,
+        clients: Arc::clone(&shared),
         configs,
         architecture: arch,
         nodes: sim_nodes,
