@@ -122,6 +122,18 @@ impl SlowLogCursor {
     }
 }
 
+/// How far the slow-command labels of an instance may spread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlowCaps {
+    /// Client addresses with a label of their own (`max_client_addrs`).
+    pub addrs: usize,
+    /// Commands with a label of their own (`max_client_commands`).
+    pub commands: usize,
+    /// Series of `dcs_slow_commands_total` (`max_slow_command_series`): past it, a new
+    /// combination counts under its shard's `other`/`other`.
+    pub series: usize,
+}
+
 /// The slow commands of one instance since the exporter started.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlowCommands {
@@ -146,15 +158,15 @@ impl Default for SlowCommands {
 }
 
 impl SlowCommands {
-    /// Counts new entries. Addresses (at most `max_addrs`) and commands (at most
-    /// `max_commands`) get labels of their own busiest first, among those seen in this batch,
-    /// while places remain; the rest count under `other`.
-    pub fn record(&mut self, entries: &[SlowEntry], max_addrs: usize, max_commands: usize) {
-        admit(&mut self.addrs, entries.iter().map(addr_label), max_addrs);
+    /// Counts new entries. Addresses and commands get labels of their own busiest first, among
+    /// those seen in this batch, while places remain; the rest count under `other`. Once the
+    /// series reach their cap, a new combination counts under its shard's `other`/`other`.
+    pub fn record(&mut self, entries: &[SlowEntry], caps: &SlowCaps) {
+        admit(&mut self.addrs, entries.iter().map(addr_label), caps.addrs);
         admit(
             &mut self.commands,
             entries.iter().map(|e| e.command.as_str()),
-            max_commands,
+            caps.commands,
         );
         for e in entries {
             let addr = addr_label(e);
@@ -168,10 +180,11 @@ impl SlowCommands {
             } else {
                 OTHER
             };
-            *self
-                .counts
-                .entry((e.shard.clone(), addr.to_string(), command.to_string()))
-                .or_insert(0) += 1;
+            let mut key = (e.shard.clone(), addr.to_string(), command.to_string());
+            if self.counts.len() >= caps.series && !self.counts.contains_key(&key) {
+                key = (e.shard.clone(), OTHER.to_string(), OTHER.to_string());
+            }
+            *self.counts.entry(key).or_insert(0) += 1;
             self.duration.observe(e.duration.as_secs_f64());
         }
     }
@@ -273,7 +286,12 @@ mod tests {
             .enumerate()
             .map(|(i, (a, c))| entry(i as i64, 0, a, c))
             .collect();
-        slow.record(&batch, 1, 2);
+        let caps = |addrs, commands, series| SlowCaps {
+            addrs,
+            commands,
+            series,
+        };
+        slow.record(&batch, &caps(1, 2, 100));
         let key = |a: &str, c: &str| ("group-0".to_string(), a.to_string(), c.to_string());
         assert_eq!(slow.counts.get(&key("a", "keys")), Some(&2));
         // "get" and "sort" tie: the name decides.
@@ -281,9 +299,16 @@ mod tests {
         assert_eq!(slow.counts.get(&key(OTHER, OTHER)), Some(&1));
         // A busier address later does not take the place of "a".
         let later: Vec<SlowEntry> = (0..5).map(|i| entry(i, 0, "d", "get")).collect();
-        slow.record(&later, 1, 2);
+        slow.record(&later, &caps(1, 2, 100));
         assert_eq!(slow.counts.get(&key(OTHER, "get")), Some(&6));
         assert_eq!(slow.total(), 9);
         assert_eq!(slow.counts.values().sum::<u64>(), 9);
+        // Past the series cap, a new combination goes to other/other; known ones still count.
+        let mut capped = SlowCommands::default();
+        capped.record(&batch, &caps(10, 10, 2));
+        assert_eq!(capped.counts.len(), 3, "{:?}", capped.counts);
+        assert_eq!(capped.counts.get(&key("a", "keys")), Some(&2));
+        assert_eq!(capped.counts.get(&key(OTHER, OTHER)), Some(&1));
+        assert_eq!(capped.counts.values().sum::<u64>(), 4);
     }
 }

@@ -286,14 +286,11 @@ impl Store {
         &self,
         instance_id: &str,
         entries: &[crate::slowlog::SlowEntry],
-        (max_addrs, max_commands): (usize, usize),
+        caps: &crate::slowlog::SlowCaps,
     ) {
         self.update(|s| {
-            Arc::make_mut(s.slow_commands.entry(instance_id.to_string()).or_default()).record(
-                entries,
-                max_addrs,
-                max_commands,
-            );
+            Arc::make_mut(s.slow_commands.entry(instance_id.to_string()).or_default())
+                .record(entries, caps);
         });
     }
 

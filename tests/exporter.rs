@@ -1395,8 +1395,11 @@ fn golden_snapshot() -> Arc<Store> {
                 entry("10.0.0.5", "keys", 30),
                 entry("10.0.0.9", "hgetall", 12),
             ],
-            1,
-            20,
+            &dcs_session_exporter::slowlog::SlowCaps {
+                addrs: 1,
+                commands: 20,
+                series: 200,
+            },
         );
         s.slow_commands.insert("inst-1".into(), Arc::new(slow));
     });

@@ -23,7 +23,7 @@ use dcs_session_exporter::config::{
 };
 use dcs_session_exporter::redis::parse_client_list;
 use dcs_session_exporter::session::{CLIENT_FIELDS, ClientInfo, ClientRef};
-use dcs_session_exporter::slowlog::{SlowCommands, SlowEntry, SlowLogCursor};
+use dcs_session_exporter::slowlog::{SlowCaps, SlowCommands, SlowEntry, SlowLogCursor};
 use percent_encoding::percent_decode_str;
 use proptest::collection::{btree_map, vec};
 use proptest::option::{of, weighted};
@@ -463,7 +463,9 @@ proptest! {
         gaps in vec(30u32..400, 2..10),
         max_addrs in 0usize..6,
         max_commands in 0usize..5,
+        max_series in 1usize..40,
     ) {
+        let caps = SlowCaps { addrs: max_addrs, commands: max_commands, series: max_series };
         let at = |s: u32| SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + u64::from(s));
         let lookback = Duration::from_secs(600);
         // Ids per shard, in time order as a server numbers them.
@@ -498,7 +500,7 @@ proptest! {
                 first_seen.entry(e.id).or_insert(poll);
             }
             let new = cursor.take_new(shown, at(now));
-            slow.record(&new, max_addrs, max_commands);
+            slow.record(&new, &caps);
         }
         let counted: Vec<&SlowEntry> = entries
             .iter()
@@ -510,7 +512,10 @@ proptest! {
         let addrs: HashSet<&str> = slow.counts.keys().map(|(_, a, _)| a.as_str()).filter(|a| *a != OTHER).collect();
         let commands: HashSet<&str> = slow.counts.keys().map(|(_, _, c)| c.as_str()).filter(|c| *c != OTHER).collect();
         prop_assert!(addrs.len() <= max_addrs && commands.len() <= max_commands);
-        for addr in addrs {
+        // At most the cap, and one other/other a shard past it.
+        prop_assert!(slow.counts.len() <= max_series + 3, "{} series", slow.counts.len());
+        let capped = slow.counts.len() >= max_series;
+        for addr in addrs.into_iter().filter(|_| !capped) {
             let truth = counted.iter().filter(|e| e.client_addr == addr).count() as u64;
             let got: u64 = slow.counts.iter().filter(|((_, a, _), _)| a == addr).map(|(_, n)| n).sum();
             prop_assert_eq!(got, truth, "{} keeps all its entries", addr);

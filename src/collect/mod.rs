@@ -395,7 +395,7 @@ where
     let mut last_failure = None;
     let mut overran = false;
     let mut slow_cursor = SlowLogCursor::new(lookback(settings.scan_interval));
-    let caps = (settings.max_client_addrs, settings.max_client_commands);
+    let caps = settings.slow_caps();
     loop {
         let due = ticker.tick().await;
         let Ok(_permit) = shared.permits.acquire().await else {
@@ -451,7 +451,7 @@ where
                 let new = slow_cursor.take_new(entries, now);
                 shared
                     .store
-                    .record_slow_commands(&key.instance_id, &new, caps);
+                    .record_slow_commands(&key.instance_id, &new, &caps);
             }
             Some(Err(reason)) => {
                 shared

@@ -14,7 +14,7 @@ use crate::slowlog::{SlowLogCursor, lookback};
 /// Polls one instance's slow log, forever.
 pub(super) async fn slowlog_loop(shared: Arc<Shared>, api: ApiClient, instance_id: String) {
     let settings = &shared.settings;
-    let caps = (settings.max_client_addrs, settings.max_client_commands);
+    let caps = settings.slow_caps();
     tokio::time::sleep(spread(
         &(&instance_id, "slowlog"),
         settings.first_scan_spread,
@@ -40,7 +40,7 @@ pub(super) async fn slowlog_loop(shared: Arc<Shared>, api: ApiClient, instance_i
                 let entries = items.iter().filter_map(|i| i.to_entry()).collect();
                 let new = cursor.take_new(entries, now);
                 tracing::debug!(read = items.len(), new = new.len(), "slow log read");
-                shared.store.record_slow_commands(&instance_id, &new, caps);
+                shared.store.record_slow_commands(&instance_id, &new, &caps);
                 log_outcome(&mut last_failure, None, "slow log read");
             }
             Err(e) => {

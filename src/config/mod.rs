@@ -64,11 +64,24 @@ pub struct ExporterSettings {
     /// Sessions idle longer than this (and not waiting by design) count in
     /// `dcs_clients_idle`.
     pub idle_session_threshold: Duration,
+    /// Series of `dcs_slow_commands_total` an instance may have.
+    pub max_slow_command_series: usize,
     pub top_clients: usize,
     pub client_addr_field: ClientAddrChoice,
     pub idle_buckets: Vec<f64>,
     pub age_buckets: Vec<f64>,
     pub bytes_buckets: Vec<f64>,
+}
+
+impl ExporterSettings {
+    /// How far each instance's slow-command labels may spread.
+    pub fn slow_caps(&self) -> crate::slowlog::SlowCaps {
+        crate::slowlog::SlowCaps {
+            addrs: self.max_client_addrs,
+            commands: self.max_client_commands,
+            series: self.max_slow_command_series,
+        }
+    }
 }
 
 /// Discovery of every DCS instance of a project.

@@ -84,6 +84,7 @@ struct RawExporter {
     max_client_commands: Option<usize>,
     #[serde(default, with = "humantime_serde")]
     idle_session_threshold: Option<Duration>,
+    max_slow_command_series: Option<usize>,
     top_clients: Option<usize>,
     client_addr_field: Option<super::ClientAddrChoice>,
     idle_buckets: Option<Vec<f64>>,
@@ -273,6 +274,13 @@ impl RawConfig {
                 "must be at least 1s",
             ));
         }
+        let max_slow_command_series = e.max_slow_command_series.unwrap_or(200);
+        if !(1..=100_000).contains(&max_slow_command_series) {
+            return Err(invalid(
+                "exporter.max_slow_command_series",
+                "must be between 1 and 100000",
+            ));
+        }
         let top_clients = e.top_clients.unwrap_or(5);
         if top_clients > 100 {
             return Err(invalid("exporter.top_clients", "must be at most 100"));
@@ -293,6 +301,7 @@ impl RawConfig {
             max_client_names,
             max_client_commands,
             idle_session_threshold,
+            max_slow_command_series,
             top_clients,
             client_addr_field: e.client_addr_field.unwrap_or_default(),
             idle_buckets: buckets(
