@@ -99,6 +99,15 @@ fn prune(store: &Store, config: &Config) {
             .retain(|id, _| config.clouds.iter().any(|c| c.dbss_resources.contains(id)));
         s.instances
             .retain(|_, i| config.clouds.iter().any(|c| c.name == i.cloud));
+        let direct: Vec<&str> = config
+            .redis
+            .iter()
+            .filter(|r| r.slow_log)
+            .map(|r| r.name.as_str())
+            .collect();
+        s.slow_commands.retain(|id, _| {
+            direct.contains(&id.as_str()) || s.instances.get(id).is_some_and(|i| i.slow_log)
+        });
     });
 }
 
@@ -345,4 +354,34 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_drops_the_slow_commands_of_targets_it_no_longer_reads() {
+        let config = Config::from_toml(
+            r#"
+            [[redis]]
+            name = "kept"
+            url = "redis://127.0.0.1:6379"
+            [[redis]]
+            name = "quiet"
+            url = "redis://127.0.0.1:6380"
+            slow_log = false
+            "#,
+        )
+        .unwrap();
+        let store = Store::default();
+        store.update(|s| {
+            for id in ["kept", "quiet", "removed"] {
+                s.slow_commands.insert(id.into(), Default::default());
+            }
+        });
+        prune(&store, &config);
+        let left: Vec<String> = store.load().slow_commands.keys().cloned().collect();
+        assert_eq!(left, ["kept"]);
+    }
 }
