@@ -678,23 +678,62 @@ async fn sessions_by_name_kind_and_command_of_a_real_server() {
     drop((sessions, subscriber, consumer, transaction));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_command_counts_once_under_its_clients_address() {
+/// What a slow-command test scans: a `[[redis]]` target, or a simulated DCS instance backed by
+/// the server (its slow log API reads the server's `SLOWLOG`).
+enum SlowLogPath {
+    Direct,
+    ThroughTheSimulator,
+}
+
+/// A `SORT` run before the exporter starts is history, not counted; one run after its first
+/// read is counted once under the client's address, however many reads follow.
+async fn a_slow_command_counts_once(path: SlowLogPath) {
     // Every command is slow: the log holds the test's, and the exporter's own.
     let Some(server) = start_or_skip(&["--slowlog-log-slower-than", "0"]) else {
         return;
     };
     let mut client = Session::open(server.port);
     assert_eq!(client.call(&["RPUSH", "numbers", "3", "1", "2"]), ":3");
-    // Before the exporter starts: history, not counted.
     assert_eq!(client.call(&["SORT", "numbers", "STORE", "sorted"]), ":3");
-    let toml = format!(
-        "[exporter]\nscan_interval = \"1s\"\nfirst_scan_spread = \"0s\"\n\
-         [[redis]]\nname = \"slow\"\nurl = \"{}\"\n",
-        server.url
-    );
+    let every_second = "[exporter]\nscan_interval = \"1s\"\nfirst_scan_spread = \"0s\"\n";
+    let (toml, instance_id, shard, _sim) = match path {
+        SlowLogPath::Direct => (
+            format!(
+                "{every_second}[[redis]]\nname = \"slow\"\nurl = \"{}\"\n",
+                server.url
+            ),
+            "slow",
+            format!("127.0.0.1:{}", server.port),
+            None,
+        ),
+        SlowLogPath::ThroughTheSimulator => {
+            let mut topology = Topology::demo();
+            topology.job_duration = Duration::from_millis(100);
+            topology.instances = vec![InstanceSpec {
+                name: "real-slow".into(),
+                id: Some("inst-slow".into()),
+                architecture: Architecture::Single,
+                replicas: 0,
+                redis_urls: vec![server.url.clone()],
+                ..Default::default()
+            }];
+            let mut sim_config = SimConfig::new(Credentials::new(AK, SK), topology);
+            sim_config.project_id = Some("p-slow".into());
+            let sim = Simulator::new(sim_config);
+            let sim_url = harness::serve(sim.router()).await;
+            (
+                format!(
+                    "{every_second}{}[[cloud.dcs_instance]]\nid = \"inst-slow\"\n",
+                    harness::cloud_toml("sim", "p-slow", &sim_url)
+                ),
+                "inst-slow",
+                // A single node has no shards.
+                String::new(),
+                Some(sim),
+            )
+        }
+    };
     let running = exporter(&toml).await;
-    let node = format!("127.0.0.1:{}", server.port);
     let slow = |samples: &[(String, BTreeMap<String, String>, f64)], command: &str| -> f64 {
         samples
             .iter()
@@ -716,7 +755,7 @@ async fn a_slow_command_counts_once_under_its_clients_address() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(client.call(&["SORT", "numbers", "STORE", "sorted"]), ":3");
-    // Three more scans each read the log again (each adds the exporter's own SLOWLOG GET).
+    // Three more reads (each adds the SLOWLOG GET that read the log before).
     let reads = |samples: &[(String, BTreeMap<String, String>, f64)]| slow(samples, "slowlog");
     let first = reads(&scrape_ready(&running.url).await);
     let until = Instant::now() + Duration::from_secs(30);
@@ -736,8 +775,8 @@ async fn a_slow_command_counts_once_under_its_clients_address() {
     assert_eq!(sorts.len(), 1, "{sorts:?}");
     assert_eq!(sorts[0].2, 1.0, "counted once, the history not at all");
     assert_eq!(sorts[0].1["client_addr"], "127.0.0.1");
-    assert_eq!(sorts[0].1["shard"], node);
-    assert_eq!(sorts[0].1["instance_id"], "slow");
+    assert_eq!(sorts[0].1["shard"], shard);
+    assert_eq!(sorts[0].1["instance_id"], instance_id);
     let count = samples
         .iter()
         .find(|s| s.0 == "dcs_slow_command_duration_seconds_count")
@@ -750,6 +789,16 @@ async fn a_slow_command_counts_once_under_its_clients_address() {
         .sum();
     assert_eq!(count, total);
     drop(client);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_command_counts_once_under_its_clients_address() {
+    a_slow_command_counts_once(SlowLogPath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_command_of_a_real_server_behind_the_simulator_counts_once() {
+    a_slow_command_counts_once(SlowLogPath::ThroughTheSimulator).await;
 }
 
 /// `promtool check metrics` on an exposition (Debian's prometheus package); skipped with a
