@@ -33,6 +33,7 @@ fn settings() -> Arc<AggregateSettings> {
         max_client_names: 20,
         max_client_commands: 20,
         idle_threshold_seconds: 3600,
+        native_histograms: false,
         top_clients: 5,
         client_addr_field: ClientAddrField::Addr,
         idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),

@@ -150,7 +150,7 @@ impl Default for SlowCommands {
     fn default() -> Self {
         Self {
             counts: BTreeMap::new(),
-            duration: Histogram::new(Arc::from(DURATION_BUCKETS.as_slice())),
+            duration: Histogram::new(Arc::from(DURATION_BUCKETS.as_slice())).with_native(true),
             addrs: BTreeSet::new(),
             commands: BTreeSet::new(),
         }

@@ -183,6 +183,8 @@ pub struct Snapshot {
     /// Slow commands since start, by instance id (DCS instances with a slow log, and direct
     /// targets).
     pub slow_commands: BTreeMap<String, Arc<crate::slowlog::SlowCommands>>,
+    /// What `/metrics` shows, from the configuration in force.
+    pub exposition: Arc<crate::config::ExpositionSettings>,
 }
 
 impl Snapshot {

@@ -1064,6 +1064,265 @@ first_scan_spread = "0s""#,
     panic!("the slow-command counters never matched the simulator's slow log: {last:?}");
 }
 
+/// Accepted by Prometheus with native histograms on.
+const PROTOBUF_ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3";
+
+/// The protobuf exposition, decoded by tests/data/decode_protobuf.py (written from Prometheus'
+/// message definitions, not from the exporter's code).
+async fn decoded_protobuf(h: &Harness) -> serde_json::Value {
+    let r = h
+        .http
+        .get(format!("{}/metrics", h.exporter))
+        .header("Accept", PROTOBUF_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(
+        content_type.starts_with("application/vnd.google.protobuf"),
+        "{content_type}"
+    );
+    let body = r.bytes().await.unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/decode_protobuf.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs the decoder (installed by .ci/run)");
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(&body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Samples as `(name, sorted labels, value as written)`.
+type TextSamples = BTreeSet<(String, Vec<(String, String)>, String)>;
+
+/// The decoded families as text samples: `(name, labels, value)`, histograms as their classic
+/// `_bucket`, `_sum` and `_count` series.
+fn samples_of(families: &serde_json::Value) -> TextSamples {
+    let mut out = BTreeSet::new();
+    for f in families.as_array().unwrap() {
+        let name = f["name"].as_str().unwrap();
+        for m in f["metrics"].as_array().unwrap() {
+            let labels: Vec<(String, String)> = m["labels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            let value = |v: f64| format!("{v}");
+            if let Some(h) = m.get("histogram") {
+                for b in h["buckets"].as_array().unwrap() {
+                    let mut l = labels.clone();
+                    let bound = b["upper_bound"].as_str().unwrap();
+                    let bound = if bound == "+Inf" {
+                        bound.to_string()
+                    } else {
+                        format!("{}", bound.parse::<f64>().unwrap())
+                    };
+                    l.push(("le".into(), bound));
+                    l.sort();
+                    let n = b["cumulative_count"].as_f64().unwrap();
+                    out.insert((format!("{name}_bucket"), l, value(n)));
+                }
+                let mut l = labels.clone();
+                l.sort();
+                out.insert((
+                    format!("{name}_sum"),
+                    l.clone(),
+                    value(h["sum"].as_f64().unwrap()),
+                ));
+                out.insert((
+                    format!("{name}_count"),
+                    l,
+                    value(h["count"].as_f64().unwrap()),
+                ));
+            } else {
+                let v = ["gauge", "counter", "untyped"]
+                    .iter()
+                    .find_map(|k| m.get(*k))
+                    .and_then(|v| v.as_f64())
+                    .unwrap();
+                let name = if f["type"] == "counter" && !name.ends_with("_total") {
+                    format!("{name}_total")
+                } else {
+                    name.to_string()
+                };
+                let mut l = labels;
+                l.sort();
+                out.insert((name, l, value(v)));
+            }
+        }
+    }
+    out
+}
+
+/// The native bucket index of a positive value, schema 3: the least `i` with
+/// 2^(i/8) >= value.
+fn native_index(value: f64) -> i32 {
+    let mut i = (value.log2() * 8.0).ceil() as i32;
+    while 2f64.powf(f64::from(i - 1) / 8.0) >= value {
+        i -= 1;
+    }
+    while 2f64.powf(f64::from(i) / 8.0) < value {
+        i += 1;
+    }
+    i
+}
+
+#[tokio::test]
+async fn protobuf_carries_the_text_values_and_native_histograms_of_the_sessions() {
+    let h = start(quiet_topology(300), SCAN_ONCE).await;
+    h.wait_ready().await;
+    let (_, text) = h.get("/metrics").await;
+    let families = decoded_protobuf(&h).await;
+    // Every value of the text format, as the protobuf one has it (values that move with the
+    // clock between the two requests left out).
+    let moving = |name: &str| name.starts_with("process_") || name.starts_with("dbss_job_duration");
+    let from_text: TextSamples = harness::parse_exposition(&text)
+        .into_iter()
+        .filter(|s| !moving(&s.name))
+        .map(|s| {
+            // Bounds as numbers: the text spells 1 MiB 1.048576e+06.
+            let mut l: Vec<(String, String)> = s
+                .labels
+                .into_iter()
+                .map(|(k, v)| match (k.as_str(), v.parse::<f64>()) {
+                    ("le", Ok(bound)) if v != "+Inf" => (k, format!("{bound}")),
+                    _ => (k, v),
+                })
+                .collect();
+            l.sort();
+            (s.name, l, format!("{}", s.value))
+        })
+        .collect();
+    let from_protobuf: BTreeSet<_> = samples_of(&families)
+        .into_iter()
+        .filter(|(name, _, _)| !moving(name))
+        .collect();
+    // The same series, with the same values (the text's shortest decimal may round the last bit).
+    let by_series = |set: &TextSamples| {
+        set.iter()
+            .map(|(n, l, v)| ((n.clone(), l.clone()), v.parse::<f64>().unwrap()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let (text_values, protobuf_values) = (by_series(&from_text), by_series(&from_protobuf));
+    assert_eq!(
+        text_values.keys().collect::<Vec<_>>(),
+        protobuf_values.keys().collect::<Vec<_>>()
+    );
+    for (series, v) in &text_values {
+        let p = protobuf_values[series];
+        assert!((v - p).abs() <= v.abs() * 1e-15, "{series:?}: {v} and {p}");
+    }
+    assert!(from_text.len() > 500, "{}", from_text.len());
+    // Native buckets of each node's idle histogram, against the stored list.
+    let idle = families
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "dcs_client_idle_seconds")
+        .unwrap();
+    let lists = h.stored_lists();
+    for (_, node, _, clients) in &lists {
+        let m = idle["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["labels"]["node_id"] == node.as_str())
+            .unwrap();
+        let hist = &m["histogram"];
+        assert_eq!(hist["schema"], 3);
+        let mut expected: BTreeMap<i32, u64> = BTreeMap::new();
+        let mut zeros = 0;
+        for c in clients {
+            match c.idle.unwrap() {
+                0 => zeros += 1,
+                idle => *expected.entry(native_index(idle as f64)).or_default() += 1,
+            }
+        }
+        let mut got: BTreeMap<i32, u64> = BTreeMap::new();
+        let (mut index, mut count) = (0i32, 0i64);
+        let mut deltas = hist["positive_deltas"].as_array().unwrap().iter();
+        for (k, span) in hist["positive_spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let offset = span[0].as_i64().unwrap() as i32;
+            index = if k == 0 { offset } else { index + offset };
+            for _ in 0..span[1].as_u64().unwrap() {
+                count += deltas.next().unwrap().as_i64().unwrap();
+                if count > 0 {
+                    got.insert(index, count as u64);
+                }
+                index += 1;
+            }
+        }
+        assert_eq!(hist["zero_count"], zeros, "{node}");
+        assert_eq!(got, expected, "{node}");
+        assert_eq!(hist["count"], clients.len() as u64);
+    }
+}
+
+#[tokio::test]
+async fn native_only_histograms_and_families_turned_off() {
+    let settings = format!(
+        "{SCAN_ONCE}\nhistograms = \"native\"\ndisable = [\"query_buffer\", \"age\", \"top_clients\"]"
+    );
+    let h = start(quiet_topology(50), &settings).await;
+    h.wait_ready().await;
+    let samples = h.scrape().await;
+    let has = |prefix: &str| samples.iter().any(|s| s.name.starts_with(prefix));
+    for gone in [
+        "dcs_client_age_seconds",
+        "dcs_client_query_buffer_bytes",
+        "dcs_top_client_",
+    ] {
+        assert!(!has(gone), "{gone} is turned off");
+    }
+    assert!(has("dcs_clients_by_kind") && has("dcs_client_output_memory_bytes"));
+    // Text formats keep only +Inf, _sum and _count of a native histogram.
+    let bounds: BTreeSet<&str> = samples
+        .iter()
+        .filter(|s| s.name == "dcs_client_idle_seconds_bucket")
+        .map(|s| s.label("le"))
+        .collect();
+    assert_eq!(bounds, BTreeSet::from(["+Inf"]));
+    let families = decoded_protobuf(&h).await;
+    let idle = families
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "dcs_client_idle_seconds")
+        .unwrap();
+    for m in idle["metrics"].as_array().unwrap() {
+        let hist = &m["histogram"];
+        assert_eq!(hist["schema"], 3);
+        assert!(!hist["positive_spans"].as_array().unwrap().is_empty());
+        assert_eq!(hist["buckets"].as_array().unwrap().len(), 1, "+Inf only");
+    }
+}
+
+#[test]
+fn histograms_and_disable_are_checked() {
+    for (toml, words) in [
+        ("[exporter]\nhistograms = \"sparse\"", "histograms"),
+        (
+            "[exporter]\ndisable = [\"idle\", \"sessions\"]",
+            "\"sessions\" is no family",
+        ),
+    ] {
+        let err = Config::from_toml(toml).unwrap_err().to_string();
+        assert!(err.contains(words), "{err}");
+    }
+}
+
 #[tokio::test]
 async fn scans_that_overrun_the_interval_are_counted_as_skipped() {
     // Five nodes, one scan at a time, each scan about 0.6 s: a round takes 3 s, the interval 1 s.
@@ -1221,6 +1480,7 @@ fn golden_snapshot() -> Arc<Store> {
         max_client_names: 20,
         max_client_commands: 20,
         idle_threshold_seconds: 3600,
+        native_histograms: false,
         top_clients: 2,
         client_addr_field: ClientAddrField::Addr,
         idle_buckets: vec![1.0, 60.0, 3600.0].into(),

@@ -133,6 +133,7 @@ fn settings() -> impl Strategy<Value = Arc<AggregateSettings>> {
                     max_client_names,
                     max_client_commands,
                     idle_threshold_seconds,
+                    native_histograms: idle_threshold_seconds % 2 == 0,
                     top_clients,
                     client_addr_field,
                     idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),

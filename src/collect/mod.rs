@@ -131,6 +131,7 @@ impl Scheduler {
             s.expected = names.into_iter().collect();
             s.discovered.retain(|c| s.expected.contains(c));
             s.scan_interval = Some(interval);
+            s.exposition = Arc::new(self.shared.settings.exposition.clone());
         });
         let mut tasks = JoinSet::new();
         for target in self.direct {

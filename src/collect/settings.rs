@@ -63,6 +63,7 @@ impl From<&ExporterSettings> for AggregateSettings {
             idle_buckets: e.idle_buckets.clone().into(),
             age_buckets: e.age_buckets.clone().into(),
             bytes_buckets: e.bytes_buckets.clone().into(),
+            native_histograms: e.exposition.histograms != crate::config::HistogramMode::Classic,
         }
     }
 }

@@ -39,6 +39,52 @@ impl ClientAddrChoice {
     }
 }
 
+/// Which histograms the session histograms are exposed as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HistogramMode {
+    /// `le` buckets only, in every format.
+    Classic,
+    /// Native buckets (protobuf); text formats get `_count`, `_sum` and the `+Inf` bucket only.
+    Native,
+    /// Both: native buckets in protobuf, `le` buckets everywhere.
+    #[default]
+    Both,
+}
+
+/// Families that `disable` can turn off, by the name it takes.
+pub const SWITCHABLE_FAMILIES: [&str; 14] = [
+    "clients",
+    "clients_idle",
+    "clients_by_name",
+    "clients_by_kind",
+    "clients_by_command",
+    "idle",
+    "idle_waiting",
+    "age",
+    "output_memory",
+    "query_buffer",
+    "output_memory_max",
+    "subscriptions",
+    "top_clients",
+    "slow_commands",
+];
+
+/// What `/metrics` shows of the target data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExpositionSettings {
+    pub histograms: HistogramMode,
+    /// Names from [`SWITCHABLE_FAMILIES`].
+    pub disabled: std::collections::BTreeSet<String>,
+}
+
+impl ExpositionSettings {
+    /// Whether the family `name` (one of [`SWITCHABLE_FAMILIES`]) is shown.
+    pub fn shows(&self, name: &str) -> bool {
+        !self.disabled.contains(name)
+    }
+}
+
 /// Settings of the whole exporter.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExporterSettings {
@@ -66,6 +112,7 @@ pub struct ExporterSettings {
     pub idle_session_threshold: Duration,
     /// Series of `dcs_slow_commands_total` an instance may have.
     pub max_slow_command_series: usize,
+    pub exposition: ExpositionSettings,
     pub top_clients: usize,
     pub client_addr_field: ClientAddrChoice,
     pub idle_buckets: Vec<f64>,

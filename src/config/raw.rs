@@ -85,6 +85,9 @@ struct RawExporter {
     #[serde(default, with = "humantime_serde")]
     idle_session_threshold: Option<Duration>,
     max_slow_command_series: Option<usize>,
+    histograms: Option<super::HistogramMode>,
+    #[serde(default)]
+    disable: Vec<String>,
     top_clients: Option<usize>,
     client_addr_field: Option<super::ClientAddrChoice>,
     idle_buckets: Option<Vec<f64>>,
@@ -281,6 +284,21 @@ impl RawConfig {
                 "must be between 1 and 100000",
             ));
         }
+        for name in &e.disable {
+            if !super::SWITCHABLE_FAMILIES.contains(&name.as_str()) {
+                return Err(invalid(
+                    "exporter.disable",
+                    format!(
+                        "{name:?} is no family that can be turned off ({})",
+                        super::SWITCHABLE_FAMILIES.join(", ")
+                    ),
+                ));
+            }
+        }
+        let exposition = super::ExpositionSettings {
+            histograms: e.histograms.unwrap_or_default(),
+            disabled: e.disable.iter().cloned().collect(),
+        };
         let top_clients = e.top_clients.unwrap_or(5);
         if top_clients > 100 {
             return Err(invalid("exporter.top_clients", "must be at most 100"));
@@ -302,6 +320,7 @@ impl RawConfig {
             max_client_commands,
             idle_session_threshold,
             max_slow_command_series,
+            exposition,
             top_clients,
             client_addr_field: e.client_addr_field.unwrap_or_default(),
             idle_buckets: buckets(

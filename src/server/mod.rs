@@ -59,12 +59,104 @@ pub fn router(state: Arc<AppState>) -> Router {
     app
 }
 
-fn wants_openmetrics(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("application/openmetrics-text"))
+pub const PROTOBUF_CONTENT_TYPE: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
+/// The exposition formats `/metrics` answers in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Length-delimited `MetricFamily` messages: the only one that carries native histograms.
+    Protobuf,
+    OpenMetrics,
+    /// The classic text format (0.0.4).
+    Text,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Protobuf => PROTOBUF_CONTENT_TYPE,
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            Format::Text => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        }
+    }
+
+    /// The format a scraper's `Accept` prefers: the highest `q` among those offered (protobuf,
+    /// then OpenMetrics, then text on a tie); text when it names none.
+    pub fn negotiate(headers: &HeaderMap) -> Format {
+        let mut best: Option<(f32, Format)> = None;
+        let offered = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','));
+        for range in offered {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let params: Vec<(String, String)> = parts
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| {
+                    (
+                        k.trim().to_ascii_lowercase(),
+                        v.trim().trim_matches('"').to_string(),
+                    )
+                })
+                .collect();
+            let param = |name: &str| {
+                params
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            let format = match media.as_str() {
+                "application/vnd.google.protobuf"
+                    if param("proto") == Some("io.prometheus.client.MetricFamily")
+                        && param("encoding") == Some("delimited") =>
+                {
+                    Format::Protobuf
+                }
+                "application/openmetrics-text" => Format::OpenMetrics,
+                "text/plain" | "*/*" | "text/*" => Format::Text,
+                _ => continue,
+            };
+            let q: f32 = param("q").and_then(|q| q.parse().ok()).unwrap_or(1.0);
+            if q <= 0.0 {
+                continue;
+            }
+            let rank = |f: Format| match f {
+                Format::Protobuf => 2,
+                Format::OpenMetrics => 1,
+                Format::Text => 0,
+            };
+            let better = best.is_none_or(|(bq, bf)| q > bq || (q == bq && rank(format) > rank(bf)));
+            if better {
+                best = Some((q, format));
+            }
+        }
+        best.map_or(Format::Text, |(_, f)| f)
+    }
+
+    fn encode(self, registry: &Registry) -> Result<Vec<u8>, String> {
+        let text = |openmetrics: bool| {
+            let mut body = String::with_capacity(256 * 1024);
+            let written = if openmetrics {
+                prometheus_client::encoding::text::encode(&mut body, registry)
+            } else {
+                prometheus_client::encoding::prometheus_text::encode(&mut body, registry)
+            };
+            written
+                .map(|()| body.into_bytes())
+                .map_err(|e| e.to_string())
+        };
+        match self {
+            Format::Protobuf => {
+                prometheus_client::encoding::prometheus_protobuf::encode_to_vec(registry)
+                    .map_err(|e| format!("{e:?}"))
+            }
+            Format::OpenMetrics => text(true),
+            Format::Text => text(false),
+        }
+    }
 }
 
 /// How long an encoding of unchanged target data is reused: the process and request metrics
@@ -88,32 +180,19 @@ struct Encoded {
 /// One cache a format: many scrapers of unchanged data share one encoding.
 #[derive(Default)]
 pub struct EncodeCache {
+    protobuf: tokio::sync::Mutex<Option<Encoded>>,
     openmetrics: tokio::sync::Mutex<Option<Encoded>>,
     classic: tokio::sync::Mutex<Option<Encoded>>,
 }
 
-fn encode(registry: &Registry, openmetrics: bool) -> Result<String, std::fmt::Error> {
-    let mut body = String::with_capacity(256 * 1024);
-    if openmetrics {
-        prometheus_client::encoding::text::encode(&mut body, registry)?;
-    } else {
-        prometheus_client::encoding::prometheus_text::encode(&mut body, registry)?;
-    }
-    Ok(body)
-}
-
 async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let openmetrics = wants_openmetrics(&headers);
+    let format = Format::negotiate(&headers);
     let gzip = accepts_gzip(&headers);
-    let content_type = if openmetrics {
-        OPENMETRICS_CONTENT_TYPE
-    } else {
-        prometheus_client::encoding::prometheus_text::CONTENT_TYPE
-    };
-    let cache = if openmetrics {
-        &state.encoded.openmetrics
-    } else {
-        &state.encoded.classic
+    let content_type = format.content_type();
+    let cache = match format {
+        Format::Protobuf => &state.encoded.protobuf,
+        Format::OpenMetrics => &state.encoded.openmetrics,
+        Format::Text => &state.encoded.classic,
     };
     // Scrapers that arrive while an encoding runs wait for it and take its result: it began
     // after they arrived, so it is as fresh as one of their own.
@@ -129,13 +208,12 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     if !fresh {
         let started = std::time::Instant::now();
         let encoder = Arc::clone(&state);
-        let encoded =
-            tokio::task::spawn_blocking(move || encode(&encoder.registry, openmetrics)).await;
+        let encoded = tokio::task::spawn_blocking(move || format.encode(&encoder.registry)).await;
         let body = match encoded {
             Ok(Ok(body)) => body,
             failed => {
                 let error = match failed {
-                    Ok(Err(e)) => e.to_string(),
+                    Ok(Err(e)) => e,
                     Err(e) => e.to_string(),
                     Ok(Ok(_)) => unreachable!(),
                 };
@@ -162,7 +240,7 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         return (
             [
                 (header::CONTENT_TYPE, content_type),
-                (header::VARY, "Accept-Encoding"),
+                (header::VARY, "Accept, Accept-Encoding"),
             ],
             entry.body.clone(),
         )
@@ -179,7 +257,7 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
                 return (
                     [
                         (header::CONTENT_TYPE, content_type),
-                        (header::VARY, "Accept-Encoding"),
+                        (header::VARY, "Accept, Accept-Encoding"),
                     ],
                     entry.body.clone(),
                 )
@@ -191,7 +269,7 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         [
             (header::CONTENT_TYPE, content_type),
             (header::CONTENT_ENCODING, "gzip"),
-            (header::VARY, "Accept-Encoding"),
+            (header::VARY, "Accept, Accept-Encoding"),
         ],
         entry.gzip.clone().unwrap_or_default(),
     )
@@ -403,4 +481,54 @@ fn credentials_table(out: &mut String, accounts: &crate::accounts::Accounts, now
         );
     }
     out.push_str("</table>");
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    fn accept(value: &str) -> Format {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, value.parse().unwrap());
+        Format::negotiate(&headers)
+    }
+
+    #[test]
+    fn the_scrapers_preference_decides_the_format() {
+        // Prometheus with native histograms on.
+        assert_eq!(
+            accept(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+            ),
+            Format::Protobuf
+        );
+        // Prometheus without them.
+        assert_eq!(
+            accept(
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            ),
+            Format::OpenMetrics
+        );
+        assert_eq!(accept("*/*"), Format::Text);
+        assert_eq!(accept("application/json"), Format::Text);
+        // Protobuf of another message, or refused, is not taken.
+        assert_eq!(
+            accept("application/vnd.google.protobuf;proto=other.Message;encoding=delimited"),
+            Format::Text
+        );
+        assert_eq!(
+            accept(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0,text/plain"
+            ),
+            Format::Text
+        );
+        // A higher q wins over the order of preference.
+        assert_eq!(
+            accept(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2,application/openmetrics-text;q=0.9"
+            ),
+            Format::OpenMetrics
+        );
+        assert_eq!(Format::negotiate(&HeaderMap::new()), Format::Text);
+    }
 }

@@ -59,42 +59,10 @@ label_set! {
 }
 
 pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
-    use MetricType::{Counter, Gauge, Histogram};
-    family(
-        encoder,
-        "dcs_slow_commands",
-        "Slow-log entries counted since the exporter started, each once, by instance, shard (a cluster's shard from DCS's slow log; a [[redis]] target's node), client address and command. Up to max_client_addrs addresses and max_client_commands commands get a label of their own, the busiest first as they appear, and keep it; the rest count as other. Entries the log held before the exporter's first read are not counted.",
-        Counter,
-        view.snap
-            .slow_commands
-            .iter()
-            .flat_map(|(instance_id, slow)| {
-                slow.counts
-                    .iter()
-                    .map(move |(key, n)| (instance_id.as_str(), key, *n))
-            }),
-        |m, (instance_id, (shard, client_addr, command), n)| {
-            m.encode_family(&SlowCommandLabels {
-                instance_id,
-                shard,
-                client_addr,
-                command,
-            })?
-            .encode_counter::<NoLabelSet, _, u64>(&n, None)
-        },
-    )?;
-    family(
-        encoder,
-        "dcs_slow_command_duration_seconds",
-        "Durations of the slow commands counted in dcs_slow_commands_total, by instance; present from the first successful read of the slow log.",
-        Histogram,
-        &view.snap.slow_commands,
-        |m, (instance_id, slow)| {
-            let h = &slow.duration;
-            m.encode_family(&InstanceLabels { instance_id })?
-                .encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets(), None)
-        },
-    )?;
+    use MetricType::Gauge;
+    if view.exposition().shows("slow_commands") {
+        slow_commands(view, encoder)?;
+    }
     family(
         encoder,
         "dcs_instance_info",
@@ -133,6 +101,45 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
         |m, (key, seconds)| {
             m.encode_family(&node_labels(key))?
                 .encode_gauge(&(seconds as i64))
+        },
+    )
+}
+
+/// Slow commands by client, and their durations.
+fn slow_commands(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+    use MetricType::{Counter, Histogram};
+    let mode = view.exposition().histograms;
+    family(
+        encoder,
+        "dcs_slow_commands",
+        "Slow-log entries counted since the exporter started, each once, by instance, shard (a cluster's shard from DCS's slow log; a [[redis]] target's node), client address and command. Up to max_client_addrs addresses and max_client_commands commands get a label of their own, the busiest first as they appear, and keep it; the rest count as other. Entries the log held before the exporter's first read are not counted.",
+        Counter,
+        view.snap
+            .slow_commands
+            .iter()
+            .flat_map(|(instance_id, slow)| {
+                slow.counts
+                    .iter()
+                    .map(move |(key, n)| (instance_id.as_str(), key, *n))
+            }),
+        |m, (instance_id, (shard, client_addr, command), n)| {
+            m.encode_family(&SlowCommandLabels {
+                instance_id,
+                shard,
+                client_addr,
+                command,
+            })?
+            .encode_counter::<NoLabelSet, _, u64>(&n, None)
+        },
+    )?;
+    family(
+        encoder,
+        "dcs_slow_command_duration_seconds",
+        "Durations of the slow commands counted in dcs_slow_commands_total, by instance; present from the first successful read of the slow log.",
+        Histogram,
+        &view.snap.slow_commands,
+        |m, (instance_id, slow)| {
+            histogram(m, &InstanceLabels { instance_id }, &slow.duration, mode)
         },
     )
 }

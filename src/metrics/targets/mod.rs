@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabel, EncodeLabelSet, EncodeLabelValue, LabelSetEncoder,
-    MetricEncoder, NoLabelSet,
+    MetricEncoder, NativeHistogram, NativeHistogramBuckets, NoLabelSet,
 };
 use prometheus_client::metrics::MetricType;
 
 use crate::aggregate::Histogram;
+use crate::config::{ExpositionSettings, HistogramMode};
 use crate::snapshot::{NodeData, NodeKey, NodeState, Snapshot, Store};
 
 /// A label set that borrows its values from the snapshot (the derive takes no lifetimes).
@@ -127,10 +128,48 @@ fn family<'e, T>(
     Ok(())
 }
 
-fn histogram(metric: &mut MetricEncoder, labels: &NodeLabels, h: &Histogram) -> std::fmt::Result {
-    metric
-        .encode_family(labels)?
-        .encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets(), None)
+/// A histogram as `histograms` asks: `le` buckets (classic), native buckets with the `le` ones
+/// (both), or native buckets with only `+Inf` for the text formats (native).
+fn histogram(
+    metric: &mut MetricEncoder,
+    labels: &impl EncodeLabelSet,
+    h: &Histogram,
+    mode: HistogramMode,
+) -> std::fmt::Result {
+    let mut metric = metric.encode_family(labels)?;
+    let native = match (mode, h.native()) {
+        (HistogramMode::Classic, _) | (_, None) => {
+            return metric.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets(), None);
+        }
+        (_, Some(native)) => native,
+    };
+    let classic = if mode == HistogramMode::Both {
+        h.buckets()
+    } else {
+        vec![(f64::INFINITY, h.count)]
+    };
+    let (spans, deltas) = native.spans_and_deltas();
+    let empty = NativeHistogramBuckets {
+        spans: &[],
+        deltas: &[],
+    };
+    metric.encode_histogram_with_native::<NoLabelSet>(
+        h.sum,
+        h.count,
+        &classic,
+        None,
+        NativeHistogram {
+            schema: crate::aggregate::native::SCHEMA,
+            zero_threshold: crate::aggregate::native::ZERO_THRESHOLD,
+            zero_count: native.zero_count,
+            negative: empty,
+            positive: NativeHistogramBuckets {
+                spans: &spans,
+                deltas: &deltas,
+            },
+            created: None,
+        },
+    )
 }
 
 fn node_labels(key: &NodeKey) -> NodeLabels<'_> {
@@ -165,6 +204,13 @@ struct View<'s> {
     stale_after: Duration,
     nodes: Vec<(&'s NodeKey, &'s NodeState)>,
     fresh: Vec<(&'s NodeKey, &'s NodeData)>,
+}
+
+impl View<'_> {
+    /// What `/metrics` shows, from the configuration in force.
+    fn exposition(&self) -> &ExpositionSettings {
+        &self.snap.exposition
+    }
 }
 
 impl<'s> View<'s> {

@@ -105,186 +105,211 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
             m.encode_family(&labels)?.encode_gauge(&1i64)
         },
     )?;
-    family(
-        encoder,
-        "dcs_clients",
-        &format!(
-            "Client sessions of the latest scan by client address (IP; past the largest addresses, \"other\"), db and user; {BACKGROUND}."
-        ),
-        Gauge,
-        fresh,
-        |m, (key, data)| {
-            for c in &data.aggregate.clients {
-                let labels = ClientLabels {
-                    instance_id: &key.instance_id,
-                    node_id: &key.node_id,
-                    client_addr: &c.client_addr,
-                    db: &c.db,
-                    user: &c.user,
-                };
-                m.encode_family(&labels)?.encode_gauge(&c.sessions)?;
-            }
-            Ok(())
-        },
-    )?;
-    family(
-        encoder,
-        "dcs_clients_idle",
-        &format!(
-            "Client sessions of the latest scan idle longer than idle_session_threshold (1h by default) that do not wait by design (blocked, subscribed), by client address as in dcs_clients; only addresses that have some; {BACKGROUND}."
-        ),
-        Gauge,
-        fresh,
-        |m, (key, data)| {
-            for (client_addr, n) in &data.aggregate.idle_clients {
-                let labels = AddrLabels {
-                    instance_id: &key.instance_id,
-                    node_id: &key.node_id,
-                    client_addr,
-                };
-                m.encode_family(&labels)?.encode_gauge(n)?;
-            }
-            Ok(())
-        },
-    )?;
-    family(
-        encoder,
-        "dcs_clients_by_name",
-        &format!(
-            "Client sessions of the latest scan by client name (CLIENT SETNAME): the max_client_names names with most sessions, the rest as \"(other)\", sessions without a name as \"(unnamed)\"; the sum is the node's total; {BACKGROUND}."
-        ),
-        Gauge,
-        fresh,
-        |m, (key, data)| {
-            for (client_name, n) in &data.aggregate.by_name {
-                let labels = NameLabels {
-                    instance_id: &key.instance_id,
-                    node_id: &key.node_id,
-                    client_name,
-                };
-                m.encode_family(&labels)?.encode_gauge(n)?;
-            }
-            Ok(())
-        },
-    )?;
-    family(
-        encoder,
-        "dcs_clients_by_kind",
-        &format!(
-            "Client sessions of the latest scan by kind, from their flags: normal, pubsub, replica, master and monitor are exclusive and sum to the node's total; blocked, transaction, tracking and unix_socket are states counted besides; {BACKGROUND}."
-        ),
-        Gauge,
-        fresh,
-        |m, (key, data)| {
-            for kind in crate::aggregate::SessionKind::ALL {
-                let labels = KindLabels {
-                    instance_id: &key.instance_id,
-                    node_id: &key.node_id,
-                    kind: kind.as_str(),
-                };
-                m.encode_family(&labels)?
-                    .encode_gauge(&data.aggregate.by_kind[kind as usize])?;
-            }
-            Ok(())
-        },
-    )?;
-    family(
-        encoder,
-        "dcs_clients_by_command",
-        &format!(
-            "Client sessions of the latest scan by last command: the max_client_commands commands with most sessions, the rest as \"other\"; the sum is the node's total; {BACKGROUND}."
-        ),
-        Gauge,
-        fresh,
-        |m, (key, data)| {
-            for (cmd, n) in &data.aggregate.by_command {
-                let labels = CommandLabels {
-                    instance_id: &key.instance_id,
-                    node_id: &key.node_id,
-                    cmd,
-                };
-                m.encode_family(&labels)?.encode_gauge(n)?;
-            }
-            Ok(())
-        },
-    )?;
-    let histograms: [(&str, &str, PickHistogram); 5] = [
+    if view.exposition().shows("clients") {
+        family(
+            encoder,
+            "dcs_clients",
+            &format!(
+                "Client sessions of the latest scan by client address (IP; past the largest addresses, \"other\"), db and user; {BACKGROUND}."
+            ),
+            Gauge,
+            fresh,
+            |m, (key, data)| {
+                for c in &data.aggregate.clients {
+                    let labels = ClientLabels {
+                        instance_id: &key.instance_id,
+                        node_id: &key.node_id,
+                        client_addr: &c.client_addr,
+                        db: &c.db,
+                        user: &c.user,
+                    };
+                    m.encode_family(&labels)?.encode_gauge(&c.sessions)?;
+                }
+                Ok(())
+            },
+        )?;
+    }
+    if view.exposition().shows("clients_idle") {
+        family(
+            encoder,
+            "dcs_clients_idle",
+            &format!(
+                "Client sessions of the latest scan idle longer than idle_session_threshold (1h by default) that do not wait by design (blocked, subscribed), by client address as in dcs_clients; only addresses that have some; {BACKGROUND}."
+            ),
+            Gauge,
+            fresh,
+            |m, (key, data)| {
+                for (client_addr, n) in &data.aggregate.idle_clients {
+                    let labels = AddrLabels {
+                        instance_id: &key.instance_id,
+                        node_id: &key.node_id,
+                        client_addr,
+                    };
+                    m.encode_family(&labels)?.encode_gauge(n)?;
+                }
+                Ok(())
+            },
+        )?;
+    }
+    if view.exposition().shows("clients_by_name") {
+        family(
+            encoder,
+            "dcs_clients_by_name",
+            &format!(
+                "Client sessions of the latest scan by client name (CLIENT SETNAME): the max_client_names names with most sessions, the rest as \"(other)\", sessions without a name as \"(unnamed)\"; the sum is the node's total; {BACKGROUND}."
+            ),
+            Gauge,
+            fresh,
+            |m, (key, data)| {
+                for (client_name, n) in &data.aggregate.by_name {
+                    let labels = NameLabels {
+                        instance_id: &key.instance_id,
+                        node_id: &key.node_id,
+                        client_name,
+                    };
+                    m.encode_family(&labels)?.encode_gauge(n)?;
+                }
+                Ok(())
+            },
+        )?;
+    }
+    if view.exposition().shows("clients_by_kind") {
+        family(
+            encoder,
+            "dcs_clients_by_kind",
+            &format!(
+                "Client sessions of the latest scan by kind, from their flags: normal, pubsub, replica, master and monitor are exclusive and sum to the node's total; blocked, transaction, tracking and unix_socket are states counted besides; {BACKGROUND}."
+            ),
+            Gauge,
+            fresh,
+            |m, (key, data)| {
+                for kind in crate::aggregate::SessionKind::ALL {
+                    let labels = KindLabels {
+                        instance_id: &key.instance_id,
+                        node_id: &key.node_id,
+                        kind: kind.as_str(),
+                    };
+                    m.encode_family(&labels)?
+                        .encode_gauge(&data.aggregate.by_kind[kind as usize])?;
+                }
+                Ok(())
+            },
+        )?;
+    }
+    if view.exposition().shows("clients_by_command") {
+        family(
+            encoder,
+            "dcs_clients_by_command",
+            &format!(
+                "Client sessions of the latest scan by last command: the max_client_commands commands with most sessions, the rest as \"other\"; the sum is the node's total; {BACKGROUND}."
+            ),
+            Gauge,
+            fresh,
+            |m, (key, data)| {
+                for (cmd, n) in &data.aggregate.by_command {
+                    let labels = CommandLabels {
+                        instance_id: &key.instance_id,
+                        node_id: &key.node_id,
+                        cmd,
+                    };
+                    m.encode_family(&labels)?.encode_gauge(n)?;
+                }
+                Ok(())
+            },
+        )?;
+    }
+    let histograms: [(&str, &str, &str, PickHistogram); 5] = [
         (
+            "idle",
             "dcs_client_idle_seconds",
             "Idle time of every session of the latest scan",
             |a| &a.idle,
         ),
         (
+            "idle_waiting",
             "dcs_client_idle_waiting_seconds",
             "Idle time of the sessions of the latest scan that wait by design (blocked in a command such as BLPOP, or subscribed), whose idleness is no leak: the idle-session alerts leave them out",
             |a| &a.idle_waiting,
         ),
         (
+            "age",
             "dcs_client_age_seconds",
             "Connection age of every session of the latest scan",
             |a| &a.age,
         ),
         (
+            "output_memory",
             "dcs_client_output_memory_bytes",
             "Output buffer memory (omem) of every session of the latest scan",
             |a| &a.output_memory,
         ),
         (
+            "query_buffer",
             "dcs_client_query_buffer_bytes",
             "Query buffer length (qbuf) of every session of the latest scan",
             |a| &a.query_buffer,
         ),
     ];
-    for (name, help, pick) in histograms {
+    let mode = view.exposition().histograms;
+    for (switch, name, help, pick) in histograms {
+        if !view.exposition().shows(switch) {
+            continue;
+        }
         family(
             encoder,
             name,
             &format!("{help}; {BACKGROUND}."),
             Hist,
             fresh,
-            |m, (key, data)| histogram(m, &node_labels(key), pick(&data.aggregate)),
+            |m, (key, data)| histogram(m, &node_labels(key), pick(&data.aggregate), mode),
         )?;
     }
-    family(
-        encoder,
-        "dcs_client_output_memory_max_bytes",
-        &format!("Largest output buffer memory of any session of the latest scan; {BACKGROUND}."),
-        Gauge,
-        fresh,
-        |m, (key, data)| {
-            m.encode_family(&node_labels(key))?
-                .encode_gauge(&data.aggregate.output_memory_max)
-        },
-    )?;
-    family(
-        encoder,
-        "dcs_client_subscriptions",
-        &format!(
-            "Pub/sub subscriptions of all sessions of the latest scan, by kind (channel: sub, pattern: psub); {BACKGROUND}."
-        ),
-        Gauge,
-        fresh,
-        |m, (key, data)| {
-            for (kind, value) in [
-                (
-                    SubscriptionKind::channel,
-                    data.aggregate.channel_subscriptions,
-                ),
-                (
-                    SubscriptionKind::pattern,
-                    data.aggregate.pattern_subscriptions,
-                ),
-            ] {
-                let labels = SubscriptionLabels {
-                    instance_id: &key.instance_id,
-                    node_id: &key.node_id,
-                    kind,
-                };
-                m.encode_family(&labels)?.encode_gauge(&value)?;
-            }
-            Ok(())
-        },
-    )?;
+    if view.exposition().shows("output_memory_max") {
+        family(
+            encoder,
+            "dcs_client_output_memory_max_bytes",
+            &format!(
+                "Largest output buffer memory of any session of the latest scan; {BACKGROUND}."
+            ),
+            Gauge,
+            fresh,
+            |m, (key, data)| {
+                m.encode_family(&node_labels(key))?
+                    .encode_gauge(&data.aggregate.output_memory_max)
+            },
+        )?;
+    }
+    if view.exposition().shows("subscriptions") {
+        family(
+            encoder,
+            "dcs_client_subscriptions",
+            &format!(
+                "Pub/sub subscriptions of all sessions of the latest scan, by kind (channel: sub, pattern: psub); {BACKGROUND}."
+            ),
+            Gauge,
+            fresh,
+            |m, (key, data)| {
+                for (kind, value) in [
+                    (
+                        SubscriptionKind::channel,
+                        data.aggregate.channel_subscriptions,
+                    ),
+                    (
+                        SubscriptionKind::pattern,
+                        data.aggregate.pattern_subscriptions,
+                    ),
+                ] {
+                    let labels = SubscriptionLabels {
+                        instance_id: &key.instance_id,
+                        node_id: &key.node_id,
+                        kind,
+                    };
+                    m.encode_family(&labels)?.encode_gauge(&value)?;
+                }
+                Ok(())
+            },
+        )?;
+    }
     Ok(())
 }
 

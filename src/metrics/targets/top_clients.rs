@@ -42,6 +42,9 @@ fn top_clients(
 pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
     use MetricType::Gauge;
     let fresh = &view.fresh;
+    if !view.exposition().shows("top_clients") {
+        return Ok(());
+    }
     family(
         encoder,
         "dcs_top_client_idle_seconds",

@@ -12,6 +12,10 @@ use crate::cloud::dcs::PageSink;
 use crate::session::{ClientInfo, ClientRef};
 
 /// The label value of addresses folded together past the `max_client_addrs` largest.
+pub use native::NativeBuckets;
+
+pub mod native;
+
 pub const OTHER: &str = "other";
 /// The label value of a field a session did not have.
 pub const UNKNOWN: &str = "unknown";
@@ -156,15 +160,19 @@ pub struct AggregateSettings {
     pub idle_buckets: Arc<[f64]>,
     pub age_buckets: Arc<[f64]>,
     pub bytes_buckets: Arc<[f64]>,
+    /// Keep native buckets of every session histogram.
+    pub native_histograms: bool,
 }
 
-/// A histogram with fixed bounds: per-bucket (not cumulative) counts, the last for `+Inf`.
+/// A histogram with fixed bounds: per-bucket (not cumulative) counts, the last for `+Inf`; and,
+/// when asked for, native buckets of the same values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Histogram {
     bounds: Arc<[f64]>,
     counts: Vec<u64>,
     pub sum: f64,
     pub count: u64,
+    native: Option<NativeBuckets>,
 }
 
 impl Histogram {
@@ -174,7 +182,14 @@ impl Histogram {
             bounds,
             sum: 0.0,
             count: 0,
+            native: None,
         }
+    }
+
+    /// Keeps native buckets too (when `on`).
+    pub fn with_native(mut self, on: bool) -> Self {
+        self.native = on.then(NativeBuckets::default);
+        self
     }
 
     pub fn observe(&mut self, value: f64) {
@@ -183,6 +198,14 @@ impl Histogram {
         self.counts[i] += 1;
         self.sum += value;
         self.count += 1;
+        if let Some(native) = &mut self.native {
+            native.observe(value);
+        }
+    }
+
+    /// The native buckets, when kept.
+    pub fn native(&self) -> Option<&NativeBuckets> {
+        self.native.as_ref()
     }
 
     /// `(upper bound, count in bucket)` pairs, `+Inf` last, as the encoder takes them.
@@ -443,11 +466,11 @@ pub fn strip_port(addr: &str) -> &str {
 impl Aggregator {
     pub fn new(settings: Arc<AggregateSettings>) -> Self {
         Self {
-            idle: Histogram::new(Arc::clone(&settings.idle_buckets)),
-            idle_waiting: Histogram::new(Arc::clone(&settings.idle_buckets)),
-            age: Histogram::new(Arc::clone(&settings.age_buckets)),
-            output_memory: Histogram::new(Arc::clone(&settings.bytes_buckets)),
-            query_buffer: Histogram::new(Arc::clone(&settings.bytes_buckets)),
+            idle: Self::histogram(&settings, &settings.idle_buckets),
+            idle_waiting: Self::histogram(&settings, &settings.idle_buckets),
+            age: Self::histogram(&settings, &settings.age_buckets),
+            output_memory: Self::histogram(&settings, &settings.bytes_buckets),
+            query_buffer: Self::histogram(&settings, &settings.bytes_buckets),
             top_idle: TopN::new(settings.top_clients),
             top_output_memory: TopN::new(settings.top_clients),
             settings,
@@ -466,6 +489,10 @@ impl Aggregator {
             kinds: [0; 9],
             idle_by_addr: HashMap::default(),
         }
+    }
+
+    fn histogram(settings: &AggregateSettings, bounds: &Arc<[f64]>) -> Histogram {
+        Histogram::new(Arc::clone(bounds)).with_native(settings.native_histograms)
     }
 
     fn count(interner: &mut Interner, counts: &mut Vec<u64>, key: &str) {
@@ -648,6 +675,7 @@ mod tests {
             max_client_names: 20,
             max_client_commands: 20,
             idle_threshold_seconds: 3600,
+            native_histograms: false,
             top_clients,
             client_addr_field: ClientAddrField::Addr,
             idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
