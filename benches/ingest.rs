@@ -21,6 +21,7 @@ use dcs_session_exporter::metrics::SnapshotCollector;
 use dcs_session_exporter::redis::client_list;
 use dcs_session_exporter::session::ClientInfo;
 use dcs_session_exporter::sim::population::{ClientProfile, Population, render};
+use dcs_session_exporter::slowlog::{SlowCaps, SlowCommands, SlowEntry};
 use dcs_session_exporter::snapshot::{Attempt, NodeData, NodeInfo, NodeKey, NodeState, Store};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -33,7 +34,7 @@ fn settings() -> Arc<AggregateSettings> {
         max_client_names: 20,
         max_client_commands: 20,
         idle_threshold_seconds: 3600,
-        native_histograms: false,
+        native_histograms: true,
         top_clients: 5,
         client_addr_field: ClientAddrField::Addr,
         idle_buckets: DEFAULT_SECONDS_BUCKETS.to_vec().into(),
@@ -148,12 +149,14 @@ fn redis_client_list(c: &mut Criterion) {
     group.finish();
 }
 
-fn encode(c: &mut Criterion) {
+/// A store of `nodes` nodes of 300 realistic sessions each (ten a instance), with every family
+/// of the exporter: the session families, native histograms, and each instance's slow commands.
+fn store_of(nodes: u64) -> Arc<Store> {
     let store = Arc::new(Store::new());
     let settings = settings();
     let now = SystemTime::now();
     store.update(|s| {
-        for i in 0..1000u64 {
+        for i in 0..nodes {
             let key = NodeKey {
                 instance_id: format!("instance-{:03}", i / 10).into(),
                 node_id: format!("node-{i:04}").into(),
@@ -171,6 +174,8 @@ fn encode(c: &mut Criterion) {
                     node_role: "master".into(),
                     node_ip: format!("192.168.{}.{}", i / 250, i % 250),
                     az: "cn-north-4a".into(),
+                    max_clients: Some(10_000),
+                    idle_timeout: Some(0),
                     ..Default::default()
                 },
                 last_attempt: Some(Attempt {
@@ -184,26 +189,69 @@ fn encode(c: &mut Criterion) {
             };
             s.nodes.insert(key, Arc::new(state));
         }
+        // 40 slow-command series an instance: 8 addresses × 5 commands.
+        for instance in 0..nodes.div_ceil(10) {
+            let mut slow = SlowCommands::default();
+            let entries: Vec<SlowEntry> = (0..40)
+                .map(|k| SlowEntry {
+                    id: k,
+                    time: now,
+                    duration: Duration::from_millis(10 + 7 * k as u64),
+                    shard: String::new(),
+                    role: "master".into(),
+                    client_addr: format!("10.0.0.{}", k % 8),
+                    command: ["keys", "hgetall", "smembers", "lrange", "sort"][(k / 8) as usize]
+                        .into(),
+                })
+                .collect();
+            let caps = SlowCaps {
+                addrs: 50,
+                commands: 20,
+                series: 200,
+            };
+            slow.record(&entries, &caps);
+            s.slow_commands
+                .insert(format!("instance-{instance:03}"), Arc::new(slow));
+        }
     });
-    let mut registry = prometheus_client::registry::Registry::default();
-    registry.register_collector(Box::new(SnapshotCollector::new(
-        store,
-        Duration::from_secs(180),
-    )));
-    let mut size = String::new();
-    prometheus_client::encoding::prometheus_text::encode(&mut size, &registry).unwrap();
-    eprintln!(
-        "/metrics for 1,000 nodes: {} samples, {} KiB",
-        size.lines().filter(|l| !l.starts_with('#')).count(),
-        size.len() / 1024
-    );
-    c.bench_function("encode_metrics_1000_nodes", |b| {
-        b.iter(|| {
-            let mut out = String::with_capacity(size.len());
-            prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).unwrap();
-            black_box(out)
-        })
-    });
+    store
+}
+
+/// The exposition of `registry` in a format, as `/metrics` writes it.
+fn encoded(registry: &prometheus_client::registry::Registry, format: &str) -> Vec<u8> {
+    let mut text = String::new();
+    match format {
+        "protobuf" => {
+            return prometheus_client::encoding::prometheus_protobuf::encode_to_vec(registry)
+                .unwrap();
+        }
+        "openmetrics" => prometheus_client::encoding::text::encode(&mut text, registry).unwrap(),
+        _ => prometheus_client::encoding::prometheus_text::encode(&mut text, registry).unwrap(),
+    }
+    text.into_bytes()
+}
+
+fn encode(c: &mut Criterion) {
+    for nodes in [100, 1000] {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(SnapshotCollector::new(
+            store_of(nodes),
+            Duration::from_secs(180),
+        )));
+        let text = String::from_utf8(encoded(&registry, "text")).unwrap();
+        eprintln!(
+            "/metrics for {nodes} nodes: {} samples; text {} KiB, OpenMetrics {} KiB, protobuf {} KiB",
+            text.lines().filter(|l| !l.starts_with('#')).count(),
+            text.len() / 1024,
+            encoded(&registry, "openmetrics").len() / 1024,
+            encoded(&registry, "protobuf").len() / 1024,
+        );
+        let mut group = c.benchmark_group(format!("encode_metrics_{nodes}_nodes"));
+        for format in ["text", "openmetrics", "protobuf"] {
+            group.bench_function(format, |b| b.iter(|| black_box(encoded(&registry, format))));
+        }
+        group.finish();
+    }
 }
 
 criterion_group! {
