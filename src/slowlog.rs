@@ -187,6 +187,7 @@ impl SlowCommands {
             *self.counts.entry(key).or_insert(0) += 1;
             self.duration.observe(e.duration.as_secs_f64());
         }
+        self.duration.seal();
     }
 
     /// Every entry counted.

@@ -208,6 +208,13 @@ impl Histogram {
         self.native.as_ref()
     }
 
+    /// Readies the native buckets for encoding, once no more values come.
+    pub fn seal(&mut self) {
+        if let Some(native) = &mut self.native {
+            native.seal();
+        }
+    }
+
     /// `(upper bound, count in bucket)` pairs, `+Inf` last, as the encoder takes them.
     pub fn buckets(&self) -> Vec<(f64, u64)> {
         self.bounds
@@ -566,7 +573,16 @@ impl Aggregator {
         }
     }
 
-    pub fn finish(self) -> NodeAggregate {
+    pub fn finish(mut self) -> NodeAggregate {
+        for h in [
+            &mut self.idle,
+            &mut self.idle_waiting,
+            &mut self.age,
+            &mut self.output_memory,
+            &mut self.query_buffer,
+        ] {
+            h.seal();
+        }
         // Sessions per address decide which addresses keep a label of their own.
         let mut per_addr: HashMap<u32, u64> = HashMap::default();
         for (&(addr, _, _), &n) in &self.counts {

@@ -21,6 +21,9 @@ const OCTAVE: [f64; 8] = [
     0.917_004_043_204_671_2,
 ];
 
+/// Native buckets as Prometheus encodes them: spans `(offset, length)` and count deltas.
+pub type SpansAndDeltas = (Vec<(i32, u32)>, Vec<i64>);
+
 /// Bucket counts of the positive values (the exporter observes no negative ones), dense from
 /// the lowest index seen.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -29,6 +32,9 @@ pub struct NativeBuckets {
     /// Index of `counts[0]`: bucket `i` holds values in (2^((i-1)/8), 2^(i/8)].
     offset: i32,
     counts: Vec<u64>,
+    /// The spans and deltas of the counts, made once by [`NativeBuckets::seal`] for every
+    /// scrape to borrow.
+    sealed: Option<SpansAndDeltas>,
 }
 
 /// The bucket index of a positive value: `i` such that 2^((i-1)/8) < value <= 2^(i/8).
@@ -44,6 +50,7 @@ pub fn index(value: f64) -> i32 {
 
 impl NativeBuckets {
     pub fn observe(&mut self, value: f64) {
+        self.sealed = None;
         if value <= ZERO_THRESHOLD || !value.is_finite() {
             // Negative, zero, NaN: the zero bucket (none of them occur in session data).
             self.zero_count += 1;
@@ -74,9 +81,19 @@ impl NativeBuckets {
             .map(|(k, n)| (self.offset + k as i32, *n))
     }
 
+    /// Makes the spans and deltas once, when no more values come.
+    pub fn seal(&mut self) {
+        self.sealed = Some(self.spans_and_deltas());
+    }
+
+    /// The sealed spans and deltas, when [`NativeBuckets::seal`] made them.
+    pub fn sealed(&self) -> Option<&SpansAndDeltas> {
+        self.sealed.as_ref()
+    }
+
     /// The positive buckets as Prometheus encodes them: spans `(offset, length)` (the first
     /// offset absolute, the others from the end of the span before) and the count deltas.
-    pub fn spans_and_deltas(&self) -> (Vec<(i32, u32)>, Vec<i64>) {
+    pub fn spans_and_deltas(&self) -> SpansAndDeltas {
         let mut spans: Vec<(i32, u32)> = Vec::new();
         let mut deltas = Vec::new();
         let mut previous_count = 0i64;

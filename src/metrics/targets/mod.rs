@@ -47,6 +47,10 @@ trait Capped {
 
 impl Capped for &str {
     fn capped(self) -> Self {
+        // No more bytes than the cap, no more characters: the common case, without a walk.
+        if self.len() <= MAX_LABEL_VALUE_CHARS {
+            return self;
+        }
         match self.char_indices().nth(MAX_LABEL_VALUE_CHARS) {
             Some((end, _)) => &self[..end],
             None => self,
@@ -148,7 +152,14 @@ fn histogram(
     } else {
         vec![(f64::INFINITY, h.count)]
     };
-    let (spans, deltas) = native.spans_and_deltas();
+    let made;
+    let (spans, deltas) = match native.sealed() {
+        Some(sealed) => sealed,
+        None => {
+            made = native.spans_and_deltas();
+            &made
+        }
+    };
     let empty = NativeHistogramBuckets {
         spans: &[],
         deltas: &[],
@@ -163,10 +174,7 @@ fn histogram(
             zero_threshold: crate::aggregate::native::ZERO_THRESHOLD,
             zero_count: native.zero_count,
             negative: empty,
-            positive: NativeHistogramBuckets {
-                spans: &spans,
-                deltas: &deltas,
-            },
+            positive: NativeHistogramBuckets { spans, deltas },
             created: None,
         },
     )
