@@ -19,6 +19,7 @@ use dcs_session_exporter::config::{
 };
 use dcs_session_exporter::metrics::SnapshotCollector;
 use dcs_session_exporter::redis::client_list;
+use dcs_session_exporter::server::Format;
 use dcs_session_exporter::session::ClientInfo;
 use dcs_session_exporter::sim::population::{ClientProfile, Population, render};
 use dcs_session_exporter::slowlog::{SlowCaps, SlowCommands, SlowEntry};
@@ -217,18 +218,14 @@ fn store_of(nodes: u64) -> Arc<Store> {
     store
 }
 
-/// The exposition of `registry` in a format, as `/metrics` writes it.
-fn encoded(registry: &prometheus_client::registry::Registry, format: &str) -> Vec<u8> {
-    let mut text = String::new();
-    match format {
-        "protobuf" => {
-            return prometheus_client::encoding::prometheus_protobuf::encode_to_vec(registry)
-                .unwrap();
-        }
-        "openmetrics" => prometheus_client::encoding::text::encode(&mut text, registry).unwrap(),
-        _ => prometheus_client::encoding::prometheus_text::encode(&mut text, registry).unwrap(),
-    }
-    text.into_bytes()
+/// The exposition of `registry` in a format, as `/metrics` writes it (which knows the size of
+/// its last one).
+fn encoded(
+    registry: &prometheus_client::registry::Registry,
+    format: Format,
+    hint: usize,
+) -> Vec<u8> {
+    format.encode(registry, hint).unwrap()
 }
 
 fn encode(c: &mut Criterion) {
@@ -238,17 +235,22 @@ fn encode(c: &mut Criterion) {
             store_of(nodes),
             Duration::from_secs(180),
         )));
-        let text = String::from_utf8(encoded(&registry, "text")).unwrap();
+        let text = String::from_utf8(encoded(&registry, Format::Text, 0)).unwrap();
+        let sizes = [Format::Text, Format::OpenMetrics, Format::Protobuf]
+            .map(|f| (f, encoded(&registry, f, 0).len()));
         eprintln!(
             "/metrics for {nodes} nodes: {} samples; text {} KiB, OpenMetrics {} KiB, protobuf {} KiB",
             text.lines().filter(|l| !l.starts_with('#')).count(),
-            text.len() / 1024,
-            encoded(&registry, "openmetrics").len() / 1024,
-            encoded(&registry, "protobuf").len() / 1024,
+            sizes[0].1 / 1024,
+            sizes[1].1 / 1024,
+            sizes[2].1 / 1024,
         );
         let mut group = c.benchmark_group(format!("encode_metrics_{nodes}_nodes"));
-        for format in ["text", "openmetrics", "protobuf"] {
-            group.bench_function(format, |b| b.iter(|| black_box(encoded(&registry, format))));
+        for (format, size) in sizes {
+            let name = format!("{format:?}").to_lowercase();
+            group.bench_function(name, |b| {
+                b.iter(|| black_box(encoded(&registry, format, size)))
+            });
         }
         group.finish();
     }

@@ -136,9 +136,11 @@ impl Format {
         best.map_or(Format::Text, |(_, f)| f)
     }
 
-    fn encode(self, registry: &Registry) -> Result<Vec<u8>, String> {
+    /// The exposition of `registry` in this format. `size_hint`: the size of the last one, so
+    /// that a large exposition is written into one buffer rather than copied as it grows.
+    pub fn encode(self, registry: &Registry, size_hint: usize) -> Result<Vec<u8>, String> {
         let text = |openmetrics: bool| {
-            let mut body = String::with_capacity(256 * 1024);
+            let mut body = String::with_capacity((size_hint + size_hint / 8).max(64 * 1024));
             let written = if openmetrics {
                 prometheus_client::encoding::text::encode(&mut body, registry)
             } else {
@@ -208,7 +210,9 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     if !fresh {
         let started = std::time::Instant::now();
         let encoder = Arc::clone(&state);
-        let encoded = tokio::task::spawn_blocking(move || format.encode(&encoder.registry)).await;
+        let size_hint = cached.as_ref().map_or(0, |e| e.body.len());
+        let encoded =
+            tokio::task::spawn_blocking(move || format.encode(&encoder.registry, size_hint)).await;
         let body = match encoded {
             Ok(Ok(body)) => body,
             failed => {
