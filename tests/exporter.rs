@@ -1098,6 +1098,16 @@ async fn decoded_protobuf(h: &Harness) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// A decoded family, by name.
+fn family_named<'a>(families: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    families
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no family {name}"))
+}
+
 /// Samples as `(name, sorted labels, value as written)`.
 type TextSamples = BTreeSet<(String, Vec<(String, String)>, String)>;
 
@@ -1221,12 +1231,7 @@ async fn protobuf_carries_the_text_values_and_native_histograms_of_the_sessions(
     }
     assert!(from_text.len() > 500, "{}", from_text.len());
     // Native buckets of each node's idle histogram, against the stored list.
-    let idle = families
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == "dcs_client_idle_seconds")
-        .unwrap();
+    let idle = family_named(&families, "dcs_client_idle_seconds");
     let lists = h.stored_lists();
     for (_, node, _, clients) in &lists {
         let m = idle["metrics"]
@@ -1295,12 +1300,7 @@ async fn native_only_histograms_and_families_turned_off() {
         .collect();
     assert_eq!(bounds, BTreeSet::from(["+Inf"]));
     let families = decoded_protobuf(&h).await;
-    let idle = families
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == "dcs_client_idle_seconds")
-        .unwrap();
+    let idle = family_named(&families, "dcs_client_idle_seconds");
     for m in idle["metrics"].as_array().unwrap() {
         let hist = &m["histogram"];
         assert_eq!(hist["schema"], 3);
