@@ -130,7 +130,8 @@ pub struct SlowCaps {
     /// Commands with a label of their own (`max_client_commands`).
     pub commands: usize,
     /// Series of `dcs_slow_commands_total` (`max_slow_command_series`): past it, a new
-    /// combination counts under its shard's `other`/`other`.
+    /// combination counts under its shard's `other`/`other` (a shard new past the cap under
+    /// `other` too).
     pub series: usize,
 }
 
@@ -182,7 +183,11 @@ impl SlowCommands {
             };
             let mut key = (e.shard.clone(), addr.to_string(), command.to_string());
             if self.counts.len() >= caps.series && !self.counts.contains_key(&key) {
-                key = (e.shard.clone(), OTHER.to_string(), OTHER.to_string());
+                // Past the cap: the shard's other/other, or, for a shard without a series
+                // yet, other/other/other, so that no answer can add series without end.
+                let known_shard = self.counts.keys().any(|(shard, _, _)| *shard == e.shard);
+                let shard = if known_shard { e.shard.as_str() } else { OTHER };
+                key = (shard.to_string(), OTHER.to_string(), OTHER.to_string());
             }
             *self.counts.entry(key).or_insert(0) += 1;
             self.duration.observe(e.duration.as_secs_f64());
@@ -311,5 +316,12 @@ mod tests {
         assert_eq!(capped.counts.get(&key("a", "keys")), Some(&2));
         assert_eq!(capped.counts.get(&key(OTHER, OTHER)), Some(&1));
         assert_eq!(capped.counts.values().sum::<u64>(), 4);
+        // A shard first seen past the cap adds no series of its own.
+        let mut elsewhere = entry(9, 0, "z", "scan");
+        elsewhere.shard = "group-9".into();
+        capped.record(&[elsewhere], &caps(10, 10, 2));
+        let other = (OTHER.to_string(), OTHER.to_string(), OTHER.to_string());
+        assert_eq!(capped.counts.get(&other), Some(&1));
+        assert!(capped.counts.keys().all(|(shard, _, _)| shard != "group-9"));
     }
 }
