@@ -210,7 +210,9 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     if !fresh {
         let started = std::time::Instant::now();
         let encoder = Arc::clone(&state);
-        let size_hint = cached.as_ref().map_or(0, |e| e.body.len());
+        // The stale encoding goes before the new one is written, so that the two are not held
+        // at once (scrapes still sending it keep their own reference).
+        let size_hint = cached.take().map_or(0, |e| e.body.len());
         let encoded =
             tokio::task::spawn_blocking(move || format.encode(&encoder.registry, size_hint)).await;
         let body = match encoded {
