@@ -50,7 +50,17 @@ pub fn index(value: f64) -> i32 {
 
 impl NativeBuckets {
     pub fn observe(&mut self, value: f64) {
-        self.sealed = None;
+        if let Some(sealed) = self.sealed.take()
+            && self.counts.is_empty()
+        {
+            // Sealed buckets that take more values (not what scans do): dense again.
+            for (i, n) in expand(&sealed) {
+                self.offset = if self.counts.is_empty() { i } else { self.offset };
+                let at = (i - self.offset) as usize;
+                self.counts.resize(at + 1, 0);
+                self.counts[at] = n;
+            }
+        }
         if value <= ZERO_THRESHOLD || !value.is_finite() {
             // Negative, zero, NaN: the zero bucket (none of them occur in session data).
             self.zero_count += 1;
@@ -73,17 +83,27 @@ impl NativeBuckets {
     }
 
     /// `(index, count)` of every bucket that holds something, lowest first.
-    pub fn buckets(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
-        self.counts
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(k, n)| (self.offset + k as i32, *n))
+    pub fn buckets(&self) -> Vec<(i32, u64)> {
+        match &self.sealed {
+            Some(sealed) if self.counts.is_empty() => expand(sealed),
+            _ => self
+                .counts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| (self.offset + k as i32, *n))
+                .collect(),
+        }
     }
 
     /// Makes the spans and deltas once, when no more values come.
+    /// The dense counts are freed then: a node keeps only what its scrapes encode.
     pub fn seal(&mut self) {
-        self.sealed = Some(self.spans_and_deltas());
+        let (mut spans, mut deltas) = self.spans_and_deltas();
+        spans.shrink_to_fit();
+        deltas.shrink_to_fit();
+        self.sealed = Some((spans, deltas));
+        self.counts = Vec::new();
     }
 
     /// The sealed spans and deltas, when [`NativeBuckets::seal`] made them.
@@ -114,6 +134,22 @@ impl NativeBuckets {
         }
         (spans, deltas)
     }
+}
+
+/// `(index, count)` of the buckets that spans and deltas describe.
+fn expand((spans, deltas): &SpansAndDeltas) -> Vec<(i32, u64)> {
+    let mut out = Vec::with_capacity(deltas.len());
+    let (mut index, mut count) = (0i32, 0i64);
+    let mut deltas = deltas.iter();
+    for (k, (offset, length)) in spans.iter().enumerate() {
+        index = if k == 0 { *offset } else { index + offset };
+        for _ in 0..*length {
+            count += deltas.next().copied().unwrap_or(0);
+            out.push((index, count.max(0) as u64));
+            index += 1;
+        }
+    }
+    out
 }
 
 /// The upper bound of bucket `i`.
@@ -163,7 +199,7 @@ mod tests {
         }
         assert_eq!(b.zero_count, 2);
         assert_eq!(
-            b.buckets().collect::<Vec<_>>(),
+            b.buckets(),
             vec![(0, 1), (1, 1), (8, 3), (80, 1)]
         );
         let (spans, deltas) = b.spans_and_deltas();
@@ -172,7 +208,16 @@ mod tests {
         assert_eq!(deltas, vec![1, 0, 2, -2]);
         // A value below everything seen moves the dense start.
         b.observe(0.3);
-        assert_eq!(b.buckets().next(), Some((index(0.3), 1)));
-        assert_eq!(b.buckets().map(|(_, n)| n).sum::<u64>(), 7);
+        assert_eq!(b.buckets().first(), Some(&(index(0.3), 1)));
+        assert_eq!(b.buckets().iter().map(|(_, n)| n).sum::<u64>(), 7);
+        // Sealed, the counts live on in the spans and deltas only, and come back dense when a
+        // value arrives after all.
+        let before = b.buckets();
+        b.seal();
+        assert_eq!(b.buckets(), before);
+        b.observe(2.0);
+        let mut after = before.clone();
+        after.iter_mut().find(|(i, _)| *i == 8).unwrap().1 += 1;
+        assert_eq!(b.buckets(), after);
     }
 }
