@@ -55,7 +55,11 @@ impl NativeBuckets {
         {
             // Sealed buckets that take more values (not what scans do): dense again.
             for (i, n) in expand(&sealed) {
-                self.offset = if self.counts.is_empty() { i } else { self.offset };
+                self.offset = if self.counts.is_empty() {
+                    i
+                } else {
+                    self.offset
+                };
                 let at = (i - self.offset) as usize;
                 self.counts.resize(at + 1, 0);
                 self.counts[at] = n;
@@ -198,10 +202,7 @@ mod tests {
             b.observe(v);
         }
         assert_eq!(b.zero_count, 2);
-        assert_eq!(
-            b.buckets(),
-            vec![(0, 1), (1, 1), (8, 3), (80, 1)]
-        );
+        assert_eq!(b.buckets(), vec![(0, 1), (1, 1), (8, 3), (80, 1)]);
         let (spans, deltas) = b.spans_and_deltas();
         // Buckets 0-1, then 8 (6 empty after 1), then 80 (71 empty after 8).
         assert_eq!(spans, vec![(0, 2), (6, 1), (71, 1)]);
