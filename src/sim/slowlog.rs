@@ -12,8 +12,6 @@ use crate::cloud::dcs::{SlowlogItem, SlowlogPage};
 /// How long entries are kept, and how many at most.
 const KEPT_MS: i64 = 24 * 3_600_000;
 const MAX_KEPT: usize = 100_000;
-/// Windows served, kept for tests (the newest).
-const MAX_SERVED: usize = 1_000;
 
 /// Heavy commands, as the log keeps them (`{}` takes a number), and how often each comes.
 const COMMANDS: [(&str, u32); 8] = [
@@ -76,8 +74,9 @@ pub struct SimSlowLog {
     /// The next id of each shard (Redis numbers each server's log).
     next_ids: Vec<i64>,
     next_at_ms: i64,
-    /// The newest windows served: `(start_time, end_time)` in milliseconds.
-    served: VecDeque<(i64, i64)>,
+    /// The last window served, `(start_time, end_time)` in milliseconds: the pages of one
+    /// read share it.
+    last_window: Option<(i64, i64)>,
     /// Windows served since the start.
     windows_served: usize,
 }
@@ -211,7 +210,7 @@ impl SimSlowLog {
             source,
             entries: VecDeque::new(),
             next_at_ms: now_ms - 3_600_000,
-            served: VecDeque::new(),
+            last_window: None,
             windows_served: 0,
         };
         log.advance_to(now_ms);
@@ -302,11 +301,8 @@ impl SimSlowLog {
     pub fn query(&mut self, q: &CheckedQuery, now_ms: i64) -> SlowlogPage {
         self.advance_to(now_ms);
         // The pages of one read share its window.
-        if self.served.back() != Some(&(q.start_ms, q.end_ms)) {
-            self.served.push_back((q.start_ms, q.end_ms));
-            if self.served.len() > MAX_SERVED {
-                self.served.pop_front();
-            }
+        if self.last_window != Some((q.start_ms, q.end_ms)) {
+            self.last_window = Some((q.start_ms, q.end_ms));
             self.windows_served += 1;
         }
         let window = self.windows_served - 1;
@@ -322,9 +318,9 @@ impl SimSlowLog {
         self.entries.iter().cloned().collect()
     }
 
-    /// Windows served since the start, and the newest of them.
-    pub fn windows(&self) -> (usize, Vec<(i64, i64)>) {
-        (self.windows_served, self.served.iter().copied().collect())
+    /// Windows served since the start.
+    pub fn windows_served(&self) -> usize {
+        self.windows_served
     }
 }
 

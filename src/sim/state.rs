@@ -864,7 +864,10 @@ impl SimState {
         let index = self.instance(instance_id)?;
         let instance = &mut self.instances[index];
         instance.slow_log.advance_to(millis(now));
-        Ok((instance.slow_log.entries(), instance.slow_log.windows().0))
+        Ok((
+            instance.slow_log.entries(),
+            instance.slow_log.windows_served(),
+        ))
     }
 
     /// One instance's parameters.
