@@ -185,7 +185,13 @@ impl SlowCommands {
             if self.counts.len() >= caps.series && !self.counts.contains_key(&key) {
                 // Past the cap: the shard's other/other, or, for a shard without a series
                 // yet, other/other/other, so that no answer can add series without end.
-                let known_shard = self.counts.keys().any(|(shard, _, _)| *shard == e.shard);
+                // The counts are ordered by shard first: one look finds whether it has any.
+                let from = (e.shard.clone(), String::new(), String::new());
+                let known_shard = self
+                    .counts
+                    .range(from..)
+                    .next()
+                    .is_some_and(|((shard, _, _), _)| *shard == e.shard);
                 let shard = if known_shard { e.shard.as_str() } else { OTHER };
                 key = (shard.to_string(), OTHER.to_string(), OTHER.to_string());
             }
