@@ -218,40 +218,53 @@ fn store_of(nodes: u64) -> Arc<Store> {
     store
 }
 
-/// The exposition of `registry` in a format, as `/metrics` writes it (which knows the size of
-/// its last one).
-fn encoded(
-    registry: &prometheus_client::registry::Registry,
-    format: Format,
-    hint: usize,
-) -> Vec<u8> {
-    format.encode(registry, hint).unwrap()
-}
-
 fn encode(c: &mut Criterion) {
+    let registry = prometheus_client::registry::Registry::default();
     for nodes in [100, 1000] {
-        let mut registry = prometheus_client::registry::Registry::default();
-        registry.register_collector(Box::new(SnapshotCollector::new(
-            store_of(nodes),
-            Duration::from_secs(180),
-        )));
-        let text = String::from_utf8(encoded(&registry, Format::Text, 0)).unwrap();
-        let sizes = [Format::Text, Format::OpenMetrics, Format::Protobuf]
-            .map(|f| (f, encoded(&registry, f, 0).len()));
+        let targets = SnapshotCollector::new(store_of(nodes), Duration::from_secs(180));
+        let encoded = |format: Format| format.encode(&targets, &registry).unwrap();
+        let text = String::from_utf8(encoded(Format::Text)).unwrap();
+        // EXPOSITION_DIR=dir keeps each exposition for a look at what makes it up.
+        if let Ok(dir) = std::env::var("EXPOSITION_DIR") {
+            std::fs::write(format!("{dir}/metrics-{nodes}-nodes.prom"), &text).unwrap();
+        }
+        let sizes =
+            [Format::Text, Format::OpenMetrics, Format::Protobuf].map(|f| (f, encoded(f).len()));
+        let gzipped = {
+            let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            Format::Text.write(&targets, &registry, &mut gzip).unwrap();
+            gzip.finish().unwrap().len()
+        };
         eprintln!(
-            "/metrics for {nodes} nodes: {} samples; text {} KiB, OpenMetrics {} KiB, protobuf {} KiB",
+            "/metrics for {nodes} nodes: {} samples; text {} KiB (gzipped {} KiB), OpenMetrics {} KiB, protobuf {} KiB",
             text.lines().filter(|l| !l.starts_with('#')).count(),
             sizes[0].1 / 1024,
+            gzipped / 1024,
             sizes[1].1 / 1024,
             sizes[2].1 / 1024,
         );
         let mut group = c.benchmark_group(format!("encode_metrics_{nodes}_nodes"));
-        for (format, size) in sizes {
+        for (format, _) in sizes {
             let name = format!("{format:?}").to_lowercase();
+            // As an uncompressed scrape is written: chunks handed on, no whole copy kept.
             group.bench_function(name, |b| {
-                b.iter(|| black_box(encoded(&registry, format, size)))
+                b.iter(|| {
+                    let mut sink = std::io::sink();
+                    format.write(&targets, &registry, &mut sink).unwrap();
+                })
             });
         }
+        // As a scrape that asks for gzip (Prometheus) is written, compression included.
+        group.bench_function("text_gzip", |b| {
+            b.iter(|| {
+                let mut gzip = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(gzipped + gzipped / 8),
+                    flate2::Compression::fast(),
+                );
+                Format::Text.write(&targets, &registry, &mut gzip).unwrap();
+                black_box(gzip.finish().unwrap())
+            })
+        });
         group.finish();
     }
 }

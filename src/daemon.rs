@@ -183,7 +183,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         return Err(Unrunnable(problems).into());
     }
     let store = Arc::new(Store::new());
-    let (mut registry, api_metrics) =
+    let (targets, mut registry, api_metrics) =
         crate::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
     let observer: Arc<dyn RequestObserver> = api_metrics;
     let accounts = Arc::new(SharedAccounts::new(Accounts::new(
@@ -223,6 +223,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let reloadable = options.config.is_some() && demo.is_none();
     let state = Arc::new(AppState {
+        targets,
         registry,
         store: Arc::clone(&store),
         telemetry_path: options.telemetry_path.clone(),

@@ -19,6 +19,7 @@ use dcs_session_exporter::config::{
     ClientAddrField, Config, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
 };
 use dcs_session_exporter::metrics::SnapshotCollector;
+use dcs_session_exporter::server::Format;
 use dcs_session_exporter::session::ClientInfo;
 use dcs_session_exporter::sim::state::SimError;
 use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
@@ -1475,12 +1476,17 @@ fn fixed_now() -> SystemTime {
 }
 
 fn golden_snapshot() -> Arc<Store> {
+    golden_snapshot_of(false)
+}
+
+/// The golden snapshot; `native`: with native buckets as well.
+fn golden_snapshot_of(native: bool) -> Arc<Store> {
     let settings = Arc::new(AggregateSettings {
         max_client_addrs: 2,
         max_client_names: 20,
         max_client_commands: 20,
         idle_threshold_seconds: 3600,
-        native_histograms: false,
+        native_histograms: native,
         top_clients: 2,
         client_addr_field: ClientAddrField::Addr,
         idle_buckets: vec![1.0, 60.0, 3600.0].into(),
@@ -1668,12 +1674,12 @@ fn golden_snapshot() -> Arc<Store> {
 
 #[test]
 fn golden_exposition() {
-    let mut registry = prometheus_client::registry::Registry::default();
-    registry.register_collector(Box::new(
-        SnapshotCollector::new(golden_snapshot(), Duration::from_secs(180)).with_clock(fixed_now),
-    ));
-    let mut text = String::new();
-    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
+    let targets =
+        SnapshotCollector::new(golden_snapshot(), Duration::from_secs(180)).with_clock(fixed_now);
+    let text = Format::Text
+        .encode(&targets, &prometheus_client::registry::Registry::default())
+        .unwrap();
+    let text = String::from_utf8(text).unwrap();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden.prom");
     if std::env::var("UPDATE_GOLDEN").is_ok() {
         std::fs::write(path, &text).unwrap();
@@ -1684,6 +1690,98 @@ fn golden_exposition() {
         text, golden,
         "the exposition changed; review, then UPDATE_GOLDEN=1 cargo test golden"
     );
+}
+
+/// The exporter's own writers against prometheus-client's encoders, on the same snapshot:
+/// byte for byte in every format and histogram mode, with label values that need escaping,
+/// cutting, or are empty, and values that are not finite.
+#[test]
+fn the_writers_match_prometheus_clients_encoders_byte_for_byte() {
+    use dcs_session_exporter::config::HistogramMode;
+    let store = golden_snapshot_of(true);
+    store.update(|s| {
+        let (key, node) = s
+            .nodes
+            .iter()
+            .next()
+            .map(|(k, n)| (k.clone(), n.clone()))
+            .unwrap();
+        let mut odd = (*node).clone();
+        odd.info.instance_name = "a \\ b \" c\nd λ".into();
+        odd.info.node_name = "n".repeat(300);
+        odd.info.az = String::new();
+        s.nodes.insert(
+            NodeKey {
+                instance_id: "inst \"2\"".into(),
+                node_id: format!("{}\\\n", key.node_id).into(),
+            },
+            Arc::new(odd),
+        );
+        s.clock_offsets.insert("nan".into(), f64::NAN);
+        s.clock_offsets.insert("inf".into(), f64::INFINITY);
+        s.clock_offsets.insert("-inf".into(), f64::NEG_INFINITY);
+    });
+    let mut checked = 0;
+    for mode in [
+        HistogramMode::Both,
+        HistogramMode::Native,
+        HistogramMode::Classic,
+    ] {
+        store.update(|s| Arc::make_mut(&mut s.exposition).histograms = mode);
+        let targets = SnapshotCollector::new(Arc::clone(&store), Duration::from_secs(180))
+            .with_clock(fixed_now);
+        let empty = prometheus_client::registry::Registry::default();
+        let mut reference = prometheus_client::registry::Registry::default();
+        reference.register_collector(Box::new(
+            SnapshotCollector::new(Arc::clone(&store), Duration::from_secs(180))
+                .with_clock(fixed_now),
+        ));
+        for format in [Format::Text, Format::OpenMetrics, Format::Protobuf] {
+            let ours = format.encode(&targets, &empty).unwrap();
+            let theirs = match format {
+                Format::Protobuf => {
+                    prometheus_client::encoding::prometheus_protobuf::encode_to_vec(&reference)
+                        .unwrap()
+                }
+                Format::OpenMetrics => {
+                    let mut text = String::new();
+                    prometheus_client::encoding::text::encode(&mut text, &reference).unwrap();
+                    text.into_bytes()
+                }
+                Format::Text => {
+                    let mut text = String::new();
+                    prometheus_client::encoding::prometheus_text::encode(&mut text, &reference)
+                        .unwrap();
+                    text.into_bytes()
+                }
+            };
+            if ours != theirs {
+                let at = ours
+                    .iter()
+                    .zip(&theirs)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(ours.len().min(theirs.len()));
+                let around = |b: &[u8]| {
+                    String::from_utf8_lossy(&b[at.saturating_sub(80)..(at + 80).min(b.len())])
+                        .into_owned()
+                };
+                panic!(
+                    "{format:?}, {mode:?}: {} bytes against {}, first difference at byte {at}:\nours:   {:?}\ntheirs: {:?}",
+                    ours.len(),
+                    theirs.len(),
+                    around(&ours),
+                    around(&theirs)
+                );
+            }
+            assert!(
+                ours.len() > 2_000,
+                "{format:?} {mode:?}: {} bytes",
+                ours.len()
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 9);
 }
 
 // ---------------------------------------------------------------------------------------------

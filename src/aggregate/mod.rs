@@ -215,7 +215,17 @@ impl Histogram {
         }
     }
 
-    /// `(upper bound, count in bucket)` pairs, `+Inf` last, as the encoder takes them.
+    /// The classic bounds, without `+Inf`.
+    pub fn bounds(&self) -> &[f64] {
+        &self.bounds
+    }
+
+    /// The count of each classic bucket (not cumulative), `+Inf`'s last.
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// `(upper bound, count in bucket)` pairs, `+Inf` last.
     pub fn buckets(&self) -> Vec<(f64, u64)> {
         self.bounds
             .iter()

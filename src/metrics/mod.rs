@@ -1,6 +1,7 @@
 //! The metrics: target data encoded from the snapshot at scrape time, and the exporter's own
 //! (API requests, build, process).
 
+pub mod exposition;
 mod process;
 mod targets;
 
@@ -199,10 +200,14 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const REVISION: &str = env!("DCS_EXPORTER_REVISION");
 pub const RUSTC_VERSION: &str = env!("DCS_EXPORTER_RUSTC_VERSION");
 
-/// The root registry: target metrics from `store`, and the exporter's own.
-pub fn registry(store: Arc<Store>, stale_after: Duration) -> (Registry, Arc<ApiMetrics>) {
+/// The target metrics from `store`, and a registry of the exporter's own, which `/metrics`
+/// writes after them.
+pub fn registry(
+    store: Arc<Store>,
+    stale_after: Duration,
+) -> (SnapshotCollector, Registry, Arc<ApiMetrics>) {
+    let targets = SnapshotCollector::new(store, stale_after);
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapshotCollector::new(store, stale_after)));
     let api = ApiMetrics::register(&mut registry);
     let build = Family::<BuildLabels, Gauge>::default();
     build
@@ -218,5 +223,5 @@ pub fn registry(store: Arc<Store>, stale_after: Duration) -> (Registry, Arc<ApiM
         build,
     );
     registry.register_collector(Box::new(ProcessCollector));
-    (registry, api)
+    (targets, registry, api)
 }

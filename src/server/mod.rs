@@ -12,6 +12,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 
+use crate::metrics::SnapshotCollector;
+use crate::metrics::exposition::{ProtobufWriter, TextWriter};
 use crate::snapshot::{Attempt, Store};
 
 pub mod listener;
@@ -22,6 +24,9 @@ pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9977";
 pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
 
 pub struct AppState {
+    /// The target families, written from the snapshot at each encoding.
+    pub targets: SnapshotCollector,
+    /// The exporter's own metrics (API requests, process, build), after the target families.
     pub registry: Registry,
     pub store: Arc<Store>,
     pub telemetry_path: String,
@@ -136,28 +141,53 @@ impl Format {
         best.map_or(Format::Text, |(_, f)| f)
     }
 
-    /// The exposition of `registry` in this format. `size_hint`: the size of the last one, so
-    /// that a large exposition is written into one buffer rather than copied as it grows.
-    pub fn encode(self, registry: &Registry, size_hint: usize) -> Result<Vec<u8>, String> {
-        let text = |openmetrics: bool| {
-            let mut body = String::with_capacity((size_hint + size_hint / 8).max(64 * 1024));
-            let written = if openmetrics {
-                prometheus_client::encoding::text::encode(&mut body, registry)
-            } else {
-                prometheus_client::encoding::prometheus_text::encode(&mut body, registry)
-            };
-            written
-                .map(|()| body.into_bytes())
-                .map_err(|e| e.to_string())
-        };
+    /// Writes the exposition into `sink`: the target families from `targets`, then those of
+    /// `registry` (the exporter's own). The target families go out a chunk at a time.
+    pub fn write(
+        self,
+        targets: &SnapshotCollector,
+        registry: &Registry,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<(), String> {
+        let failed = |e: std::fmt::Error| format!("encoding the metrics failed: {e}");
         match self {
-            Format::Protobuf => {
-                prometheus_client::encoding::prometheus_protobuf::encode_to_vec(registry)
-                    .map_err(|e| format!("{e:?}"))
+            Format::Text | Format::OpenMetrics => {
+                let openmetrics = self == Format::OpenMetrics;
+                let mut writer = TextWriter::new(sink, openmetrics);
+                let written = targets.write(&mut writer);
+                writer.finish().map_err(|e| e.to_string())?;
+                written.map_err(failed)?;
+                let mut rest = String::with_capacity(16 * 1024);
+                if openmetrics {
+                    prometheus_client::encoding::text::encode(&mut rest, registry)
+                } else {
+                    prometheus_client::encoding::prometheus_text::encode(&mut rest, registry)
+                }
+                .map_err(failed)?;
+                sink.write_all(rest.as_bytes()).map_err(|e| e.to_string())
             }
-            Format::OpenMetrics => text(true),
-            Format::Text => text(false),
+            Format::Protobuf => {
+                let mut writer = ProtobufWriter::new(sink);
+                let written = targets.write(&mut writer);
+                writer.finish().map_err(|e| e.to_string())?;
+                written.map_err(failed)?;
+                let rest =
+                    prometheus_client::encoding::prometheus_protobuf::encode_to_vec(registry)
+                        .map_err(|e| format!("encoding the metrics failed: {e}"))?;
+                sink.write_all(&rest).map_err(|e| e.to_string())
+            }
         }
+    }
+
+    /// The whole exposition in one buffer.
+    pub fn encode(
+        self,
+        targets: &SnapshotCollector,
+        registry: &Registry,
+    ) -> Result<Vec<u8>, String> {
+        let mut body = Vec::new();
+        self.write(targets, registry, &mut body)?;
+        Ok(body)
     }
 }
 
@@ -166,7 +196,7 @@ impl Format {
 /// rebuilt for every burst of scrapers.
 const REUSE_SECONDS: u64 = 5;
 
-/// An encoded exposition, reused while nothing changed.
+/// A gzipped exposition, reused while nothing changed.
 struct Encoded {
     generation: u64,
     /// When its encoding began.
@@ -174,12 +204,11 @@ struct Encoded {
     /// The `REUSE_SECONDS` period it was encoded in: time-derived values (process CPU, the age
     /// of running jobs, staleness) are at most that old.
     second: u64,
-    body: bytes::Bytes,
-    /// The body gzipped, made when a scraper first asks for it.
-    gzip: Option<bytes::Bytes>,
+    gzip: bytes::Bytes,
 }
 
-/// One cache a format: many scrapers of unchanged data share one encoding.
+/// One cache a format: the scrapers that take gzip (Prometheus does) share one encoding of
+/// unchanged data, kept only compressed (about a tenth of its size).
 #[derive(Default)]
 pub struct EncodeCache {
     protobuf: tokio::sync::Mutex<Option<Encoded>>,
@@ -189,8 +218,10 @@ pub struct EncodeCache {
 
 async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(&headers);
-    let gzip = accepts_gzip(&headers);
     let content_type = format.content_type();
+    if !accepts_gzip(&headers) {
+        return streamed(state, format);
+    }
     let cache = match format {
         Format::Protobuf => &state.encoded.protobuf,
         Format::OpenMetrics => &state.encoded.openmetrics,
@@ -212,10 +243,18 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         let encoder = Arc::clone(&state);
         // The stale encoding goes before the new one is written, so that the two are not held
         // at once (scrapes still sending it keep their own reference).
-        let size_hint = cached.take().map_or(0, |e| e.body.len());
-        let encoded =
-            tokio::task::spawn_blocking(move || format.encode(&encoder.registry, size_hint)).await;
-        let body = match encoded {
+        let size_hint = cached.take().map_or(64 * 1024, |e| e.gzip.len());
+        let encoded = tokio::task::spawn_blocking(move || {
+            // Compressed as it is written: the plain exposition is never whole in memory.
+            let mut gzip = flate2::write::GzEncoder::new(
+                Vec::with_capacity(size_hint + size_hint / 8),
+                flate2::Compression::fast(),
+            );
+            format.write(&encoder.targets, &encoder.registry, &mut gzip)?;
+            gzip.finish().map_err(|e| e.to_string())
+        })
+        .await;
+        let gzip = match encoded {
             Ok(Ok(body)) => body,
             failed => {
                 let error = match failed {
@@ -235,51 +274,74 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
             generation,
             started,
             second,
-            body: bytes::Bytes::from(body),
-            gzip: None,
+            gzip: bytes::Bytes::from(gzip),
         });
     }
-    let Some(entry) = cached.as_mut() else {
+    let Some(entry) = cached.as_ref() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "no encoding\n").into_response();
     };
-    if !gzip {
-        return (
-            [
-                (header::CONTENT_TYPE, content_type),
-                (header::VARY, "Accept, Accept-Encoding"),
-            ],
-            entry.body.clone(),
-        )
-            .into_response();
-    }
-    // Compressed once per encoding, for every scraper that asks (Prometheus does): a large
-    // exposition shrinks about tenfold.
-    if entry.gzip.is_none() {
-        let plain = entry.body.clone();
-        match tokio::task::spawn_blocking(move || compress(&plain)).await {
-            Ok(Ok(compressed)) => entry.gzip = Some(bytes::Bytes::from(compressed)),
-            _ => {
-                tracing::error!("compressing the metrics failed; answering uncompressed");
-                return (
-                    [
-                        (header::CONTENT_TYPE, content_type),
-                        (header::VARY, "Accept, Accept-Encoding"),
-                    ],
-                    entry.body.clone(),
-                )
-                    .into_response();
-            }
-        }
-    }
     (
         [
             (header::CONTENT_TYPE, content_type),
             (header::CONTENT_ENCODING, "gzip"),
             (header::VARY, "Accept, Accept-Encoding"),
         ],
-        entry.gzip.clone().unwrap_or_default(),
+        entry.gzip.clone(),
     )
         .into_response()
+}
+
+/// An uncompressed exposition, encoded for this scraper and sent as it is written, a chunk
+/// at a time: no full copy is held.
+fn streamed(state: Arc<AppState>, format: Format) -> Response {
+    let (mut sender, body) =
+        http_body_util::channel::Channel::<bytes::Bytes, std::io::Error>::new(2);
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let mut sink = ChannelWriter {
+            sender: &mut sender,
+            runtime,
+        };
+        let written = format.write(&state.targets, &state.registry, &mut sink);
+        if let Err(error) = written {
+            // A scraper that went away is no error of the exporter's.
+            if !error.contains(GONE) {
+                tracing::error!(error = %error, "encoding the metrics failed");
+            }
+            sender.abort(std::io::Error::other(error));
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, format.content_type()),
+            (header::VARY, "Accept, Accept-Encoding"),
+        ],
+        axum::body::Body::new(body),
+    )
+        .into_response()
+}
+
+const GONE: &str = "the scraper went away";
+
+/// Hands each chunk to the response body, waiting while the scraper is slower than the
+/// encoding.
+struct ChannelWriter<'s> {
+    sender: &'s mut http_body_util::channel::Sender<bytes::Bytes, std::io::Error>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::io::Write for ChannelWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let chunk = bytes::Bytes::copy_from_slice(buf);
+        self.runtime
+            .block_on(self.sender.send_data(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, GONE))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Whether the scraper takes gzip (and did not refuse it with `q=0`).
@@ -296,16 +358,6 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
                 parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
             (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
         })
-}
-
-fn compress(plain: &[u8]) -> std::io::Result<Vec<u8>> {
-    use std::io::Write as _;
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(plain.len() / 4),
-        flate2::Compression::fast(),
-    );
-    encoder.write_all(plain)?;
-    encoder.finish()
 }
 
 async fn reload(State(state): State<Arc<AppState>>) -> Response {

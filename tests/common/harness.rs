@@ -162,7 +162,7 @@ pub async fn exporter_of(
     ) -> Option<Arc<Remediator>>,
 ) -> InProcess {
     let store = Arc::new(Store::new());
-    let (mut registry, api) =
+    let (targets, mut registry, api) =
         dcs_session_exporter::metrics::registry(Arc::clone(&store), config.exporter.stale_after);
     let accounts = Arc::new(SharedAccounts::new(Accounts::new(
         config,
@@ -175,6 +175,7 @@ pub async fn exporter_of(
     let remediation = remediation(&mut registry, &store, &accounts);
     let scheduler = Scheduler::new(config, Arc::clone(&store), &accounts.load()).unwrap();
     let state = Arc::new(AppState {
+        targets,
         registry,
         store: Arc::clone(&store),
         telemetry_path: "/metrics".into(),

@@ -1,8 +1,5 @@
 //! DBSS resources: their job records and polls.
 
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
-use prometheus_client::metrics::MetricType;
-
 use super::*;
 use crate::snapshot::{Attempt, DbssState};
 
@@ -36,9 +33,9 @@ label_set! {
 }
 }
 
-pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
     let (snap, now, stale_after) = (view.snap, view.now, view.stale_after);
-    use MetricType::{Counter, Gauge};
+    use Kind::{Counter, Gauge};
     let polled: Vec<(&String, &DbssState)> = snap
         .dbss
         .iter()
@@ -61,11 +58,13 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
                 *by_status.entry(job.status.as_str()).or_insert(0) += 1;
             }
             for (status, n) in by_status {
-                m.encode_family(&DbssStatusLabels {
-                    resource_id: resource,
-                    status,
-                })?
-                .encode_gauge(&n)?;
+                m.gauge(
+                    &DbssStatusLabels {
+                        resource_id: resource,
+                        status,
+                    },
+                    n,
+                )?;
             }
             Ok(())
         },
@@ -101,7 +100,7 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
                     job_type: job.job_type.as_deref().unwrap_or(crate::aggregate::UNKNOWN),
                     status: job.status.as_str(),
                 };
-                m.encode_family(&labels)?.encode_gauge(&duration)?;
+                m.gauge(&labels, duration)?;
             }
             Ok(())
         },
@@ -119,8 +118,7 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
                     job_type,
                     error_code,
                 };
-                m.encode_family(&labels)?
-                    .encode_counter::<NoLabelSet, _, f64>(n, None)?;
+                m.counter(&labels, n)?;
             }
             Ok(())
         },
@@ -137,10 +135,12 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
         Gauge,
         &dbss_attempts,
         |m, (resource, a)| {
-            m.encode_family(&ResourceLabels {
-                resource_id: resource,
-            })?
-            .encode_gauge(&i64::from(a.failure.is_none()))
+            m.gauge(
+                &ResourceLabels {
+                    resource_id: resource,
+                },
+                i64::from(a.failure.is_none()),
+            )
         },
     )?;
     family(
@@ -150,10 +150,12 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
         Gauge,
         &dbss_attempts,
         |m, (resource, a)| {
-            m.encode_family(&ResourceLabels {
-                resource_id: resource,
-            })?
-            .encode_gauge(&a.duration.as_secs_f64())
+            m.gauge(
+                &ResourceLabels {
+                    resource_id: resource,
+                },
+                a.duration.as_secs_f64(),
+            )
         },
     )?;
     Ok(())

@@ -1,8 +1,5 @@
 //! The exporter's own look-ups of each cloud: discovery and the service's clock.
 
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
-use prometheus_client::metrics::MetricType;
-
 use super::*;
 label_set! {
     struct CloudLabels<'a> {
@@ -25,19 +22,16 @@ label_set! {
 }
 }
 
-pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
     let snap = view.snap;
-    use MetricType::{Counter, Gauge};
+    use Kind::{Counter, Gauge};
     family(
         encoder,
         "dcs_exporter_discovery_errors",
         "Failed look-ups of instances and nodes, by cloud and reason.",
         Counter,
         &snap.discovery_errors,
-        |m, ((cloud, reason), n)| {
-            m.encode_family(&DiscoveryErrorLabels { cloud, reason })?
-                .encode_counter::<NoLabelSet, _, f64>(n, None)
-        },
+        |m, ((cloud, reason), n)| m.counter(&DiscoveryErrorLabels { cloud, reason }, n),
     )?;
 
     family(
@@ -47,12 +41,14 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
         Counter,
         &snap.context_errors,
         |m, ((instance_id, operation, reason), n)| {
-            m.encode_family(&ContextErrorLabels {
-                instance_id,
-                operation,
-                reason,
-            })?
-            .encode_counter::<NoLabelSet, _, f64>(n, None)
+            m.counter(
+                &ContextErrorLabels {
+                    instance_id,
+                    operation,
+                    reason,
+                },
+                n,
+            )
         },
     )?;
     family(
@@ -61,10 +57,7 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
         "Whether the cloud's last look-up of its instances and nodes succeeded (a failed one keeps the nodes known before, and is retried with backoff).",
         Gauge,
         &snap.last_discovery,
-        |m, (cloud, failure)| {
-            m.encode_family(&CloudLabels { cloud })?
-                .encode_gauge(&i64::from(failure.is_none()))
-        },
+        |m, (cloud, failure)| m.gauge(&CloudLabels { cloud }, i64::from(failure.is_none())),
     )?;
     family(
         encoder,
@@ -72,7 +65,7 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
         "Every node is scanned this often (scan_interval).",
         Gauge,
         snap.scan_interval,
-        |m, interval| m.encode_gauge(&interval.as_secs_f64()),
+        |m, interval| m.gauge(&(), interval.as_secs_f64()),
     )?;
     family(
         encoder,
@@ -80,10 +73,7 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
         "The cloud service's clock minus this machine's, from the Date of its answers; the age of stored lists is judged on the service's clock.",
         Gauge,
         &snap.clock_offsets,
-        |m, (cloud, offset)| {
-            m.encode_family(&CloudLabels { cloud })?
-                .encode_gauge(offset)
-        },
+        |m, (cloud, offset)| m.gauge(&CloudLabels { cloud }, offset),
     )?;
 
     Ok(())

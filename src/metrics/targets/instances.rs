@@ -1,8 +1,5 @@
 //! Each instance's context and each node's limits: what joins and headroom need.
 
-use prometheus_client::encoding::DescriptorEncoder;
-use prometheus_client::metrics::MetricType;
-
 use super::*;
 use crate::snapshot::InstanceContext;
 
@@ -12,8 +9,8 @@ struct InstanceInfoLabels<'a> {
     context: &'a InstanceContext,
 }
 
-impl EncodeLabelSet for InstanceInfoLabels<'_> {
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> std::fmt::Result {
+impl LabelSet for InstanceInfoLabels<'_> {
+    fn each(&self, label: &mut dyn FnMut(&str, &str)) {
         let c = self.context;
         let pass_through = match c.client_ip_pass_through {
             Some(true) => "true",
@@ -31,15 +28,11 @@ impl EncodeLabelSet for InstanceInfoLabels<'_> {
             ("client_ip_pass_through", pass_through),
         ];
         for (name, value) in fixed {
-            EncodeLabel::encode(&(name, value.capped()), encoder.encode_label())?;
+            label(name, value.capped());
         }
         for (name, value) in &c.tags {
-            EncodeLabel::encode(
-                &(name.as_str(), value.as_str().capped()),
-                encoder.encode_label(),
-            )?;
+            label(name, value.as_str().capped());
         }
-        Ok(())
     }
 }
 
@@ -58,8 +51,8 @@ label_set! {
 }
 }
 
-pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
-    use MetricType::Gauge;
+pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
+    use Kind::Gauge;
     if view.exposition().shows("slow_commands") {
         slow_commands(view, encoder)?;
     }
@@ -70,11 +63,13 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
         Gauge,
         &view.snap.instances,
         |m, (instance_id, context)| {
-            m.encode_family(&InstanceInfoLabels {
-                instance_id,
-                context,
-            })?
-            .encode_gauge(&1i64)
+            m.gauge(
+                &InstanceInfoLabels {
+                    instance_id,
+                    context,
+                },
+                1i64,
+            )
         },
     )?;
     family(
@@ -85,10 +80,7 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
         view.nodes
             .iter()
             .filter_map(|(k, n)| Some((*k, n.info.max_clients?))),
-        |m, (key, limit)| {
-            m.encode_family(&node_labels(key))?
-                .encode_gauge(&(limit as i64))
-        },
+        |m, (key, limit)| m.gauge(&node_labels(key), limit as i64),
     )?;
     family(
         encoder,
@@ -98,16 +90,13 @@ pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::
         view.nodes
             .iter()
             .filter_map(|(k, n)| Some((*k, n.info.idle_timeout?))),
-        |m, (key, seconds)| {
-            m.encode_family(&node_labels(key))?
-                .encode_gauge(&(seconds as i64))
-        },
+        |m, (key, seconds)| m.gauge(&node_labels(key), seconds as i64),
     )
 }
 
 /// Slow commands by client, and their durations.
-fn slow_commands(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
-    use MetricType::{Counter, Histogram};
+fn slow_commands(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
+    use Kind::{Counter, Histogram};
     let mode = view.exposition().histograms;
     family(
         encoder,
@@ -123,13 +112,15 @@ fn slow_commands(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Resu
                     .map(move |(key, n)| (instance_id.as_str(), key, *n))
             }),
         |m, (instance_id, (shard, client_addr, command), n)| {
-            m.encode_family(&SlowCommandLabels {
-                instance_id,
-                shard,
-                client_addr,
-                command,
-            })?
-            .encode_counter::<NoLabelSet, _, u64>(&n, None)
+            m.counter(
+                &SlowCommandLabels {
+                    instance_id,
+                    shard,
+                    client_addr,
+                    command,
+                },
+                n,
+            )
         },
     )?;
     family(

@@ -7,18 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabel, EncodeLabelSet, EncodeLabelValue, LabelSetEncoder,
-    MetricEncoder, NativeHistogram, NativeHistogramBuckets, NoLabelSet,
-};
-use prometheus_client::metrics::MetricType;
+use prometheus_client::encoding::DescriptorEncoder;
 
+use super::exposition::{Exposition, FamilySink, HistogramSample, Kind, LabelSet, NativeSample};
 use crate::aggregate::Histogram;
 use crate::config::{ExpositionSettings, HistogramMode};
 use crate::snapshot::{NodeData, NodeKey, NodeState, Snapshot, Store};
 
-/// A label set that borrows its values from the snapshot (the derive takes no lifetimes).
-/// Destructuring makes a new field impossible to forget.
+/// A label set that borrows its values from the snapshot, each cut to
+/// [`MAX_LABEL_VALUE_CHARS`]. Destructuring makes a new field impossible to forget.
 macro_rules! label_set {
     (struct $name:ident<'a> { $($field:ident: $ty:ty),+ $(,)? }) => {
         #[derive(Clone, Copy, Debug)]
@@ -26,11 +23,10 @@ macro_rules! label_set {
             $($field: $ty),+
         }
 
-        impl EncodeLabelSet for $name<'_> {
-            fn encode(&self, encoder: &mut LabelSetEncoder) -> std::fmt::Result {
+        impl LabelSet for $name<'_> {
+            fn each(&self, label: &mut dyn FnMut(&str, &str)) {
                 let Self { $($field),+ } = *self;
-                $(EncodeLabel::encode(&(stringify!($field), $field.capped()), encoder.encode_label())?;)+
-                Ok(())
+                $(label(stringify!($field), $field.capped());)+
             }
         }
     };
@@ -58,12 +54,6 @@ impl Capped for &str {
     }
 }
 
-impl Capped for SubscriptionKind {
-    fn capped(self) -> Self {
-        self
-    }
-}
-
 mod dbss;
 mod exporter;
 mod instances;
@@ -79,13 +69,6 @@ label_set! {
 
 /// Said in every target metric's HELP: scrapes read what the scheduler last collected.
 const BACKGROUND: &str = "collected in the background on the scan interval";
-
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-enum SubscriptionKind {
-    channel,
-    pattern,
-}
 
 /// The target metrics, read from the store at each scrape.
 #[derive(Debug)]
@@ -117,15 +100,15 @@ fn seconds(t: SystemTime) -> f64 {
 }
 
 /// One metric family: its descriptor, then a sample per item.
-fn family<'e, T>(
-    encoder: &'e mut DescriptorEncoder,
+fn family<'e, E: Exposition, T>(
+    out: &'e mut E,
     name: &'e str,
     help: &str,
-    kind: MetricType,
+    kind: Kind,
     items: impl IntoIterator<Item = T>,
-    mut sample: impl FnMut(&mut MetricEncoder, T) -> std::fmt::Result,
+    mut sample: impl FnMut(&mut E::Family<'e>, T) -> std::fmt::Result,
 ) -> std::fmt::Result {
-    let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
+    let mut metric = out.family(name, help, kind)?;
     for item in items {
         sample(&mut metric, item)?;
     }
@@ -135,23 +118,27 @@ fn family<'e, T>(
 /// A histogram as `histograms` asks: `le` buckets (classic), native buckets with the `le` ones
 /// (both), or native buckets with only `+Inf` for the text formats (native).
 fn histogram(
-    metric: &mut MetricEncoder,
-    labels: &impl EncodeLabelSet,
+    metric: &mut impl FamilySink,
+    labels: &dyn LabelSet,
     h: &Histogram,
     mode: HistogramMode,
 ) -> std::fmt::Result {
-    let mut metric = metric.encode_family(labels)?;
+    let total = [h.count];
+    let mut sample = HistogramSample {
+        sum: h.sum,
+        count: h.count,
+        bounds: h.bounds(),
+        counts: h.counts(),
+        native: None,
+    };
     let native = match (mode, h.native()) {
-        (HistogramMode::Classic, _) | (_, None) => {
-            return metric.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets(), None);
-        }
+        (HistogramMode::Classic, _) | (_, None) => return metric.histogram(labels, &sample),
         (_, Some(native)) => native,
     };
-    let classic = if mode == HistogramMode::Both {
-        h.buckets()
-    } else {
-        vec![(f64::INFINITY, h.count)]
-    };
+    if mode == HistogramMode::Native {
+        sample.bounds = &[];
+        sample.counts = &total;
+    }
     let made;
     let (spans, deltas) = match native.sealed() {
         Some(sealed) => sealed,
@@ -160,24 +147,12 @@ fn histogram(
             &made
         }
     };
-    let empty = NativeHistogramBuckets {
-        spans: &[],
-        deltas: &[],
-    };
-    metric.encode_histogram_with_native::<NoLabelSet>(
-        h.sum,
-        h.count,
-        &classic,
-        None,
-        NativeHistogram {
-            schema: crate::aggregate::native::SCHEMA,
-            zero_threshold: crate::aggregate::native::ZERO_THRESHOLD,
-            zero_count: native.zero_count,
-            negative: empty,
-            positive: NativeHistogramBuckets { spans, deltas },
-            created: None,
-        },
-    )
+    sample.native = Some(NativeSample {
+        zero_count: native.zero_count,
+        spans,
+        deltas,
+    });
+    metric.histogram(labels, &sample)
 }
 
 fn node_labels(key: &NodeKey) -> NodeLabels<'_> {
@@ -187,20 +162,26 @@ fn node_labels(key: &NodeKey) -> NodeLabels<'_> {
     }
 }
 
-impl Collector for SnapshotCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+impl SnapshotCollector {
+    /// The target families, in the order of the exposition: sessions, instances and limits,
+    /// the top clients, scans, the exporter's own look-ups, DBSS.
+    pub fn write(&self, out: &mut impl Exposition) -> std::fmt::Result {
         let snapshot = self.store.load();
         let now = (self.clock)();
         let view = View::new(&snapshot, now, self.stale_after);
-        let encoder = &mut encoder;
-        // The order of the exposition: sessions, instances and limits, the top clients, scans,
-        // the exporter's own look-ups, DBSS.
-        nodes::sessions(&view, encoder)?;
-        instances::encode(&view, encoder)?;
-        top_clients::encode(&view, encoder)?;
-        nodes::scans(&view, encoder)?;
-        exporter::encode(&view, encoder)?;
-        dbss::encode(&view, encoder)
+        nodes::sessions(&view, out)?;
+        instances::encode(&view, out)?;
+        top_clients::encode(&view, out)?;
+        nodes::scans(&view, out)?;
+        exporter::encode(&view, out)?;
+        dbss::encode(&view, out)
+    }
+}
+
+/// The same families through prometheus-client's encoders, for a `Registry`.
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        self.write(&mut encoder)
     }
 }
 

@@ -1,8 +1,5 @@
 //! Each node's sessions (who, how idle, how old, how much buffer) and its scans.
 
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
-use prometheus_client::metrics::MetricType;
-
 use super::*;
 use crate::snapshot::{Attempt, NodeKey};
 
@@ -65,7 +62,7 @@ label_set! {
     struct SubscriptionLabels<'a> {
     instance_id: &'a str,
     node_id: &'a str,
-    kind: SubscriptionKind,
+    kind: &'a str,
 }
 }
 
@@ -81,8 +78,8 @@ label_set! {
 type PickHistogram = fn(&crate::aggregate::NodeAggregate) -> &Histogram;
 
 /// Metadata and the session families of the nodes with fresh data.
-pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
-    use MetricType::{Gauge, Histogram as Hist};
+pub(super) fn sessions(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
+    use Kind::{Gauge, Histogram as Hist};
     let (nodes, fresh) = (&view.nodes, &view.fresh);
     family(
         encoder,
@@ -102,7 +99,7 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
                 az: &i.az,
                 cloud_eye_node: &i.cloud_eye_id,
             };
-            m.encode_family(&labels)?.encode_gauge(&1i64)
+            m.gauge(&labels, 1i64)
         },
     )?;
     if view.exposition().shows("clients") {
@@ -123,7 +120,7 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
                         db: &c.db,
                         user: &c.user,
                     };
-                    m.encode_family(&labels)?.encode_gauge(&c.sessions)?;
+                    m.gauge(&labels, c.sessions)?;
                 }
                 Ok(())
             },
@@ -145,7 +142,7 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
                         node_id: &key.node_id,
                         client_addr,
                     };
-                    m.encode_family(&labels)?.encode_gauge(n)?;
+                    m.gauge(&labels, n)?;
                 }
                 Ok(())
             },
@@ -167,7 +164,7 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
                         node_id: &key.node_id,
                         client_name,
                     };
-                    m.encode_family(&labels)?.encode_gauge(n)?;
+                    m.gauge(&labels, n)?;
                 }
                 Ok(())
             },
@@ -189,8 +186,7 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
                         node_id: &key.node_id,
                         kind: kind.as_str(),
                     };
-                    m.encode_family(&labels)?
-                        .encode_gauge(&data.aggregate.by_kind[kind as usize])?;
+                    m.gauge(&labels, data.aggregate.by_kind[kind as usize])?;
                 }
                 Ok(())
             },
@@ -212,7 +208,7 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
                         node_id: &key.node_id,
                         cmd,
                     };
-                    m.encode_family(&labels)?.encode_gauge(n)?;
+                    m.gauge(&labels, n)?;
                 }
                 Ok(())
             },
@@ -273,10 +269,7 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
             ),
             Gauge,
             fresh,
-            |m, (key, data)| {
-                m.encode_family(&node_labels(key))?
-                    .encode_gauge(&data.aggregate.output_memory_max)
-            },
+            |m, (key, data)| m.gauge(&node_labels(key), data.aggregate.output_memory_max),
         )?;
     }
     if view.exposition().shows("subscriptions") {
@@ -290,21 +283,15 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
             fresh,
             |m, (key, data)| {
                 for (kind, value) in [
-                    (
-                        SubscriptionKind::channel,
-                        data.aggregate.channel_subscriptions,
-                    ),
-                    (
-                        SubscriptionKind::pattern,
-                        data.aggregate.pattern_subscriptions,
-                    ),
+                    ("channel", data.aggregate.channel_subscriptions),
+                    ("pattern", data.aggregate.pattern_subscriptions),
                 ] {
                     let labels = SubscriptionLabels {
                         instance_id: &key.instance_id,
                         node_id: &key.node_id,
                         kind,
                     };
-                    m.encode_family(&labels)?.encode_gauge(&value)?;
+                    m.gauge(&labels, value)?;
                 }
                 Ok(())
             },
@@ -314,8 +301,8 @@ pub(super) fn sessions(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt
 }
 
 /// How old each node's data is, and how its last scans went.
-pub(super) fn scans(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
-    use MetricType::{Counter, Gauge};
+pub(super) fn scans(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
+    use Kind::{Counter, Gauge};
     let (nodes, fresh) = (&view.nodes, &view.fresh);
     let attempted: Vec<(&NodeKey, &Attempt)> = nodes
         .iter()
@@ -327,10 +314,7 @@ pub(super) fn scans(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::R
         &format!("When the service produced the session list of the latest scan; {BACKGROUND}."),
         Gauge,
         fresh.iter().filter_map(|(k, d)| Some((*k, d.data_time?))),
-        |m, (key, time)| {
-            m.encode_family(&node_labels(key))?
-                .encode_gauge(&seconds(time))
-        },
+        |m, (key, time)| m.gauge(&node_labels(key), seconds(time)),
     )?;
     family(
         encoder,
@@ -338,10 +322,7 @@ pub(super) fn scans(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::R
         "Whether the last scan of the node succeeded (1) or failed (0).",
         Gauge,
         &attempted,
-        |m, (key, a)| {
-            m.encode_family(&node_labels(key))?
-                .encode_gauge(&i64::from(a.failure.is_none()))
-        },
+        |m, (key, a)| m.gauge(&node_labels(key), i64::from(a.failure.is_none())),
     )?;
     family(
         encoder,
@@ -349,10 +330,7 @@ pub(super) fn scans(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::R
         "Wall time of the last scan of the node: the job and every page.",
         Gauge,
         &attempted,
-        |m, (key, a)| {
-            m.encode_family(&node_labels(key))?
-                .encode_gauge(&a.duration.as_secs_f64())
-        },
+        |m, (key, a)| m.gauge(&node_labels(key), a.duration.as_secs_f64()),
     )?;
     family(
         encoder,
@@ -360,10 +338,7 @@ pub(super) fn scans(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::R
         "The last scan's cycle: from its tick to its end, the wait for a turn (max_concurrent_scans) included; longer than dcs_exporter_scan_interval_seconds, scans are skipped.",
         Gauge,
         nodes.iter().filter_map(|(k, n)| Some((*k, n.last_cycle?))),
-        |m, (key, cycle)| {
-            m.encode_family(&node_labels(key))?
-                .encode_gauge(&cycle.as_secs_f64())
-        },
+        |m, (key, cycle)| m.gauge(&node_labels(key), cycle.as_secs_f64()),
     )?;
     family(
         encoder,
@@ -373,8 +348,7 @@ pub(super) fn scans(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::R
         &attempted,
         |m, (key, _)| {
             let skipped = view.snap.nodes.get(*key).map_or(0, |n| n.skipped);
-            m.encode_family(&node_labels(key))?
-                .encode_counter::<NoLabelSet, _, f64>(&skipped, None)
+            m.counter(&node_labels(key), skipped)
         },
     )?;
     family(
@@ -385,10 +359,7 @@ pub(super) fn scans(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::R
         nodes
             .iter()
             .filter_map(|(k, n)| Some((*k, n.data.as_ref()?.scanned))),
-        |m, (key, t)| {
-            m.encode_family(&node_labels(key))?
-                .encode_gauge(&seconds(t))
-        },
+        |m, (key, t)| m.gauge(&node_labels(key), seconds(t)),
     )?;
     family(
         encoder,
@@ -404,8 +375,7 @@ pub(super) fn scans(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::R
                     stage: stage.as_str(),
                     reason,
                 };
-                m.encode_family(&labels)?
-                    .encode_counter::<NoLabelSet, _, f64>(n, None)?;
+                m.counter(&labels, n)?;
             }
             Ok(())
         },

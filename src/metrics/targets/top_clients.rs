@@ -1,8 +1,5 @@
 //! The sessions that stand out on each node: the most idle, the largest buffers.
 
-use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder};
-use prometheus_client::metrics::MetricType;
-
 use super::*;
 use crate::aggregate::TopClient;
 use crate::snapshot::NodeKey;
@@ -20,7 +17,7 @@ label_set! {
 }
 
 fn top_clients(
-    metric: &mut MetricEncoder,
+    metric: &mut impl FamilySink,
     key: &NodeKey,
     clients: &[TopClient],
 ) -> std::fmt::Result {
@@ -34,13 +31,13 @@ fn top_clients(
             db: &c.db,
             cmd: &c.cmd,
         };
-        metric.encode_family(&labels)?.encode_gauge(&c.value)?;
+        metric.gauge(&labels, c.value)?;
     }
     Ok(())
 }
 
-pub(super) fn encode(view: &View, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
-    use MetricType::Gauge;
+pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
+    use Kind::Gauge;
     let fresh = &view.fresh;
     if !view.exposition().shows("top_clients") {
         return Ok(());
