@@ -225,7 +225,23 @@ async fn run(s: &Scenario) {
         .unwrap();
     let scrape = scrape_started.elapsed();
     let samples = body.lines().filter(|l| !l.starts_with('#')).count();
+    let peak_plain = common::memory_kib(pid).1;
+    // As Prometheus scrapes: gzip, which the exporter keeps for the scrapers that follow.
+    let gzip_started = Instant::now();
+    let gzipped = http
+        .get(format!("{base}/metrics"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    let gzip_scrape = gzip_started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let peak = common::memory_kib(pid).1;
+    let rss_after = common::memory_kib(pid).0;
     drop(child);
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);
@@ -249,11 +265,15 @@ async fn run(s: &Scenario) {
         per_million
     );
     println!(
-        "  peak RSS {:.1} MiB collecting, {:.1} MiB after a scrape; /metrics {samples} samples, {} KiB, scraped in {:.0} ms",
+        "  peak RSS {:.1} MiB collecting, {:.1} MiB after an uncompressed scrape, {:.1} MiB after a gzip one (RSS then {:.1} MiB); /metrics {samples} samples, {} KiB, scraped in {:.0} ms; gzipped {} KiB in {:.0} ms",
         collecting_peak as f64 / 1024.0,
+        peak_plain as f64 / 1024.0,
         peak as f64 / 1024.0,
+        rss_after as f64 / 1024.0,
         body.len() / 1024,
-        scrape.as_secs_f64() * 1e3
+        scrape.as_secs_f64() * 1e3,
+        gzipped / 1024,
+        gzip_scrape.as_secs_f64() * 1e3
     );
     println!(
         "  | {} | {} x {} | {} ms | {:.1} s | {:.1} s | {per_million:.2} | {:.1} / {:.1} MiB | {samples} / {} KiB / {:.0} ms |",

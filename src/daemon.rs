@@ -262,6 +262,14 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         shutdown_signal(),
     );
     tokio::pin!(server);
+    // What scans free (page bodies, aggregations) goes back to the system between them.
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(RELEASE_MEMORY_EVERY);
+        loop {
+            every.tick().await;
+            let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
+        }
+    });
     let mut scheduler_task = tokio::spawn(scheduler.run());
     loop {
         tokio::select! {
@@ -356,6 +364,9 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
+
+/// How often free memory is handed back to the system.
+const RELEASE_MEMORY_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

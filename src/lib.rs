@@ -12,6 +12,7 @@ pub mod demo;
 pub mod failure;
 pub mod files;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod operator;
 pub mod redis;

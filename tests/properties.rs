@@ -380,12 +380,12 @@ proptest! {
             *per_addr.entry(strip_port(&addr).to_string()).or_default() += 1;
             *per_db_user.entry((text(&c.db), text(&c.user))).or_default() += 1;
         }
-        let key = |c: &ClientCount| (c.client_addr.clone(), c.db.clone(), c.user.clone());
+        let key = |c: &ClientCount| (c.client_addr().to_string(), c.db().to_string(), c.user().to_string());
         prop_assert!(a.clients.windows(2).all(|w| key(&w[0]) < key(&w[1])), "sorted, each once");
         let (mut got_addr, mut got_db_user) = (HashMap::<_, u64>::new(), BTreeMap::<_, u64>::new());
         for c in &a.clients {
-            *got_addr.entry(c.client_addr.as_str()).or_default() += c.sessions;
-            *got_db_user.entry((c.db.clone(), c.user.clone())).or_default() += c.sessions;
+            *got_addr.entry(c.client_addr()).or_default() += c.sessions;
+            *got_db_user.entry((c.db().to_string(), c.user().to_string())).or_default() += c.sessions;
         }
         prop_assert_eq!(got_db_user, per_db_user);
         prop_assert!(got_addr.len() <= s.max_client_addrs + 1);

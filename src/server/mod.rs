@@ -251,7 +251,9 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
                 flate2::Compression::fast(),
             );
             format.write(&encoder.targets, &encoder.registry, &mut gzip)?;
-            gzip.finish().map_err(|e| e.to_string())
+            let gzip = gzip.finish().map_err(|e| e.to_string());
+            crate::memory::release_free_memory();
+            gzip
         })
         .await;
         let gzip = match encoded {
@@ -310,6 +312,7 @@ fn streamed(state: Arc<AppState>, format: Format) -> Response {
             }
             sender.abort(std::io::Error::other(error));
         }
+        crate::memory::release_free_memory();
     });
     (
         [
@@ -544,6 +547,57 @@ fn credentials_table(out: &mut String, accounts: &crate::accounts::Accounts, now
 #[cfg(test)]
 mod format_tests {
     use super::*;
+
+    /// A streamed body hands on every chunk in order, and a scraper that goes away stops the
+    /// writing with an error the handler does not log.
+    #[test]
+    fn a_streamed_body_carries_every_chunk_and_notices_a_scraper_gone() {
+        use http_body_util::BodyExt;
+        use std::io::Write;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (mut sender, body) =
+            http_body_util::channel::Channel::<bytes::Bytes, std::io::Error>::new(2);
+        let handle = runtime.handle().clone();
+        let writer = std::thread::spawn(move || {
+            let mut sink = ChannelWriter {
+                sender: &mut sender,
+                runtime: handle,
+            };
+            for i in 0..100u8 {
+                sink.write_all(&[i; 1000]).unwrap();
+            }
+        });
+        let received = runtime.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(10), body.collect())
+                .await
+                .unwrap()
+                .unwrap()
+                .to_bytes()
+        });
+        writer.join().unwrap();
+        assert_eq!(received.len(), 100_000);
+        assert!(
+            received
+                .chunks(1000)
+                .enumerate()
+                .all(|(i, c)| c.iter().all(|b| *b == i as u8))
+        );
+
+        let (mut sender, body) =
+            http_body_util::channel::Channel::<bytes::Bytes, std::io::Error>::new(2);
+        drop(body);
+        let mut sink = ChannelWriter {
+            sender: &mut sender,
+            runtime: runtime.handle().clone(),
+        };
+        let error = sink.write_all(b"metrics").unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe);
+        assert!(error.to_string().contains(GONE));
+    }
 
     fn accept(value: &str) -> Format {
         let mut headers = HeaderMap::new();

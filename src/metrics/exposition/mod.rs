@@ -69,6 +69,9 @@ impl Value {
 }
 
 /// A metric's labels, in order.
+///
+/// Their values must stay where they are for the whole encoding (borrowed from the snapshot,
+/// or static): writers know a value repeated from the metric before by its address.
 pub trait LabelSet {
     fn each(&self, label: &mut dyn FnMut(&str, &str));
 }
@@ -130,3 +133,110 @@ pub trait FamilySink {
 
 /// Output is handed on in chunks of about this size.
 const CHUNK: usize = 64 * 1024;
+
+/// A metric's labels as a writer encodes them, reusing what the metric before had in common.
+///
+/// Consecutive metrics mostly share their leading labels (a node's `instance_id` and
+/// `node_id`, then often an address): a label whose name and value are the very same strings
+/// as at the same place in the metric before is not read or escaped again. Strings are
+/// compared by address and length, so the snapshot's memory is not touched for them either.
+#[derive(Default)]
+struct EncodedLabels {
+    bytes: Vec<u8>,
+    /// Per label: the addresses and lengths of its name and value, and where it ends in `bytes`.
+    marks: Vec<([usize; 4], usize)>,
+}
+
+impl EncodedLabels {
+    /// Encodes `labels`, each new one by `write` (which appends it to the bytes).
+    fn set(&mut self, labels: &dyn LabelSet, write: fn(&mut Vec<u8>, &str, &str)) {
+        let (bytes, marks) = (&mut self.bytes, &mut self.marks);
+        let mut same = 0;
+        let mut reusing = true;
+        labels.each(&mut |name, value| {
+            let key = [
+                name.as_ptr() as usize,
+                name.len(),
+                value.as_ptr() as usize,
+                value.len(),
+            ];
+            if reusing {
+                if marks.get(same).is_some_and(|(k, _)| *k == key) {
+                    // Tests run debug builds: a value that did not stay in place shows here.
+                    #[cfg(debug_assertions)]
+                    {
+                        let start = same.checked_sub(1).map_or(0, |i| marks[i].1);
+                        let mut again = bytes[..start].to_vec();
+                        write(&mut again, name, value);
+                        debug_assert_eq!(
+                            &again[start..],
+                            &bytes[start..marks[same].1],
+                            "label {name} changed at the same address"
+                        );
+                    }
+                    same += 1;
+                    return;
+                }
+                reusing = false;
+                bytes.truncate(same.checked_sub(1).map_or(0, |i| marks[i].1));
+                marks.truncate(same);
+            }
+            write(bytes, name, value);
+            marks.push((key, bytes.len()));
+        });
+        if reusing {
+            // Every label as before, but perhaps fewer of them.
+            bytes.truncate(same.checked_sub(1).map_or(0, |i| marks[i].1));
+            marks.truncate(same);
+        }
+    }
+
+    /// Forgets the labels: the next metric's are all written anew.
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.marks.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Pairs<'a>(Vec<(&'a str, &'a str)>);
+
+    impl LabelSet for Pairs<'_> {
+        fn each(&self, label: &mut dyn FnMut(&str, &str)) {
+            for (name, value) in &self.0 {
+                label(name, value);
+            }
+        }
+    }
+
+    fn write(bytes: &mut Vec<u8>, name: &str, value: &str) {
+        if !bytes.is_empty() {
+            bytes.push(b',');
+        }
+        bytes.extend_from_slice(format!("{name}={value}").as_bytes());
+    }
+
+    #[test]
+    fn shared_leading_labels_are_reused_and_the_rest_written_anew() {
+        let (node, other) = (String::from("node-1"), String::from("node-1"));
+        let mut encoded = EncodedLabels::default();
+        let mut check = |labels: Vec<(&str, &str)>, want: &str| {
+            encoded.set(&Pairs(labels), write);
+            assert_eq!(String::from_utf8_lossy(&encoded.bytes), want);
+        };
+        check(vec![("node", &node), ("addr", "a")], "node=node-1,addr=a");
+        check(vec![("node", &node), ("addr", "b")], "node=node-1,addr=b");
+        check(vec![("node", &node)], "node=node-1");
+        check(
+            vec![("node", &node), ("addr", "b"), ("db", "0")],
+            "node=node-1,addr=b,db=0",
+        );
+        // Equal text in another string: written anew, the same bytes.
+        check(vec![("node", &other), ("addr", "c")], "node=node-1,addr=c");
+        check(vec![], "");
+        check(vec![("db", "1")], "db=1");
+    }
+}

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-use super::{Exposition, FamilySink, HistogramSample, Kind, LabelSet, Value};
+use super::{EncodedLabels, Exposition, FamilySink, HistogramSample, Kind, LabelSet, Value};
 use crate::aggregate::native::{SCHEMA, ZERO_THRESHOLD};
 
 /// Wire types.
@@ -60,6 +60,8 @@ pub struct ProtobufWriter<'w> {
     sink: &'w mut dyn io::Write,
     /// The family being written, without its length.
     family: Vec<u8>,
+    /// The current metric's labels (`LabelPair` fields).
+    labels: EncodedLabels,
     /// The metric being written, and a message nested in it.
     metric: Vec<u8>,
     nested: Vec<u8>,
@@ -71,6 +73,7 @@ impl<'w> ProtobufWriter<'w> {
         Self {
             sink,
             family: Vec::new(),
+            labels: EncodedLabels::default(),
             metric: Vec::with_capacity(1024),
             nested: Vec::with_capacity(1024),
             failed: None,
@@ -104,9 +107,7 @@ impl<'w> ProtobufWriter<'w> {
 
     /// Starts a metric: its labels.
     fn start_metric(&mut self, labels: &dyn LabelSet) {
-        let metric = &mut self.metric;
-        metric.clear();
-        labels.each(&mut |name, value| {
+        self.labels.set(labels, |metric, name, value| {
             // LabelPair { name = 1; value = 2 }, an empty value left out.
             let mut length = 1 + varint_len(name.len() as u64) + name.len();
             if !value.is_empty() {
@@ -119,6 +120,8 @@ impl<'w> ProtobufWriter<'w> {
                 bytes_field(metric, 2, value.as_bytes());
             }
         });
+        self.metric.clear();
+        self.metric.extend_from_slice(&self.labels.bytes);
     }
 
     /// Ends a metric: field 4 of the family.
@@ -156,6 +159,7 @@ impl<'w> Exposition for ProtobufWriter<'w> {
         kind: Kind,
     ) -> Result<&'a mut ProtobufWriter<'w>, fmt::Error> {
         self.end_family();
+        self.labels.clear();
         if self.failed.is_some() {
             return Err(fmt::Error);
         }

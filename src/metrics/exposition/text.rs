@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-use super::{CHUNK, Exposition, FamilySink, HistogramSample, Kind, LabelSet, Value};
+use super::{CHUNK, EncodedLabels, Exposition, FamilySink, HistogramSample, Kind, LabelSet, Value};
 
 /// Writes families as text into `sink`, a chunk at a time.
 pub struct TextWriter<'w> {
@@ -12,7 +12,7 @@ pub struct TextWriter<'w> {
     openmetrics: bool,
     out: Vec<u8>,
     /// The current metric's labels, escaped, without braces.
-    labels: Vec<u8>,
+    labels: EncodedLabels,
     /// The bucket bounds last written, and their `le` values as this format prints them.
     le_bounds: Vec<f64>,
     le_values: Vec<String>,
@@ -26,7 +26,7 @@ impl<'w> TextWriter<'w> {
             sink,
             openmetrics,
             out: Vec::with_capacity(CHUNK + CHUNK / 4),
-            labels: Vec::with_capacity(256),
+            labels: EncodedLabels::default(),
             le_bounds: Vec::new(),
             le_values: Vec::new(),
             failed: None,
@@ -57,16 +57,14 @@ impl<'w> TextWriter<'w> {
 
     /// Escapes `labels` into the label scratch.
     fn set_labels(&mut self, labels: &dyn LabelSet) {
-        let scratch = &mut self.labels;
-        scratch.clear();
-        labels.each(&mut |name, value| {
-            if !scratch.is_empty() {
-                scratch.push(b',');
+        self.labels.set(labels, |out, name, value| {
+            if !out.is_empty() {
+                out.push(b',');
             }
-            scratch.extend_from_slice(name.as_bytes());
-            scratch.extend_from_slice(b"=\"");
-            escape_into(scratch, value);
-            scratch.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape_into(out, value);
+            out.push(b'"');
         });
     }
 
@@ -93,9 +91,9 @@ impl<'w> TextWriter<'w> {
     fn line_start(&mut self, name: &str, suffix: &str) {
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(suffix.as_bytes());
-        if !self.labels.is_empty() {
+        if !self.labels.bytes.is_empty() {
             self.out.push(b'{');
-            self.out.extend_from_slice(&self.labels);
+            self.out.extend_from_slice(&self.labels.bytes);
             self.out.push(b'}');
         }
         self.out.push(b' ');
@@ -137,13 +135,13 @@ impl<'w> TextWriter<'w> {
             self.out.extend_from_slice(b"le=\"");
             self.out.extend_from_slice(le);
             self.out.push(b'"');
-            if !self.labels.is_empty() {
+            if !self.labels.bytes.is_empty() {
                 self.out.push(b',');
-                self.out.extend_from_slice(&self.labels);
+                self.out.extend_from_slice(&self.labels.bytes);
             }
         } else {
-            if !self.labels.is_empty() {
-                self.out.extend_from_slice(&self.labels);
+            if !self.labels.bytes.is_empty() {
+                self.out.extend_from_slice(&self.labels.bytes);
                 self.out.push(b',');
             }
             self.out.extend_from_slice(b"le=\"");
@@ -197,6 +195,7 @@ impl<'w> Exposition for TextWriter<'w> {
             }
             self.out.push(b'\n');
         }
+        self.labels.clear();
         self.maybe_flush()?;
         Ok(TextFamily {
             writer: self,

@@ -116,9 +116,9 @@ pub(super) fn sessions(view: &View, encoder: &mut impl Exposition) -> std::fmt::
                     let labels = ClientLabels {
                         instance_id: &key.instance_id,
                         node_id: &key.node_id,
-                        client_addr: &c.client_addr,
-                        db: &c.db,
-                        user: &c.user,
+                        client_addr: c.client_addr(),
+                        db: c.db(),
+                        user: c.user(),
                     };
                     m.gauge(&labels, c.sessions)?;
                 }
