@@ -18,12 +18,16 @@ use dcs_session_exporter::cloud::signer::{
     ALGORITHM, SignableRequest, canonical_query_string, canonical_request, parse_authorization,
     parse_sdk_date, sdk_date, sign, signed_header_names, verify,
 };
+use dcs_session_exporter::config::HistogramMode;
 use dcs_session_exporter::config::{
     ClientAddrField, Config, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
 };
+use dcs_session_exporter::metrics::SnapshotCollector;
 use dcs_session_exporter::redis::parse_client_list;
+use dcs_session_exporter::server::Format;
 use dcs_session_exporter::session::{CLIENT_FIELDS, ClientInfo, ClientRef};
 use dcs_session_exporter::slowlog::{SlowCaps, SlowCommands, SlowEntry, SlowLogCursor};
+use dcs_session_exporter::snapshot::{Attempt, NodeData, NodeInfo, NodeKey, NodeState, Store};
 use percent_encoding::percent_decode_str;
 use proptest::collection::{btree_map, vec};
 use proptest::option::{of, weighted};
@@ -795,5 +799,87 @@ proptest! {
         pairs.sort();
         want.sort();
         prop_assert_eq!(pairs, want);
+    }
+}
+
+// ----- The exposition writers -------------------------------------------------------------------
+
+fn fixed_now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+/// A label value: mostly short text, sometimes what needs escaping or passes the cap.
+fn label_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[a-z0-9-]{0,12}",
+        2 => "[a-z\"\\\\\n λ]{0,8}",
+        1 => "\\PC{0,300}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The exporter's writers and prometheus-client's encoders give the same bytes for any
+    /// snapshot of nodes, in every format and histogram mode.
+    #[test]
+    fn the_writers_match_prometheus_clients_encoders(
+        nodes in vec(((label_value(), label_value(), label_value()), sessions()), 0..4),
+        s in settings(),
+        mode in select(vec![HistogramMode::Both, HistogramMode::Native, HistogramMode::Classic]),
+        offset in prop_oneof![Just(0.0), -1e9f64..1e9, Just(f64::NAN)],
+    ) {
+        let store = Arc::new(Store::new());
+        store.update(|snap| {
+            for ((instance_id, node_id, name), sessions) in &nodes {
+                let state = NodeState {
+                    info: NodeInfo {
+                        instance_name: name.clone(),
+                        node_name: name.clone(),
+                        max_clients: Some(10_000),
+                        ..Default::default()
+                    },
+                    last_attempt: Some(Attempt {
+                        finished: fixed_now(),
+                        duration: Duration::from_millis(1234),
+                        failure: None,
+                    }),
+                    data: Some(Arc::new(NodeData {
+                        aggregate: aggregate(Arc::clone(&s), sessions),
+                        data_time: Some(fixed_now()),
+                        scanned: fixed_now(),
+                    })),
+                    ..Default::default()
+                };
+                let key = NodeKey { instance_id: instance_id.as_str().into(), node_id: node_id.as_str().into() };
+                snap.nodes.insert(key, Arc::new(state));
+            }
+            snap.clock_offsets.insert("cloud".into(), offset);
+            Arc::make_mut(&mut snap.exposition).histograms = mode;
+        });
+        let targets = || SnapshotCollector::new(Arc::clone(&store), Duration::from_secs(180))
+            .with_clock(fixed_now);
+        let empty = prometheus_client::registry::Registry::default();
+        let mut reference = prometheus_client::registry::Registry::default();
+        reference.register_collector(Box::new(targets()));
+        for format in [Format::Text, Format::OpenMetrics, Format::Protobuf] {
+            let ours = format.encode(&targets(), &empty).unwrap();
+            let theirs = match format {
+                Format::Protobuf => {
+                    prometheus_client::encoding::prometheus_protobuf::encode_to_vec(&reference).unwrap()
+                }
+                Format::OpenMetrics => {
+                    let mut text = String::new();
+                    prometheus_client::encoding::text::encode(&mut text, &reference).unwrap();
+                    text.into_bytes()
+                }
+                Format::Text => {
+                    let mut text = String::new();
+                    prometheus_client::encoding::prometheus_text::encode(&mut text, &reference).unwrap();
+                    text.into_bytes()
+                }
+            };
+            prop_assert!(ours == theirs, "{:?}: {} bytes against {}", format, ours.len(), theirs.len());
+        }
     }
 }
