@@ -817,6 +817,32 @@ async fn metrics_formats_and_endpoints() {
         .unwrap();
     assert!(refused.headers().get("content-encoding").is_none());
     assert!(refused.text().await.unwrap().contains("dcs_clients{"));
+
+    // Uncompressed scrapes at once, more than are encoded together: each waits its turn and
+    // gets the whole exposition.
+    let scrapes: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, url) = (h.http.clone(), format!("{}/metrics", h.exporter));
+            tokio::spawn(async move {
+                http.get(url)
+                    .header("Accept", "application/openmetrics-text; version=1.0.0")
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for scrape in scrapes {
+        let body = tokio::time::timeout(Duration::from_secs(60), scrape)
+            .await
+            .expect("every scrape is answered")
+            .unwrap();
+        assert!(body.ends_with("# EOF\n"), "whole: {} bytes", body.len());
+        assert_eq!(series(&body), series(&direct));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

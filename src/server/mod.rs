@@ -209,18 +209,34 @@ struct Encoded {
 
 /// One cache a format: the scrapers that take gzip (Prometheus does) share one encoding of
 /// unchanged data, kept only compressed (about a tenth of its size).
-#[derive(Default)]
 pub struct EncodeCache {
     protobuf: tokio::sync::Mutex<Option<Encoded>>,
     openmetrics: tokio::sync::Mutex<Option<Encoded>>,
     classic: tokio::sync::Mutex<Option<Encoded>>,
+    /// Uncompressed scrapes encoded at once; the others wait their turn, so that many of
+    /// them cost neither every core nor a buffer each.
+    streams: Arc<tokio::sync::Semaphore>,
+}
+
+/// How many uncompressed scrapes are encoded at once.
+const CONCURRENT_STREAMS: usize = 2;
+
+impl Default for EncodeCache {
+    fn default() -> Self {
+        Self {
+            protobuf: Default::default(),
+            openmetrics: Default::default(),
+            classic: Default::default(),
+            streams: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_STREAMS)),
+        }
+    }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(&headers);
     let content_type = format.content_type();
     if !accepts_gzip(&headers) {
-        return streamed(state, format);
+        return streamed(state, format).await;
     }
     let cache = match format {
         Format::Protobuf => &state.encoded.protobuf,
@@ -295,11 +311,15 @@ async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
 
 /// An uncompressed exposition, encoded for this scraper and sent as it is written, a chunk
 /// at a time: no full copy is held.
-fn streamed(state: Arc<AppState>, format: Format) -> Response {
+async fn streamed(state: Arc<AppState>, format: Format) -> Response {
+    let Ok(permit) = Arc::clone(&state.encoded.streams).acquire_owned().await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    };
     let (mut sender, body) =
         http_body_util::channel::Channel::<bytes::Bytes, std::io::Error>::new(2);
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
+        let _turn = permit;
         let mut sink = ChannelWriter {
             sender: &mut sender,
             runtime,
