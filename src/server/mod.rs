@@ -1,5 +1,5 @@
-//! The HTTP face: `/metrics` (OpenMetrics when asked for, else the classic text format), a
-//! landing page with every target's last scan, `/healthz` and `/readyz`.
+//! The HTTP face: `/metrics` (protobuf or OpenMetrics when asked for, else the classic text
+//! format), a landing page with every target's last scan, `/healthz` and `/readyz`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -208,7 +208,7 @@ struct Encoded {
 }
 
 /// One cache a format: the scrapers that take gzip (Prometheus does) share one encoding of
-/// unchanged data, kept only compressed (about a tenth of its size).
+/// unchanged data, kept only compressed (a tenth to a fifteenth of its size).
 pub struct EncodeCache {
     protobuf: tokio::sync::Mutex<Option<Encoded>>,
     openmetrics: tokio::sync::Mutex<Option<Encoded>>,
