@@ -114,9 +114,7 @@ impl<'w> TextWriter<'w> {
             Value::Int(v) => self
                 .out
                 .extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
-            Value::Uint(v) => self
-                .out
-                .extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+            Value::Uint(v) => self.uint(v),
             Value::Float(v) => self.float(v),
         }
     }
