@@ -1,0 +1,3 @@
+//! The integration tests, one binary: each area a module, sharing one harness.
+
+mod structure;
