@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::aggregate::{Histogram, OTHER, UNKNOWN, strip_port};
+use crate::aggregate::{Histogram, OTHER, UNKNOWN};
+use crate::cloud::dcs::{SlowlogItem, parse_list_time};
+use crate::redis::SlowlogRecord;
+use crate::session::strip_port;
 
 /// Bounds of the slow-command duration histogram, in seconds: slow logs record from a
 /// threshold of about 10 ms by default, and a command of seconds blocks every client.
@@ -65,6 +68,43 @@ impl SlowEntry {
     /// The address a client field gives (`ip:port`, `[v6]:port` or an address).
     pub fn client_host(addr: &str) -> String {
         strip_port(addr.trim()).to_string()
+    }
+
+    /// An entry of a DCS instance's slow log; `None` without a time to place it by.
+    pub fn from_dcs(item: &SlowlogItem) -> Option<SlowEntry> {
+        let time = parse_list_time(item.start_time.as_deref()?)?;
+        let millis: f64 = item
+            .duration
+            .as_deref()
+            .and_then(|d| d.trim().parse().ok())
+            .filter(|d: &f64| d.is_finite() && *d >= 0.0)
+            .unwrap_or(0.0);
+        Some(SlowEntry {
+            id: item.id.unwrap_or(-1),
+            time,
+            duration: Duration::from_secs_f64(millis / 1000.0),
+            shard: item.shard_name.clone().unwrap_or_default(),
+            role: item.node_role.clone().unwrap_or_default(),
+            client_addr: item
+                .client_ip
+                .as_deref()
+                .map(SlowEntry::client_host)
+                .unwrap_or_default(),
+            command: SlowEntry::command_name(item.command.as_deref().unwrap_or("")),
+        })
+    }
+
+    /// An entry of a Redis server's `SLOWLOG GET`; `shard` names the node.
+    pub fn from_redis(record: &SlowlogRecord, shard: &str) -> SlowEntry {
+        SlowEntry {
+            id: record.id,
+            time: SystemTime::UNIX_EPOCH + Duration::from_secs(record.timestamp.max(0) as u64),
+            duration: Duration::from_micros(record.micros.max(0) as u64),
+            shard: shard.to_string(),
+            role: String::new(),
+            client_addr: SlowEntry::client_host(&record.client_addr),
+            command: SlowEntry::command_name(record.args.first().map_or("", String::as_str)),
+        }
     }
 
     fn key(&self) -> EntryKey {

@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime};
 
 use dcs_session_exporter::aggregate::{
     AggregateSettings, Aggregator, ClientCount, Histogram, NodeAggregate, OTHER, OTHER_NAME,
-    SessionKind, UNKNOWN, UNNAMED, aggregate, strip_port,
+    SessionKind, UNKNOWN, UNNAMED, aggregate,
 };
 use dcs_session_exporter::cloud::dbss::AuditJobs;
-use dcs_session_exporter::cloud::dcs::{ClientPage, DcsJob, InstancePage, LogicalNodes, PageSink};
+use dcs_session_exporter::cloud::dcs::{ClientPage, DcsJob, InstancePage, LogicalNodes};
 use dcs_session_exporter::cloud::error::ErrorBody;
 use dcs_session_exporter::cloud::page_reader::ClientPageRef;
 use dcs_session_exporter::cloud::page_reader::{read_page, read_page_with};
@@ -26,6 +26,7 @@ use dcs_session_exporter::metrics::SnapshotCollector;
 use dcs_session_exporter::redis::parse_client_list;
 use dcs_session_exporter::server::Format;
 use dcs_session_exporter::session::{CLIENT_FIELDS, ClientInfo, ClientRef};
+use dcs_session_exporter::session::{PageSink, strip_port};
 use dcs_session_exporter::slowlog::{SlowCaps, SlowCommands, SlowEntry, SlowLogCursor};
 use dcs_session_exporter::snapshot::{Attempt, NodeData, NodeInfo, NodeKey, NodeState, Store};
 use percent_encoding::percent_decode_str;

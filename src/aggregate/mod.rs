@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
-use crate::cloud::dcs::PageSink;
-use crate::session::{ClientInfo, ClientRef};
+use crate::session::{ClientInfo, ClientRef, PageSink, strip_port};
 
 /// The label value of addresses folded together past the `max_client_addrs` largest.
 pub use native::NativeBuckets;
@@ -525,18 +524,6 @@ pub struct Aggregator {
     idle_by_addr: HashMap<u32, u64>,
 }
 
-/// `ip` of `ip:port`, `[v6]:port` or a bare address.
-pub fn strip_port(addr: &str) -> &str {
-    if let Some(rest) = addr.strip_prefix('[') {
-        return rest.split_once(']').map_or(rest, |(ip, _)| ip);
-    }
-    match addr.rsplit_once(':') {
-        // A bare IPv6 address has more than one colon and no port.
-        Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
-        _ => addr,
-    }
-}
-
 impl Aggregator {
     pub fn new(settings: Arc<AggregateSettings>) -> Self {
         Self {
@@ -798,15 +785,6 @@ mod tests {
             cmd: Some("get".into()),
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn strips_ports() {
-        assert_eq!(strip_port("10.0.0.1:6379"), "10.0.0.1");
-        assert_eq!(strip_port("[::1]:6379"), "::1");
-        assert_eq!(strip_port("fe80::1"), "fe80::1");
-        assert_eq!(strip_port("10.0.0.1"), "10.0.0.1");
-        assert_eq!(strip_port("/tmp/redis.sock:0"), "/tmp/redis.sock");
     }
 
     #[test]

@@ -14,13 +14,11 @@ use super::credentials::refresh::Unusable;
 use super::credentials::{CredentialCell, Credentials, Provider};
 use super::endpoints::Endpoints;
 use super::error::{ApiError, ErrorBody, ErrorKind, Operation};
+use super::headers::{
+    HEADER_PROJECT_ID, HEADER_REQUEST_ID, HEADER_SDK_DATE, HEADER_SECURITY_TOKEN, USER_AGENT,
+};
 use super::ratelimit::RateLimiter;
-use super::signer::{self, HEADER_SDK_DATE, SignableRequest};
-
-pub const USER_AGENT: &str = concat!("dcs-session-exporter/", env!("CARGO_PKG_VERSION"));
-pub const HEADER_PROJECT_ID: &str = "X-Project-Id";
-pub const HEADER_SECURITY_TOKEN: &str = "X-Security-Token";
-pub const HEADER_REQUEST_ID: &str = "X-Request-Id";
+use super::signer::{self, SignableRequest};
 
 /// Retries of throttled (429) and failed (5xx) calls: exponential backoff with full jitter,
 /// never past the caller's deadline.

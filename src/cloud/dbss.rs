@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::client::{ApiClient, Call};
 use super::dcs::JobStatus;
 use super::error::{ApiError, Operation};
-use super::lenient;
+use crate::session::lenient;
 
 /// One job record.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,9 +9,9 @@ use tokio::time::Instant;
 
 use super::client::{ApiClient, Call, decode};
 use super::error::{ApiError, ErrorKind, Operation};
-use super::lenient;
 use super::page_reader::{self, ClientPageRef, PageHead};
-use crate::session::{ClientInfo, ClientRef};
+use crate::session::lenient;
+use crate::session::{ClientInfo, ClientRef, PageSink};
 
 /// Largest page the session list API serves.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -361,33 +361,6 @@ pub struct SlowlogItem {
     pub client_ip: Option<String>,
 }
 
-impl SlowlogItem {
-    /// The entry as the slow-command counters take it; `None` without a time to place it by.
-    pub fn to_entry(&self) -> Option<crate::slowlog::SlowEntry> {
-        use crate::slowlog::SlowEntry;
-        let time = parse_list_time(self.start_time.as_deref()?)?;
-        let millis: f64 = self
-            .duration
-            .as_deref()
-            .and_then(|d| d.trim().parse().ok())
-            .filter(|d: &f64| d.is_finite() && *d >= 0.0)
-            .unwrap_or(0.0);
-        Some(SlowEntry {
-            id: self.id.unwrap_or(-1),
-            time,
-            duration: Duration::from_secs_f64(millis / 1000.0),
-            shard: self.shard_name.clone().unwrap_or_default(),
-            role: self.node_role.clone().unwrap_or_default(),
-            client_addr: self
-                .client_ip
-                .as_deref()
-                .map(SlowEntry::client_host)
-                .unwrap_or_default(),
-            command: SlowEntry::command_name(self.command.as_deref().unwrap_or("")),
-        })
-    }
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlowlogPage {
     #[serde(default, deserialize_with = "lenient::opt_i64")]
@@ -443,26 +416,6 @@ pub fn decode_client_page_with<'a>(
             page.clients.into_iter().skip(handed_over).for_each(each);
             Ok(head)
         }
-    }
-}
-
-/// Receives the sessions of one stored session list as they are read, so that neither a list
-/// nor a page is ever held in memory.
-pub trait PageSink {
-    /// The list changed while it was paged: forget what was received and expect page one again.
-    fn restart(&mut self);
-    /// The next session of the list.
-    fn accept(&mut self, client: ClientRef<'_>);
-    /// A page was read whole and passed the checks of a list.
-    fn end_page(&mut self) {}
-}
-
-impl PageSink for Vec<ClientInfo> {
-    fn restart(&mut self) {
-        self.clear();
-    }
-    fn accept(&mut self, client: ClientRef<'_>) {
-        self.push(client.into_owned());
     }
 }
 

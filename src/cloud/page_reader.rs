@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::lenient;
+use crate::session::lenient;
 use crate::session::{CLIENT_FIELDS, ClientRef, FIELD_KINDS, FieldValue, Kind};
 
 /// Nesting deeper than this inside an ignored value is left to the serde decoder.

@@ -9,9 +9,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 
+use super::headers::{HEADER_CONTENT_SHA256, HEADER_SDK_DATE};
+
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
-pub const HEADER_SDK_DATE: &str = "X-Sdk-Date";
-pub const HEADER_CONTENT_SHA256: &str = "X-Sdk-Content-Sha256";
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
 /// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded with

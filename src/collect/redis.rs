@@ -12,6 +12,7 @@ use crate::cloud::dcs::SortOrder;
 use crate::config::RedisTarget;
 use crate::redis::{self, RedisEndpoint, RedisFailure};
 use crate::session::{address_matches, compare_clients};
+use crate::slowlog::SlowEntry;
 use crate::snapshot::{Failure, NodeData, Stage};
 
 /// One scan of a direct target: connect, list the sessions, aggregate them, read the limits.
@@ -59,7 +60,7 @@ pub async fn scan(
             Ok((records, now)) => Ok((
                 records
                     .iter()
-                    .map(|r| r.to_entry(&target.node_id))
+                    .map(|r| SlowEntry::from_redis(r, &target.node_id))
                     .collect(),
                 SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(now.max(0) as u64),
             )),

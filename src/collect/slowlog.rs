@@ -9,7 +9,7 @@ use tracing::Instrument;
 use super::{Shared, log_outcome, spread};
 use crate::cloud::ApiClient;
 use crate::failure::Failure;
-use crate::slowlog::{SlowLogCursor, lookback};
+use crate::slowlog::{SlowEntry, SlowLogCursor, lookback};
 
 /// Polls one instance's slow log, forever.
 pub(super) async fn slowlog_loop(shared: Arc<Shared>, api: ApiClient, instance_id: String) {
@@ -37,7 +37,7 @@ pub(super) async fn slowlog_loop(shared: Arc<Shared>, api: ApiClient, instance_i
         let _entered = span.enter();
         match result {
             Ok(items) => {
-                let entries = items.iter().filter_map(|i| i.to_entry()).collect();
+                let entries = items.iter().filter_map(SlowEntry::from_dcs).collect();
                 let new = cursor.take_new(entries, now);
                 tracing::debug!(read = items.len(), new = new.len(), "slow log read");
                 shared.store.record_slow_commands(&instance_id, &new, &caps);

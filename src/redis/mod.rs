@@ -261,23 +261,6 @@ pub async fn slowlog(
     Ok((records, now))
 }
 
-impl SlowlogRecord {
-    /// The entry as the slow-command counters take it; `shard` names the node.
-    pub fn to_entry(&self, shard: &str) -> crate::slowlog::SlowEntry {
-        use crate::slowlog::SlowEntry;
-        SlowEntry {
-            id: self.id,
-            time: std::time::SystemTime::UNIX_EPOCH
-                + Duration::from_secs(self.timestamp.max(0) as u64),
-            duration: Duration::from_micros(self.micros.max(0) as u64),
-            shard: shard.to_string(),
-            role: String::new(),
-            client_addr: SlowEntry::client_host(&self.client_addr),
-            command: SlowEntry::command_name(self.args.first().map_or("", String::as_str)),
-        }
-    }
-}
-
 /// Ends every normal and pub/sub session but the asking one; returns how many ended.
 pub async fn kill_all(endpoint: &RedisEndpoint, deadline: Instant) -> Result<u64, RedisFailure> {
     let mut conn = connect(endpoint, deadline).await?;

@@ -18,9 +18,9 @@ use std::sync::Arc;
 use super::Simulator;
 use crate::cloud::Secret;
 use crate::cloud::credentials::constant_time_eq;
-use crate::cloud::credentials::providers::{
+use crate::cloud::credentials::providers::NO_AGENCY_MESSAGE;
+use crate::cloud::headers::{
     HEADER_IDP_ID, HEADER_METADATA_TOKEN, HEADER_METADATA_TOKEN_TTL, HEADER_SUBJECT_TOKEN,
-    NO_AGENCY_MESSAGE,
 };
 
 /// How long issued credentials last when neither the request nor the simulator says.

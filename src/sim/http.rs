@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use super::state::{ErrorShape, InstancesQuery, ListQuery, SimError, api_not_found};
 use super::{FaultKind, RealTask, Simulator, credentials};
-use crate::cloud::client::{HEADER_PROJECT_ID, HEADER_REQUEST_ID, HEADER_SECURITY_TOKEN};
 use crate::cloud::error::Operation;
+use crate::cloud::headers::{HEADER_PROJECT_ID, HEADER_REQUEST_ID, HEADER_SECURITY_TOKEN};
 use crate::cloud::signer::{self, SignableRequest, VerifyError};
 
 /// Where the simulator serves CCE pod identity (`HC_CONTAINER_CREDENTIALS_FULL_URI`).
@@ -672,7 +672,7 @@ async fn slowlog(
             duration_ms: r.micros as f64 / 1000.0,
             shard: shard.clone(),
             role: role.clone(),
-            client_ip: crate::aggregate::strip_port(&r.client_addr).to_string(),
+            client_ip: crate::session::strip_port(&r.client_addr).to_string(),
             command: r.args.join(" "),
             first_served: None,
         }));

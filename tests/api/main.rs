@@ -22,15 +22,15 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use dcs_session_exporter::cloud::dcs::{
-    JobStatus, KillTarget, ListClientsQuery, ListInstancesQuery, PageSink, PagingOptions,
-    PollOptions, SortOrder,
+    JobStatus, KillTarget, ListClientsQuery, ListInstancesQuery, PagingOptions, PollOptions,
+    SortOrder,
 };
 use dcs_session_exporter::cloud::signer::{self, SignableRequest};
 use dcs_session_exporter::cloud::{
     ApiClient, ClientOptions, Credentials, Endpoints, ErrorKind, Operation, RateLimiter,
     RequestObserver, RetryPolicy,
 };
-use dcs_session_exporter::session::{ClientInfo, ClientRef};
+use dcs_session_exporter::session::{ClientInfo, ClientRef, PageSink};
 use dcs_session_exporter::sim::state::{ErrorShape, SimError};
 use dcs_session_exporter::sim::topology::DbssPaths;
 use dcs_session_exporter::sim::{Fault, SimConfig, Simulator, Topology};

@@ -20,7 +20,7 @@ const MAX_FILE_LINES: usize = 600;
 const MAX_FN_LINES: usize = 120;
 
 /// The files at the ground of the crate: they import nothing of it, and everything may import them.
-const GROUND: &[&str] = &["session.rs", "files.rs", "logging.rs", "memory.rs"];
+const GROUND: &[&str] = &["session/", "files.rs", "logging.rs", "memory.rs"];
 
 /// The layer rules: files under `from` (a folder ending in `/`, or a file) may not import files
 /// under any of `forbidden`. Paths are relative to `src/`.
@@ -35,6 +35,7 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
             "sim/",
             "config/",
             "snapshot",
+            "slowlog.rs",
             "daemon.rs",
             "cli.rs",
         ],
@@ -50,6 +51,7 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
             "sim/",
             "config/",
             "snapshot",
+            "slowlog.rs",
             "daemon.rs",
             "cli.rs",
         ],
@@ -656,7 +658,7 @@ fn violations(krate: &Crate) -> Vec<String> {
     }
     for ((from, to), why) in &edges {
         let why = why.join("; ");
-        if GROUND.contains(&from.as_str()) {
+        if GROUND.iter().any(|g| under(from, g)) && !GROUND.iter().any(|g| under(to, g)) {
             out.push(format!(
                 "{from} is a ground file and imports {to} ({why}): ground files import nothing of the crate"
             ));
@@ -666,7 +668,7 @@ fn violations(krate: &Crate) -> Vec<String> {
                 out.push(format!("{from} imports {to} ({why}): {reason}"));
             }
         }
-        if under(from, AGGREGATE) && !under(to, AGGREGATE) && !GROUND.contains(&to.as_str()) {
+        if under(from, AGGREGATE) && !under(to, AGGREGATE) && !GROUND.iter().any(|g| under(to, g)) {
             out.push(format!(
                 "{from} imports {to} ({why}): aggregate/ imports only the ground files ({})",
                 GROUND.join(", ")

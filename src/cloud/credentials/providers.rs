@@ -8,22 +8,22 @@ use std::time::{Duration, SystemTime};
 use reqwest::Url;
 
 use super::{CredentialSource, Credentials, Secret};
-use crate::cloud::signer::{self, HEADER_SDK_DATE, SignableRequest};
+use crate::cloud::headers::{
+    HEADER_IDP_ID, HEADER_METADATA_TOKEN, HEADER_METADATA_TOKEN_TTL, HEADER_SDK_DATE,
+    HEADER_SECURITY_TOKEN, HEADER_SUBJECT_TOKEN, USER_AGENT,
+};
+use crate::cloud::signer::{self, SignableRequest};
 
 /// The metadata service's address on every ECS, BMS and CCE node.
 pub const DEFAULT_METADATA_ENDPOINT: &str = "http://169.254.169.254";
 pub const METADATA_TOKEN_PATH: &str = "/meta-data/latest/api/token";
 pub const METADATA_SECURITY_KEY_PATH: &str = "/openstack/latest/securitykey";
-pub const HEADER_METADATA_TOKEN: &str = "X-Metadata-Token";
-pub const HEADER_METADATA_TOKEN_TTL: &str = "X-Metadata-Token-Ttl-Seconds";
 /// What the metadata service says when no agency is attached to the server.
 pub const NO_AGENCY_MESSAGE: &str = "Please configure Cloud Service Agency first";
 pub const ASSUME_WITH_OIDC_PATH: &str = "/v5/agencies/assume-with-oidc";
 pub const SECURITY_TOKENS_PATH: &str = "/v3.0/OS-CREDENTIAL/securitytokens";
 /// IAM's exchange of a federated id token for an unscoped token (`X-Subject-Token`).
 pub const ID_TOKEN_TOKENS_PATH: &str = "/v3.0/OS-AUTH/id-token/tokens";
-pub const HEADER_IDP_ID: &str = "X-Idp-Id";
-pub const HEADER_SUBJECT_TOKEN: &str = "X-Subject-Token";
 pub const IDP_ID_VAR: &str = "HUAWEICLOUD_SDK_IDP_ID";
 pub const ID_TOKEN_FILE_VAR: &str = "HUAWEICLOUD_SDK_ID_TOKEN_FILE";
 /// What Huawei's SDK asks of IAM for federated credentials: six hours.
@@ -244,7 +244,7 @@ impl Fetcher {
     pub fn new(proxy: Option<&str>) -> Result<Self, String> {
         let base = || {
             reqwest::Client::builder()
-                .user_agent(crate::cloud::client::USER_AGENT)
+                .user_agent(USER_AGENT)
                 .redirect(reqwest::redirect::Policy::none())
         };
         let local = base()
@@ -449,10 +449,7 @@ impl Fetcher {
             ),
         ];
         if let Some(token) = &base.security_token {
-            headers.push((
-                crate::cloud::client::HEADER_SECURITY_TOKEN.into(),
-                token.expose().to_string(),
-            ));
+            headers.push((HEADER_SECURITY_TOKEN.into(), token.expose().to_string()));
         }
         let signature = signer::sign(
             &SignableRequest {

@@ -12,7 +12,12 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::cloud::lenient;
+mod address;
+pub mod lenient;
+mod sink;
+
+pub use address::strip_port;
+pub use sink::PageSink;
 
 /// How a field is held and compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,27 @@
+//! A client's address as sessions give it, `ip:port`: what the exporter counts by is the host.
+
+/// `ip` of `ip:port`, `[v6]:port` or a bare address.
+pub fn strip_port(addr: &str) -> &str {
+    if let Some(rest) = addr.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(ip, _)| ip);
+    }
+    match addr.rsplit_once(':') {
+        // A bare IPv6 address has more than one colon and no port.
+        Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
+        _ => addr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_ports() {
+        assert_eq!(strip_port("10.0.0.1:6379"), "10.0.0.1");
+        assert_eq!(strip_port("[::1]:6379"), "::1");
+        assert_eq!(strip_port("fe80::1"), "fe80::1");
+        assert_eq!(strip_port("10.0.0.1"), "10.0.0.1");
+        assert_eq!(strip_port("/tmp/redis.sock:0"), "/tmp/redis.sock");
+    }
+}
