@@ -193,37 +193,8 @@ pub async fn discover(
         .iter()
         .any(|i| !known.names.contains_key(&i.id));
     if cloud.discovery.is_some() || names_missing {
-        let query = ListInstancesQuery {
-            tags: cloud
-                .discovery
-                .as_ref()
-                .map(|d| d.tags.clone())
-                .unwrap_or_default(),
-            ..ListInstancesQuery::default()
-        };
-        match api.list_instances(&query, deadline).await {
-            Ok(list) => {
-                known.names = list
-                    .iter()
-                    .filter_map(|i| {
-                        Some((i.instance_id.clone()?, i.name.clone().unwrap_or_default()))
-                    })
-                    .collect();
-                if let Some(discovery) = &cloud.discovery {
-                    known.discovered = list
-                        .iter()
-                        // Memcached instances have no session API.
-                        .filter(|i| {
-                            i.engine
-                                .as_deref()
-                                .is_none_or(|e| e.eq_ignore_ascii_case("redis"))
-                        })
-                        .filter(|i| discovery.accepts(i))
-                        .filter_map(|i| i.instance_id.clone())
-                        .collect();
-                }
-            }
-            Err(e) => errors.push((e.reason().into_owned(), format!("listing instances: {e}"))),
+        if let Err(e) = list_instances(api, cloud, known, deadline).await {
+            errors.push(e);
         }
     }
     let mut instances: Vec<(&str, &[String])> = cloud
@@ -262,57 +233,13 @@ pub async fn discover(
         }
         let (max_clients, idle_timeout) =
             known.limits.get(instance_id).copied().unwrap_or_default();
-        let found = match api.list_logical_nodes(instance_id, deadline).await {
-            Ok(list) => {
-                let by_id: HashMap<&str, &LogicalNode> = list
-                    .nodes
-                    .iter()
-                    .filter_map(|n| Some((n.node_id.as_deref()?, n)))
-                    .collect();
-                let targets: Vec<NodeTarget> = if explicit.is_empty() {
-                    client_nodes(&list.nodes)
-                        .into_iter()
-                        .filter_map(|n| {
-                            Some(target(
-                                &cloud.name,
-                                instance_id,
-                                &name,
-                                n.node_id.as_deref()?,
-                                Some(n),
-                            ))
-                        })
-                        .collect()
-                } else {
-                    explicit
-                        .iter()
-                        .map(|id| {
-                            target(
-                                &cloud.name,
-                                instance_id,
-                                &name,
-                                id,
-                                by_id.get(id.as_str()).copied(),
-                            )
-                        })
-                        .collect()
-                };
-                known.nodes.insert(instance_id.to_string(), targets.clone());
-                targets
-            }
-            Err(e) => {
-                errors.push((
-                    e.reason().into_owned(),
-                    format!("listing the nodes of instance {instance_id}: {e}"),
-                ));
-                // Keep scanning what was known; explicit nodes need no look-up to be scanned.
-                known.nodes.get(instance_id).cloned().unwrap_or_else(|| {
-                    explicit
-                        .iter()
-                        .map(|id| target(&cloud.name, instance_id, &name, id, None))
-                        .collect()
-                })
-            }
+        let instance = Instance {
+            cloud: &cloud.name,
+            id: instance_id,
+            name: &name,
+            explicit,
         };
+        let found = instance_nodes(api, &instance, known, &mut errors, deadline).await;
         nodes.extend(found.into_iter().map(|mut t| {
             t.info.max_clients = max_clients;
             t.info.idle_timeout = idle_timeout;
@@ -324,5 +251,122 @@ pub async fn discover(
         errors,
         instances: contexts,
         context_errors,
+    }
+}
+
+/// Lists the account's instances: their names, and those discovery accepts. Fails with
+/// `(reason, message)`.
+async fn list_instances(
+    api: &ApiClient,
+    cloud: &Cloud,
+    known: &mut Known,
+    deadline: Instant,
+) -> Result<(), (String, String)> {
+    let query = ListInstancesQuery {
+        tags: cloud
+            .discovery
+            .as_ref()
+            .map(|d| d.tags.clone())
+            .unwrap_or_default(),
+        ..ListInstancesQuery::default()
+    };
+    let list = api
+        .list_instances(&query, deadline)
+        .await
+        .map_err(|e| (e.reason().into_owned(), format!("listing instances: {e}")))?;
+    known.names = list
+        .iter()
+        .filter_map(|i| Some((i.instance_id.clone()?, i.name.clone().unwrap_or_default())))
+        .collect();
+    if let Some(discovery) = &cloud.discovery {
+        known.discovered = list
+            .iter()
+            // Memcached instances have no session API.
+            .filter(|i| {
+                i.engine
+                    .as_deref()
+                    .is_none_or(|e| e.eq_ignore_ascii_case("redis"))
+            })
+            .filter(|i| discovery.accepts(i))
+            .filter_map(|i| i.instance_id.clone())
+            .collect();
+    }
+    Ok(())
+}
+
+/// An instance whose nodes are looked up.
+struct Instance<'a> {
+    cloud: &'a str,
+    id: &'a str,
+    name: &'a str,
+    /// The nodes the configuration lists; empty for "the nodes that take clients".
+    explicit: &'a [String],
+}
+
+/// The instance's nodes to scan, from its logical nodes; on a failed look-up, those known
+/// before (or the explicit ones), with the error added to `errors`.
+async fn instance_nodes(
+    api: &ApiClient,
+    instance: &Instance<'_>,
+    known: &mut Known,
+    errors: &mut Vec<(String, String)>,
+    deadline: Instant,
+) -> Vec<NodeTarget> {
+    let &Instance {
+        cloud,
+        id: instance_id,
+        name,
+        explicit,
+    } = instance;
+    match api.list_logical_nodes(instance_id, deadline).await {
+        Ok(list) => {
+            let by_id: HashMap<&str, &LogicalNode> = list
+                .nodes
+                .iter()
+                .filter_map(|n| Some((n.node_id.as_deref()?, n)))
+                .collect();
+            let targets: Vec<NodeTarget> = if explicit.is_empty() {
+                client_nodes(&list.nodes)
+                    .into_iter()
+                    .filter_map(|n| {
+                        Some(target(
+                            cloud,
+                            instance_id,
+                            name,
+                            n.node_id.as_deref()?,
+                            Some(n),
+                        ))
+                    })
+                    .collect()
+            } else {
+                explicit
+                    .iter()
+                    .map(|id| {
+                        target(
+                            cloud,
+                            instance_id,
+                            name,
+                            id,
+                            by_id.get(id.as_str()).copied(),
+                        )
+                    })
+                    .collect()
+            };
+            known.nodes.insert(instance_id.to_string(), targets.clone());
+            targets
+        }
+        Err(e) => {
+            errors.push((
+                e.reason().into_owned(),
+                format!("listing the nodes of instance {instance_id}: {e}"),
+            ));
+            // Keep scanning what was known; explicit nodes need no look-up to be scanned.
+            known.nodes.get(instance_id).cloned().unwrap_or_else(|| {
+                explicit
+                    .iter()
+                    .map(|id| target(cloud, instance_id, name, id, None))
+                    .collect()
+            })
+        }
     }
 }

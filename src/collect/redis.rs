@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 
 use super::operations::{KillPlan, ListOptions, Listing, TargetError};
+use super::outcome::{NodeLimits, ScanOutcome};
 use super::settings::ScanSettings;
 use crate::aggregate::Aggregator;
 use crate::cloud::dcs::SortOrder;
@@ -21,7 +22,7 @@ pub async fn scan(
     endpoint: &RedisEndpoint,
     settings: &ScanSettings,
     deadline: Instant,
-) -> Result<super::ScanOutcome, Failure> {
+) -> Result<ScanOutcome, Failure> {
     let as_failure = |stage: Stage| move |f: RedisFailure| Failure::redis(stage, f);
     let mut conn = redis::connect(endpoint, deadline)
         .await
@@ -41,14 +42,14 @@ pub async fn scan(
     // The server's own limits; where CONFIG is renamed or forbidden, the configured ones.
     let (limits, limits_error) = match redis::limits(&mut conn, deadline).await {
         Ok((max_clients, timeout)) => (
-            super::NodeLimits {
+            NodeLimits {
                 max_clients: Some(max_clients),
                 idle_timeout: Some(timeout),
             },
             None,
         ),
         Err(f) => (
-            super::NodeLimits {
+            NodeLimits {
                 max_clients: target.max_clients,
                 idle_timeout: target.idle_timeout.map(|t| t.as_secs()),
             },
@@ -69,7 +70,7 @@ pub async fn scan(
     } else {
         None
     };
-    Ok(super::ScanOutcome {
+    Ok(ScanOutcome {
         slow_log,
         data: NodeData {
             aggregate: aggregator.finish(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
-use super::{Shared, log_outcome, spread};
+use super::runtime::{Shared, log_outcome, spread};
 use crate::cloud::ApiClient;
 use crate::failure::Failure;
 use crate::slowlog::{SlowEntry, SlowLogCursor, lookback};

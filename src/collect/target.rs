@@ -5,11 +5,12 @@
 use tokio::time::Instant;
 
 use super::operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
+use super::outcome::ScanOutcome;
 use super::settings::ScanSettings;
 use crate::cloud::ApiClient;
 use crate::config::{Config, PasswordSource, RedisTarget};
 use crate::session::CLIENT_FIELDS;
-use crate::snapshot::{Failure, NodeData, Stage};
+use crate::snapshot::{Failure, Stage};
 
 pub enum Target {
     /// A DCS instance, whose nodes are scanned one by one.
@@ -22,25 +23,6 @@ pub enum Target {
 /// discovery). A new kind of direct target is added here.
 pub fn direct_targets(config: &Config) -> Vec<Target> {
     config.redis.iter().cloned().map(Target::Redis).collect()
-}
-
-/// A successful scan: the data, and the node's role and limits when the scan learns them.
-pub struct ScanOutcome {
-    pub data: NodeData,
-    pub role: Option<String>,
-    pub limits: Option<NodeLimits>,
-    /// Reading the limits failed (the scan did not): the operation and the reason.
-    pub limits_error: Option<(&'static str, String)>,
-    /// The node's slow log and the time by its clock, where the scan reads it; or why it could
-    /// not (the scan did not fail).
-    pub slow_log: Option<Result<(Vec<crate::slowlog::SlowEntry>, std::time::SystemTime), String>>,
-}
-
-/// A node's session limit and idle timeout, where known.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NodeLimits {
-    pub max_clients: Option<u64>,
-    pub idle_timeout: Option<u64>,
 }
 
 impl Target {

@@ -1,0 +1,250 @@
+//! One cloud account: its nodes looked up every discovery interval, a scan loop kept per node
+//! and a slow-log poller per instance, and what the look-up learned published.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+
+use super::discovery::{self, NodeTarget};
+use super::node_loop::node_loop;
+use super::runtime::{CloudRuntime, Shared, describe};
+use super::slowlog;
+use super::target::Target;
+use crate::snapshot::{NodeKey, Source};
+
+/// The wait after a failed look-up: 2 s, doubling, at most the discovery interval.
+fn discovery_retry(failures: u32, interval: Duration) -> Duration {
+    let base = Duration::from_secs(2).saturating_mul(1 << failures.min(16));
+    let ceiling = base.min(interval);
+    // Some jitter, so that accounts that failed together do not retry together.
+    ceiling.mul_f64(0.8 + 0.2 * rand::random::<f64>())
+}
+
+/// Looks up a cloud's nodes every `discovery_interval` (sooner, with backoff, after a failed
+/// look-up) and keeps one scan loop per node. A failed look-up keeps the nodes already known.
+pub(super) async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
+    let mut state = CloudLoop {
+        shared,
+        cloud,
+        running: HashMap::new(),
+        tasks: JoinSet::new(),
+        polling: HashMap::new(),
+        pollers: JoinSet::new(),
+        known: discovery::Known::default(),
+        failures: 0,
+        warned_twice: HashSet::new(),
+    };
+    loop {
+        let wait = state.round().await;
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// What one cloud's loop keeps between look-ups.
+struct CloudLoop {
+    shared: Arc<Shared>,
+    cloud: Arc<CloudRuntime>,
+    /// Scan loops, by node.
+    running: HashMap<NodeKey, AbortHandle>,
+    tasks: JoinSet<()>,
+    /// Slow-log pollers, by instance id.
+    polling: HashMap<String, AbortHandle>,
+    pollers: JoinSet<()>,
+    known: discovery::Known,
+    /// Failed look-ups in a row.
+    failures: u32,
+    /// Nodes another cloud scans, already warned about.
+    warned_twice: HashSet<NodeKey>,
+}
+
+impl CloudLoop {
+    /// One look-up and what follows from it; returns the wait until the next.
+    async fn round(&mut self) -> Duration {
+        let shared = Arc::clone(&self.shared);
+        let name = self.cloud.config.name.clone();
+        // Looking up many instances shares the account's rate with the scans: give it a whole
+        // interval (at least a minute), not one scan's timeout.
+        let budget = shared.settings.scan_interval.max(Duration::from_secs(60));
+        let mut found = discovery::discover(
+            &self.cloud.api,
+            &self.cloud.config,
+            &mut self.known,
+            Instant::now() + budget,
+        )
+        .await;
+        for (reason, message) in &found.errors {
+            tracing::warn!(cloud = %name, reason, "node discovery: {message}");
+        }
+        let wanted: HashMap<NodeKey, NodeTarget> = std::mem::take(&mut found.nodes)
+            .into_iter()
+            .filter(|t| shared.owns(&[&t.key.instance_id, &t.key.node_id]))
+            .map(|t| (t.key.clone(), t))
+            .collect();
+        // Instances whose slow log this replica reads: one replica each.
+        let slow_logs: HashSet<String> = found
+            .instances
+            .iter()
+            .filter(|(id, c)| c.slow_log && shared.owns(&[id.as_str()]))
+            .map(|(id, _)| id.clone())
+            .collect();
+        retain_tasks(&mut self.polling, |id| slow_logs.contains(id));
+        let wanted = self.publish(&found, wanted, &slow_logs);
+        self.start_scans(wanted);
+        self.start_pollers(slow_logs);
+        self.reap();
+        let interval = shared.settings.discovery_interval;
+        if found.errors.is_empty() {
+            self.failures = 0;
+            interval
+        } else {
+            self.failures += 1;
+            discovery_retry(self.failures - 1, interval)
+        }
+    }
+
+    /// Publishes what the look-up found, in one update, and returns the nodes this loop is to
+    /// scan: those found, less those another source already scans. Scan loops of nodes that
+    /// are gone are stopped.
+    fn publish(
+        &mut self,
+        found: &discovery::Found,
+        mut wanted: HashMap<NodeKey, NodeTarget>,
+        slow_logs: &HashSet<String>,
+    ) -> HashMap<NodeKey, NodeTarget> {
+        let name = self.cloud.config.name.as_str();
+        let source = Source::Cloud(name.to_string());
+        let (running, warned_twice) = (&mut self.running, &mut self.warned_twice);
+        self.shared.store.update(|s| {
+            // Counters of instances no longer polled by this cloud go with them.
+            s.slow_commands.retain(|id, _| {
+                slow_logs.contains(id) || s.instances.get(id).is_none_or(|c| c.cloud != name)
+            });
+            if found.errors.is_empty() {
+                s.discovered.insert(name.to_string());
+            }
+            s.last_discovery.insert(
+                name.to_string(),
+                found.errors.first().map(|(_, message)| message.clone()),
+            );
+            for (reason, _) in &found.errors {
+                *s.discovery_errors
+                    .entry((name.to_string(), reason.clone()))
+                    .or_insert(0) += 1;
+            }
+            for (instance_id, operation, reason) in &found.context_errors {
+                *s.context_errors
+                    .entry((instance_id.clone(), *operation, reason.clone()))
+                    .or_insert(0) += 1;
+            }
+            s.instances.retain(|_, c| c.cloud != name);
+            s.instances.extend(found.instances.iter().cloned());
+            // A node that another source already scans (the same instance reached through
+            // two clouds) is scanned once, by the first.
+            wanted.retain(|key, _| {
+                let other = s
+                    .nodes
+                    .get(key)
+                    .map(|n| &n.info.source)
+                    .filter(|other| **other != source && s.expected_source(other));
+                match other {
+                    Some(other) => {
+                        if warned_twice.insert(key.clone()) {
+                            tracing::warn!(
+                                cloud = %name,
+                                instance_id = %key.instance_id,
+                                node_id = %key.node_id,
+                                "this node is also found through {}: it is scanned there only",
+                                describe(other)
+                            );
+                        }
+                        false
+                    }
+                    None => true,
+                }
+            });
+            // Nodes that are gone take their series with them: those this loop scans, and
+            // any other of this cloud's (left by a configuration before a reload).
+            retain_tasks(running, |key| wanted.contains_key(key));
+            s.nodes
+                .retain(|key, node| node.info.source != source || wanted.contains_key(key));
+            for (key, target) in &wanted {
+                let node = Arc::make_mut(s.nodes.entry(key.clone()).or_default());
+                node.info = target.info.clone();
+            }
+        });
+        wanted
+    }
+
+    /// A scan loop for each wanted node that has none.
+    fn start_scans(&mut self, wanted: HashMap<NodeKey, NodeTarget>) {
+        let name = self.cloud.config.name.as_str();
+        for (key, _) in wanted {
+            if self.running.contains_key(&key) {
+                continue;
+            }
+            let span = tracing::info_span!("scan", cloud = %name, instance_id = %key.instance_id, node_id = %key.node_id);
+            let target = Arc::new(Target::Dcs {
+                api: self.cloud.api.clone(),
+                instance_id: key.instance_id.to_string(),
+            });
+            let task = self.tasks.spawn(node_loop(
+                Arc::clone(&self.shared),
+                target,
+                Some(name.to_string()),
+                key.clone(),
+                span,
+            ));
+            self.running.insert(key, task);
+        }
+    }
+
+    /// A slow-log poller for each instance that has none.
+    fn start_pollers(&mut self, slow_logs: HashSet<String>) {
+        for instance_id in slow_logs {
+            if self.polling.contains_key(&instance_id) {
+                continue;
+            }
+            let task = self.pollers.spawn(slowlog::slowlog_loop(
+                Arc::clone(&self.shared),
+                self.cloud.api.clone(),
+                instance_id.clone(),
+            ));
+            self.polling.insert(instance_id, task);
+        }
+    }
+
+    /// Forgets tasks that ended (they only end by panicking), so the next look-up starts them
+    /// again.
+    fn reap(&mut self) {
+        while let Some(ended) = self.pollers.try_join_next_with_id() {
+            if let Err(e) = ended {
+                if e.is_panic() {
+                    tracing::error!("a slow-log poller panicked: {e}");
+                }
+                self.polling.retain(|_, task| task.id() != e.id());
+            }
+        }
+        while let Some(ended) = self.tasks.try_join_next_with_id() {
+            if let Err(e) = ended {
+                if e.is_panic() {
+                    tracing::error!("a node's scan loop panicked: {e}");
+                }
+                self.running.retain(|_, task| task.id() != e.id());
+            }
+        }
+    }
+}
+
+/// Keeps the tasks whose key `keep` wants, and stops the others.
+fn retain_tasks<K>(tasks: &mut HashMap<K, AbortHandle>, keep: impl Fn(&K) -> bool) {
+    tasks.retain(|key, task| {
+        let kept = keep(key);
+        if !kept {
+            task.abort();
+        }
+        kept
+    });
+}

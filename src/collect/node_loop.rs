@@ -1,0 +1,206 @@
+//! One node's scans: on its own timer, within the shared permits, each outcome published.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
+
+use super::outcome::ScanOutcome;
+use super::runtime::{Shared, log_outcome, spread};
+use super::target::Target;
+use crate::cloud::ApiClient;
+use crate::slowlog::{SlowLogCursor, lookback};
+use crate::snapshot::{Attempt, Failure, NodeInfo, NodeKey, Source, Store};
+
+/// Scans one target on its own timer, forever, and publishes each outcome.
+async fn scan_loop<F, Fut>(shared: Arc<Shared>, key: NodeKey, span: tracing::Span, scan: F)
+where
+    F: Fn(Instant) -> Fut,
+    Fut: std::future::Future<Output = Result<ScanOutcome, Failure>>,
+{
+    let settings = &shared.settings;
+    tokio::time::sleep(spread(&key, settings.first_scan_spread)).await;
+    let mut ticker = tokio::time::interval(settings.scan_interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_failure = None;
+    let mut overran = false;
+    let mut slow_cursor = SlowLogCursor::new(lookback(settings.scan_interval));
+    let caps = settings.slow_caps();
+    loop {
+        let due = ticker.tick().await;
+        let Ok(_permit) = shared.permits.acquire().await else {
+            return;
+        };
+        let started = Instant::now();
+        let mut result = scan(started + settings.scan_timeout)
+            .instrument(span.clone())
+            .await;
+        let duration = started.elapsed();
+        // Ticks that came due while this one waited and ran: each is a scan skipped.
+        let cycle = due.elapsed();
+        let skipped = (cycle.as_nanos() / settings.scan_interval.as_nanos().max(1)) as u64;
+        {
+            let _entered = span.enter();
+            // Said when it starts and when it ends, not at every scan.
+            if (skipped > 0) != overran {
+                overran = skipped > 0;
+                if overran {
+                    tracing::warn!(
+                        cycle_ms = cycle.as_millis() as u64,
+                        skipped,
+                        "scans overrun the interval: raise scan_interval or max_concurrent_scans"
+                    );
+                } else {
+                    tracing::info!("scans fit the interval again");
+                }
+            }
+            if let Ok(outcome) = &result {
+                tracing::debug!(
+                    sessions = outcome.data.aggregate.sessions,
+                    duration_ms = duration.as_millis() as u64,
+                    "scanned"
+                );
+            }
+            log_outcome(&mut last_failure, result.as_ref().err(), "scan");
+        }
+        if let Ok(ScanOutcome {
+            limits_error: Some((operation, reason)),
+            ..
+        }) = &result
+        {
+            shared
+                .store
+                .count_context_error(&key.instance_id, operation, reason);
+        }
+        let slow_log = match &mut result {
+            Ok(outcome) => outcome.slow_log.take(),
+            Err(_) => None,
+        };
+        match slow_log {
+            Some(Ok((entries, now))) => {
+                let new = slow_cursor.take_new(entries, now);
+                shared
+                    .store
+                    .record_slow_commands(&key.instance_id, &new, &caps);
+            }
+            Some(Err(reason)) => {
+                shared
+                    .store
+                    .count_context_error(&key.instance_id, "slowlog_get", &reason);
+            }
+            None => {}
+        }
+        shared.store.update_node(&key, |node| {
+            let failure = result.as_ref().err().cloned();
+            if let Some(f) = &failure {
+                *node.errors.entry((f.stage, f.reason.clone())).or_insert(0) += 1;
+            }
+            node.last_attempt = Some(Attempt {
+                finished: SystemTime::now(),
+                duration,
+                failure,
+            });
+            node.skipped += skipped;
+            node.last_cycle = Some(cycle);
+            if let Ok(outcome) = result {
+                node.data = Some(Arc::new(outcome.data));
+                if let Some(role) = outcome.role {
+                    node.info.node_role = role;
+                }
+                if let Some(limits) = outcome.limits {
+                    node.info.max_clients = limits.max_clients;
+                    node.info.idle_timeout = limits.idle_timeout;
+                }
+            }
+        });
+    }
+}
+
+/// Scans one node of `target` on its own timer, forever. `cloud` names a DCS target's
+/// account, whose clock offset the scans keep up to date.
+pub(super) async fn node_loop(
+    shared: Arc<Shared>,
+    target: Arc<Target>,
+    cloud: Option<String>,
+    key: NodeKey,
+    span: tracing::Span,
+) {
+    // The node's scan job that outlived an earlier scan, waited on by the next.
+    let pending: Arc<tokio::sync::Mutex<Option<String>>> = Arc::default();
+    let scan = {
+        let (shared, key) = (Arc::clone(&shared), key.clone());
+        move |deadline| {
+            let (shared, target, key, pending, cloud) = (
+                Arc::clone(&shared),
+                Arc::clone(&target),
+                key.clone(),
+                Arc::clone(&pending),
+                cloud.clone(),
+            );
+            async move {
+                let mut pending = pending.lock().await;
+                // The client field of this instance: by its pass-through, with "auto".
+                let settings = match target.as_ref() {
+                    Target::Dcs { instance_id, .. } => {
+                        let pass_through = shared
+                            .store
+                            .load()
+                            .instances
+                            .get(instance_id)
+                            .and_then(|c| c.client_ip_pass_through);
+                        shared.scan.for_instance(pass_through)
+                    }
+                    Target::Redis(_) => Arc::clone(&shared.scan),
+                };
+                let result = target
+                    .scan(&key.node_id, &settings, &mut pending, deadline)
+                    .await;
+                if let (Target::Dcs { api, .. }, Some(cloud)) = (target.as_ref(), &cloud) {
+                    record_clock_offset(&shared.store, cloud, api);
+                }
+                result
+            }
+        }
+    };
+    scan_loop(shared, key, span, scan).await;
+}
+
+/// Publishes an account's clock offset when it moved by more than the error of its estimate.
+fn record_clock_offset(store: &Store, name: &str, api: &ApiClient) {
+    let Some(offset) = api.service_clock().offset_seconds() else {
+        return;
+    };
+    let known = store.load().clock_offsets.get(name).copied();
+    if known.is_none_or(|k| (k - offset).abs() > 1.0) {
+        store.update(|s| {
+            s.clock_offsets.insert(name.to_string(), offset);
+        });
+    }
+}
+
+/// Puts a direct target's node in the store before its first scan, so readiness waits for it.
+pub(super) fn register_direct(store: &Store, target: &Target) -> NodeKey {
+    let node_id = target.direct_node().unwrap_or_default();
+    let key = NodeKey {
+        instance_id: target.instance_id().into(),
+        node_id: node_id.into(),
+    };
+    let host = node_id
+        .rsplit_once(':')
+        .map_or(node_id, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    store.insert_node(&key, |n| {
+        n.info = NodeInfo {
+            source: Source::Direct,
+            instance_name: target.instance_id().to_string(),
+            node_name: node_id.to_string(),
+            node_role: String::new(),
+            node_ip: host,
+            ..NodeInfo::default()
+        };
+    });
+    key
+}
