@@ -1,0 +1,225 @@
+//! Calls about an instance: ending its sessions, its nodes, details, parameters, slow log, and
+//! the project's instance list.
+
+use std::time::SystemTime;
+
+use reqwest::Method;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::jobs::job_id;
+use super::wire::{
+    InstanceConfigs, InstancePage, InstanceSummary, KillTarget, ListInstancesQuery, LogicalNodes,
+    SlowlogItem, SlowlogPage,
+};
+use crate::cloud::client::{ApiClient, Call};
+use crate::cloud::error::{ApiError, ErrorKind, Operation};
+
+/// The most slow-log pages one read takes (100,000 entries, about 30 MB while read): a log
+/// that keeps growing while it is paged, or a window of more entries than that, cannot keep the
+/// reader or its memory. The oldest are read first; entries past them are not counted.
+const MAX_SLOWLOG_PAGES: usize = 100;
+
+#[derive(Serialize)]
+struct KillAllBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_id: Option<&'a str>,
+    kill_all_nodes: bool,
+}
+
+impl ApiClient {
+    /// Ends every session of one node, or of every node of the instance.
+    pub async fn kill_all_clients(
+        &self,
+        instance_id: &str,
+        target: &KillTarget,
+        deadline: Instant,
+    ) -> Result<String, ApiError> {
+        let [v, p, i, id] = self.instance_path(instance_id);
+        let body = match target {
+            KillTarget::Node(node) => KillAllBody {
+                node_id: Some(node),
+                kill_all_nodes: false,
+            },
+            KillTarget::AllNodes => KillAllBody {
+                node_id: None,
+                kill_all_nodes: true,
+            },
+        };
+        let call = Call::new(
+            Operation::KillAllClients,
+            Method::POST,
+            &[v, p, i, id, "clients", "kill-all"],
+        )
+        .json_body(&body);
+        job_id(call.operation, self.call_json(&call, deadline).await?)
+    }
+
+    /// Ends the sessions with these `peer` addresses on one node.
+    pub async fn kill_clients(
+        &self,
+        instance_id: &str,
+        node_id: &str,
+        peers: &[String],
+        deadline: Instant,
+    ) -> Result<(), ApiError> {
+        let [v, p, i, id] = self.instance_path(instance_id);
+        let call = Call::new(
+            Operation::KillClients,
+            Method::POST,
+            &[v, p, i, id, "clients", "kill"],
+        )
+        .json_body(&serde_json::json!({"node_id": node_id, "client_addrs": peers}));
+        self.call(&call, deadline).await.map(drop)
+    }
+
+    pub async fn list_logical_nodes(
+        &self,
+        instance_id: &str,
+        deadline: Instant,
+    ) -> Result<LogicalNodes, ApiError> {
+        let [v, p, i, id] = self.instance_path(instance_id);
+        let call = Call::new(
+            Operation::ListLogicalNodes,
+            Method::GET,
+            &[v, p, i, id, "logical-nodes"],
+        );
+        self.call_json(&call, deadline).await
+    }
+
+    /// One instance's details: tags, enterprise project, client IP pass-through, ...
+    pub async fn show_instance(
+        &self,
+        instance_id: &str,
+        deadline: Instant,
+    ) -> Result<InstanceSummary, ApiError> {
+        let [v, p, i, id] = self.instance_path(instance_id);
+        let call = Call::new(Operation::ShowInstance, Method::GET, &[v, p, i, id]);
+        self.call_json(&call, deadline).await
+    }
+
+    /// An instance's parameters (`maxclients`, `timeout`, ...).
+    pub async fn list_configurations(
+        &self,
+        instance_id: &str,
+        deadline: Instant,
+    ) -> Result<InstanceConfigs, ApiError> {
+        let [v, p, i, id] = self.instance_path(instance_id);
+        let call = Call::new(
+            Operation::ListConfigurations,
+            Method::GET,
+            &[v, p, i, id, "configs"],
+        );
+        self.call_json(&call, deadline).await
+    }
+
+    /// One page of an instance's slow log between two times (milliseconds since the epoch),
+    /// oldest first.
+    pub async fn list_slowlog(
+        &self,
+        instance_id: &str,
+        (start_ms, end_ms): (u128, u128),
+        offset: usize,
+        limit: u32,
+        deadline: Instant,
+    ) -> Result<SlowlogPage, ApiError> {
+        let [v, p, i, id] = self.instance_path(instance_id);
+        let call = Call::new(
+            Operation::ListSlowlog,
+            Method::GET,
+            &[v, p, i, id, "slowlog"],
+        )
+        .query("start_time", start_ms)
+        .query("end_time", end_ms)
+        .query("offset", offset)
+        .query("limit", limit.clamp(1, 1000))
+        .query("sort_key", "start_time")
+        .query("sort_dir", "asc");
+        self.call_json(&call, deadline).await
+    }
+
+    /// The entries of an instance's slow log between two times, oldest first: every page, up
+    /// to [`MAX_SLOWLOG_PAGES`] (logged when the window holds more).
+    pub async fn read_slowlog(
+        &self,
+        instance_id: &str,
+        (start, end): (SystemTime, SystemTime),
+        deadline: Instant,
+    ) -> Result<Vec<SlowlogItem>, ApiError> {
+        let ms = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis()
+        };
+        let window = (ms(start), ms(end));
+        let mut items = Vec::new();
+        for _ in 0..MAX_SLOWLOG_PAGES {
+            let page = self
+                .list_slowlog(instance_id, window, items.len(), 1000, deadline)
+                .await?;
+            let received = page.slowlogs.len();
+            items.extend(page.slowlogs);
+            let total = page.total_num.or(page.count);
+            let done = match total {
+                Some(total) => items.len() >= total.max(0) as usize,
+                None => received < 1000,
+            };
+            if received == 0 || done {
+                return Ok(items);
+            }
+        }
+        tracing::warn!(
+            instance_id,
+            read = items.len(),
+            "the slow log holds more entries in its window than one read takes: the newest are not counted"
+        );
+        Ok(items)
+    }
+
+    /// Every instance of the project, all pages.
+    pub async fn list_instances(
+        &self,
+        query: &ListInstancesQuery,
+        deadline: Instant,
+    ) -> Result<Vec<InstanceSummary>, ApiError> {
+        let limit = query.page_size.unwrap_or(100).clamp(1, 1000);
+        let mut instances = Vec::new();
+        // Bounded: a service that keeps announcing more than it delivers cannot keep us here.
+        for _ in 0..10_000 {
+            let mut call = Call::new(
+                Operation::ListInstances,
+                Method::GET,
+                &["v2", self.project_id(), "instances"],
+            )
+            .query("offset", instances.len())
+            .query("limit", limit);
+            if let Some(name) = &query.name {
+                call = call.query("name", name);
+            }
+            if let Some(status) = &query.status {
+                call = call.query("status", status);
+            }
+            if !query.tags.is_empty() {
+                let tags: Vec<String> =
+                    query.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                call = call.query("tags", tags.join(","));
+            }
+            let page: InstancePage = self.call_json(&call, deadline).await?;
+            let received = page.instances.len();
+            instances.extend(page.instances);
+            // Without a total, a short page is the last.
+            let done = match page.instance_num {
+                Some(total) => instances.len() >= total.max(0) as usize,
+                None => received < limit as usize,
+            };
+            if received == 0 || done {
+                return Ok(instances);
+            }
+        }
+        Err(ApiError::new(
+            Operation::ListInstances,
+            ErrorKind::Inconsistent,
+            "the instance list did not end",
+        ))
+    }
+}
