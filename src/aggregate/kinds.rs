@@ -1,0 +1,88 @@
+//! What a session is, from its flags.
+
+/// What a session is, from its flags: a closed set, a metric label. The first five are
+/// exclusive (each session is exactly one of them, so they sum to the node's sessions); the
+/// last four are states that overlap them (a blocked normal session counts under `normal`
+/// and under `blocked`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SessionKind {
+    /// None of the others: an ordinary client.
+    Normal,
+    /// Subscribed to channels or patterns (flag `P`, or `sub`/`psub` above 0).
+    PubSub,
+    /// A replica connected to this node (flag `S`).
+    Replica,
+    /// This node's master, on a replica (flag `M`).
+    Master,
+    /// In `MONITOR` (flag `O`).
+    Monitor,
+    /// Blocked in a command (`BLPOP`, `XREAD BLOCK`, `WAIT`, ...; flag `b`).
+    Blocked,
+    /// Inside `MULTI` (flag `x`, or `multi` at 0 or more).
+    Transaction,
+    /// With client-side caching on (flag `t`).
+    Tracking,
+    /// Connected through a unix socket (flag `U`).
+    UnixSocket,
+}
+
+impl SessionKind {
+    pub const ALL: [SessionKind; 9] = [
+        SessionKind::Normal,
+        SessionKind::PubSub,
+        SessionKind::Replica,
+        SessionKind::Master,
+        SessionKind::Monitor,
+        SessionKind::Blocked,
+        SessionKind::Transaction,
+        SessionKind::Tracking,
+        SessionKind::UnixSocket,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Normal => "normal",
+            SessionKind::PubSub => "pubsub",
+            SessionKind::Replica => "replica",
+            SessionKind::Master => "master",
+            SessionKind::Monitor => "monitor",
+            SessionKind::Blocked => "blocked",
+            SessionKind::Transaction => "transaction",
+            SessionKind::Tracking => "tracking",
+            SessionKind::UnixSocket => "unix_socket",
+        }
+    }
+
+    /// Whether each session is exactly one of the exclusive kinds.
+    pub fn is_exclusive(self) -> bool {
+        (self as usize) < 5
+    }
+
+    /// The exclusive kind of a session, and the states it is in, by their flags.
+    pub fn of(
+        flags: &str,
+        sub: Option<i64>,
+        psub: Option<i64>,
+        multi: Option<i64>,
+    ) -> (Self, [bool; 4]) {
+        let has = |f: char| flags.contains(f);
+        let exclusive = if has('S') {
+            SessionKind::Replica
+        } else if has('M') {
+            SessionKind::Master
+        } else if has('O') {
+            SessionKind::Monitor
+        } else if has('P') || sub.unwrap_or(0) > 0 || psub.unwrap_or(0) > 0 {
+            SessionKind::PubSub
+        } else {
+            SessionKind::Normal
+        };
+        let states = [
+            has('b'),
+            has('x') || multi.is_some_and(|m| m >= 0),
+            has('t'),
+            has('U'),
+        ];
+        (exclusive, states)
+    }
+}
