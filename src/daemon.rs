@@ -99,14 +99,12 @@ fn prune(store: &Store, config: &Config) {
             .retain(|id, _| config.clouds.iter().any(|c| c.dbss_resources.contains(id)));
         s.instances
             .retain(|_, i| config.clouds.iter().any(|c| c.name == i.cloud));
-        let direct: Vec<&str> = config
-            .redis
-            .iter()
-            .filter(|r| r.slow_log)
-            .map(|r| r.name.as_str())
-            .collect();
+        let direct = crate::collect::direct_targets(config);
         s.slow_commands.retain(|id, _| {
-            direct.contains(&id.as_str()) || s.instances.get(id).is_some_and(|i| i.slow_log)
+            direct
+                .iter()
+                .any(|t| t.reads_slow_log() && t.instance_id() == id)
+                || s.instances.get(id).is_some_and(|i| i.slow_log)
         });
     });
 }
@@ -140,23 +138,7 @@ pub fn preflight(config: &Config, credentials: &CredentialsFn) -> Vec<String> {
 pub struct Unrunnable(pub Vec<String>);
 
 pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
-    let path = options.telemetry_path.as_str();
-    let reserved = [
-        "/",
-        "/healthz",
-        "/readyz",
-        "/-/reload",
-        crate::remediation::WEBHOOK_PATH,
-    ];
-    if !path.starts_with('/')
-        || path.contains(['{', '}', '*', '?', '#'])
-        || reserved.contains(&path)
-    {
-        anyhow::bail!(
-            "--web.telemetry-path {path:?} must be a plain path starting with / and not one of {}",
-            reserved.join(", ")
-        );
-    }
+    check_telemetry_path(&options.telemetry_path)?;
     let web = match &options.web_config {
         Some(path) => Some(crate::web_config::WebConfig::from_file(path)?),
         None => None,
@@ -171,7 +153,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     } else {
         None
     };
-    let mut config = match (&demo, &options.config) {
+    let config = match (&demo, &options.config) {
         (Some(demo), _) => demo.config.clone(),
         (None, Some(path)) => Config::from_file(path)?,
         (None, None) => anyhow::bail!("--config or --demo is required"),
@@ -195,30 +177,17 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         Arc::clone(&accounts),
     )));
     let reload_metrics = ReloadMetrics::register(&mut registry);
-    let remediation = match &config.remediation {
-        Some(settings) => {
-            let token =
-                crate::remediation::read_token(&settings.token).map_err(anyhow::Error::msg)?;
-            tracing::warn!(
-                dry_run = settings.dry_run,
-                allowed = settings.allow.len(),
-                "the remediation webhook is on at {}",
-                crate::remediation::WEBHOOK_PATH
-            );
-            crate::remediation::Remediator::new(
-                &config,
-                token,
-                Arc::clone(&accounts),
-                Arc::clone(&store),
-                &mut registry,
-            )
-        }
-        None => None,
+    let remediation = start_remediation(&config, &accounts, &store, &mut registry)?;
+    let mut running = Running {
+        config,
+        store: Arc::clone(&store),
+        accounts: Arc::clone(&accounts),
+        credentials,
+        observer,
+        shard: options.shard,
+        metrics: reload_metrics,
     };
-    let build = |config: &Config, accounts: &Accounts| -> anyhow::Result<Scheduler> {
-        Ok(Scheduler::new(config, Arc::clone(&store), accounts)?.with_shard(options.shard))
-    };
-    let scheduler = build(&config, &accounts.load())?;
+    let scheduler = running.scheduler(&running.config, &accounts.load())?;
     // The demo's configuration is built in: nothing to reload.
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let reloadable = options.config.is_some() && demo.is_none();
@@ -227,7 +196,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         registry,
         store: Arc::clone(&store),
         telemetry_path: options.telemetry_path.clone(),
-        stale_after: config.exporter.stale_after,
+        stale_after: running.config.exporter.stale_after,
         remediation,
         reload: (reloadable && options.enable_lifecycle).then(|| reload_tx.clone()),
         encoded: Default::default(),
@@ -241,35 +210,14 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             "scanning one shard of the targets"
         );
     }
-
-    let router = match &web {
-        Some(web) => web.protect(crate::server::router(state))?,
-        None => crate::server::router(state),
-    };
-    let listener = crate::server::listener::bind(options.listen_address)?;
-    let tls = web.as_ref().and_then(crate::web_config::WebConfig::tls);
-    let shown = crate::server::listener::shown_url(&listener, tls.is_some())?;
-    tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "exporter listening");
-    println!(
-        "exporter listening on {shown}{} (landing page {shown}/)",
-        options.telemetry_path
-    );
-    let server = crate::server::listener::serve(
-        listener,
-        router,
-        tls,
-        crate::server::listener::Limits::default(),
-        shutdown_signal(),
-    );
+    let server = serve(
+        options.listen_address,
+        &options.telemetry_path,
+        web.as_ref(),
+        state,
+    )?;
     tokio::pin!(server);
-    // What scans free (page bodies, aggregations) goes back to the system between them.
-    tokio::spawn(async {
-        let mut every = tokio::time::interval(RELEASE_MEMORY_EVERY);
-        loop {
-            every.tick().await;
-            let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
-        }
-    });
+    spawn_memory_release();
     let mut scheduler_task = tokio::spawn(scheduler.run());
     loop {
         tokio::select! {
@@ -279,42 +227,156 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             }
             Some(reply) = reload_rx.recv() => {
                 let path = options.config.as_ref().expect("only a file configuration is reloaded");
-                let outcome = Config::from_file(path)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|new| {
-                        if new.remediation != config.remediation {
-                            tracing::warn!("changes to [remediation] take effect at the next restart");
-                        }
-                        // Accounts whose settings and credentials did not change keep their
-                        // client, and so their rate and throttling state.
-                        let renewed =
-                            accounts.load().renew(&new, &credentials, Some(Arc::clone(&observer)));
-                        build(&new, &renewed).map(|s| (new, s, renewed))
-                    });
-                match outcome {
-                    Ok((new, scheduler, renewed)) => {
-                        accounts.store(Arc::new(renewed));
-                        scheduler_task.abort();
-                        // Let it end, so no scan of the old configuration writes after the prune.
-                        let _ = (&mut scheduler_task).await;
-                        prune(&store, &new);
-                        if new.exporter.stale_after != config.exporter.stale_after {
-                            tracing::warn!("a new stale_after takes effect at the next restart");
-                        }
-                        config = new;
-                        scheduler_task = tokio::spawn(scheduler.run());
-                        reload_metrics.succeeded();
-                        store.touch();
-                        tracing::info!(path = %path.display(), "configuration reloaded");
-                        let _ = reply.send(Ok(()));
-                    }
-                    Err(e) => {
-                        reload_metrics.successful.set(0);
-                        store.touch();
-                        tracing::error!(path = %path.display(), "reload failed, keeping the previous configuration: {e:#}");
-                        let _ = reply.send(Err(format!("{e:#}")));
-                    }
+                let outcome = running.reload(path, &mut scheduler_task).await;
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+}
+
+/// The telemetry path must be a plain path that no other endpoint takes.
+fn check_telemetry_path(path: &str) -> anyhow::Result<()> {
+    let reserved = [
+        "/",
+        "/healthz",
+        "/readyz",
+        "/-/reload",
+        crate::remediation::WEBHOOK_PATH,
+    ];
+    if !path.starts_with('/')
+        || path.contains(['{', '}', '*', '?', '#'])
+        || reserved.contains(&path)
+    {
+        anyhow::bail!(
+            "--web.telemetry-path {path:?} must be a plain path starting with / and not one of {}",
+            reserved.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The remediation webhook, when the configuration turns it on.
+fn start_remediation(
+    config: &Config,
+    accounts: &Arc<SharedAccounts>,
+    store: &Arc<Store>,
+    registry: &mut Registry,
+) -> anyhow::Result<Option<Arc<crate::remediation::Remediator>>> {
+    let Some(settings) = &config.remediation else {
+        return Ok(None);
+    };
+    let token = crate::remediation::read_token(&settings.token).map_err(anyhow::Error::msg)?;
+    tracing::warn!(
+        dry_run = settings.dry_run,
+        allowed = settings.allow.len(),
+        "the remediation webhook is on at {}",
+        crate::remediation::WEBHOOK_PATH
+    );
+    Ok(crate::remediation::Remediator::new(
+        config,
+        token,
+        Arc::clone(accounts),
+        Arc::clone(store),
+        registry,
+    ))
+}
+
+/// Binds the listener and returns the server, which runs until SIGINT or SIGTERM.
+fn serve(
+    listen_address: SocketAddr,
+    telemetry_path: &str,
+    web: Option<&crate::web_config::WebConfig>,
+    state: Arc<AppState>,
+) -> anyhow::Result<impl std::future::Future<Output = std::io::Result<()>>> {
+    let router = match web {
+        Some(web) => web.protect(crate::server::router(state))?,
+        None => crate::server::router(state),
+    };
+    let listener = crate::server::listener::bind(listen_address)?;
+    let tls = web.and_then(crate::web_config::WebConfig::tls);
+    let shown = crate::server::listener::shown_url(&listener, tls.is_some())?;
+    tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "exporter listening");
+    println!("exporter listening on {shown}{telemetry_path} (landing page {shown}/)");
+    Ok(crate::server::listener::serve(
+        listener,
+        router,
+        tls,
+        crate::server::listener::Limits::default(),
+        shutdown_signal(),
+    ))
+}
+
+/// What scans free (page bodies, aggregations) goes back to the system between them.
+fn spawn_memory_release() {
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(RELEASE_MEMORY_EVERY);
+        loop {
+            every.tick().await;
+            let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
+        }
+    });
+}
+
+/// What a reload replaces or keeps.
+struct Running {
+    config: Config,
+    store: Arc<Store>,
+    accounts: Arc<SharedAccounts>,
+    credentials: CredentialsFn,
+    observer: Arc<dyn RequestObserver>,
+    shard: Option<Shard>,
+    metrics: ReloadMetrics,
+}
+
+impl Running {
+    fn scheduler(&self, config: &Config, accounts: &Accounts) -> anyhow::Result<Scheduler> {
+        Ok(Scheduler::new(config, Arc::clone(&self.store), accounts)?.with_shard(self.shard))
+    }
+
+    /// Reads the file again and, when it is valid, swaps in its accounts and scheduler; an
+    /// invalid file keeps everything as it was.
+    async fn reload(
+        &mut self,
+        path: &std::path::Path,
+        scheduler_task: &mut tokio::task::JoinHandle<()>,
+    ) -> Result<(), String> {
+        let outcome = Config::from_file(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|new| {
+                if new.remediation != self.config.remediation {
+                    tracing::warn!("changes to [remediation] take effect at the next restart");
                 }
+                // Accounts whose settings and credentials did not change keep their
+                // client, and so their rate and throttling state.
+                let renewed = self.accounts.load().renew(
+                    &new,
+                    &self.credentials,
+                    Some(Arc::clone(&self.observer)),
+                );
+                self.scheduler(&new, &renewed).map(|s| (new, s, renewed))
+            });
+        match outcome {
+            Ok((new, scheduler, renewed)) => {
+                self.accounts.store(Arc::new(renewed));
+                scheduler_task.abort();
+                // Let it end, so no scan of the old configuration writes after the prune.
+                let _ = (&mut *scheduler_task).await;
+                prune(&self.store, &new);
+                if new.exporter.stale_after != self.config.exporter.stale_after {
+                    tracing::warn!("a new stale_after takes effect at the next restart");
+                }
+                self.config = new;
+                *scheduler_task = tokio::spawn(scheduler.run());
+                self.metrics.succeeded();
+                self.store.touch();
+                tracing::info!(path = %path.display(), "configuration reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.successful.set(0);
+                self.store.touch();
+                tracing::error!(path = %path.display(), "reload failed, keeping the previous configuration: {e:#}");
+                Err(format!("{e:#}"))
             }
         }
     }

@@ -43,6 +43,15 @@ impl Target {
         }
     }
 
+    /// Whether its scans read the node's slow log (a DCS instance's is polled apart, by the
+    /// instance's own flag).
+    pub fn reads_slow_log(&self) -> bool {
+        match self {
+            Target::Dcs { .. } => false,
+            Target::Redis(target) => target.slow_log,
+        }
+    }
+
     /// What it needs to run that can be missing (a password variable or file), checked before
     /// the first scan; warns about secret files others can read.
     pub fn preflight(&self) -> Result<(), String> {
