@@ -122,11 +122,17 @@ pub trait FamilySink {
     fn counter_value(&mut self, labels: &dyn LabelSet, value: Value) -> fmt::Result;
     fn histogram(&mut self, labels: &dyn LabelSet, histogram: &HistogramSample) -> fmt::Result;
 
-    fn gauge(&mut self, labels: &dyn LabelSet, value: impl Into<Value>) -> fmt::Result {
+    fn gauge(&mut self, labels: &dyn LabelSet, value: impl Into<Value>) -> fmt::Result
+    where
+        Self: Sized,
+    {
         self.gauge_value(labels, value.into())
     }
 
-    fn counter(&mut self, labels: &dyn LabelSet, value: impl Into<Value>) -> fmt::Result {
+    fn counter(&mut self, labels: &dyn LabelSet, value: impl Into<Value>) -> fmt::Result
+    where
+        Self: Sized,
+    {
         self.counter_value(labels, value.into())
     }
 }

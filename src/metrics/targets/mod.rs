@@ -118,7 +118,7 @@ fn family<'e, E: Exposition, T>(
 /// A histogram as `histograms` asks: `le` buckets (classic), native buckets with the `le` ones
 /// (both), or native buckets with only `+Inf` for the text formats (native).
 fn histogram(
-    metric: &mut impl FamilySink,
+    metric: &mut (impl FamilySink + ?Sized),
     labels: &dyn LabelSet,
     h: &Histogram,
     mode: HistogramMode,

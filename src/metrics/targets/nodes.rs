@@ -1,6 +1,7 @@
 //! Each node's sessions (who, how idle, how old, how much buffer) and its scans.
 
 use super::*;
+use crate::aggregate::{NodeAggregate, SessionKind};
 use crate::snapshot::{Attempt, NodeKey};
 
 label_set! {
@@ -75,18 +76,180 @@ label_set! {
 }
 }
 
-type PickHistogram = fn(&crate::aggregate::NodeAggregate) -> &Histogram;
+/// A family of every node with fresh data, from its aggregate: one entry of
+/// [`SESSION_FAMILIES`] each.
+struct SessionFamily {
+    /// The name `disable = [...]` turns it off by.
+    switch: &'static str,
+    name: &'static str,
+    /// What it counts; the HELP adds that it is collected in the background.
+    help: &'static str,
+    kind: Kind,
+    /// Writes the node's samples.
+    rows: fn(&mut dyn FamilySink, &NodeKey, &NodeAggregate, HistogramMode) -> std::fmt::Result,
+}
+
+/// The session families, in the order of the exposition.
+const SESSION_FAMILIES: &[SessionFamily] = &[
+    SessionFamily {
+        switch: "clients",
+        name: "dcs_clients",
+        help: "Client sessions of the latest scan by client address (IP; past the largest addresses, \"other\"), db and user",
+        kind: Kind::Gauge,
+        rows: |m, key, a, _| {
+            for c in &a.clients {
+                let labels = ClientLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    client_addr: c.client_addr(),
+                    db: c.db(),
+                    user: c.user(),
+                };
+                m.gauge_value(&labels, c.sessions.into())?;
+            }
+            Ok(())
+        },
+    },
+    SessionFamily {
+        switch: "clients_idle",
+        name: "dcs_clients_idle",
+        help: "Client sessions of the latest scan idle longer than idle_session_threshold (1h by default) that do not wait by design (blocked, subscribed), by client address as in dcs_clients; only addresses that have some",
+        kind: Kind::Gauge,
+        rows: |m, key, a, _| {
+            for (client_addr, n) in &a.idle_clients {
+                let labels = AddrLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    client_addr,
+                };
+                m.gauge_value(&labels, n.into())?;
+            }
+            Ok(())
+        },
+    },
+    SessionFamily {
+        switch: "clients_by_name",
+        name: "dcs_clients_by_name",
+        help: "Client sessions of the latest scan by client name (CLIENT SETNAME): the max_client_names names with most sessions, the rest as \"(other)\", sessions without a name as \"(unnamed)\"; the sum is the node's total",
+        kind: Kind::Gauge,
+        rows: |m, key, a, _| {
+            for (client_name, n) in &a.by_name {
+                let labels = NameLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    client_name,
+                };
+                m.gauge_value(&labels, n.into())?;
+            }
+            Ok(())
+        },
+    },
+    SessionFamily {
+        switch: "clients_by_kind",
+        name: "dcs_clients_by_kind",
+        help: "Client sessions of the latest scan by kind, from their flags: normal, pubsub, replica, master and monitor are exclusive and sum to the node's total; blocked, transaction, tracking and unix_socket are states counted besides",
+        kind: Kind::Gauge,
+        rows: |m, key, a, _| {
+            for kind in SessionKind::ALL {
+                let labels = KindLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    kind: kind.as_str(),
+                };
+                m.gauge_value(&labels, a.by_kind[kind as usize].into())?;
+            }
+            Ok(())
+        },
+    },
+    SessionFamily {
+        switch: "clients_by_command",
+        name: "dcs_clients_by_command",
+        help: "Client sessions of the latest scan by last command: the max_client_commands commands with most sessions, the rest as \"other\"; the sum is the node's total",
+        kind: Kind::Gauge,
+        rows: |m, key, a, _| {
+            for (cmd, n) in &a.by_command {
+                let labels = CommandLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    cmd,
+                };
+                m.gauge_value(&labels, n.into())?;
+            }
+            Ok(())
+        },
+    },
+    SessionFamily {
+        switch: "idle",
+        name: "dcs_client_idle_seconds",
+        help: "Idle time of every session of the latest scan",
+        kind: Kind::Histogram,
+        rows: |m, key, a, mode| histogram(m, &node_labels(key), &a.idle, mode),
+    },
+    SessionFamily {
+        switch: "idle_waiting",
+        name: "dcs_client_idle_waiting_seconds",
+        help: "Idle time of the sessions of the latest scan that wait by design (blocked in a command such as BLPOP, or subscribed), whose idleness is no leak: the idle-session alerts leave them out",
+        kind: Kind::Histogram,
+        rows: |m, key, a, mode| histogram(m, &node_labels(key), &a.idle_waiting, mode),
+    },
+    SessionFamily {
+        switch: "age",
+        name: "dcs_client_age_seconds",
+        help: "Connection age of every session of the latest scan",
+        kind: Kind::Histogram,
+        rows: |m, key, a, mode| histogram(m, &node_labels(key), &a.age, mode),
+    },
+    SessionFamily {
+        switch: "output_memory",
+        name: "dcs_client_output_memory_bytes",
+        help: "Output buffer memory (omem) of every session of the latest scan",
+        kind: Kind::Histogram,
+        rows: |m, key, a, mode| histogram(m, &node_labels(key), &a.output_memory, mode),
+    },
+    SessionFamily {
+        switch: "query_buffer",
+        name: "dcs_client_query_buffer_bytes",
+        help: "Query buffer length (qbuf) of every session of the latest scan",
+        kind: Kind::Histogram,
+        rows: |m, key, a, mode| histogram(m, &node_labels(key), &a.query_buffer, mode),
+    },
+    SessionFamily {
+        switch: "output_memory_max",
+        name: "dcs_client_output_memory_max_bytes",
+        help: "Largest output buffer memory of any session of the latest scan",
+        kind: Kind::Gauge,
+        rows: |m, key, a, _| m.gauge_value(&node_labels(key), a.output_memory_max.into()),
+    },
+    SessionFamily {
+        switch: "subscriptions",
+        name: "dcs_client_subscriptions",
+        help: "Pub/sub subscriptions of all sessions of the latest scan, by kind (channel: sub, pattern: psub)",
+        kind: Kind::Gauge,
+        rows: |m, key, a, _| {
+            for (kind, value) in [
+                ("channel", a.channel_subscriptions),
+                ("pattern", a.pattern_subscriptions),
+            ] {
+                let labels = SubscriptionLabels {
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    kind,
+                };
+                m.gauge_value(&labels, value.into())?;
+            }
+            Ok(())
+        },
+    },
+];
 
 /// Metadata and the session families of the nodes with fresh data.
 pub(super) fn sessions(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
-    use Kind::{Gauge, Histogram as Hist};
-    let (nodes, fresh) = (&view.nodes, &view.fresh);
     family(
         encoder,
         "dcs_node_info",
         "Metadata of each scanned DCS node (always 1), for joins; cloud_eye_node is the node's Cloud Eye dimension value (dcs_cluster_redis_node or dcs_cluster_proxy_node).",
-        Gauge,
-        nodes,
+        Kind::Gauge,
+        &view.nodes,
         |m, (key, node)| {
             let i = &node.info;
             let labels = NodeInfoLabels {
@@ -102,199 +265,18 @@ pub(super) fn sessions(view: &View, encoder: &mut impl Exposition) -> std::fmt::
             m.gauge(&labels, 1i64)
         },
     )?;
-    if view.exposition().shows("clients") {
-        family(
-            encoder,
-            "dcs_clients",
-            &format!(
-                "Client sessions of the latest scan by client address (IP; past the largest addresses, \"other\"), db and user; {BACKGROUND}."
-            ),
-            Gauge,
-            fresh,
-            |m, (key, data)| {
-                for c in &data.aggregate.clients {
-                    let labels = ClientLabels {
-                        instance_id: &key.instance_id,
-                        node_id: &key.node_id,
-                        client_addr: c.client_addr(),
-                        db: c.db(),
-                        user: c.user(),
-                    };
-                    m.gauge(&labels, c.sessions)?;
-                }
-                Ok(())
-            },
-        )?;
-    }
-    if view.exposition().shows("clients_idle") {
-        family(
-            encoder,
-            "dcs_clients_idle",
-            &format!(
-                "Client sessions of the latest scan idle longer than idle_session_threshold (1h by default) that do not wait by design (blocked, subscribed), by client address as in dcs_clients; only addresses that have some; {BACKGROUND}."
-            ),
-            Gauge,
-            fresh,
-            |m, (key, data)| {
-                for (client_addr, n) in &data.aggregate.idle_clients {
-                    let labels = AddrLabels {
-                        instance_id: &key.instance_id,
-                        node_id: &key.node_id,
-                        client_addr,
-                    };
-                    m.gauge(&labels, n)?;
-                }
-                Ok(())
-            },
-        )?;
-    }
-    if view.exposition().shows("clients_by_name") {
-        family(
-            encoder,
-            "dcs_clients_by_name",
-            &format!(
-                "Client sessions of the latest scan by client name (CLIENT SETNAME): the max_client_names names with most sessions, the rest as \"(other)\", sessions without a name as \"(unnamed)\"; the sum is the node's total; {BACKGROUND}."
-            ),
-            Gauge,
-            fresh,
-            |m, (key, data)| {
-                for (client_name, n) in &data.aggregate.by_name {
-                    let labels = NameLabels {
-                        instance_id: &key.instance_id,
-                        node_id: &key.node_id,
-                        client_name,
-                    };
-                    m.gauge(&labels, n)?;
-                }
-                Ok(())
-            },
-        )?;
-    }
-    if view.exposition().shows("clients_by_kind") {
-        family(
-            encoder,
-            "dcs_clients_by_kind",
-            &format!(
-                "Client sessions of the latest scan by kind, from their flags: normal, pubsub, replica, master and monitor are exclusive and sum to the node's total; blocked, transaction, tracking and unix_socket are states counted besides; {BACKGROUND}."
-            ),
-            Gauge,
-            fresh,
-            |m, (key, data)| {
-                for kind in crate::aggregate::SessionKind::ALL {
-                    let labels = KindLabels {
-                        instance_id: &key.instance_id,
-                        node_id: &key.node_id,
-                        kind: kind.as_str(),
-                    };
-                    m.gauge(&labels, data.aggregate.by_kind[kind as usize])?;
-                }
-                Ok(())
-            },
-        )?;
-    }
-    if view.exposition().shows("clients_by_command") {
-        family(
-            encoder,
-            "dcs_clients_by_command",
-            &format!(
-                "Client sessions of the latest scan by last command: the max_client_commands commands with most sessions, the rest as \"other\"; the sum is the node's total; {BACKGROUND}."
-            ),
-            Gauge,
-            fresh,
-            |m, (key, data)| {
-                for (cmd, n) in &data.aggregate.by_command {
-                    let labels = CommandLabels {
-                        instance_id: &key.instance_id,
-                        node_id: &key.node_id,
-                        cmd,
-                    };
-                    m.gauge(&labels, n)?;
-                }
-                Ok(())
-            },
-        )?;
-    }
-    let histograms: [(&str, &str, &str, PickHistogram); 5] = [
-        (
-            "idle",
-            "dcs_client_idle_seconds",
-            "Idle time of every session of the latest scan",
-            |a| &a.idle,
-        ),
-        (
-            "idle_waiting",
-            "dcs_client_idle_waiting_seconds",
-            "Idle time of the sessions of the latest scan that wait by design (blocked in a command such as BLPOP, or subscribed), whose idleness is no leak: the idle-session alerts leave them out",
-            |a| &a.idle_waiting,
-        ),
-        (
-            "age",
-            "dcs_client_age_seconds",
-            "Connection age of every session of the latest scan",
-            |a| &a.age,
-        ),
-        (
-            "output_memory",
-            "dcs_client_output_memory_bytes",
-            "Output buffer memory (omem) of every session of the latest scan",
-            |a| &a.output_memory,
-        ),
-        (
-            "query_buffer",
-            "dcs_client_query_buffer_bytes",
-            "Query buffer length (qbuf) of every session of the latest scan",
-            |a| &a.query_buffer,
-        ),
-    ];
     let mode = view.exposition().histograms;
-    for (switch, name, help, pick) in histograms {
-        if !view.exposition().shows(switch) {
+    for f in SESSION_FAMILIES {
+        if !view.exposition().shows(f.switch) {
             continue;
         }
         family(
             encoder,
-            name,
-            &format!("{help}; {BACKGROUND}."),
-            Hist,
-            fresh,
-            |m, (key, data)| histogram(m, &node_labels(key), pick(&data.aggregate), mode),
-        )?;
-    }
-    if view.exposition().shows("output_memory_max") {
-        family(
-            encoder,
-            "dcs_client_output_memory_max_bytes",
-            &format!(
-                "Largest output buffer memory of any session of the latest scan; {BACKGROUND}."
-            ),
-            Gauge,
-            fresh,
-            |m, (key, data)| m.gauge(&node_labels(key), data.aggregate.output_memory_max),
-        )?;
-    }
-    if view.exposition().shows("subscriptions") {
-        family(
-            encoder,
-            "dcs_client_subscriptions",
-            &format!(
-                "Pub/sub subscriptions of all sessions of the latest scan, by kind (channel: sub, pattern: psub); {BACKGROUND}."
-            ),
-            Gauge,
-            fresh,
-            |m, (key, data)| {
-                for (kind, value) in [
-                    ("channel", data.aggregate.channel_subscriptions),
-                    ("pattern", data.aggregate.pattern_subscriptions),
-                ] {
-                    let labels = SubscriptionLabels {
-                        instance_id: &key.instance_id,
-                        node_id: &key.node_id,
-                        kind,
-                    };
-                    m.gauge(&labels, value)?;
-                }
-                Ok(())
-            },
+            f.name,
+            &format!("{}; {BACKGROUND}.", f.help),
+            f.kind,
+            &view.fresh,
+            |m, (key, data)| (f.rows)(m, key, &data.aggregate, mode),
         )?;
     }
     Ok(())
