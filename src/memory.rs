@@ -4,6 +4,9 @@
 //! glibc's malloc otherwise keeps one arena per thread that has allocated (up to eight a
 //! core) and raises its mmap threshold to the largest block freed, after which page bodies
 //! and encodings come from arenas that keep their pages. Other C libraries: nothing to do.
+//!
+//! The one module of the library allowed unsafe code: calls into the C library.
+#![allow(unsafe_code)]
 
 /// Two arenas, and blocks of 128 KiB and more (page bodies, large encodings) mapped on their
 /// own, so that freeing them unmaps them. Call before other threads start.

@@ -500,6 +500,7 @@ async fn login_failures_are_scan_errors_with_bounded_reasons() {
     let password_var = format!("DCS_TEST_REDIS_PASSWORD_{}", std::process::id());
     let wrong_var = format!("DCS_TEST_REDIS_WRONG_{}", std::process::id());
     // SAFETY: no other thread reads these variables, whose names are unique to this test.
+    #[allow(unsafe_code)]
     unsafe {
         std::env::set_var(&password_var, "s3cret-pass");
         std::env::set_var(&wrong_var, "not-it");

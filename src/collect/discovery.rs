@@ -192,10 +192,10 @@ pub async fn discover(
         .dcs_instances
         .iter()
         .any(|i| !known.names.contains_key(&i.id));
-    if cloud.discovery.is_some() || names_missing {
-        if let Err(e) = list_instances(api, cloud, known, deadline).await {
-            errors.push(e);
-        }
+    if (cloud.discovery.is_some() || names_missing)
+        && let Err(e) = list_instances(api, cloud, known, deadline).await
+    {
+        errors.push(e);
     }
     let mut instances: Vec<(&str, &[String])> = cloud
         .dcs_instances
