@@ -140,23 +140,11 @@ pub(super) async fn node_loop(
             );
             async move {
                 let mut pending = pending.lock().await;
-                // The client field of this instance: by its pass-through, with "auto".
-                let settings = match target.as_ref() {
-                    Target::Dcs { instance_id, .. } => {
-                        let pass_through = shared
-                            .store
-                            .load()
-                            .instances
-                            .get(instance_id)
-                            .and_then(|c| c.client_ip_pass_through);
-                        shared.scan.for_instance(pass_through)
-                    }
-                    Target::Redis(_) => Arc::clone(&shared.scan),
-                };
+                let settings = target.scan_settings(&shared.scan, &shared.store.load());
                 let result = target
                     .scan(&key.node_id, &settings, &mut pending, deadline)
                     .await;
-                if let (Target::Dcs { api, .. }, Some(cloud)) = (target.as_ref(), &cloud) {
+                if let (Some(api), Some(cloud)) = (target.api(), &cloud) {
                     record_clock_offset(&shared.store, cloud, api);
                 }
                 result

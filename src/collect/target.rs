@@ -2,6 +2,8 @@
 //! shared API client, or a Redis server over a connection. The scheduler scans through it; the
 //! operator commands and the remediation webhook list and end sessions through it.
 
+use std::sync::Arc;
+
 use tokio::time::Instant;
 
 use super::operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
@@ -10,7 +12,7 @@ use super::settings::ScanSettings;
 use crate::cloud::ApiClient;
 use crate::config::{Config, PasswordSource, RedisTarget};
 use crate::session::CLIENT_FIELDS;
-use crate::snapshot::{Failure, Stage};
+use crate::snapshot::{Failure, Snapshot, Stage};
 
 pub enum Target {
     /// A DCS instance, whose nodes are scanned one by one.
@@ -40,6 +42,33 @@ impl Target {
         match self {
             Target::Dcs { .. } => None,
             Target::Redis(target) => Some(&target.node_id),
+        }
+    }
+
+    /// The scan settings of its nodes: a DCS instance's client field follows its IP
+    /// pass-through where the settings say "auto".
+    pub fn scan_settings(
+        &self,
+        base: &Arc<ScanSettings>,
+        snapshot: &Snapshot,
+    ) -> Arc<ScanSettings> {
+        match self {
+            Target::Dcs { instance_id, .. } => {
+                let pass_through = snapshot
+                    .instances
+                    .get(instance_id)
+                    .and_then(|c| c.client_ip_pass_through);
+                base.for_instance(pass_through)
+            }
+            Target::Redis(_) => Arc::clone(base),
+        }
+    }
+
+    /// The cloud API client it calls through, if any (whose clock offset scans keep up to date).
+    pub fn api(&self) -> Option<&ApiClient> {
+        match self {
+            Target::Dcs { api, .. } => Some(api),
+            Target::Redis(_) => None,
         }
     }
 
