@@ -1,3 +1,17 @@
-//! The integration tests, one binary: each area a module, sharing one harness.
+//! The integration tests, one binary: each area a module, all sharing `common/`. Every server is
+//! on loopback and every wait is bounded.
 
+mod common;
+
+mod api;
+mod credentials;
+mod daemon;
+mod ecosystem;
+mod exporter;
+mod faults;
+mod hardening;
+mod properties;
+mod redis;
+mod remediation;
+mod security;
 mod structure;

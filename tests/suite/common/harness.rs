@@ -1,5 +1,5 @@
 //! What the integration tests share: a server on loopback, an exporter built in this process,
-//! and the text exposition parsed. Included with `#[path = "common/harness.rs"] mod harness;`.
+//! and the text exposition parsed.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

@@ -4,8 +4,7 @@
 //! the Grafana dashboard must return data and the alerts the demo data calls for must fire.
 //! Without the tools these tests skip, saying so (and fail under `CI=true`).
 
-#[path = "common/harness.rs"]
-mod harness;
+use crate::common::harness;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,17 +1,14 @@
 //! The exporter as a process: TLS and basic auth from a web config, configuration reload on
 //! SIGHUP and POST /-/reload, shards, graceful shutdown.
 
+use crate::common::{harness, process};
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-
-#[path = "common/harness.rs"]
-mod harness;
-#[path = "common/process.rs"]
-mod process;
 
 use dcs_session_exporter::cloud::Credentials;
 use dcs_session_exporter::sim::{SimConfig, Simulator, Topology};

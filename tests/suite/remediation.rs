@@ -1,11 +1,7 @@
 //! The remediation webhook: real Alertmanager payloads posted to the exporter, acting on the
 //! simulator (and on a real Redis behind it).
 
-#[path = "common/harness.rs"]
-mod harness;
-
-#[path = "common/redis_server.rs"]
-mod redis_server;
+use crate::common::{harness, redis_server};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

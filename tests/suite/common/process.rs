@@ -1,5 +1,5 @@
 //! The exporter binary as a process, and a temporary folder, for tests through the real
-//! command line. Included with `#[path = "common/process.rs"] mod process;`.
+//! command line.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};

@@ -3,10 +3,7 @@
 //! short-lived credentials, a renewal outage past expiry and the recovery, malformed answers,
 //! and the order of `auto`.
 
-#[path = "common/harness.rs"]
-mod harness;
-#[path = "common/process.rs"]
-mod process;
+use crate::common::{harness, process};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

@@ -2,8 +2,7 @@
 //! computed here, independently, from the simulator's own data; cardinality, staleness, a
 //! failing node, the golden exposition, the command line.
 
-#[path = "common/harness.rs"]
-mod harness;
+use crate::common::harness;
 
 use harness::Sample;
 

@@ -1,10 +1,6 @@
-//! A real redis-server for integration tests.
-//!
-//! Include it from a test binary with
-//! `#[path = "common/redis_server.rs"] mod redis_server;`. It uses only std, so it
-//! compiles in any test crate. Each server gets a free loopback port and its own
-//! temp dir (working dir and log), no persistence, and is killed when dropped, so
-//! tests can run in parallel and leave nothing behind.
+//! A real redis-server for integration tests. Each server gets a free loopback port and its own
+//! temp dir (working dir and log), no persistence, and is killed when dropped, so tests can run
+//! in parallel and leave nothing behind.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read, Write};

@@ -2,8 +2,7 @@
 //! correct, the failure is counted under its stage and reason, deadlines hold, retries stay
 //! bounded.
 
-#[path = "common/harness.rs"]
-mod harness;
+use crate::common::harness;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

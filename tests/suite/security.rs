@@ -2,8 +2,7 @@
 //! logs (logfmt and JSON), /metrics, the landing page, /readyz, the remediation webhook and the
 //! operator commands show none of the credentials, passwords or tokens.
 
-#[path = "common/redis_server.rs"]
-mod redis_server;
+use crate::common::redis_server;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

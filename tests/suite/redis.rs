@@ -1,11 +1,7 @@
 //! Against a real redis-server: the direct target, the exporter -> simulator -> Redis chain, the
 //! operator CLI, kills seen from the clients' side as closed sockets.
 
-#[path = "common/harness.rs"]
-mod harness;
-
-#[path = "common/redis_server.rs"]
-mod redis_server;
+use crate::common::{harness, redis_server};
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -2,12 +2,7 @@
 //! the exporter: each through the real binary (or the real HTTP face), on loopback, with
 //! bounded waits.
 
-#[path = "common/harness.rs"]
-mod harness;
-#[path = "common/process.rs"]
-mod process;
-#[path = "common/redis_server.rs"]
-mod redis_server;
+use crate::common::{harness, process, redis_server};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,8 +1,7 @@
 //! The API client against the simulator (and a few scripted servers for what the simulator
 //! never answers), over real HTTP on loopback.
 
-#[path = "../common/harness.rs"]
-mod harness;
+use crate::common::harness;
 
 mod calls;
 mod failures;
