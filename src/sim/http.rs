@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use rand::RngExt;
 use serde::Deserialize;
 
-use super::state::{ErrorShape, InstancesQuery, ListQuery, SimError, api_not_found};
+use super::error::{ErrorShape, SimError, api_not_found};
+use super::state::{InstancesQuery, ListQuery};
 use super::{FaultKind, RealTask, Simulator, credentials};
 use crate::cloud::error::Operation;
 use crate::cloud::headers::{HEADER_PROJECT_ID, HEADER_REQUEST_ID, HEADER_SECURITY_TOKEN};
@@ -360,7 +361,7 @@ fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiFailure
     serde_json::from_slice(body).map_err(|e| {
         ApiFailure(SimError::dcs(
             400,
-            super::state::codes::INVALID_PARAMETER,
+            super::error::codes::INVALID_PARAMETER,
             format!("Invalid request body: {e}"),
         ))
     })
@@ -503,8 +504,8 @@ async fn list_clients(
     let mut page = sim.with_state(|s| s.list_clients(&instance_id, &query, sim.now()))?;
     match shaped {
         Some(FaultKind::TimeChanges) => {
-            let ms = super::state::millis(sim.now()) + rand::rng().random_range(1..1_000_000);
-            page.time = Some(super::state::format_time(ms));
+            let ms = super::clock::millis(sim.now()) + rand::rng().random_range(1..1_000_000);
+            page.time = Some(super::clock::format_time(ms));
         }
         Some(FaultKind::CountTooLarge) => page.count = page.count.map(|c| c + 1000),
         Some(FaultKind::EndlessPages) => {
@@ -585,7 +586,7 @@ async fn kill_clients(
             .map_err(|e| {
                 SimError::dcs(
                     500,
-                    super::state::codes::INTERNAL,
+                    super::error::codes::INTERNAL,
                     format!("Killing the sessions failed: {e}"),
                 )
             })?;
@@ -662,7 +663,7 @@ async fn slowlog(
         let (records, _) = read.await.map_err(|e| {
             SimError::dcs(
                 500,
-                super::state::codes::INTERNAL,
+                super::error::codes::INTERNAL,
                 format!("Reading the slow log failed: {e}"),
             )
         })?;

@@ -2,7 +2,9 @@
 //! jobs take time, stored lists behave as the real service's, errors look like the real ones.
 //! It powers the demo and the tests, and lets users try dashboards and alerts without a cloud.
 
+mod clock;
 pub mod credentials;
+mod error;
 mod http;
 pub mod kube;
 pub mod population;
@@ -16,8 +18,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
 
+use clock::shifted;
+
+pub use error::SimError;
 pub use http::DEFAULT_MAX_CLOCK_SKEW;
-pub use state::{SimError, SimState};
+pub use state::SimState;
 pub use topology::Topology;
 
 use crate::cloud::credentials::Credentials;
@@ -161,13 +166,13 @@ pub fn fault_from_spec(spec: &topology::FaultSpec, state: &SimState) -> Result<F
             let code = spec
                 .code
                 .clone()
-                .unwrap_or_else(|| state::codes::INTERNAL.into());
+                .unwrap_or_else(|| error::codes::INTERNAL.into());
             let shape = if code.starts_with("APIG.") {
-                state::ErrorShape::Gateway
+                error::ErrorShape::Gateway
             } else if code.starts_with("DBSS.") {
-                state::ErrorShape::Dbss
+                error::ErrorShape::Dbss
             } else {
-                state::ErrorShape::Dcs
+                error::ErrorShape::Dcs
             };
             FaultKind::Error(SimError {
                 status,
@@ -202,16 +207,6 @@ pub fn fault_from_spec(spec: &topology::FaultSpec, state: &SimState) -> Result<F
         fault = fault.on_node(&node);
     }
     Ok(fault)
-}
-
-/// `t` moved by `offset_ms` milliseconds.
-fn shifted(t: SystemTime, offset_ms: i64) -> SystemTime {
-    let by = std::time::Duration::from_millis(offset_ms.unsigned_abs());
-    if offset_ms >= 0 {
-        t + by
-    } else {
-        t.checked_sub(by).unwrap_or(t)
-    }
 }
 
 pub struct Simulator {

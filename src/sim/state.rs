@@ -19,53 +19,9 @@ use crate::cloud::dcs::{
 use crate::redis::RedisEndpoint;
 use crate::session::{CLIENT_FIELDS, ClientInfo, address_matches, compare_clients};
 
-/// Error codes the simulator answers with. `DCS.4957` is the real service's; the others stand
-/// in for codes the public documentation does not give.
-pub mod codes {
-    pub const TASK_STATE: &str = "DCS.4957";
-    pub const INVALID_PARAMETER: &str = "DCS.4800";
-    pub const INSTANCE_NOT_FOUND: &str = "DCS.4204";
-    pub const JOB_NOT_FOUND: &str = "DCS.4206";
-    pub const INTERNAL: &str = "DCS.5000";
-    pub const DBSS_NOT_FOUND: &str = "DBSS.0404";
-}
-
-/// Which service answered, which decides the error body's shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorShape {
-    /// `{"error_code", "error_msg", "error_ext_msg"}`
-    Dcs,
-    /// `{"error": {"error_code", "error_msg"}}`
-    Dbss,
-    /// `{"error_code": "APIG.xxxx", "error_msg", "request_id"}`
-    Gateway,
-}
-
-/// An error answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SimError {
-    pub status: u16,
-    pub shape: ErrorShape,
-    pub code: String,
-    pub message: String,
-}
-
-impl SimError {
-    pub fn dcs(status: u16, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            shape: ErrorShape::Dcs,
-            code: code.to_string(),
-            message: message.into(),
-        }
-    }
-
-    pub(super) fn invalid(message: impl Into<String>) -> Self {
-        Self::dcs(400, codes::INVALID_PARAMETER, message)
-    }
-}
-
-pub type SimResult<T> = Result<T, SimError>;
+// Moved out, still named here by the rest of the crate, the tests and the benches.
+pub use super::clock::{format_time, format_time_seconds, millis};
+pub use super::error::{ErrorShape, SimError, SimResult, api_not_found, codes};
 
 /// A node's stored session list: the sessions as a scan found them.
 struct StoredList {
@@ -274,11 +230,6 @@ pub struct SimState {
     dbss_paths: DbssPaths,
     job_duration: Duration,
     ids: StdRng,
-}
-
-pub fn millis(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A UUID-looking id (8-4-4-4-12 hex), as DCS ids are.
@@ -1031,16 +982,6 @@ impl SimState {
     }
 }
 
-/// The gateway's answer for a path that is no API.
-pub fn api_not_found() -> SimError {
-    SimError {
-        status: 404,
-        shape: ErrorShape::Gateway,
-        code: "APIG.0101".into(),
-        message: "The API does not exist or has not been published in the environment".into(),
-    }
-}
-
 fn build_instance(
     spec: &InstanceSpec,
     seed: u64,
@@ -1361,16 +1302,4 @@ fn parse_number(value: Option<&str>, name: &str, default: i64) -> SimResult<i64>
             .parse()
             .map_err(|_| SimError::invalid(format!("{name} must be an integer."))),
     }
-}
-
-/// `2020-06-19T07:06:07Z`, as the slow log shows its times.
-pub fn format_time_seconds(ms: i64) -> String {
-    let t = SystemTime::UNIX_EPOCH + Duration::from_secs((ms.max(0) / 1000) as u64);
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-/// `2023-06-15T03:10:01.332Z`, as the service shows a stored list's time.
-pub fn format_time(ms: i64) -> String {
-    let t = SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
 }
