@@ -317,7 +317,7 @@ pub async fn security_tokens(
         return (StatusCode::CREATED, Json(huawei_shape(&access, &issued))).into_response();
     }
     // assume_role: the gateway's signature check first.
-    if let Err(failure) = crate::sim::http::verify_signature(&sim, &parts, &body) {
+    if let Err(failure) = crate::sim::gateway::verify_signature(&sim, &parts, &body) {
         return failure.into_response();
     }
     let assume = &identity["assume_role"];
