@@ -23,7 +23,8 @@ pub enum Link {
 /// Ids of replication links, apart from those of clients.
 pub(super) const FIRST_LINK_ID: u64 = 1_000_000_000;
 
-/// One session, compact; rendered as a [`ClientInfo`] when a page is read.
+/// One session, compact; rendered as a [`ClientInfo`](crate::session::ClientInfo) when a page
+/// is read.
 #[derive(Clone, Debug)]
 pub struct Session {
     pub id: u64,

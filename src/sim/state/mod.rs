@@ -14,6 +14,8 @@ mod pages;
 mod params;
 mod sessions;
 mod stored;
+#[cfg(test)]
+mod tests;
 
 pub use instances::SlowLogBackend;
 pub use model::{RealWork, SimState};
