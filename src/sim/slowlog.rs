@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use super::state::{SimError, SimResult, format_time_seconds};
+use super::clock::format_time_seconds;
+use super::error::{SimError, SimResult};
 use crate::cloud::dcs::{SlowlogItem, SlowlogPage};
 
 /// How long entries are kept, and how many at most.

@@ -1,9 +1,9 @@
-//! The simulator's credential services: the metadata service of a node with an agency, CCE pod
-//! identity, STS assume-with-oidc and IAM securitytokens. Each issues temporary AK/SK/token
-//! that the simulated gateway then accepts until they expire.
+//! The credential services' HTTP handlers: the metadata service of a node with an agency, CCE
+//! pod identity, STS assume-with-oidc, IAM's id-token exchange and securitytokens. Each checks
+//! its request as the real one does, then issues through the simulator's
+//! [`Issuer`](super::Issuer).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::Json;
@@ -13,181 +13,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::RngExt;
 use serde::Deserialize;
-use std::sync::Arc;
 
-use super::Simulator;
-use crate::cloud::Secret;
+use super::issuer::{DEFAULT_LIFETIME, Issued};
 use crate::cloud::credentials::constant_time_eq;
 use crate::cloud::credentials::providers::NO_AGENCY_MESSAGE;
 use crate::cloud::headers::{
     HEADER_IDP_ID, HEADER_METADATA_TOKEN, HEADER_METADATA_TOKEN_TTL, HEADER_SUBJECT_TOKEN,
 };
-
-/// How long issued credentials last when neither the request nor the simulator says.
-pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
-/// Credentials are kept this long after they expire, so that their use is refused as expired
-/// rather than unknown; then forgotten.
-const KEEP_EXPIRED: Duration = Duration::from_secs(3600);
-
-/// How the simulated credential services behave.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CredentialServices {
-    /// Every issued credential lasts this long, whatever duration was asked for (short ones
-    /// show renewals); `None`: the duration asked for, else [`DEFAULT_LIFETIME`].
-    pub lifetime: Option<Duration>,
-    /// The metadata service hands out session tokens (`false`: an older one, 404 on the token
-    /// call).
-    pub metadata_tokens: bool,
-    /// An agency is attached to the simulated node (`false`: the metadata service's 401).
-    pub agency_attached: bool,
-    /// The pod-identity token accepted; any non-empty one when `None`.
-    pub pod_identity_token: Option<Secret>,
-    /// The OIDC id token accepted; any non-empty one when `None`.
-    pub oidc_id_token: Option<Secret>,
-}
-
-impl Default for CredentialServices {
-    fn default() -> Self {
-        Self {
-            lifetime: None,
-            metadata_tokens: true,
-            agency_attached: true,
-            pod_identity_token: None,
-            oidc_id_token: None,
-        }
-    }
-}
-
-/// Credentials the simulator issued.
-#[derive(Clone, Debug)]
-pub struct Issued {
-    pub secret_key: Secret,
-    pub security_token: Secret,
-    pub expires_at: SystemTime,
-    /// Which service issued them: `metadata`, `pod_identity`, `oidc` or `assume_agency`.
-    pub issuer: &'static str,
-}
-
-/// Issued credentials and metadata session tokens.
-#[derive(Default)]
-pub struct Issuer {
-    issued: Mutex<HashMap<String, Issued>>,
-    metadata_tokens: Mutex<HashSet<String>>,
-    /// Unscoped IAM tokens from the id-token exchange.
-    subject_tokens: Mutex<HashSet<String>>,
-    counts: Mutex<HashMap<&'static str, u64>>,
-    /// Service calls (not IAM's) accepted with issued credentials, by issuer.
-    uses: Mutex<HashMap<&'static str, u64>>,
-    /// Every credential and metadata token ever issued, for tests that look for leaks.
-    history: Mutex<Vec<String>>,
-    /// While set, every credential service answers 503.
-    outage: std::sync::atomic::AtomicBool,
-}
-
-impl Issuer {
-    /// The credentials of an access key the simulator issued.
-    pub fn lookup(&self, access_key: &str) -> Option<Issued> {
-        self.issued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(access_key)
-            .cloned()
-    }
-
-    /// How many credentials each service has issued.
-    pub fn issued_by(&self, issuer: &str) -> u64 {
-        self.counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(issuer)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Service calls accepted with credentials from `issuer`.
-    pub fn used(&self, issuer: &str) -> u64 {
-        self.uses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(issuer)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    pub(super) fn count_use(&self, issuer: &'static str) {
-        *self
-            .uses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(issuer)
-            .or_default() += 1;
-    }
-
-    /// Every access key, secret key, security token and metadata token issued so far (the
-    /// latest 10,000).
-    pub fn everything_issued(&self) -> Vec<String> {
-        self.history
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn remember(&self, values: &[&str]) {
-        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
-        if history.len() > 10_000 {
-            history.drain(..values.len());
-        }
-        history.extend(values.iter().map(|v| v.to_string()));
-    }
-
-    /// Revokes every credential issued so far: calls signed with them are refused from now on,
-    /// as when an agency's permissions are withdrawn.
-    pub fn revoke_all(&self) {
-        self.issued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-    }
-
-    pub fn set_outage(&self, down: bool) {
-        self.outage
-            .store(down, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    fn down(&self) -> bool {
-        self.outage.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    fn issue(&self, issuer: &'static str, now: SystemTime, lifetime: Duration) -> (String, Issued) {
-        let mut rng = rand::rng();
-        let access_key = format!("TMP{:017X}", rng.random::<u64>());
-        let issued = Issued {
-            secret_key: Secret::new(format!("{:040x}", rng.random::<u128>())),
-            security_token: Secret::new(format!(
-                "gQpjbi1ub3J0aC00{:032x}{:032x}",
-                rng.random::<u128>(),
-                rng.random::<u128>()
-            )),
-            expires_at: now + lifetime,
-            issuer,
-        };
-        self.remember(&[
-            &access_key,
-            issued.secret_key.expose(),
-            issued.security_token.expose(),
-        ]);
-        let mut all = self.issued.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|_, i| i.expires_at + KEEP_EXPIRED > now);
-        all.insert(access_key.clone(), issued.clone());
-        *self
-            .counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(issuer)
-            .or_default() += 1;
-        (access_key, issued)
-    }
-}
+use crate::sim::Simulator;
 
 /// `2026-12-01T12:00:00.000000Z`: the format of Huawei's answers, which the SDK parses strictly.
 fn timestamp(t: SystemTime) -> String {
@@ -195,7 +28,7 @@ fn timestamp(t: SystemTime) -> String {
 }
 
 fn lifetime(sim: &Simulator, asked: Option<u64>) -> Duration {
-    sim.config
+    sim.config()
         .credential_services
         .lifetime
         .unwrap_or_else(|| asked.map(Duration::from_secs).unwrap_or(DEFAULT_LIFETIME))
@@ -219,11 +52,11 @@ fn unavailable() -> Response {
 
 /// `PUT /meta-data/latest/api/token`.
 pub async fn metadata_token(State(sim): State<Arc<Simulator>>, headers: HeaderMap) -> Response {
-    let issuer = &sim.issuer;
+    let issuer = sim.issuer();
     if issuer.down() {
         return unavailable();
     }
-    if !sim.config.credential_services.metadata_tokens {
+    if !sim.config().credential_services.metadata_tokens {
         return (StatusCode::NOT_FOUND, "404 Not Found").into_response();
     }
     let ttl = headers
@@ -255,11 +88,11 @@ pub async fn metadata_security_key(
     State(sim): State<Arc<Simulator>>,
     headers: HeaderMap,
 ) -> Response {
-    let issuer = &sim.issuer;
+    let issuer = sim.issuer();
     if issuer.down() {
         return unavailable();
     }
-    let services = &sim.config.credential_services;
+    let services = &sim.config().credential_services;
     if services.metadata_tokens {
         let known = headers
             .get(HEADER_METADATA_TOKEN)
@@ -293,7 +126,7 @@ fn huawei_shape(access: &str, issued: &Issued) -> serde_json::Value {
 
 /// `POST` to the pod-identity URI.
 pub async fn pod_identity(State(sim): State<Arc<Simulator>>, headers: HeaderMap) -> Response {
-    let issuer = &sim.issuer;
+    let issuer = sim.issuer();
     if issuer.down() {
         return unavailable();
     }
@@ -302,7 +135,7 @@ pub async fn pod_identity(State(sim): State<Arc<Simulator>>, headers: HeaderMap)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .unwrap_or_default();
-    let accepted = match &sim.config.credential_services.pod_identity_token {
+    let accepted = match &sim.config().credential_services.pod_identity_token {
         Some(expected) => constant_time_eq(given.as_bytes(), expected.expose().as_bytes()),
         None => !given.is_empty(),
     };
@@ -328,7 +161,7 @@ struct OidcBody {
 
 /// `POST /v5/agencies/assume-with-oidc`.
 pub async fn assume_with_oidc(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
-    let issuer = &sim.issuer;
+    let issuer = sim.issuer();
     if issuer.down() {
         return unavailable();
     }
@@ -350,7 +183,7 @@ pub async fn assume_with_oidc(State(sim): State<Arc<Simulator>>, body: Bytes) ->
         return bad("duration_seconds must be between 900 and 43200.");
     }
     let given = body.id_token.unwrap_or_default();
-    let accepted = match &sim.config.credential_services.oidc_id_token {
+    let accepted = match &sim.config().credential_services.oidc_id_token {
         Some(expected) => constant_time_eq(given.as_bytes(), expected.expose().as_bytes()),
         None => !given.trim().is_empty(),
     };
@@ -378,7 +211,7 @@ pub async fn id_token_tokens(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let issuer = &sim.issuer;
+    let issuer = sim.issuer();
     if issuer.down() {
         return unavailable();
     }
@@ -397,7 +230,7 @@ pub async fn id_token_tokens(
         );
     };
     let given = body["auth"]["id_token"]["id"].as_str().unwrap_or_default();
-    let accepted = match &sim.config.credential_services.oidc_id_token {
+    let accepted = match &sim.config().credential_services.oidc_id_token {
         Some(expected) => constant_time_eq(given.as_bytes(), expected.expose().as_bytes()),
         None => !given.trim().is_empty(),
     };
@@ -443,7 +276,7 @@ pub async fn security_tokens(
     State(sim): State<Arc<Simulator>>,
     request: axum::extract::Request,
 ) -> Response {
-    let issuer = &sim.issuer;
+    let issuer = sim.issuer();
     if issuer.down() {
         return unavailable();
     }
@@ -484,7 +317,7 @@ pub async fn security_tokens(
         return (StatusCode::CREATED, Json(huawei_shape(&access, &issued))).into_response();
     }
     // assume_role: the gateway's signature check first.
-    if let Err(failure) = super::http::verify_signature(&sim, &parts, &body) {
+    if let Err(failure) = crate::sim::gateway::verify_signature(&sim, &parts, &body) {
         return failure.into_response();
     }
     let assume = &identity["assume_role"];

@@ -1,0 +1,60 @@
+//! The simulator's error answers: the codes it answers with, the shape of each service's error
+//! body, and the error value every simulated call returns.
+
+/// Error codes the simulator answers with. `DCS.4957` is the real service's; the others stand
+/// in for codes the public documentation does not give.
+pub mod codes {
+    pub const TASK_STATE: &str = "DCS.4957";
+    pub const INVALID_PARAMETER: &str = "DCS.4800";
+    pub const INSTANCE_NOT_FOUND: &str = "DCS.4204";
+    pub const JOB_NOT_FOUND: &str = "DCS.4206";
+    pub const INTERNAL: &str = "DCS.5000";
+    pub const DBSS_NOT_FOUND: &str = "DBSS.0404";
+}
+
+/// Which service answered, which decides the error body's shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `{"error_code", "error_msg", "error_ext_msg"}`
+    Dcs,
+    /// `{"error": {"error_code", "error_msg"}}`
+    Dbss,
+    /// `{"error_code": "APIG.xxxx", "error_msg", "request_id"}`
+    Gateway,
+}
+
+/// An error answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimError {
+    pub status: u16,
+    pub shape: ErrorShape,
+    pub code: String,
+    pub message: String,
+}
+
+impl SimError {
+    pub fn dcs(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            shape: ErrorShape::Dcs,
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn invalid(message: impl Into<String>) -> Self {
+        Self::dcs(400, codes::INVALID_PARAMETER, message)
+    }
+}
+
+pub type SimResult<T> = Result<T, SimError>;
+
+/// The gateway's answer for a path that is no API.
+pub fn api_not_found() -> SimError {
+    SimError {
+        status: 404,
+        shape: ErrorShape::Gateway,
+        code: "APIG.0101".into(),
+        message: "The API does not exist or has not been published in the environment".into(),
+    }
+}

@@ -1,0 +1,8 @@
+//! The simulator's HTTP routes: the router, and the handlers of the DCS and DBSS calls, by
+//! concern. The gateway in front of them is `gateway/`; the credential services, `credentials/`.
+
+mod clients;
+mod faults;
+mod instances;
+mod jobs;
+mod router;
