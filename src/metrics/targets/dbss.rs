@@ -35,7 +35,8 @@ label_set! {
 
 pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
     let (snap, now, stale_after) = (view.snap, view.now, view.stale_after);
-    use Kind::{Counter, Gauge};
+    // Job records are shown while the last poll is within `stale_after`, and go stale with
+    // it; the failure counters and the polls' own results are shown for every resource.
     let polled: Vec<(&String, &DbssState)> = snap
         .dbss
         .iter()
@@ -45,12 +46,23 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
                 .is_some_and(|t| now.duration_since(t).unwrap_or_default() <= stale_after)
         })
         .collect();
+    jobs_by_status(encoder, &polled)?;
+    job_durations(encoder, &polled, now)?;
+    job_failures(encoder, snap)?;
+    polls(encoder, snap)
+}
+
+/// `dbss_jobs`: each freshly polled resource's job records, counted by status.
+fn jobs_by_status(
+    encoder: &mut impl Exposition,
+    polled: &[(&String, &DbssState)],
+) -> std::fmt::Result {
     family(
         encoder,
         "dbss_jobs",
         &format!("DBSS instance-creation job records by status; {BACKGROUND}."),
-        Gauge,
-        &polled,
+        Kind::Gauge,
+        polled,
         |m, (resource, d)| {
             let mut by_status: std::collections::BTreeMap<&str, u64> =
                 std::collections::BTreeMap::new();
@@ -68,15 +80,23 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
             }
             Ok(())
         },
-    )?;
+    )
+}
+
+/// `dbss_job_duration_seconds`: each job's duration, running ones as of `now`.
+fn job_durations(
+    encoder: &mut impl Exposition,
+    polled: &[(&String, &DbssState)],
+    now: SystemTime,
+) -> std::fmt::Result {
     family(
         encoder,
         "dbss_job_duration_seconds",
         &format!(
             "Duration of each DBSS job: end minus begin, or now minus begin while unfinished; {BACKGROUND}."
         ),
-        Gauge,
-        &polled,
+        Kind::Gauge,
+        polled,
         |m, (resource, d)| {
             let mut jobs: Vec<_> = d
                 .jobs
@@ -104,12 +124,16 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
             }
             Ok(())
         },
-    )?;
+    )
+}
+
+/// `dbss_job_failures`: failed jobs by type and error code, since the exporter started.
+fn job_failures(encoder: &mut impl Exposition, snap: &Snapshot) -> std::fmt::Result {
     family(
         encoder,
         "dbss_job_failures",
         "Failed DBSS jobs seen since the exporter started, each job counted once.",
-        Counter,
+        Kind::Counter,
         snap.dbss.iter(),
         |m, (resource, d)| {
             for ((job_type, error_code), n) in &d.failures {
@@ -122,7 +146,11 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
             }
             Ok(())
         },
-    )?;
+    )
+}
+
+/// `dbss_scan_success` and `dbss_scan_duration_seconds`: how each resource's last poll went.
+fn polls(encoder: &mut impl Exposition, snap: &Snapshot) -> std::fmt::Result {
     let dbss_attempts: Vec<(&String, &Attempt)> = snap
         .dbss
         .iter()
@@ -132,7 +160,7 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
         encoder,
         "dbss_scan_success",
         "Whether the last poll of the DBSS resource's jobs succeeded (1) or failed (0).",
-        Gauge,
+        Kind::Gauge,
         &dbss_attempts,
         |m, (resource, a)| {
             m.gauge(
@@ -147,7 +175,7 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
         encoder,
         "dbss_scan_duration_seconds",
         "Wall time of the last poll of the DBSS resource's jobs.",
-        Gauge,
+        Kind::Gauge,
         &dbss_attempts,
         |m, (resource, a)| {
             m.gauge(

@@ -1,0 +1,203 @@
+//! Content negotiation and the exposition formats: which format a scraper's `Accept` asks
+//! for, whether it takes gzip, and the writing of each format.
+
+use axum::http::{HeaderMap, header};
+use prometheus_client::registry::Registry;
+
+use crate::metrics::SnapshotCollector;
+use crate::metrics::exposition::{ProtobufWriter, TextWriter};
+
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const PROTOBUF_CONTENT_TYPE: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
+/// The exposition formats `/metrics` answers in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Length-delimited `MetricFamily` messages: the only one that carries native histograms.
+    Protobuf,
+    OpenMetrics,
+    /// The classic text format (0.0.4).
+    Text,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Protobuf => PROTOBUF_CONTENT_TYPE,
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            Format::Text => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        }
+    }
+
+    /// The format a scraper's `Accept` prefers: the highest `q` among those offered (protobuf,
+    /// then OpenMetrics, then text on a tie); text when it names none.
+    pub fn negotiate(headers: &HeaderMap) -> Format {
+        let mut best: Option<(f32, Format)> = None;
+        let offered = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','));
+        for range in offered {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let params: Vec<(String, String)> = parts
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| {
+                    (
+                        k.trim().to_ascii_lowercase(),
+                        v.trim().trim_matches('"').to_string(),
+                    )
+                })
+                .collect();
+            let param = |name: &str| {
+                params
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            let format = match media.as_str() {
+                "application/vnd.google.protobuf"
+                    if param("proto") == Some("io.prometheus.client.MetricFamily")
+                        && param("encoding") == Some("delimited") =>
+                {
+                    Format::Protobuf
+                }
+                "application/openmetrics-text" => Format::OpenMetrics,
+                "text/plain" | "*/*" | "text/*" => Format::Text,
+                _ => continue,
+            };
+            let q: f32 = param("q").and_then(|q| q.parse().ok()).unwrap_or(1.0);
+            if q <= 0.0 {
+                continue;
+            }
+            let rank = |f: Format| match f {
+                Format::Protobuf => 2,
+                Format::OpenMetrics => 1,
+                Format::Text => 0,
+            };
+            let better = best.is_none_or(|(bq, bf)| q > bq || (q == bq && rank(format) > rank(bf)));
+            if better {
+                best = Some((q, format));
+            }
+        }
+        best.map_or(Format::Text, |(_, f)| f)
+    }
+
+    /// Writes the exposition into `sink`: the target families from `targets`, then those of
+    /// `registry` (the exporter's own). The target families go out a chunk at a time.
+    pub fn write(
+        self,
+        targets: &SnapshotCollector,
+        registry: &Registry,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<(), String> {
+        let failed = |e: std::fmt::Error| format!("encoding the metrics failed: {e}");
+        match self {
+            Format::Text | Format::OpenMetrics => {
+                let openmetrics = self == Format::OpenMetrics;
+                let mut writer = TextWriter::new(sink, openmetrics);
+                let written = targets.write(&mut writer);
+                writer.finish().map_err(|e| e.to_string())?;
+                written.map_err(failed)?;
+                let mut rest = String::with_capacity(16 * 1024);
+                if openmetrics {
+                    prometheus_client::encoding::text::encode(&mut rest, registry)
+                } else {
+                    prometheus_client::encoding::prometheus_text::encode(&mut rest, registry)
+                }
+                .map_err(failed)?;
+                sink.write_all(rest.as_bytes()).map_err(|e| e.to_string())
+            }
+            Format::Protobuf => {
+                let mut writer = ProtobufWriter::new(sink);
+                let written = targets.write(&mut writer);
+                writer.finish().map_err(|e| e.to_string())?;
+                written.map_err(failed)?;
+                let rest =
+                    prometheus_client::encoding::prometheus_protobuf::encode_to_vec(registry)
+                        .map_err(|e| format!("encoding the metrics failed: {e}"))?;
+                sink.write_all(&rest).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// The whole exposition in one buffer.
+    pub fn encode(
+        self,
+        targets: &SnapshotCollector,
+        registry: &Registry,
+    ) -> Result<Vec<u8>, String> {
+        let mut body = Vec::new();
+        self.write(targets, registry, &mut body)?;
+        Ok(body)
+    }
+}
+
+/// Whether the scraper takes gzip (and did not refuse it with `q=0`).
+pub(super) fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused =
+                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> Format {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, value.parse().unwrap());
+        Format::negotiate(&headers)
+    }
+
+    #[test]
+    fn the_scrapers_preference_decides_the_format() {
+        // Prometheus with native histograms on.
+        assert_eq!(
+            accept(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+            ),
+            Format::Protobuf
+        );
+        // Prometheus without them.
+        assert_eq!(
+            accept(
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+            ),
+            Format::OpenMetrics
+        );
+        assert_eq!(accept("*/*"), Format::Text);
+        assert_eq!(accept("application/json"), Format::Text);
+        // Protobuf of another message, or refused, is not taken.
+        assert_eq!(
+            accept("application/vnd.google.protobuf;proto=other.Message;encoding=delimited"),
+            Format::Text
+        );
+        assert_eq!(
+            accept(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0,text/plain"
+            ),
+            Format::Text
+        );
+        // A higher q wins over the order of preference.
+        assert_eq!(
+            accept(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2,application/openmetrics-text;q=0.9"
+            ),
+            Format::OpenMetrics
+        );
+        assert_eq!(Format::negotiate(&HeaderMap::new()), Format::Text);
+    }
+}
