@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::format::Format;
+use super::format::{EncodeError, Format};
 use super::stream::Streams;
 use crate::snapshot::Store;
 
@@ -42,7 +42,7 @@ impl EncodeCache {
     /// the same `REUSE_SECONDS`, else one `write` makes now on a blocking thread.
     pub(super) async fn gzipped<W>(&self, format: Format, store: &Store, write: W) -> Response
     where
-        W: FnOnce(&mut dyn std::io::Write) -> Result<(), String> + Send + 'static,
+        W: FnOnce(&mut dyn std::io::Write) -> Result<(), EncodeError> + Send + 'static,
     {
         let content_type = format.content_type();
         let cache = match format {
@@ -73,7 +73,7 @@ impl EncodeCache {
                     flate2::Compression::fast(),
                 );
                 write(&mut gzip)?;
-                let gzip = gzip.finish().map_err(|e| e.to_string());
+                let gzip = gzip.finish().map_err(EncodeError::from);
                 crate::memory::release_free_memory();
                 gzip
             })
@@ -82,7 +82,7 @@ impl EncodeCache {
                 Ok(Ok(body)) => body,
                 failed => {
                     let error = match failed {
-                        Ok(Err(e)) => e,
+                        Ok(Err(e)) => e.to_string(),
                         Err(e) => e.to_string(),
                         Ok(Ok(_)) => unreachable!(),
                     };
@@ -119,7 +119,7 @@ impl EncodeCache {
     /// once one of the turns is free.
     pub(super) async fn streamed<W>(&self, format: Format, write: W) -> Response
     where
-        W: FnOnce(&mut dyn std::io::Write) -> Result<(), String> + Send + 'static,
+        W: FnOnce(&mut dyn std::io::Write) -> Result<(), EncodeError> + Send + 'static,
     {
         self.streams.send(format, write).await
     }

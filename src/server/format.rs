@@ -93,33 +93,30 @@ impl Format {
         targets: &SnapshotCollector,
         registry: &Registry,
         sink: &mut dyn std::io::Write,
-    ) -> Result<(), String> {
-        let failed = |e: std::fmt::Error| format!("encoding the metrics failed: {e}");
+    ) -> Result<(), EncodeError> {
         match self {
             Format::Text | Format::OpenMetrics => {
                 let openmetrics = self == Format::OpenMetrics;
                 let mut writer = TextWriter::new(sink, openmetrics);
                 let written = targets.write(&mut writer);
-                writer.finish().map_err(|e| e.to_string())?;
-                written.map_err(failed)?;
+                writer.finish()?;
+                written?;
                 let mut rest = String::with_capacity(16 * 1024);
                 if openmetrics {
                     prometheus_client::encoding::text::encode(&mut rest, registry)
                 } else {
                     prometheus_client::encoding::prometheus_text::encode(&mut rest, registry)
-                }
-                .map_err(failed)?;
-                sink.write_all(rest.as_bytes()).map_err(|e| e.to_string())
+                }?;
+                Ok(sink.write_all(rest.as_bytes())?)
             }
             Format::Protobuf => {
                 let mut writer = ProtobufWriter::new(sink);
                 let written = targets.write(&mut writer);
-                writer.finish().map_err(|e| e.to_string())?;
-                written.map_err(failed)?;
+                writer.finish()?;
+                written?;
                 let rest =
-                    prometheus_client::encoding::prometheus_protobuf::encode_to_vec(registry)
-                        .map_err(|e| format!("encoding the metrics failed: {e}"))?;
-                sink.write_all(&rest).map_err(|e| e.to_string())
+                    prometheus_client::encoding::prometheus_protobuf::encode_to_vec(registry)?;
+                Ok(sink.write_all(&rest)?)
             }
         }
     }
@@ -129,7 +126,7 @@ impl Format {
         self,
         targets: &SnapshotCollector,
         registry: &Registry,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, EncodeError> {
         let mut body = Vec::new();
         self.write(targets, registry, &mut body)?;
         Ok(body)
@@ -199,5 +196,25 @@ mod tests {
             Format::OpenMetrics
         );
         assert_eq!(Format::negotiate(&HeaderMap::new()), Format::Text);
+    }
+}
+
+/// Why an exposition could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("encoding the metrics failed: {0}")]
+    Encode(#[from] std::fmt::Error),
+    #[error("encoding the metrics failed: {0}")]
+    Protobuf(#[from] prometheus_client::encoding::prometheus_protobuf::EncodeError),
+    /// The sink refused the bytes (for a streamed scrape: the scraper went away or stalled).
+    #[error("{0}")]
+    Write(#[from] std::io::Error),
+}
+
+impl EncodeError {
+    /// Whether the scraper ended the scrape (went away or stopped reading): no error of the
+    /// exporter's.
+    pub fn scraper_ended(&self) -> bool {
+        matches!(self, EncodeError::Write(e) if matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::TimedOut))
     }
 }

@@ -25,7 +25,7 @@ pub mod listener;
 mod stream;
 
 pub use cache::EncodeCache;
-pub use format::{Format, OPENMETRICS_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE};
+pub use format::{EncodeError, Format, OPENMETRICS_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE};
 
 pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9977";
 pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::format::Format;
+use super::format::{EncodeError, Format};
 
 /// How many uncompressed scrapes are encoded at once.
 const CONCURRENT_STREAMS: usize = 2;
@@ -25,7 +25,7 @@ impl Streams {
     /// Waits for a turn, then answers with a body that `write` fills on a blocking thread.
     pub(super) async fn send<W>(&self, format: Format, write: W) -> Response
     where
-        W: FnOnce(&mut dyn std::io::Write) -> Result<(), String> + Send + 'static,
+        W: FnOnce(&mut dyn std::io::Write) -> Result<(), EncodeError> + Send + 'static,
     {
         let Ok(permit) = Arc::clone(&self.0).acquire_owned().await else {
             return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
@@ -43,12 +43,12 @@ impl Streams {
             let written = write(&mut sink);
             if let Err(error) = written {
                 // A scraper that went away or stopped reading is no error of the exporter's.
-                if error.contains(GONE) || error.contains(STALLED) {
+                if error.scraper_ended() {
                     tracing::debug!(error = %error, "uncompressed scrape ended early");
                 } else {
                     tracing::error!(error = %error, "encoding the metrics failed");
                 }
-                sender.abort(std::io::Error::other(error));
+                sender.abort(std::io::Error::other(error.to_string()));
             }
             crate::memory::release_free_memory();
         });
