@@ -122,11 +122,11 @@ pub fn preflight(config: &Config, credentials: &CredentialsFn) -> Vec<String> {
     if let Some(settings) = &config.remediation
         && let Err(e) = crate::remediation::read_token(&settings.token)
     {
-        problems.push(e);
+        problems.push(e.to_string());
     }
     for target in crate::collect::direct_targets(config) {
         if let Err(e) = target.preflight() {
-            problems.push(e);
+            problems.push(e.to_string());
         }
     }
     problems
@@ -265,7 +265,7 @@ fn start_remediation(
     let Some(settings) = &config.remediation else {
         return Ok(None);
     };
-    let token = crate::remediation::read_token(&settings.token).map_err(anyhow::Error::msg)?;
+    let token = crate::remediation::read_token(&settings.token)?;
     tracing::warn!(
         dry_run = settings.dry_run,
         allowed = settings.allow.len(),

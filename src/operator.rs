@@ -46,7 +46,7 @@ pub fn resolve(
     Ok(Target::Dcs {
         api: accounts
             .client(&cloud.name)
-            .map_err(|e| TargetError::Setup(e.to_string()))?
+            .map_err(TargetError::Account)?
             .clone(),
         instance_id: instance.to_string(),
     })

@@ -29,7 +29,7 @@ pub use shard::Shard;
 pub use target::{Target, direct_targets};
 
 use crate::accounts::{AccountError, Accounts};
-use crate::config::Config;
+use crate::config::{Config, SecretError};
 use crate::snapshot::Store;
 use cloud_loop::cloud_loop;
 use dbss::dbss_loop;
@@ -40,8 +40,8 @@ use runtime::{CloudRuntime, Shared};
 pub enum SchedulerError {
     #[error(transparent)]
     Account(#[from] AccountError),
-    #[error("{message}")]
-    Preflight { message: String },
+    #[error(transparent)]
+    Preflight(#[from] SecretError),
 }
 
 pub struct Scheduler {
@@ -70,9 +70,7 @@ impl Scheduler {
         let direct = direct_targets(config);
         for target in &direct {
             // A missing variable or unreadable file stops the start, rather than every scan.
-            target
-                .preflight()
-                .map_err(|message| SchedulerError::Preflight { message })?;
+            target.preflight()?;
         }
         let shared = Shared {
             scan: Arc::new(ScanSettings::from_exporter(e)),

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use crate::accounts::AccountError;
 use crate::cloud::ApiError;
 use crate::cloud::dcs::SortOrder;
+use crate::config::SecretError;
 use crate::redis::RedisFailure;
 use crate::session::ClientInfo;
 
@@ -30,8 +32,12 @@ pub enum TargetError {
     Api(#[from] ApiError),
     #[error("redis: {0}")]
     Redis(RedisFailure),
-    #[error("{0}")]
-    Setup(String),
+    /// A Redis target's password cannot be read.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// A cloud's account cannot be used.
+    #[error(transparent)]
+    Account(#[from] AccountError),
     #[error("{0}")]
     Usage(String),
     #[error("the job {job_id} ended {status}: {reason}")]

@@ -85,7 +85,7 @@ pub async fn scan(
 
 /// The endpoint of a direct target, with its current password.
 fn endpoint(target: &RedisTarget) -> Result<RedisEndpoint, TargetError> {
-    target.endpoint().map_err(TargetError::Setup)
+    target.endpoint().map_err(TargetError::Secret)
 }
 
 /// Refuses a node other than the server's own.

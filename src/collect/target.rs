@@ -10,7 +10,7 @@ use super::operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetE
 use super::outcome::ScanOutcome;
 use super::settings::ScanSettings;
 use crate::cloud::ApiClient;
-use crate::config::{Config, PasswordSource, RedisTarget};
+use crate::config::{Config, PasswordSource, RedisTarget, SecretError};
 use crate::session::CLIENT_FIELDS;
 use crate::snapshot::{Failure, Snapshot, Stage};
 
@@ -83,7 +83,7 @@ impl Target {
 
     /// What it needs to run that can be missing (a password variable or file), checked before
     /// the first scan; warns about secret files others can read.
-    pub fn preflight(&self) -> Result<(), String> {
+    pub fn preflight(&self) -> Result<(), SecretError> {
         match self {
             Target::Dcs { .. } => Ok(()),
             Target::Redis(target) => {
@@ -130,7 +130,7 @@ impl Target {
                 // Read at every scan, so a rotated password is picked up.
                 let endpoint = target
                     .endpoint()
-                    .map_err(|message| Failure::new(Stage::Scan, "password", message))?;
+                    .map_err(|e| Failure::new(Stage::Scan, "password", e.to_string()))?;
                 super::redis::scan(target, &endpoint, settings, deadline).await
             }
         }

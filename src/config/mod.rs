@@ -281,25 +281,50 @@ pub struct RemediationSettings {
     pub token: TokenSource,
 }
 
+/// A secret (a password, a token) that cannot be read from where the configuration says.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("{owner}: the {what} variable {var} is not set")]
+    Unset {
+        owner: String,
+        what: &'static str,
+        var: String,
+    },
+    #[error("{owner}: cannot read the {what} file {}: {error}", .path.display())]
+    Unreadable {
+        owner: String,
+        what: &'static str,
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{owner}: the {what} must be at least {min} characters")]
+    TooShort {
+        owner: String,
+        what: &'static str,
+        min: usize,
+    },
+}
+
 impl RedisTarget {
     /// The endpoint with its current password: a variable is read as it is now, a file
     /// each time (so a rotated password is picked up).
-    pub fn endpoint(&self) -> Result<crate::redis::RedisEndpoint, String> {
+    pub fn endpoint(&self) -> Result<crate::redis::RedisEndpoint, SecretError> {
+        let owner = || format!("redis {}", self.name);
         let password = match &self.password {
-            Some(PasswordSource::Env(var)) => Some(std::env::var(var).map_err(|_| {
-                format!(
-                    "redis {}: the password variable {var} is not set",
-                    self.name
-                )
-            })?),
+            Some(PasswordSource::Env(var)) => {
+                Some(std::env::var(var).map_err(|_| SecretError::Unset {
+                    owner: owner(),
+                    what: "password",
+                    var: var.clone(),
+                })?)
+            }
             Some(PasswordSource::File(path)) => Some(
                 read_bounded(path, MAX_FILE_BYTES)
-                    .map_err(|e| {
-                        format!(
-                            "redis {}: cannot read the password file {}: {e}",
-                            self.name,
-                            path.display()
-                        )
+                    .map_err(|error| SecretError::Unreadable {
+                        owner: owner(),
+                        what: "password",
+                        path: path.clone(),
+                        error,
                     })?
                     .trim_end_matches(['\r', '\n'])
                     .to_string(),

@@ -8,6 +8,8 @@ mod decide;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::config::SecretError;
+
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -168,23 +170,33 @@ impl Remediator {
 }
 
 /// The bearer token, from its variable or file.
-pub fn read_token(source: &TokenSource) -> Result<Secret, String> {
+pub fn read_token(source: &TokenSource) -> Result<Secret, SecretError> {
+    const OWNER: &str = "remediation";
     let token = match source {
-        TokenSource::Env(var) => std::env::var(var)
-            .map_err(|_| format!("remediation: the token variable {var} is not set"))?,
+        TokenSource::Env(var) => std::env::var(var).map_err(|_| SecretError::Unset {
+            owner: OWNER.into(),
+            what: "token",
+            var: var.clone(),
+        })?,
         TokenSource::File(path) => {
             crate::config::warn_if_others_can_read(path, "the remediation token file");
-            crate::config::read_bounded(path, crate::config::MAX_FILE_BYTES).map_err(|e| {
-                format!(
-                    "remediation: cannot read the token file {}: {e}",
-                    path.display()
-                )
+            crate::config::read_bounded(path, crate::config::MAX_FILE_BYTES).map_err(|error| {
+                SecretError::Unreadable {
+                    owner: OWNER.into(),
+                    what: "token",
+                    path: path.clone(),
+                    error,
+                }
             })?
         }
     };
     let token = token.trim().to_string();
     if token.len() < 16 {
-        return Err("remediation: the token must be at least 16 characters".into());
+        return Err(SecretError::TooShort {
+            owner: OWNER.into(),
+            what: "token",
+            min: 16,
+        });
     }
     Ok(Secret::new(token))
 }
