@@ -11,7 +11,9 @@ use crate::cloud::credentials::{
     CredentialCell, CredentialSource, CredentialsError, ProfileSection, Provider,
     default_profile_path_in,
 };
-use crate::cloud::{ApiClient, ClientOptions, Credentials, RateLimiter, RequestObserver};
+use crate::cloud::{
+    ApiClient, BuildError, ClientOptions, Credentials, RateLimiter, RequestObserver,
+};
 use crate::config::{Cloud, Config};
 
 /// How a cloud obtains its credentials (from its configuration and the environment; the
@@ -121,7 +123,7 @@ fn from_profile(
     crate::config::warn_if_others_can_read(path, "the credentials file");
     let text = crate::config::read_bounded(path, crate::config::MAX_FILE_BYTES)
         .map_err(|e| problem(e.to_string()))?;
-    let section = ProfileSection::parse(&text).map_err(problem)?;
+    let section = ProfileSection::parse(&text).map_err(|e| problem(e.to_string()))?;
     match Credentials::from_profile(&section) {
         Ok(credentials) => Ok(Provider::Static {
             source: CredentialSource::Profile,
@@ -138,7 +140,7 @@ fn from_profile(
                     .transpose()?;
                 federated(cloud, iam, idp_id.to_string(), file.to_string(), lookup)
             }
-            _ => Err(problem(missing)),
+            _ => Err(problem(missing.to_string())),
         },
     }
 }
@@ -317,6 +319,7 @@ pub enum AccountError {
 struct Account {
     cloud: Cloud,
     provider: Option<Provider>,
+    /// The client, or why there is none, as errors and the landing page say it.
     client: Result<ApiClient, String>,
 }
 
@@ -345,7 +348,7 @@ fn build(
     cloud: &Cloud,
     provider: Provider,
     observer: Option<Arc<dyn RequestObserver>>,
-) -> Result<ApiClient, String> {
+) -> Result<ApiClient, BuildError> {
     let fetcher = Fetcher::new(cloud.proxy.as_deref())?;
     let credentials = CredentialCell::new(&cloud.name, provider, fetcher);
     let options = ClientOptions {
@@ -360,7 +363,6 @@ fn build(
         cloud.endpoints.clone(),
         options,
     )
-    .map_err(|e| e.to_string())
 }
 
 impl Accounts {
@@ -403,7 +405,9 @@ impl Accounts {
                 });
                 let client = match (kept, &found) {
                     (Some(kept), _) => kept.client.clone(),
-                    (None, Ok(provider)) => build(cloud, provider.clone(), observer.clone()),
+                    (None, Ok(provider)) => {
+                        build(cloud, provider.clone(), observer.clone()).map_err(|e| e.to_string())
+                    }
                     (None, Err(e)) => Err(e.to_string()),
                 };
                 Account {

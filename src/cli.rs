@@ -198,15 +198,24 @@ struct SimulateArgs {
 }
 
 /// `-20s` or `5m`, in milliseconds.
-fn parse_signed_duration(text: &str) -> Result<i64, String> {
+fn parse_signed_duration(text: &str) -> Result<i64, SignedDurationError> {
     let (sign, magnitude) = match text.strip_prefix('-') {
         Some(rest) => (-1, rest),
         None => (1, text.strip_prefix('+').unwrap_or(text)),
     };
-    let d = humantime::parse_duration(magnitude).map_err(|e| e.to_string())?;
+    let d = humantime::parse_duration(magnitude)?;
     i64::try_from(d.as_millis())
         .map(|ms| sign * ms)
-        .map_err(|_| "too large".to_string())
+        .map_err(|_| SignedDurationError::TooLarge)
+}
+
+/// A `--clock-offset` that is no duration.
+#[derive(Debug, thiserror::Error)]
+enum SignedDurationError {
+    #[error(transparent)]
+    Duration(#[from] humantime::DurationError),
+    #[error("too large")]
+    TooLarge,
 }
 
 pub fn main() -> ExitCode {
@@ -277,7 +286,7 @@ async fn run(args: RunArgs, hangups: Option<crate::daemon::Hangups>) -> anyhow::
                     })?
                 }
             };
-            Some(Shard::new(index, count).map_err(anyhow::Error::msg)?)
+            Some(Shard::new(index, count)?)
         }
     };
     crate::daemon::run(crate::daemon::DaemonOptions {
@@ -365,7 +374,8 @@ async fn credential_expiry(
     provider: crate::cloud::credentials::Provider,
 ) -> Vec<String> {
     let obtained = async {
-        let fetcher = crate::cloud::credentials::providers::Fetcher::new(proxy)?;
+        let fetcher =
+            crate::cloud::credentials::providers::Fetcher::new(proxy).map_err(|e| e.to_string())?;
         fetcher.fetch(&provider).await.map_err(|e| e.to_string())
     }
     .await;

@@ -17,7 +17,7 @@ use crate::accounts::{Accounts, CredentialsFn, SharedAccounts, provider_from_env
 use crate::cloud::RequestObserver;
 use crate::collect::{Scheduler, Shard};
 use crate::config::Config;
-use crate::server::{AppState, ReloadRequest};
+use crate::server::{AppState, ReloadFailed, ReloadRequest};
 use crate::snapshot::{Source, Store};
 
 pub struct DaemonOptions {
@@ -339,7 +339,7 @@ impl Running {
         &mut self,
         path: &std::path::Path,
         scheduler_task: &mut tokio::task::JoinHandle<()>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReloadFailed> {
         let outcome = Config::from_file(path)
             .map_err(anyhow::Error::from)
             .and_then(|new| {
@@ -376,7 +376,7 @@ impl Running {
                 self.metrics.successful.set(0);
                 self.store.touch();
                 tracing::error!(path = %path.display(), "reload failed, keeping the previous configuration: {e:#}");
-                Err(format!("{e:#}"))
+                Err(ReloadFailed(format!("{e:#}")))
             }
         }
     }

@@ -87,7 +87,7 @@ impl WebConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         let tls = raw
             .tls_server_config
-            .map(|t| tls_config(t, base).map_err(invalid))
+            .map(|t| tls_config(t, base, &shown))
             .transpose()?;
         for (user, hash) in &raw.basic_auth_users {
             if user.contains(':') || !hash.starts_with("$2") {
@@ -103,7 +103,16 @@ impl WebConfig {
     }
 }
 
-fn tls_config(t: RawTls, base: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+/// The TLS settings of the web config at `shown`; a problem is an [`WebConfigError::Invalid`].
+fn tls_config(
+    t: RawTls,
+    base: &Path,
+    shown: &str,
+) -> Result<Arc<rustls::ServerConfig>, WebConfigError> {
+    let invalid = |message: String| WebConfigError::Invalid {
+        path: shown.to_string(),
+        message,
+    };
     let file = |p: &Path| {
         if p.is_absolute() {
             p.to_path_buf()
@@ -113,17 +122,21 @@ fn tls_config(t: RawTls, base: &Path) -> Result<Arc<rustls::ServerConfig>, Strin
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file(&t.cert_file))
         .and_then(|it| it.collect())
-        .map_err(|e| format!("tls_server_config.cert_file: {e}"))?;
+        .map_err(|e| invalid(format!("tls_server_config.cert_file: {e}")))?;
     if certs.is_empty() {
-        return Err("tls_server_config.cert_file holds no certificate".into());
+        return Err(invalid(
+            "tls_server_config.cert_file holds no certificate".into(),
+        ));
     }
     crate::config::warn_if_others_can_read(&file(&t.key_file), "the TLS key file");
     let key = PrivateKeyDer::from_pem_file(file(&t.key_file))
-        .map_err(|e| format!("tls_server_config.key_file: {e}"))?;
+        .map_err(|e| invalid(format!("tls_server_config.key_file: {e}")))?;
     let min = t.min_version.as_deref().unwrap_or("TLS12");
     let max = t.max_version.as_deref().unwrap_or("TLS13");
     let (Some(_), Some(_)) = (tls_version(min), tls_version(max)) else {
-        return Err("tls_server_config.min_version/max_version: TLS12 or TLS13".into());
+        return Err(invalid(
+            "tls_server_config.min_version/max_version: TLS12 or TLS13".into(),
+        ));
     };
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = ["TLS12", "TLS13"]
         .into_iter()
@@ -131,33 +144,40 @@ fn tls_config(t: RawTls, base: &Path) -> Result<Arc<rustls::ServerConfig>, Strin
         .filter_map(tls_version)
         .collect();
     if versions.is_empty() {
-        return Err("tls_server_config: min_version is above max_version".into());
+        return Err(invalid(
+            "tls_server_config: min_version is above max_version".into(),
+        ));
     }
     let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&versions)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| invalid(e.to_string()))?;
     let auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
     if auth == "NoClientCert" && t.client_ca_file.is_some() {
         // As the exporter-toolkit: a CA without a policy would silently check nothing.
-        return Err(
+        return Err(invalid(
             "tls_server_config.client_ca_file is set but client_auth_type asks for no client certificate"
                 .into(),
-        );
+        ));
     }
     let builder = match auth {
         "NoClientCert" => builder.with_no_client_auth(),
         "RequireAndVerifyClientCert" | "VerifyClientCertIfGiven" => {
-            let ca = t
-                .client_ca_file
-                .as_ref()
-                .ok_or_else(|| format!("tls_server_config.client_ca_file is needed for {auth}"))?;
+            let ca = t.client_ca_file.as_ref().ok_or_else(|| {
+                invalid(format!(
+                    "tls_server_config.client_ca_file is needed for {auth}"
+                ))
+            })?;
             let mut roots = rustls::RootCertStore::empty();
             for cert in CertificateDer::pem_file_iter(file(ca))
-                .map_err(|e| format!("tls_server_config.client_ca_file: {e}"))?
+                .map_err(|e| invalid(format!("tls_server_config.client_ca_file: {e}")))?
             {
                 roots
-                    .add(cert.map_err(|e| format!("tls_server_config.client_ca_file: {e}"))?)
-                    .map_err(|e| format!("tls_server_config.client_ca_file: {e}"))?;
+                    .add(
+                        cert.map_err(|e| {
+                            invalid(format!("tls_server_config.client_ca_file: {e}"))
+                        })?,
+                    )
+                    .map_err(|e| invalid(format!("tls_server_config.client_ca_file: {e}")))?;
             }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
@@ -168,17 +188,17 @@ fn tls_config(t: RawTls, base: &Path) -> Result<Arc<rustls::ServerConfig>, Strin
             } else {
                 verifier
             };
-            builder.with_client_cert_verifier(verifier.build().map_err(|e| e.to_string())?)
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| invalid(e.to_string()))?)
         }
         other => {
-            return Err(format!(
+            return Err(invalid(format!(
                 "tls_server_config.client_auth_type {other:?} is not supported (NoClientCert, RequireAndVerifyClientCert, VerifyClientCertIfGiven)"
-            ));
+            )));
         }
     };
     let mut config = builder
         .with_single_cert(certs, key)
-        .map_err(|e| format!("tls_server_config: {e}"))?;
+        .map_err(|e| invalid(format!("tls_server_config: {e}")))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -230,11 +250,10 @@ fn remember(cache: &Mutex<HashMap<[u8; 32], ()>>, key: [u8; 32]) {
 }
 
 impl Users {
-    fn new(hashes: BTreeMap<String, String>) -> Result<Self, String> {
+    fn new(hashes: BTreeMap<String, String>) -> Result<Self, bcrypt::BcryptError> {
         let cost = hashes.values().map(|h| bcrypt_cost(h)).max().unwrap_or(10);
         let random: [u8; 16] = rand::random();
-        let unknown_user_hash = bcrypt::hash(hex::encode(random), cost.clamp(4, 31))
-            .map_err(|e| format!("cannot prepare basic auth: {e}"))?;
+        let unknown_user_hash = bcrypt::hash(hex::encode(random), cost.clamp(4, 31))?;
         Ok(Self {
             hashes,
             accepted: Mutex::default(),
@@ -338,9 +357,9 @@ impl WebConfig {
         if self.users.is_empty() {
             return Ok(router);
         }
-        let users = Users::new(self.users.clone()).map_err(|message| WebConfigError::Invalid {
+        let users = Users::new(self.users.clone()).map_err(|e| WebConfigError::Invalid {
             path: "basic_auth_users".into(),
-            message,
+            message: format!("cannot prepare basic auth: {e}"),
         })?;
         Ok(router.layer(axum::middleware::from_fn_with_state(
             Arc::new(users),

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::credentials::refresh::Unusable;
 use super::credentials::{CredentialCell, Credentials, Provider};
 use super::endpoints::Endpoints;
-use super::error::{ApiError, ErrorBody, ErrorKind, Operation};
+use super::error::{ApiError, BuildError, ErrorBody, ErrorKind, Operation};
 use super::headers::{
     HEADER_PROJECT_ID, HEADER_REQUEST_ID, HEADER_SDK_DATE, HEADER_SECURITY_TOKEN, USER_AGENT,
 };
@@ -98,14 +98,6 @@ impl Default for ClientOptions {
             rate_limiter: None,
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error("invalid proxy URL: {0}")]
-    Proxy(reqwest::Error),
-    #[error("cannot build the HTTP client: {0}")]
-    Http(reqwest::Error),
 }
 
 /// A client of one account in one project: DCS and DBSS calls, signed.

@@ -5,6 +5,15 @@ use std::fmt;
 
 use super::endpoints::Service;
 
+/// An HTTP client (of the API or of a credential provider) that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("invalid proxy URL: {0}")]
+    Proxy(reqwest::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(reqwest::Error),
+}
+
 /// Every API call the client makes; a closed set, used as a metric label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {

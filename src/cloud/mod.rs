@@ -16,5 +16,5 @@ pub mod signer;
 pub use client::{ApiClient, ClientOptions, RequestObserver, RetryPolicy};
 pub use credentials::{Credentials, Secret};
 pub use endpoints::{Endpoints, Service};
-pub use error::{ApiError, ErrorKind, Operation};
+pub use error::{ApiError, BuildError, ErrorKind, Operation};
 pub use ratelimit::RateLimiter;

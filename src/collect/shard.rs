@@ -8,12 +8,18 @@ pub struct Shard {
     pub count: u32,
 }
 
+/// A shard index that no replica of the count can have.
+#[derive(Debug, thiserror::Error)]
+#[error("shard index {index} must be below the shard count {count}")]
+pub struct ShardError {
+    pub index: u32,
+    pub count: u32,
+}
+
 impl Shard {
-    pub fn new(index: u32, count: u32) -> Result<Self, String> {
+    pub fn new(index: u32, count: u32) -> Result<Self, ShardError> {
         if count == 0 || index >= count {
-            return Err(format!(
-                "shard index {index} must be below the shard count {count}"
-            ));
+            return Err(ShardError { index, count });
         }
         Ok(Self { index, count })
     }

@@ -66,11 +66,14 @@ fn timed_out(what: &str) -> RedisFailure {
     }
 }
 
+/// A URL the Redis client does not take.
+#[derive(Debug, thiserror::Error)]
+#[error("not a Redis URL: {0}")]
+pub struct NotARedisUrl(redis::RedisError);
+
 /// `host:port` (or the socket path) of a Redis URL: the node id of a direct target.
-pub fn host_port(url: &str) -> Result<String, String> {
-    let info = url
-        .into_connection_info()
-        .map_err(|e| format!("not a Redis URL: {e}"))?;
+pub fn host_port(url: &str) -> Result<String, NotARedisUrl> {
+    let info = url.into_connection_info().map_err(NotARedisUrl)?;
     Ok(match info.addr() {
         ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
             if host.contains(':') {

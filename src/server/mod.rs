@@ -48,7 +48,12 @@ pub struct AppState {
 }
 
 /// A reload request, answered with its outcome.
-pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), ReloadFailed>>;
+
+/// Why a reload kept the previous configuration, as the answer to `POST /-/reload` says it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReloadFailed(pub String);
 
 pub fn router(state: Arc<AppState>) -> Router {
     let mut app = Router::new()

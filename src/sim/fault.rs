@@ -79,12 +79,23 @@ impl Fault {
     }
 }
 
+/// A topology's fault that names what is not there.
+#[derive(Debug, thiserror::Error)]
+pub enum FaultSpecError {
+    #[error("unknown operation {0:?}")]
+    UnknownOperation(String),
+    #[error("unknown fault kind {0:?}")]
+    UnknownKind(String),
+    #[error("instance {instance:?} has no node {index} that takes clients")]
+    NoSuchNode { instance: String, index: usize },
+}
+
 /// A topology's fault, resolved to an operation, a node id and a kind.
-pub fn fault_from_spec(spec: &FaultSpec, state: &SimState) -> Result<Fault, String> {
+pub fn fault_from_spec(spec: &FaultSpec, state: &SimState) -> Result<Fault, FaultSpecError> {
     let operation = Operation::ALL
         .into_iter()
         .find(|o| o.as_str() == spec.operation)
-        .ok_or_else(|| format!("unknown operation {:?}", spec.operation))?;
+        .ok_or_else(|| FaultSpecError::UnknownOperation(spec.operation.clone()))?;
     let kind = match spec.kind.as_str() {
         "error" => {
             let status = spec.status.unwrap_or(500);
@@ -113,7 +124,7 @@ pub fn fault_from_spec(spec: &FaultSpec, state: &SimState) -> Result<Fault, Stri
         "time_changes" => FaultKind::TimeChanges,
         "count_too_large" => FaultKind::CountTooLarge,
         "endless_pages" => FaultKind::EndlessPages,
-        other => return Err(format!("unknown fault kind {other:?}")),
+        other => return Err(FaultSpecError::UnknownKind(other.to_string())),
     };
     let times = if spec.times == 0 {
         u32::MAX
@@ -123,9 +134,13 @@ pub fn fault_from_spec(spec: &FaultSpec, state: &SimState) -> Result<Fault, Stri
     let mut fault = Fault::of(operation, times, kind).now_and_then(spec.every.unwrap_or(1));
     if let Some(name) = &spec.instance {
         let index = spec.node.unwrap_or(1);
-        let node = state
-            .client_node_by_name(name, index)
-            .ok_or_else(|| format!("instance {name:?} has no node {index} that takes clients"))?;
+        let node =
+            state
+                .client_node_by_name(name, index)
+                .ok_or_else(|| FaultSpecError::NoSuchNode {
+                    instance: name.clone(),
+                    index,
+                })?;
         fault = fault.on_node(&node);
     }
     Ok(fault)

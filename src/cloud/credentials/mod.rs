@@ -244,8 +244,17 @@ pub struct ProfileSection {
     pairs: Vec<(String, String)>,
 }
 
+/// What the SDK's credentials file lacks (never a value of it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("has no [basic] or [global] section")]
+    NoSection,
+    #[error("[{section}] has no {key}")]
+    Missing { section: String, key: &'static str },
+}
+
 impl ProfileSection {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ProfileError> {
         let mut sections: Vec<(String, Vec<(String, String)>)> = Vec::new();
         for line in text.lines() {
             let line = line.trim();
@@ -266,7 +275,7 @@ impl ProfileSection {
         let (name, pairs) = ["basic", "global"]
             .iter()
             .find_map(|wanted| sections.iter().find(|(name, _)| name == wanted))
-            .ok_or("has no [basic] or [global] section")?;
+            .ok_or(ProfileError::NoSection)?;
         Ok(Self {
             name: name.clone(),
             pairs: pairs.clone(),
@@ -286,18 +295,18 @@ impl ProfileSection {
 impl Credentials {
     /// From the text of the SDK's credentials file: keys `ak`, `sk` and `security_token` of
     /// its [`ProfileSection`]. Errors name what is missing, never a value.
-    pub fn from_profile_text(text: &str) -> Result<Self, String> {
+    pub fn from_profile_text(text: &str) -> Result<Self, ProfileError> {
         Self::from_profile(&ProfileSection::parse(text)?)
     }
 
-    pub fn from_profile(section: &ProfileSection) -> Result<Self, String> {
-        let name = &section.name;
-        let ak = section
-            .get("ak")
-            .ok_or_else(|| format!("[{name}] has no ak"))?;
-        let sk = section
-            .get("sk")
-            .ok_or_else(|| format!("[{name}] has no sk"))?;
+    pub fn from_profile(section: &ProfileSection) -> Result<Self, ProfileError> {
+        let get = |key| {
+            section.get(key).ok_or_else(|| ProfileError::Missing {
+                section: section.name.clone(),
+                key,
+            })
+        };
+        let (ak, sk) = (get("ak")?, get("sk")?);
         let creds = Self::new(ak, sk);
         Ok(match section.get("security_token") {
             Some(token) => creds.with_security_token(token),
@@ -382,7 +391,9 @@ mod tests {
         let global = Credentials::from_profile_text("[global]\nak=G\nsk=s\n").unwrap();
         assert_eq!(global.access_key.expose(), "G");
         assert!(global.security_token.is_none());
-        let missing = Credentials::from_profile_text("[basic]\nak = VISIBLEAK\n").unwrap_err();
+        let missing = Credentials::from_profile_text("[basic]\nak = VISIBLEAK\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(missing, "[basic] has no sk");
         assert!(!missing.contains("VISIBLEAK"));
         assert!(Credentials::from_profile_text("ak = x\n").is_err());

@@ -54,7 +54,8 @@ impl RawRedis {
                 ),
             ));
         }
-        let node_id = crate::redis::host_port(&url).map_err(|e| invalid(format!("{at}.url"), e))?;
+        let node_id = crate::redis::host_port(&url)
+            .map_err(|e| invalid(format!("{at}.url"), e.to_string()))?;
         let username = username(self.username, self.username_env, &at)?;
         let password = password(self.password_env, self.password_file, &at)?;
         if self.max_clients == Some(0) {

@@ -11,6 +11,7 @@ use super::{
     NO_AGENCY_MESSAGE, Oidc, Provider, SECURITY_TOKENS_PATH,
 };
 use crate::cloud::credentials::{Credentials, Secret};
+use crate::cloud::error::BuildError;
 use crate::cloud::headers::{
     HEADER_IDP_ID, HEADER_METADATA_TOKEN, HEADER_METADATA_TOKEN_TTL, HEADER_SDK_DATE,
     HEADER_SECURITY_TOKEN, HEADER_SUBJECT_TOKEN, USER_AGENT,
@@ -70,24 +71,20 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(proxy: Option<&str>) -> Result<Self, String> {
+    pub fn new(proxy: Option<&str>) -> Result<Self, BuildError> {
         let base = || {
             reqwest::Client::builder()
                 .user_agent(USER_AGENT)
                 .redirect(reqwest::redirect::Policy::none())
         };
-        let local = base()
-            .no_proxy()
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let local = base().no_proxy().build().map_err(BuildError::Http)?;
         let remote = match proxy {
-            Some(proxy) => base()
-                .proxy(reqwest::Proxy::all(proxy).map_err(|e| format!("invalid proxy URL: {e}"))?),
+            Some(proxy) => base().proxy(reqwest::Proxy::all(proxy).map_err(BuildError::Proxy)?),
             None => base().no_proxy(),
         }
         .connect_timeout(Duration::from_secs(10))
         .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        .map_err(BuildError::Http)?;
         Ok(Self { local, remote })
     }
 
