@@ -52,36 +52,65 @@ pub enum HistogramMode {
     Both,
 }
 
-/// Families that `disable` can turn off, by the name it takes.
-pub const SWITCHABLE_FAMILIES: [&str; 14] = [
-    "clients",
-    "clients_idle",
-    "clients_by_name",
-    "clients_by_kind",
-    "clients_by_command",
-    "idle",
-    "idle_waiting",
-    "age",
-    "output_memory",
-    "query_buffer",
-    "output_memory_max",
-    "subscriptions",
-    "top_clients",
-    "slow_commands",
-];
+/// A family, or a group of families, that `disable = [...]` can turn off; in the file, its
+/// snake_case name.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum Family {
+    /// `dcs_clients`.
+    Clients,
+    /// `dcs_clients_idle`.
+    ClientsIdle,
+    /// `dcs_clients_by_name`.
+    ClientsByName,
+    /// `dcs_clients_by_kind`.
+    ClientsByKind,
+    /// `dcs_clients_by_command`.
+    ClientsByCommand,
+    /// `dcs_client_idle_seconds`.
+    Idle,
+    /// `dcs_client_idle_waiting_seconds`.
+    IdleWaiting,
+    /// `dcs_client_age_seconds`.
+    Age,
+    /// `dcs_client_output_memory_bytes`.
+    OutputMemory,
+    /// `dcs_client_query_buffer_bytes`.
+    QueryBuffer,
+    /// `dcs_client_output_memory_max_bytes`.
+    OutputMemoryMax,
+    /// `dcs_client_subscriptions`.
+    Subscriptions,
+    /// `dcs_top_clients_*`.
+    TopClients,
+    /// `dcs_slow_commands_*`.
+    SlowCommands,
+}
 
 /// What `/metrics` shows of the target data.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExpositionSettings {
     pub histograms: HistogramMode,
-    /// Names from [`SWITCHABLE_FAMILIES`].
-    pub disabled: std::collections::BTreeSet<String>,
+    /// The families turned off.
+    pub disabled: std::collections::BTreeSet<Family>,
 }
 
 impl ExpositionSettings {
-    /// Whether the family `name` (one of [`SWITCHABLE_FAMILIES`]) is shown.
-    pub fn shows(&self, name: &str) -> bool {
-        !self.disabled.contains(name)
+    /// Whether `family` is shown.
+    pub fn shows(&self, family: Family) -> bool {
+        !self.disabled.contains(&family)
     }
 }
 

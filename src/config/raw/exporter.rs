@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::cloud::dcs::MAX_PAGE_SIZE;
 use crate::config::{
     ClientAddrChoice, ConfigError, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
-    ExporterSettings, ExpositionSettings, HistogramMode, SWITCHABLE_FAMILIES, invalid,
+    ExporterSettings, ExpositionSettings, Family, HistogramMode, invalid,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -194,20 +194,22 @@ impl RawExporter {
 
     /// The histogram mode, and the families `disable` turns off (each one that can be).
     fn exposition(&self) -> Result<ExpositionSettings, ConfigError> {
+        let mut disabled = std::collections::BTreeSet::new();
         for name in &self.disable {
-            if !SWITCHABLE_FAMILIES.contains(&name.as_str()) {
-                return Err(invalid(
+            let family: Family = name.parse().map_err(|_| {
+                invalid(
                     "exporter.disable",
                     format!(
                         "{name:?} is no family that can be turned off ({})",
-                        SWITCHABLE_FAMILIES.join(", ")
+                        <Family as strum::VariantNames>::VARIANTS.join(", ")
                     ),
-                ));
-            }
+                )
+            })?;
+            disabled.insert(family);
         }
         Ok(ExpositionSettings {
             histograms: self.histograms.unwrap_or_default(),
-            disabled: self.disable.iter().cloned().collect(),
+            disabled,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Each instance's context and each node's limits: what joins and headroom need.
 
 use super::*;
+use crate::config::Family;
 use crate::snapshot::InstanceContext;
 
 /// `dcs_instance_info`'s labels: fixed ones, then the tags the cloud exports.
@@ -53,7 +54,7 @@ label_set! {
 
 pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
     use Kind::Gauge;
-    if view.exposition().shows("slow_commands") {
+    if view.exposition().shows(Family::SlowCommands) {
         slow_commands(view, encoder)?;
     }
     family(

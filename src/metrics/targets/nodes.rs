@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::aggregate::{NodeAggregate, SessionKind};
+use crate::config::Family;
 use crate::snapshot::{Attempt, NodeKey};
 
 label_set! {
@@ -80,7 +81,7 @@ label_set! {
 /// [`SESSION_FAMILIES`] each.
 struct SessionFamily {
     /// The name `disable = [...]` turns it off by.
-    switch: &'static str,
+    switch: Family,
     name: &'static str,
     /// What it counts; the HELP adds that it is collected in the background.
     help: &'static str,
@@ -92,7 +93,7 @@ struct SessionFamily {
 /// The session families, in the order of the exposition.
 const SESSION_FAMILIES: &[SessionFamily] = &[
     SessionFamily {
-        switch: "clients",
+        switch: Family::Clients,
         name: "dcs_clients",
         help: "Client sessions of the latest scan by client address (IP; past the largest addresses, \"other\"), db and user",
         kind: Kind::Gauge,
@@ -111,7 +112,7 @@ const SESSION_FAMILIES: &[SessionFamily] = &[
         },
     },
     SessionFamily {
-        switch: "clients_idle",
+        switch: Family::ClientsIdle,
         name: "dcs_clients_idle",
         help: "Client sessions of the latest scan idle longer than idle_session_threshold (1h by default) that do not wait by design (blocked, subscribed), by client address as in dcs_clients; only addresses that have some",
         kind: Kind::Gauge,
@@ -128,7 +129,7 @@ const SESSION_FAMILIES: &[SessionFamily] = &[
         },
     },
     SessionFamily {
-        switch: "clients_by_name",
+        switch: Family::ClientsByName,
         name: "dcs_clients_by_name",
         help: "Client sessions of the latest scan by client name (CLIENT SETNAME): the max_client_names names with most sessions, the rest as \"(other)\", sessions without a name as \"(unnamed)\"; the sum is the node's total",
         kind: Kind::Gauge,
@@ -145,7 +146,7 @@ const SESSION_FAMILIES: &[SessionFamily] = &[
         },
     },
     SessionFamily {
-        switch: "clients_by_kind",
+        switch: Family::ClientsByKind,
         name: "dcs_clients_by_kind",
         help: "Client sessions of the latest scan by kind, from their flags: normal, pubsub, replica, master and monitor are exclusive and sum to the node's total; blocked, transaction, tracking and unix_socket are states counted besides",
         kind: Kind::Gauge,
@@ -162,7 +163,7 @@ const SESSION_FAMILIES: &[SessionFamily] = &[
         },
     },
     SessionFamily {
-        switch: "clients_by_command",
+        switch: Family::ClientsByCommand,
         name: "dcs_clients_by_command",
         help: "Client sessions of the latest scan by last command: the max_client_commands commands with most sessions, the rest as \"other\"; the sum is the node's total",
         kind: Kind::Gauge,
@@ -179,49 +180,49 @@ const SESSION_FAMILIES: &[SessionFamily] = &[
         },
     },
     SessionFamily {
-        switch: "idle",
+        switch: Family::Idle,
         name: "dcs_client_idle_seconds",
         help: "Idle time of every session of the latest scan",
         kind: Kind::Histogram,
         rows: |m, key, a, mode| histogram(m, &node_labels(key), &a.idle, mode),
     },
     SessionFamily {
-        switch: "idle_waiting",
+        switch: Family::IdleWaiting,
         name: "dcs_client_idle_waiting_seconds",
         help: "Idle time of the sessions of the latest scan that wait by design (blocked in a command such as BLPOP, or subscribed), whose idleness is no leak: the idle-session alerts leave them out",
         kind: Kind::Histogram,
         rows: |m, key, a, mode| histogram(m, &node_labels(key), &a.idle_waiting, mode),
     },
     SessionFamily {
-        switch: "age",
+        switch: Family::Age,
         name: "dcs_client_age_seconds",
         help: "Connection age of every session of the latest scan",
         kind: Kind::Histogram,
         rows: |m, key, a, mode| histogram(m, &node_labels(key), &a.age, mode),
     },
     SessionFamily {
-        switch: "output_memory",
+        switch: Family::OutputMemory,
         name: "dcs_client_output_memory_bytes",
         help: "Output buffer memory (omem) of every session of the latest scan",
         kind: Kind::Histogram,
         rows: |m, key, a, mode| histogram(m, &node_labels(key), &a.output_memory, mode),
     },
     SessionFamily {
-        switch: "query_buffer",
+        switch: Family::QueryBuffer,
         name: "dcs_client_query_buffer_bytes",
         help: "Query buffer length (qbuf) of every session of the latest scan",
         kind: Kind::Histogram,
         rows: |m, key, a, mode| histogram(m, &node_labels(key), &a.query_buffer, mode),
     },
     SessionFamily {
-        switch: "output_memory_max",
+        switch: Family::OutputMemoryMax,
         name: "dcs_client_output_memory_max_bytes",
         help: "Largest output buffer memory of any session of the latest scan",
         kind: Kind::Gauge,
         rows: |m, key, a, _| m.gauge_value(&node_labels(key), a.output_memory_max.into()),
     },
     SessionFamily {
-        switch: "subscriptions",
+        switch: Family::Subscriptions,
         name: "dcs_client_subscriptions",
         help: "Pub/sub subscriptions of all sessions of the latest scan, by kind (channel: sub, pattern: psub)",
         kind: Kind::Gauge,

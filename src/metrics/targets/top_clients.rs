@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::aggregate::TopClient;
+use crate::config::Family;
 use crate::snapshot::NodeKey;
 
 label_set! {
@@ -39,7 +40,7 @@ fn top_clients(
 pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
     use Kind::Gauge;
     let fresh = &view.fresh;
-    if !view.exposition().shows("top_clients") {
+    if !view.exposition().shows(Family::TopClients) {
         return Ok(());
     }
     family(
