@@ -6,7 +6,19 @@ use crate::cloud::{ApiError, Operation};
 use crate::redis::RedisFailure;
 
 /// Where a scan failed; a closed set, used as a metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Stage {
     /// Starting the scan job.
     Scan,
@@ -18,11 +30,7 @@ pub enum Stage {
 
 impl Stage {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Scan => "scan",
-            Stage::Job => "job",
-            Stage::List => "list",
-        }
+        self.into()
     }
 }
 

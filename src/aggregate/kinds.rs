@@ -4,11 +4,24 @@
 /// exclusive (each session is exactly one of them, so they sum to the node's sessions); the
 /// last four are states that overlap them (a blocked normal session counts under `normal`
 /// and under `blocked`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum SessionKind {
     /// None of the others: an ordinary client.
     Normal,
     /// Subscribed to channels or patterns (flag `P`, or `sub`/`psub` above 0).
+    #[strum(serialize = "pubsub")]
     PubSub,
     /// A replica connected to this node (flag `S`).
     Replica,
@@ -27,30 +40,11 @@ pub enum SessionKind {
 }
 
 impl SessionKind {
-    pub const ALL: [SessionKind; 9] = [
-        SessionKind::Normal,
-        SessionKind::PubSub,
-        SessionKind::Replica,
-        SessionKind::Master,
-        SessionKind::Monitor,
-        SessionKind::Blocked,
-        SessionKind::Transaction,
-        SessionKind::Tracking,
-        SessionKind::UnixSocket,
-    ];
+    /// Every one, in the order they are declared (and exposed).
+    pub const ALL: &'static [SessionKind] = <Self as strum::VariantArray>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            SessionKind::Normal => "normal",
-            SessionKind::PubSub => "pubsub",
-            SessionKind::Replica => "replica",
-            SessionKind::Master => "master",
-            SessionKind::Monitor => "monitor",
-            SessionKind::Blocked => "blocked",
-            SessionKind::Transaction => "transaction",
-            SessionKind::Tracking => "tracking",
-            SessionKind::UnixSocket => "unix_socket",
-        }
+        self.into()
     }
 
     /// Whether each session is exactly one of the exclusive kinds.

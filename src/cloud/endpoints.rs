@@ -4,7 +4,19 @@
 use std::fmt;
 
 /// The cloud services the exporter talks to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Service {
     Dcs,
     Dbss,
@@ -12,10 +24,7 @@ pub enum Service {
 
 impl Service {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Dcs => "dcs",
-            Service::Dbss => "dbss",
-        }
+        self.into()
     }
 }
 

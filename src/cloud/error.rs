@@ -15,7 +15,20 @@ pub enum BuildError {
 }
 
 /// Every API call the client makes; a closed set, used as a metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Operation {
     ScanClients,
     ShowJob,
@@ -31,34 +44,11 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 11] = [
-        Operation::ScanClients,
-        Operation::ShowJob,
-        Operation::ListClients,
-        Operation::KillAllClients,
-        Operation::KillClients,
-        Operation::ListLogicalNodes,
-        Operation::ListInstances,
-        Operation::ShowInstance,
-        Operation::ListConfigurations,
-        Operation::ListSlowlog,
-        Operation::ListAuditJobs,
-    ];
+    /// Every one, in the order they are declared (and exposed).
+    pub const ALL: &'static [Operation] = <Self as strum::VariantArray>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::ScanClients => "scan_clients",
-            Operation::ShowJob => "show_job",
-            Operation::ListClients => "list_clients",
-            Operation::KillAllClients => "kill_all_clients",
-            Operation::KillClients => "kill_clients",
-            Operation::ListLogicalNodes => "list_logical_nodes",
-            Operation::ListInstances => "list_instances",
-            Operation::ShowInstance => "show_instance",
-            Operation::ListConfigurations => "list_configurations",
-            Operation::ListSlowlog => "list_slowlog",
-            Operation::ListAuditJobs => "list_audit_jobs",
-        }
+        self.into()
     }
 
     pub fn service(self) -> Service {
@@ -76,7 +66,8 @@ impl fmt::Display for Operation {
 }
 
 /// How a call failed; a closed set, so it can become a metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorKind {
     /// The service answered with an error status.
     Http,
@@ -100,16 +91,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Http => "http",
-            ErrorKind::Transport => "transport",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::BodyTooLarge => "body_too_large",
-            ErrorKind::Decode => "decode",
-            ErrorKind::Inconsistent => "inconsistent",
-            ErrorKind::CredentialsExpired => "credentials_expired",
-            ErrorKind::CredentialsUnavailable => "credentials_unavailable",
-        }
+        self.into()
     }
 }
 

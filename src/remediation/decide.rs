@@ -12,7 +12,8 @@ use crate::config::RemediationSettings;
 use crate::snapshot::{NodeKey, Snapshot};
 
 /// What a decision does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     KillAll,
     KillClients,
@@ -21,22 +22,22 @@ pub enum Action {
 
 impl Action {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Action::KillAll => "kill_all",
-            Action::KillClients => "kill_clients",
-            Action::None => "none",
-        }
+        self.into()
     }
 }
 
 /// How a decision ended; a closed set, used as a metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum Outcome {
     Acted,
     DryRun,
     Failed,
+    #[strum(serialize = "refused_not_allowed")]
     NotAllowed,
+    #[strum(serialize = "refused_cooldown")]
     Cooldown,
+    #[strum(serialize = "refused_hourly_limit")]
     HourlyLimit,
     /// A notification already handled (same alert, same start).
     Duplicate,
@@ -47,17 +48,7 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Acted => "acted",
-            Outcome::DryRun => "dry_run",
-            Outcome::Failed => "failed",
-            Outcome::NotAllowed => "refused_not_allowed",
-            Outcome::Cooldown => "refused_cooldown",
-            Outcome::HourlyLimit => "refused_hourly_limit",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Resolved => "resolved",
-            Outcome::NoTarget => "no_target",
-        }
+        self.into()
     }
 }
 

@@ -5,36 +5,10 @@
 use std::time::Duration;
 
 use super::error::{ErrorShape, SimError, codes};
+use super::fault_kind::{FaultKind, FaultKindName};
 use super::state::SimState;
 use super::topology::FaultSpec;
 use crate::cloud::error::Operation;
-
-/// A way the simulated service misbehaves.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FaultKind {
-    /// An error answer: 5xx, 429 (`APIG.0308`), 401 (`APIG.0301`, a refused signature), ...
-    Error(SimError),
-    /// No answer at all, until the client gives up.
-    Hang,
-    /// The right answer, late.
-    Slow(Duration),
-    /// An answer cut short: the body ends before its announced length.
-    TruncatedBody,
-    /// A body of JSON with wrong types and nulls where values belong.
-    WrongTypes,
-    /// An answer of this many bytes, far larger than any sane page.
-    HugeBody(usize),
-    /// Scan jobs of the node never end (`RUNNING` for ever).
-    JobStuck,
-    /// Scan jobs of the node end `FAIL`.
-    JobFails,
-    /// Every page of the stored list carries a new `time`.
-    TimeChanges,
-    /// `count` larger than the pages deliver.
-    CountTooLarge,
-    /// Full pages for ever, without a `count`.
-    EndlessPages,
-}
 
 /// A fault for the next `times` calls of one operation (of one node, when `node_id` is
 /// given).
@@ -92,12 +66,16 @@ pub enum FaultSpecError {
 
 /// A topology's fault, resolved to an operation, a node id and a kind.
 pub fn fault_from_spec(spec: &FaultSpec, state: &SimState) -> Result<Fault, FaultSpecError> {
-    let operation = Operation::ALL
-        .into_iter()
-        .find(|o| o.as_str() == spec.operation)
-        .ok_or_else(|| FaultSpecError::UnknownOperation(spec.operation.clone()))?;
-    let kind = match spec.kind.as_str() {
-        "error" => {
+    let operation: Operation = spec
+        .operation
+        .parse()
+        .map_err(|_| FaultSpecError::UnknownOperation(spec.operation.clone()))?;
+    let name: FaultKindName = spec
+        .kind
+        .parse()
+        .map_err(|_| FaultSpecError::UnknownKind(spec.kind.clone()))?;
+    let kind = match name {
+        FaultKindName::Error => {
             let status = spec.status.unwrap_or(500);
             let code = spec.code.clone().unwrap_or_else(|| codes::INTERNAL.into());
             let shape = if code.starts_with("APIG.") {
@@ -114,17 +92,16 @@ pub fn fault_from_spec(spec: &FaultSpec, state: &SimState) -> Result<Fault, Faul
                 message: "Injected by the topology.".into(),
             })
         }
-        "hang" => FaultKind::Hang,
-        "slow" => FaultKind::Slow(spec.delay.unwrap_or(Duration::from_secs(30))),
-        "truncated_body" => FaultKind::TruncatedBody,
-        "wrong_types" => FaultKind::WrongTypes,
-        "huge_body" => FaultKind::HugeBody(spec.bytes.unwrap_or(64 << 20)),
-        "job_stuck" => FaultKind::JobStuck,
-        "job_fails" => FaultKind::JobFails,
-        "time_changes" => FaultKind::TimeChanges,
-        "count_too_large" => FaultKind::CountTooLarge,
-        "endless_pages" => FaultKind::EndlessPages,
-        other => return Err(FaultSpecError::UnknownKind(other.to_string())),
+        FaultKindName::Hang => FaultKind::Hang,
+        FaultKindName::Slow => FaultKind::Slow(spec.delay.unwrap_or(Duration::from_secs(30))),
+        FaultKindName::TruncatedBody => FaultKind::TruncatedBody,
+        FaultKindName::WrongTypes => FaultKind::WrongTypes,
+        FaultKindName::HugeBody => FaultKind::HugeBody(spec.bytes.unwrap_or(64 << 20)),
+        FaultKindName::JobStuck => FaultKind::JobStuck,
+        FaultKindName::JobFails => FaultKind::JobFails,
+        FaultKindName::TimeChanges => FaultKind::TimeChanges,
+        FaultKindName::CountTooLarge => FaultKind::CountTooLarge,
+        FaultKindName::EndlessPages => FaultKind::EndlessPages,
     };
     let times = if spec.times == 0 {
         u32::MAX

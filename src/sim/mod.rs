@@ -12,6 +12,7 @@ mod config;
 pub mod credentials;
 mod error;
 mod fault;
+mod fault_kind;
 mod gateway;
 pub mod kube;
 pub mod population;
@@ -24,7 +25,8 @@ pub mod topology;
 
 pub use config::{DEFAULT_MAX_CLOCK_SKEW, SimConfig};
 pub use error::SimError;
-pub use fault::{Fault, FaultKind, fault_from_spec};
+pub use fault::{Fault, fault_from_spec};
+pub use fault_kind::{FaultKind, FaultKindName};
 pub use simulator::Simulator;
 pub use state::SimState;
 pub use topology::Topology;

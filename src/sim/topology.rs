@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::fault_kind::FaultKindName;
+
 /// The architecture of a DCS instance, which decides its nodes and which of them take clients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -372,34 +374,18 @@ impl Topology {
                 return invalid(format!("{at} has more than {MAX_NODES_PER_INSTANCE} nodes"));
             }
         }
-        const KINDS: [&str; 11] = [
-            "error",
-            "hang",
-            "slow",
-            "truncated_body",
-            "wrong_types",
-            "huge_body",
-            "job_stuck",
-            "job_fails",
-            "time_changes",
-            "count_too_large",
-            "endless_pages",
-        ];
         for (i, f) in self.faults.iter().enumerate() {
-            if !crate::cloud::Operation::ALL
-                .iter()
-                .any(|o| o.as_str() == f.operation)
-            {
+            if f.operation.parse::<crate::cloud::Operation>().is_err() {
                 return invalid(format!(
                     "fault[{i}].operation {:?} is not an API operation",
                     f.operation
                 ));
             }
-            if !KINDS.contains(&f.kind.as_str()) {
+            if f.kind.parse::<FaultKindName>().is_err() {
                 return invalid(format!(
                     "fault[{i}].kind {:?} is not one of {}",
                     f.kind,
-                    KINDS.join(", ")
+                    <FaultKindName as strum::VariantNames>::VARIANTS.join(", ")
                 ));
             }
             if let Some(name) = &f.instance

@@ -83,7 +83,19 @@ pub enum CredentialsError {
 }
 
 /// Where an account's credentials come from (`credentials = "..."` in a `[[cloud]]`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::EnumString,
+    strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum CredentialSource {
     /// The environment, else the SDK's credentials file when it exists, else pod identity or
     /// OIDC when their variables are set; never the metadata service.
@@ -102,30 +114,15 @@ pub enum CredentialSource {
 }
 
 impl CredentialSource {
-    pub const NAMES: [&str; 6] = ["auto", "env", "profile", "metadata", "pod_identity", "oidc"];
+    /// Every name, as `credentials = "..."` takes it.
+    pub const NAMES: &'static [&'static str] = <Self as strum::VariantNames>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            CredentialSource::Auto => "auto",
-            CredentialSource::Env => "env",
-            CredentialSource::Profile => "profile",
-            CredentialSource::Metadata => "metadata",
-            CredentialSource::PodIdentity => "pod_identity",
-            CredentialSource::Oidc => "oidc",
-        }
+        self.into()
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [
-            CredentialSource::Auto,
-            CredentialSource::Env,
-            CredentialSource::Profile,
-            CredentialSource::Metadata,
-            CredentialSource::PodIdentity,
-            CredentialSource::Oidc,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == name)
+        name.parse().ok()
     }
 }
 

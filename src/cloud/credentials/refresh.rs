@@ -184,7 +184,8 @@ impl CredentialCell {
         let inner = &self.0;
         let temporary = inner.provider.is_temporary();
         let state = inner.lock();
-        let results = std::iter::once("success").chain(FetchFailure::ALL.map(FetchFailure::as_str));
+        let results =
+            std::iter::once("success").chain(FetchFailure::ALL.iter().map(|f| f.as_str()));
         CredentialStatus {
             source: inner.provider.source_label(),
             description: inner.provider.describe(),

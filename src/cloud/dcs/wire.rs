@@ -129,7 +129,18 @@ pub struct ClientPage {
 }
 
 /// Sort direction of a session list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "lowercase")]
 pub enum SortOrder {
     Asc,
@@ -138,10 +149,7 @@ pub enum SortOrder {
 
 impl SortOrder {
     pub fn as_str(self) -> &'static str {
-        match self {
-            SortOrder::Asc => "asc",
-            SortOrder::Desc => "desc",
-        }
+        self.into()
     }
 }
 

@@ -151,7 +151,7 @@ const SESSION_FAMILIES: &[SessionFamily] = &[
         help: "Client sessions of the latest scan by kind, from their flags: normal, pubsub, replica, master and monitor are exclusive and sum to the node's total; blocked, transaction, tracking and unix_socket are states counted besides",
         kind: Kind::Gauge,
         rows: |m, key, a, _| {
-            for kind in SessionKind::ALL {
+            for &kind in SessionKind::ALL {
                 let labels = KindLabels {
                     instance_id: &key.instance_id,
                     node_id: &key.node_id,

@@ -15,7 +15,7 @@ use super::faults::fault;
 use crate::cloud::error::Operation;
 use crate::sim::clock::{format_time, millis};
 use crate::sim::error::{SimError, codes};
-use crate::sim::fault::FaultKind;
+use crate::sim::fault_kind::FaultKind;
 use crate::sim::gateway::{Answer, ApiFailure};
 use crate::sim::real_work::RealTask;
 use crate::sim::simulator::Simulator;

@@ -7,7 +7,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 
 use crate::cloud::error::Operation;
-use crate::sim::fault::FaultKind;
+use crate::sim::fault_kind::FaultKind;
 use crate::sim::gateway::ApiFailure;
 use crate::sim::simulator::Simulator;
 

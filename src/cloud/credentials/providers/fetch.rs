@@ -23,7 +23,8 @@ const MAX_TOKEN_BYTES: u64 = 64 << 10;
 const MAX_ANSWER_BYTES: usize = 64 << 10;
 
 /// Why a renewal failed; a closed set, used as a metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum FetchFailure {
     /// No answer, a timeout or a 5xx: worth trying again soon.
     Unreachable,
@@ -36,20 +37,11 @@ pub enum FetchFailure {
 }
 
 impl FetchFailure {
-    pub const ALL: [FetchFailure; 4] = [
-        FetchFailure::Unreachable,
-        FetchFailure::Refused,
-        FetchFailure::Malformed,
-        FetchFailure::NotConfigured,
-    ];
+    /// Every one, in the order they are declared (and exposed).
+    pub const ALL: &'static [FetchFailure] = <Self as strum::VariantArray>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            FetchFailure::Unreachable => "unreachable",
-            FetchFailure::Refused => "refused",
-            FetchFailure::Malformed => "malformed",
-            FetchFailure::NotConfigured => "not_configured",
-        }
+        self.into()
     }
 }
 
