@@ -4,7 +4,9 @@
 //! settings and credentials did not change, so their adapted rate goes on.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::cloud::credentials::providers::{self as p, Fetcher, IdToken, Oidc};
 use crate::cloud::credentials::{
@@ -466,11 +468,11 @@ impl SharedAccounts {
     }
 
     pub fn load(&self) -> Arc<Accounts> {
-        Arc::clone(&self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.0.lock())
     }
 
     pub fn store(&self, accounts: Arc<Accounts>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = accounts;
+        *self.0.lock() = accounts;
     }
 }
 

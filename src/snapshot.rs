@@ -2,8 +2,10 @@
 //! scrapes read the current one without waiting for any scan.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
 
 use crate::aggregate::NodeAggregate;
 use crate::cloud::dbss::JobBean;
@@ -241,15 +243,15 @@ impl Store {
     }
 
     pub fn load(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.current.lock().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.current.lock())
     }
 
     /// Applies `f` to a copy of the snapshot (a map of `Arc`s: cheap), then publishes it.
     pub fn update<T>(&self, f: impl FnOnce(&mut Snapshot) -> T) -> T {
-        let _writer = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let _writer = self.write.lock();
         let mut next = (*self.load()).clone();
         let result = f(&mut next);
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        *self.current.lock() = Arc::new(next);
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Release);
         result

@@ -3,8 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -242,7 +244,7 @@ enum Verdict {
 }
 
 fn remember(cache: &Mutex<HashMap<[u8; 32], ()>>, key: [u8; 32]) {
-    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cache = cache.lock();
     if cache.len() >= MAX_CACHED_CHECKS {
         cache.clear();
     }
@@ -266,12 +268,7 @@ impl Users {
     async fn check(self: &Arc<Self>, user: &str, password: &str) -> Verdict {
         let hash = self.hashes.get(user).unwrap_or(&self.unknown_user_hash);
         let key: [u8; 32] = Sha256::digest(format!("{user}:{password}:{hash}")).into();
-        let cached = |cache: &Mutex<HashMap<[u8; 32], ()>>| {
-            cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains_key(&key)
-        };
+        let cached = |cache: &Mutex<HashMap<[u8; 32], ()>>| cache.lock().contains_key(&key);
         if cached(&self.accepted) {
             return Verdict::Allowed;
         }

@@ -5,9 +5,9 @@
 //! with the account's other tools, so the rate adapts: each throttled answer halves it, and
 //! answers that get through win it back a little at a time (additive increase, multiplicative
 //! decrease, as TCP finds a link's capacity).
-
-use std::sync::Mutex;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use tokio::time::Instant;
 
@@ -47,7 +47,7 @@ impl RateLimiter {
     /// Waits for a turn; `false` when the turn would come after `deadline` (nothing is taken).
     pub async fn acquire(&self, deadline: Instant) -> bool {
         let slot = {
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut state = self.state.lock();
             let now = Instant::now();
             // Unused time accrues up to one burst.
             let burst = burst(state.per_second);
@@ -64,7 +64,7 @@ impl RateLimiter {
 
     /// The gateway throttled a request: halve the rate.
     pub fn throttled(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state.lock();
         let halved = (state.per_second / 2.0).max(MIN_PER_SECOND);
         if halved < state.per_second {
             tracing::debug!(
@@ -77,7 +77,7 @@ impl RateLimiter {
 
     /// A request got through: win back part of the rate.
     pub fn answered(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state.lock();
         if state.per_second < self.ceiling {
             state.per_second =
                 (state.per_second + self.ceiling / RECOVERY_ANSWERS).min(self.ceiling);
@@ -86,10 +86,7 @@ impl RateLimiter {
 
     /// The rate in force now.
     pub fn per_second(&self) -> f64 {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .per_second
+        self.state.lock().per_second
     }
 }
 

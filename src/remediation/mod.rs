@@ -5,8 +5,10 @@
 
 mod decide;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use crate::config::SecretError;
 
@@ -106,7 +108,7 @@ impl Remediator {
     /// did.
     fn decide(&self, payload: &Payload) -> Vec<(Decision, Vec<String>)> {
         let known = self.store.load();
-        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        let mut memory = self.memory.lock();
         decide::decide(&self.settings, &mut memory, &known, payload)
     }
 
@@ -160,10 +162,7 @@ impl Remediator {
         if let Err(e) = &result {
             tracing::warn!(target: "remediation", instance_id = %decision.instance_id, node_id = %decision.node_id, "remediation failed: {e}");
             decision.result = Outcome::Failed;
-            self.memory
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .give_back(&decision);
+            self.memory.lock().give_back(&decision);
         }
         self.record(&decision);
     }

@@ -7,9 +7,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -108,25 +110,19 @@ impl Connections {
             idle_since: AtomicU64::new(self.now_ms()),
             close: Notify::new(),
         });
-        self.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, Arc::clone(&tracked));
+        self.live.lock().insert(id, Arc::clone(&tracked));
         tracked
     }
 
     fn remove(&self, id: u64) {
-        self.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        self.live.lock().remove(&id);
         self.ended.notify_one();
     }
 
     /// Makes room for one more: `true` when there is room (after closing the connection
     /// idle the longest, if needed); `false` when every connection has a request in flight.
     fn make_room(&self, cap: usize) -> bool {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = self.live.lock();
         if live.len() < cap {
             return true;
         }
@@ -257,12 +253,7 @@ async fn finish(
     graceful: GracefulShutdown,
     limits: Limits,
 ) -> std::io::Result<()> {
-    for tracked in connections
-        .live
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-    {
+    for tracked in connections.live.lock().values() {
         if tracked.idle_since.load(Ordering::Relaxed) != BUSY {
             tracked.close.notify_one();
         }

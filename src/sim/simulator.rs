@@ -1,9 +1,11 @@
 //! The simulator: its settings, the simulated services' state under a lock, the injected
 //! faults, the throttle and the credential issuer.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
+
+use parking_lot::Mutex;
 
 use super::clock::shifted;
 use super::config::SimConfig;
@@ -65,15 +67,9 @@ impl Simulator {
         &self.config
     }
 
-    fn lock(&self) -> MutexGuard<'_, SimState> {
-        // A panic elsewhere must not take the simulator down: its state stays consistent
-        // between calls, so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Runs `f` on the state, under its lock (never across an await).
     pub fn with_state<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> T {
-        f(&mut self.lock())
+        f(&mut self.state.lock())
     }
 
     /// Answers the next `times` calls of an operation with `error`.
@@ -81,10 +77,7 @@ impl Simulator {
         if fault.times == 0 {
             return;
         }
-        self.faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(fault);
+        self.faults.lock().push(fault);
     }
 
     /// The fault injected for this call, if any (each use counts one of its times).
@@ -93,7 +86,7 @@ impl Simulator {
         operation: Operation,
         node_id: Option<&str>,
     ) -> Option<FaultKind> {
-        let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let mut faults = self.faults.lock();
         let i = faults.iter().position(|f| {
             f.operation == operation && f.node_id.as_deref().is_none_or(|n| Some(n) == node_id)
         })?;
@@ -111,17 +104,12 @@ impl Simulator {
 
     /// Takes back every injected fault.
     pub fn clear_faults(&self) {
-        self.faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.faults.lock().clear();
     }
 
     /// Whether the throttle lets one more request through (always, without a rate limit).
     pub(crate) fn take_rate_token(&self) -> bool {
-        self.limiter
-            .as_ref()
-            .is_none_or(|l| l.lock().unwrap_or_else(|e| e.into_inner()).take())
+        self.limiter.as_ref().is_none_or(|l| l.lock().take())
     }
 
     pub(crate) fn count_auth_failure(&self) {

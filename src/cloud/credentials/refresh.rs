@@ -3,8 +3,10 @@
 //! handed out once expired.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
 
 use rand::RngExt;
 
@@ -92,7 +94,7 @@ struct State {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(task) = self.task.lock().take() {
             task.abort();
         }
     }
@@ -119,7 +121,7 @@ impl CredentialCell {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&cell.0);
             let task = runtime.spawn(renew_in_background(weak, Arc::clone(&cell.0.wake)));
-            *cell.0.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
+            *cell.0.task.lock() = Some(task.abort_handle());
         }
         cell
     }
@@ -209,8 +211,8 @@ impl CredentialCell {
 }
 
 impl Inner {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     fn usable(&self, now: SystemTime) -> Option<Arc<Credentials>> {

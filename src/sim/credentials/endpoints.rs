@@ -72,10 +72,7 @@ pub async fn metadata_token(State(sim): State<Arc<Simulator>>, headers: HeaderMa
     }
     let token = format!("{:032x}", rand::rng().random::<u128>());
     issuer.remember(&[&token]);
-    let mut tokens = issuer
-        .metadata_tokens
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let mut tokens = issuer.metadata_tokens.lock();
     if tokens.len() > 10_000 {
         tokens.clear();
     }
@@ -97,13 +94,7 @@ pub async fn metadata_security_key(
         let known = headers
             .get(HEADER_METADATA_TOKEN)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| {
-                issuer
-                    .metadata_tokens
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .contains(t)
-            });
+            .is_some_and(|t| issuer.metadata_tokens.lock().contains(t));
         if !known {
             return (StatusCode::UNAUTHORIZED, "401 Unauthorized").into_response();
         }
@@ -248,10 +239,7 @@ pub async fn id_token_tokens(
     );
     issuer.remember(&[&token]);
     {
-        let mut tokens = issuer
-            .subject_tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut tokens = issuer.subject_tokens.lock();
         if tokens.len() > 10_000 {
             tokens.clear();
         }
@@ -297,11 +285,7 @@ pub async fn security_tokens(
     if method("token") {
         let token = &identity["token"];
         let id = token["id"].as_str().unwrap_or_default();
-        let known = issuer
-            .subject_tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(id);
+        let known = issuer.subject_tokens.lock().contains(id);
         if !known {
             return error(
                 StatusCode::UNAUTHORIZED,

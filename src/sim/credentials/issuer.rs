@@ -1,10 +1,10 @@
 //! What the credential services issue and remember: temporary credentials with their expiry,
 //! metadata session tokens, unscoped IAM tokens; the counts tests read, and the outage switch.
 //! Apart from the services' HTTP handlers, so that the simulator can hold it.
-
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
 
 use rand::RngExt;
 
@@ -74,53 +74,31 @@ pub struct Issuer {
 impl Issuer {
     /// The credentials of an access key the simulator issued.
     pub fn lookup(&self, access_key: &str) -> Option<Issued> {
-        self.issued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(access_key)
-            .cloned()
+        self.issued.lock().get(access_key).cloned()
     }
 
     /// How many credentials each service has issued.
     pub fn issued_by(&self, issuer: &str) -> u64 {
-        self.counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(issuer)
-            .copied()
-            .unwrap_or(0)
+        self.counts.lock().get(issuer).copied().unwrap_or(0)
     }
 
     /// Service calls accepted with credentials from `issuer`.
     pub fn used(&self, issuer: &str) -> u64 {
-        self.uses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(issuer)
-            .copied()
-            .unwrap_or(0)
+        self.uses.lock().get(issuer).copied().unwrap_or(0)
     }
 
     pub(in crate::sim) fn count_use(&self, issuer: &'static str) {
-        *self
-            .uses
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(issuer)
-            .or_default() += 1;
+        *self.uses.lock().entry(issuer).or_default() += 1;
     }
 
     /// Every access key, secret key, security token and metadata token issued so far (the
     /// latest 10,000).
     pub fn everything_issued(&self) -> Vec<String> {
-        self.history
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.history.lock().clone()
     }
 
     pub(super) fn remember(&self, values: &[&str]) {
-        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let mut history = self.history.lock();
         if history.len() > 10_000 {
             history.drain(..values.len());
         }
@@ -130,10 +108,7 @@ impl Issuer {
     /// Revokes every credential issued so far: calls signed with them are refused from now on,
     /// as when an agency's permissions are withdrawn.
     pub fn revoke_all(&self) {
-        self.issued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.issued.lock().clear();
     }
 
     pub fn set_outage(&self, down: bool) {
@@ -168,15 +143,10 @@ impl Issuer {
             issued.secret_key.expose(),
             issued.security_token.expose(),
         ]);
-        let mut all = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self.issued.lock();
         all.retain(|_, i| i.expires_at + KEEP_EXPIRED > now);
         all.insert(access_key.clone(), issued.clone());
-        *self
-            .counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(issuer)
-            .or_default() += 1;
+        *self.counts.lock().entry(issuer).or_default() += 1;
         (access_key, issued)
     }
 }
