@@ -237,6 +237,36 @@ pub struct Store {
     generation: std::sync::atomic::AtomicU64,
 }
 
+impl Snapshot {
+    /// Counts an instance's new slow commands.
+    pub fn record_slow_commands(
+        &mut self,
+        instance_id: &str,
+        entries: &[crate::slowlog::SlowEntry],
+        caps: &crate::slowlog::SlowCaps,
+    ) {
+        Arc::make_mut(
+            self.slow_commands
+                .entry(instance_id.to_string())
+                .or_default(),
+        )
+        .record(entries, caps);
+    }
+
+    /// Counts a failed read of an instance's details, limits or slow log.
+    pub fn count_context_error(
+        &mut self,
+        instance_id: &str,
+        operation: &'static str,
+        reason: &str,
+    ) {
+        *self
+            .context_errors
+            .entry((instance_id.to_string(), operation, reason.to_string()))
+            .or_insert(0) += 1;
+    }
+}
+
 impl Store {
     pub fn new() -> Self {
         Self::default()
@@ -284,7 +314,6 @@ impl Store {
         self.update(|s| f(Arc::make_mut(s.nodes.entry(key.clone()).or_default())));
     }
 
-    /// Changes a DBSS resource's state, adding it when new.
     /// Counts an instance's new slow commands.
     pub fn record_slow_commands(
         &self,
@@ -292,21 +321,15 @@ impl Store {
         entries: &[crate::slowlog::SlowEntry],
         caps: &crate::slowlog::SlowCaps,
     ) {
-        self.update(|s| {
-            Arc::make_mut(s.slow_commands.entry(instance_id.to_string()).or_default())
-                .record(entries, caps);
-        });
+        self.update(|s| s.record_slow_commands(instance_id, entries, caps));
     }
 
     /// Counts a failed read of an instance's details, limits or slow log.
     pub fn count_context_error(&self, instance_id: &str, operation: &'static str, reason: &str) {
-        self.update(|s| {
-            *s.context_errors
-                .entry((instance_id.to_string(), operation, reason.to_string()))
-                .or_insert(0) += 1;
-        });
+        self.update(|s| s.count_context_error(instance_id, operation, reason));
     }
 
+    /// Changes a DBSS resource's state, adding it when new.
     pub fn update_dbss(&self, resource_id: &str, f: impl FnOnce(&mut DbssState)) {
         self.update(|s| {
             f(Arc::make_mut(

@@ -1,7 +1,7 @@
 //! One node's scans: on its own timer, within the shared permits, each outcome published.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
@@ -10,7 +10,7 @@ use super::outcome::ScanOutcome;
 use super::runtime::{Shared, log_outcome, spread};
 use super::target::Target;
 use crate::cloud::ApiClient;
-use crate::slowlog::{SlowLogCursor, lookback};
+use crate::slowlog::{SlowCaps, SlowEntry, SlowLogCursor, lookback};
 use crate::snapshot::{Attempt, Failure, NodeInfo, NodeKey, Source, Store};
 
 /// Scans one target on its own timer, forever, and publishes each outcome.
@@ -64,57 +64,77 @@ where
             }
             log_outcome(&mut last_failure, result.as_ref().err(), "scan");
         }
+        let slow_log = match &mut result {
+            Ok(outcome) => outcome.slow_log.take(),
+            Err(_) => None,
+        }
+        .map(|read| read.map(|(entries, now)| slow_cursor.take_new(entries, now)));
+        let timing = Timing {
+            duration,
+            cycle,
+            skipped,
+        };
+        publish(&shared.store, &key, result, slow_log, timing, &caps);
+    }
+}
+
+/// How long a scan took, its cycle, and the scans skipped meanwhile.
+struct Timing {
+    duration: Duration,
+    cycle: Duration,
+    skipped: u64,
+}
+
+/// Publishes a scan's outcome in one update of the store: the attempt, the data, the node's
+/// role and limits, the context errors, the new slow commands.
+fn publish(
+    store: &Store,
+    key: &NodeKey,
+    result: Result<ScanOutcome, Failure>,
+    slow_log: Option<Result<Vec<SlowEntry>, String>>,
+    timing: Timing,
+    caps: &SlowCaps,
+) {
+    store.update(|s| {
         if let Ok(ScanOutcome {
             limits_error: Some((operation, reason)),
             ..
         }) = &result
         {
-            shared
-                .store
-                .count_context_error(&key.instance_id, operation, reason);
+            s.count_context_error(&key.instance_id, operation, reason);
         }
-        let slow_log = match &mut result {
-            Ok(outcome) => outcome.slow_log.take(),
-            Err(_) => None,
-        };
-        match slow_log {
-            Some(Ok((entries, now))) => {
-                let new = slow_cursor.take_new(entries, now);
-                shared
-                    .store
-                    .record_slow_commands(&key.instance_id, &new, &caps);
-            }
-            Some(Err(reason)) => {
-                shared
-                    .store
-                    .count_context_error(&key.instance_id, "slowlog_get", &reason);
-            }
+        match &slow_log {
+            Some(Ok(new)) => s.record_slow_commands(&key.instance_id, new, caps),
+            Some(Err(reason)) => s.count_context_error(&key.instance_id, "slowlog_get", reason),
             None => {}
         }
-        shared.store.update_node(&key, |node| {
-            let failure = result.as_ref().err().cloned();
-            if let Some(f) = &failure {
-                *node.errors.entry((f.stage, f.reason.clone())).or_insert(0) += 1;
-            }
-            node.last_attempt = Some(Attempt {
-                finished: SystemTime::now(),
-                duration,
-                failure,
-            });
-            node.skipped += skipped;
-            node.last_cycle = Some(cycle);
-            if let Ok(outcome) = result {
-                node.data = Some(Arc::new(outcome.data));
-                if let Some(role) = outcome.role {
-                    node.info.node_role = role;
-                }
-                if let Some(limits) = outcome.limits {
-                    node.info.max_clients = limits.max_clients;
-                    node.info.idle_timeout = limits.idle_timeout;
-                }
-            }
+        // A scan that ends just after its node was removed must not bring it back.
+        let Some(node) = s.nodes.get_mut(key) else {
+            return;
+        };
+        let node = Arc::make_mut(node);
+        let failure = result.as_ref().err().cloned();
+        if let Some(f) = &failure {
+            *node.errors.entry((f.stage, f.reason.clone())).or_insert(0) += 1;
+        }
+        node.last_attempt = Some(Attempt {
+            finished: SystemTime::now(),
+            duration: timing.duration,
+            failure,
         });
-    }
+        node.skipped += timing.skipped;
+        node.last_cycle = Some(timing.cycle);
+        if let Ok(outcome) = result {
+            node.data = Some(Arc::new(outcome.data));
+            if let Some(role) = outcome.role {
+                node.info.node_role = role;
+            }
+            if let Some(limits) = outcome.limits {
+                node.info.max_clients = limits.max_clients;
+                node.info.idle_timeout = limits.idle_timeout;
+            }
+        }
+    });
 }
 
 /// Scans one node of `target` on its own timer, forever. `cloud` names a DCS target's
