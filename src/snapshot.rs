@@ -8,8 +8,44 @@ use std::time::{Duration, SystemTime};
 use parking_lot::Mutex;
 
 use crate::aggregate::NodeAggregate;
+use crate::cloud::Operation;
 use crate::cloud::dbss::JobBean;
 pub use crate::failure::{Failure, Stage};
+
+/// A read of an instance's context (its details, limits or slow log) that can fail without
+/// failing a scan; the `operation` label of its errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContextRead {
+    /// A DCS API call (`show_instance`, `list_configurations`, `list_slowlog`).
+    Api(Operation),
+    /// `CONFIG GET` of a Redis target.
+    ConfigGet,
+    /// `SLOWLOG GET` of a Redis target.
+    SlowlogGet,
+}
+
+impl ContextRead {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContextRead::Api(operation) => operation.as_str(),
+            ContextRead::ConfigGet => "config_get",
+            ContextRead::SlowlogGet => "slowlog_get",
+        }
+    }
+}
+
+/// By name, so that the exposition lists them in the order of their label values.
+impl Ord for ContextRead {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for ContextRead {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// A node, as the metrics name it. Shared strings: every update of the snapshot copies its map
 /// of nodes, and a copy should not allocate.
@@ -181,7 +217,7 @@ pub struct Snapshot {
     pub scan_interval: Option<Duration>,
     /// Failed reads of instance details, parameters and limits, by instance, operation and
     /// reason: they never fail a scan.
-    pub context_errors: BTreeMap<(String, &'static str, String), u64>,
+    pub context_errors: BTreeMap<(String, ContextRead, String), u64>,
     /// Slow commands since start, by instance id (DCS instances with a slow log, and direct
     /// targets).
     pub slow_commands: BTreeMap<String, Arc<crate::slowlog::SlowCommands>>,
@@ -254,12 +290,7 @@ impl Snapshot {
     }
 
     /// Counts a failed read of an instance's details, limits or slow log.
-    pub fn count_context_error(
-        &mut self,
-        instance_id: &str,
-        operation: &'static str,
-        reason: &str,
-    ) {
+    pub fn count_context_error(&mut self, instance_id: &str, operation: ContextRead, reason: &str) {
         *self
             .context_errors
             .entry((instance_id.to_string(), operation, reason.to_string()))
@@ -325,7 +356,7 @@ impl Store {
     }
 
     /// Counts a failed read of an instance's details, limits or slow log.
-    pub fn count_context_error(&self, instance_id: &str, operation: &'static str, reason: &str) {
+    pub fn count_context_error(&self, instance_id: &str, operation: ContextRead, reason: &str) {
         self.update(|s| s.count_context_error(instance_id, operation, reason));
     }
 

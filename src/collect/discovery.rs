@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use crate::cloud::ApiClient;
 use crate::cloud::dcs::{InstanceSummary, ListInstancesQuery, LogicalNode};
 use crate::config::Cloud;
-use crate::snapshot::{InstanceContext, NodeInfo, NodeKey, Source};
+use crate::snapshot::{ContextRead, InstanceContext, NodeInfo, NodeKey, Source};
 
 /// A node to scan and what the metrics say about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub struct Found {
     pub instances: Vec<(String, InstanceContext)>,
     /// Reads of instance details and parameters that failed: `(instance_id, operation,
     /// reason)`. Those keep what was read before, and fail no scan.
-    pub context_errors: Vec<(String, &'static str, String)>,
+    pub context_errors: Vec<(String, ContextRead, String)>,
 }
 
 /// The architecture a spec code names (`redis.ha.xu1.large.r2.2`, `redis.proxy...`).
@@ -145,7 +145,7 @@ async fn read_context(
     cloud: &Cloud,
     instance_id: &str,
     known: &mut Known,
-    errors: &mut Vec<(String, &'static str, String)>,
+    errors: &mut Vec<(String, ContextRead, String)>,
     deadline: Instant,
 ) {
     match api.show_instance(instance_id, deadline).await {
@@ -158,7 +158,7 @@ async fn read_context(
             tracing::warn!(cloud = %cloud.name, instance_id, "reading the instance's details: {e}");
             errors.push((
                 instance_id.to_string(),
-                e.operation.as_str(),
+                ContextRead::Api(e.operation),
                 e.reason().into_owned(),
             ));
         }
@@ -174,7 +174,7 @@ async fn read_context(
             tracing::warn!(cloud = %cloud.name, instance_id, "reading the instance's parameters: {e}");
             errors.push((
                 instance_id.to_string(),
-                e.operation.as_str(),
+                ContextRead::Api(e.operation),
                 e.reason().into_owned(),
             ));
         }

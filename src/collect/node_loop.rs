@@ -11,7 +11,7 @@ use super::runtime::{Shared, log_outcome, spread};
 use super::target::Target;
 use crate::cloud::ApiClient;
 use crate::slowlog::{SlowCaps, SlowEntry, SlowLogCursor, lookback};
-use crate::snapshot::{Attempt, Failure, NodeInfo, NodeKey, Source, Store};
+use crate::snapshot::{Attempt, ContextRead, Failure, NodeInfo, NodeKey, Source, Store};
 
 /// Scans one target on its own timer, forever, and publishes each outcome.
 async fn scan_loop<F, Fut>(shared: Arc<Shared>, key: NodeKey, span: tracing::Span, scan: F)
@@ -101,11 +101,13 @@ fn publish(
             ..
         }) = &result
         {
-            s.count_context_error(&key.instance_id, operation, reason);
+            s.count_context_error(&key.instance_id, *operation, reason);
         }
         match &slow_log {
             Some(Ok(new)) => s.record_slow_commands(&key.instance_id, new, caps),
-            Some(Err(reason)) => s.count_context_error(&key.instance_id, "slowlog_get", reason),
+            Some(Err(reason)) => {
+                s.count_context_error(&key.instance_id, ContextRead::SlowlogGet, reason)
+            }
             None => {}
         }
         // A scan that ends just after its node was removed must not bring it back.

@@ -14,7 +14,7 @@ use crate::config::RedisTarget;
 use crate::redis::{self, RedisEndpoint, RedisFailure};
 use crate::session::{address_matches, compare_clients};
 use crate::slowlog::SlowEntry;
-use crate::snapshot::{Failure, NodeData, Stage};
+use crate::snapshot::{ContextRead, Failure, NodeData, Stage};
 
 /// One scan of a direct target: connect, list the sessions, aggregate them, read the limits.
 pub async fn scan(
@@ -53,7 +53,7 @@ pub async fn scan(
                 max_clients: target.max_clients,
                 idle_timeout: target.idle_timeout.map(|t| t.as_secs()),
             },
-            Some(("config_get", f.reason)),
+            Some((ContextRead::ConfigGet, f.reason)),
         ),
     };
     let slow_log = if target.slow_log {

@@ -10,6 +10,7 @@ use super::runtime::{Shared, log_outcome, spread};
 use crate::cloud::ApiClient;
 use crate::failure::Failure;
 use crate::slowlog::{SlowEntry, SlowLogCursor, lookback};
+use crate::snapshot::ContextRead;
 
 /// Polls one instance's slow log, forever.
 pub(super) async fn slowlog_loop(shared: Arc<Shared>, api: ApiClient, instance_id: String) {
@@ -44,9 +45,11 @@ pub(super) async fn slowlog_loop(shared: Arc<Shared>, api: ApiClient, instance_i
                 log_outcome(&mut last_failure, None, "slow log read");
             }
             Err(e) => {
-                shared
-                    .store
-                    .count_context_error(&instance_id, e.operation.as_str(), &e.reason());
+                shared.store.count_context_error(
+                    &instance_id,
+                    ContextRead::Api(e.operation),
+                    &e.reason(),
+                );
                 let failure = Failure::from(e);
                 log_outcome(&mut last_failure, Some(&failure), "slow log read");
             }

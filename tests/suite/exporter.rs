@@ -1672,7 +1672,11 @@ fn golden_snapshot_of(native: bool) -> Arc<Store> {
             },
         );
         s.context_errors.insert(
-            ("inst-1".into(), "list_configurations", "DCS.5000".into()),
+            (
+                "inst-1".into(),
+                dcs_session_exporter::snapshot::ContextRead::Api(Operation::ListConfigurations),
+                "DCS.5000".into(),
+            ),
             3,
         );
         let mut slow = dcs_session_exporter::slowlog::SlowCommands::default();

@@ -44,7 +44,7 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
             m.counter(
                 &ContextErrorLabels {
                     instance_id,
-                    operation,
+                    operation: operation.as_str(),
                     reason,
                 },
                 n,
