@@ -34,9 +34,7 @@ async fn serve_sim(
     config.credential_services.pod_identity_token = Some(Secret::new(POD_TOKEN));
     config.credential_services.oidc_id_token = Some(Secret::new(ID_TOKEN));
     change(&mut config.credential_services);
-    let sim = Simulator::new(config);
-    let url = harness::serve(sim.router()).await;
-    (sim, url)
+    harness::serve_sim(config).await
 }
 
 /// An exporter configuration on the simulator: one instance, scans every `interval`, and

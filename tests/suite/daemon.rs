@@ -21,16 +21,7 @@ const SK: &str = "SKdaemontest000000000000001";
 const ENV: [(&str, &str); 2] = [("CLOUD_SDK_AK", AK), ("CLOUD_SDK_SK", SK)];
 
 async fn serve_sim(topology: Topology) -> (Arc<Simulator>, String) {
-    let sim = Simulator::new(SimConfig::new(Credentials::new(AK, SK), topology));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = sim.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (sim, url)
-}
-
-fn quick_topology() -> Topology {
-    harness::demo_topology(Duration::from_millis(50), 50)
+    harness::serve_sim(SimConfig::new(Credentials::new(AK, SK), topology)).await
 }
 
 fn config(sim_url: &str, instances: &str) -> String {
@@ -86,7 +77,7 @@ async fn metric(base: &str, name: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_takes_a_valid_config_and_keeps_the_old_one_otherwise() {
-    let (sim, sim_url) = serve_sim(quick_topology()).await;
+    let (sim, sim_url) = serve_sim(harness::quick_topology()).await;
     let ids = sim.with_state(|s| s.instance_ids());
     let (a, b) = (&ids[0], &ids[1]);
     let dir = Dir::new("reload");
@@ -172,7 +163,7 @@ async fn reload_takes_a_valid_config_and_keeps_the_old_one_otherwise() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_split_the_nodes_and_sigterm_stops_gracefully() {
-    let (sim, sim_url) = serve_sim(quick_topology()).await;
+    let (sim, sim_url) = serve_sim(harness::quick_topology()).await;
     let dir = Dir::new("shards");
     let file = dir.write("exporter.toml", &config(&sim_url, "[cloud.discovery]\n"));
     let all: BTreeSet<String> = sim
@@ -365,7 +356,7 @@ fn a_bad_web_config_stops_the_start_with_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_that_repeats_is_logged_once() {
-    let (sim, sim_url) = serve_sim(quick_topology()).await;
+    let (sim, sim_url) = serve_sim(harness::quick_topology()).await;
     let instance = sim.with_state(|s| s.instance_ids()[0].clone());
     let node = client_nodes(&sim, &instance).into_iter().next().unwrap();
     sim.inject_fault(
@@ -421,7 +412,7 @@ async fn a_failure_that_repeats_is_logged_once() {
 /// Waits (bounded) until every node of `nodes` was scanned successfully.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_from_the_sdk_credentials_file() {
-    let (sim, sim_url) = serve_sim(quick_topology()).await;
+    let (sim, sim_url) = serve_sim(harness::quick_topology()).await;
     let instance = sim.with_state(|s| s.instance_ids()[0].clone());
     let nodes = client_nodes(&sim, &instance);
     let dir = Dir::new("profile");

@@ -8,7 +8,6 @@ use crate::common::harness;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use dcs_session_exporter::cloud::{Credentials, Operation};
@@ -66,19 +65,11 @@ fn promtool(args: &[&str], stdin: &str) -> (bool, String) {
 }
 
 /// The demo topology in a simulator, and an exporter scanning it, both on loopback.
-struct Exporter {
-    sim: Arc<Simulator>,
-    /// The simulator's `host:port` (it serves kube-state-metrics' series of its clients too).
-    sim_address: String,
-    url: String,
-    http: reqwest::Client,
-    /// Its scans stop when this is dropped.
-    _in_process: harness::InProcess,
-}
+type Exporter = harness::SimAndExporter;
 
-impl Exporter {
-    /// Started and ready: every node scanned once.
-    async fn start(scan_interval: &str) -> Self {
+/// Started and ready: every node scanned once.
+async fn start(scan_interval: &str) -> Exporter {
+    {
         // The demo's own topology, with its node that fails now and then.
         let mut topology = dcs_session_exporter::demo::topology();
         topology.job_duration = Duration::from_millis(100);
@@ -106,26 +97,9 @@ impl Exporter {
         ))
         .unwrap();
         let in_process = harness::exporter(&config, Credentials::new(AK, SK)).await;
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10));
-        let exporter = Self {
-            sim,
-            sim_address: sim_url.trim_start_matches("http://").to_string(),
-            url: in_process.url.clone(),
-            http: http.build().unwrap(),
-            _in_process: in_process,
-        };
-        let until = Instant::now() + Duration::from_secs(30);
-        while exporter.get("/readyz").await.0 != 200 {
-            assert!(Instant::now() < until, "not ready within 30 s");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let exporter = Exporter::new(sim, sim_url, in_process);
+        exporter.wait_ready().await;
         exporter
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self.http.get(format!("{}{path}", self.url)).send().await;
-        let r = r.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
     }
 }
 
@@ -152,7 +126,7 @@ async fn promtool_check_metrics_accepts_the_exposition() {
     if !available("promtool") {
         return;
     }
-    let exporter = Exporter::start("1h").await;
+    let exporter = start("1h").await;
     let (status, body) = exporter.get("/metrics").await;
     assert_eq!(status, 200);
     assert!(body.contains("\ndcs_clients{"), "no sessions:\n{body}");
@@ -348,7 +322,7 @@ async fn prometheus_end_to_end() {
         return;
     }
     let started = Instant::now();
-    let exporter = Exporter::start("2s").await;
+    let exporter = start("2s").await;
     // From now on the replica of orders-cache fails its scans: scan errors, DcsScanFailing.
     let (_, exposition) = exporter.get("/metrics").await;
     let replica = exposition
@@ -361,8 +335,8 @@ async fn prometheus_end_to_end() {
     exporter.sim.inject_fault(fault);
 
     let mut prometheus = Prometheus::start(
-        exporter.url.trim_start_matches("http://"),
-        &exporter.sim_address,
+        exporter.exporter.trim_start_matches("http://"),
+        exporter.sim_url.trim_start_matches("http://"),
     );
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5));
     let http = http.build().unwrap();
@@ -459,8 +433,8 @@ async fn native_histograms_in_a_real_prometheus() {
         return;
     }
     // Scanned once: the stored lists hold still while Prometheus scrapes them.
-    let exporter = Exporter::start("1h").await;
-    let mut prometheus = Prometheus::start_native(exporter.url.trim_start_matches("http://"));
+    let exporter = start("1h").await;
+    let mut prometheus = Prometheus::start_native(exporter.exporter.trim_start_matches("http://"));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5));
     let http = http.build().unwrap();
     let until = Instant::now() + Duration::from_secs(60);

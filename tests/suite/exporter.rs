@@ -33,13 +33,7 @@ const SK: &str = "SKexportertest0000000000000001";
 const PROJECT: &str = "p-exporter";
 
 /// A simulator and an exporter scanning it, both on loopback.
-struct Harness {
-    sim: Arc<Simulator>,
-    exporter: String,
-    http: reqwest::Client,
-    /// Its scans stop when the harness is dropped.
-    _exporter: harness::InProcess,
-}
+type Harness = harness::SimAndExporter;
 
 async fn start(topology: Topology, exporter_settings: &str) -> Harness {
     start_with(topology, exporter_settings, "", "", |_| {}).await
@@ -79,28 +73,10 @@ async fn start_with(
     ))
     .unwrap();
     let in_process = harness::exporter(&config, Credentials::new(AK, SK)).await;
-    Harness {
-        sim,
-        exporter: in_process.url.clone(),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-        _exporter: in_process,
-    }
+    Harness::new(sim, sim_url, in_process)
 }
 
 impl Harness {
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.exporter))
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
     async fn scrape(&self) -> Vec<Sample> {
         let (status, body) = self.get("/metrics").await;
         assert_eq!(status, 200);
@@ -119,14 +95,6 @@ impl Harness {
                 Instant::now() < until,
                 "condition not reached within {limit:?}"
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn wait_ready(&self) {
-        let until = Instant::now() + Duration::from_secs(30);
-        while self.get("/readyz").await.0 != 200 {
-            assert!(Instant::now() < until, "not ready within 30 s");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -1502,10 +1470,6 @@ async fn an_instance_whose_parameters_cannot_be_read_keeps_its_session_metrics()
     assert!(errors >= 2.0, "{errors}");
 }
 
-fn fixed_now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
-}
-
 fn golden_snapshot() -> Arc<Store> {
     golden_snapshot_of(false)
 }
@@ -1547,7 +1511,7 @@ fn golden_snapshot_of(native: bool) -> Arc<Store> {
         session("10.0.0.3:7001", "0", "report\"er", 5, 1024, ""),
     ];
     let store = Arc::new(Store::new());
-    let now = fixed_now();
+    let now = harness::fixed_now();
     let key = NodeKey {
         instance_id: "inst-1".into(),
         node_id: "node-a".into(),
@@ -1709,8 +1673,8 @@ fn golden_snapshot_of(native: bool) -> Arc<Store> {
 
 #[test]
 fn golden_exposition() {
-    let targets =
-        SnapshotCollector::new(golden_snapshot(), Duration::from_secs(180)).with_clock(fixed_now);
+    let targets = SnapshotCollector::new(golden_snapshot(), Duration::from_secs(180))
+        .with_clock(harness::fixed_now);
     let text = Format::Text
         .encode(&targets, &prometheus_client::registry::Registry::default())
         .unwrap();
@@ -1764,12 +1728,12 @@ fn the_writers_match_prometheus_clients_encoders_byte_for_byte() {
     ] {
         store.update(|s| Arc::make_mut(&mut s.exposition).histograms = mode);
         let targets = SnapshotCollector::new(Arc::clone(&store), Duration::from_secs(180))
-            .with_clock(fixed_now);
+            .with_clock(harness::fixed_now);
         let empty = prometheus_client::registry::Registry::default();
         let mut reference = prometheus_client::registry::Registry::default();
         reference.register_collector(Box::new(
             SnapshotCollector::new(Arc::clone(&store), Duration::from_secs(180))
-                .with_clock(fixed_now),
+                .with_clock(harness::fixed_now),
         ));
         for format in [Format::Text, Format::OpenMetrics, Format::Protobuf] {
             let ours = format.encode(&targets, &empty).unwrap();

@@ -5,7 +5,6 @@
 use crate::common::harness;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use dcs_session_exporter::cloud::{Credentials, Operation};
@@ -19,17 +18,22 @@ const SK: &str = "SKfaults000000000000000001";
 /// Scans every 2 s, each with 1.5 s to finish.
 const TIMEOUT_S: f64 = 1.5;
 
-struct Harness {
-    sim: Arc<Simulator>,
-    exporter: String,
-    /// The node the faults hit: the HA instance's master.
+/// A simulator and an exporter scanning it, with the node the faults hit.
+struct Faulted {
+    running: harness::SimAndExporter,
+    /// The HA instance's master.
     node: String,
-    /// Its scans stop when the harness is dropped.
-    _exporter: harness::InProcess,
+}
+
+impl std::ops::Deref for Faulted {
+    type Target = harness::SimAndExporter;
+    fn deref(&self) -> &Self::Target {
+        &self.running
+    }
 }
 
 /// A simulator with `fault` on one node, and an exporter scanning it.
-async fn start(operation: Operation, kind: FaultKind, times: u32) -> Harness {
+async fn start(operation: Operation, kind: FaultKind, times: u32) -> Faulted {
     let mut t = Topology::demo();
     t.job_duration = Duration::from_millis(50);
     for i in &mut t.instances {
@@ -53,11 +57,9 @@ async fn start(operation: Operation, kind: FaultKind, times: u32) -> Harness {
     ))
     .unwrap();
     let in_process = harness::exporter(&config, Credentials::new(AK, SK)).await;
-    Harness {
-        sim,
-        exporter: in_process.url.clone(),
+    Faulted {
+        running: harness::SimAndExporter::new(sim, sim_url, in_process),
         node,
-        _exporter: in_process,
     }
 }
 
@@ -98,7 +100,7 @@ fn failures(samples: &Samples, node: &str) -> Vec<(String, String, f64)> {
 
 /// Waits (bounded) for a failure of the node with this stage and one of these reasons, then
 /// checks what must hold whatever the fault: the other nodes scan fine, the deadline held.
-async fn expect_failure(h: &Harness, stage: &str, reasons: &[&str]) -> Samples {
+async fn expect_failure(h: &Faulted, stage: &str, reasons: &[&str]) -> Samples {
     let until = Instant::now() + Duration::from_secs(25);
     loop {
         let samples = scrape(&h.exporter).await;

@@ -5,12 +5,11 @@
 use crate::common::{harness, process, redis_server};
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use dcs_session_exporter::cloud::{Credentials, Operation};
 use dcs_session_exporter::sim::state::{ErrorShape, SimError};
-use dcs_session_exporter::sim::{Fault, SimConfig, Simulator, Topology};
+use dcs_session_exporter::sim::{Fault, SimConfig, Simulator};
 use harness::{Sample, http, scrape, wait_for};
 use process::{Dir, Exporter, run};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,18 +21,8 @@ const SK: &str = "SKhardening00000000000000001";
 const ENV: [(&str, &str); 2] = [("CLOUD_SDK_AK", AK), ("CLOUD_SDK_SK", SK)];
 const TOKEN: &str = "webhook-token-0123456789";
 
-fn quick_topology() -> Topology {
-    harness::demo_topology(Duration::from_millis(50), 50)
-}
-
-async fn serve_sim(config: SimConfig) -> (Arc<Simulator>, String) {
-    let sim = Simulator::new(config);
-    let url = harness::serve(sim.router()).await;
-    (sim, url)
-}
-
 fn sim_config() -> SimConfig {
-    SimConfig::new(Credentials::new(AK, SK), quick_topology())
+    SimConfig::new(Credentials::new(AK, SK), harness::quick_topology())
 }
 
 /// A cloud `name` on the simulator, scanning what `rest` says.
@@ -201,7 +190,7 @@ async fn a_password_flood_leaves_the_right_scraper_and_the_probes_answered() {
 async fn a_clock_difference_does_not_empty_the_nodes() {
     let mut config = sim_config();
     config.clock_offset_ms = -40_000;
-    let (sim, sim_url) = serve_sim(config).await;
+    let (sim, sim_url) = harness::serve_sim(config).await;
     let dir = Dir::new("clock");
     let file = dir.write(
         "exporter.toml",
@@ -243,7 +232,7 @@ async fn a_clock_difference_does_not_empty_the_nodes() {
 // 3. A failed first discovery, then a failed later one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_discovery_is_retried_soon_and_readiness_waits_for_it() {
-    let (sim, sim_url) = serve_sim(sim_config()).await;
+    let (sim, sim_url) = harness::serve_sim(sim_config()).await;
     let refused = SimError {
         status: 403,
         shape: ErrorShape::Gateway,
@@ -323,7 +312,7 @@ async fn a_failed_discovery_is_retried_soon_and_readiness_waits_for_it() {
 // scheme, its calls counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_reads_no_body_before_the_token_and_bounds_what_it_reads() {
-    let (sim, sim_url) = serve_sim(sim_config()).await;
+    let (sim, sim_url) = harness::serve_sim(sim_config()).await;
     let (instance, node) = sim.with_state(|s| {
         let instance = s.instance_ids()[0].clone();
         let node = s.logical_nodes(&instance).unwrap().nodes[0]
@@ -552,7 +541,7 @@ async fn a_cloud_named_redis_is_scanned_reloaded_pruned_and_acted_on_like_any_ot
     let Some(redis) = redis_server::start_or_skip(&[]) else {
         return;
     };
-    let (sim, sim_url) = serve_sim(sim_config()).await;
+    let (sim, sim_url) = harness::serve_sim(sim_config()).await;
     let (instance, master) = sim.with_state(|s| {
         let instance = s.instance_ids()[0].clone();
         let master = s.logical_nodes(&instance).unwrap().nodes[0]
@@ -633,7 +622,7 @@ async fn a_cloud_named_redis_is_scanned_reloaded_pruned_and_acted_on_like_any_ot
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_reached_through_two_clouds_is_scanned_once() {
-    let (sim, sim_url) = serve_sim(sim_config()).await;
+    let (sim, sim_url) = harness::serve_sim(sim_config()).await;
     let dir = Dir::new("two-clouds");
     let file = dir.write(
         "exporter.toml",
@@ -708,7 +697,7 @@ async fn configuration_errors_never_echo_secrets() {
     assert!(err.contains("line 9") && err.contains("key url"), "{err}");
 
     // An unauthenticated reload of such a file answers a short reason, and logs no secret.
-    let (_, sim_url) = serve_sim(sim_config()).await;
+    let (_, sim_url) = harness::serve_sim(sim_config()).await;
     let file = dir.write(
         "exporter.toml",
         &(exporter_section("") + &cloud("sim", &sim_url, "[cloud.discovery]\n")),
@@ -810,7 +799,7 @@ fn parse_logfmt(line: &str) -> Result<Vec<(String, String)>, String> {
 // 8. The log is logfmt, and cannot be forged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_log_line_is_logfmt_and_values_cannot_forge_lines() {
-    let (_, sim_url) = serve_sim(sim_config()).await;
+    let (_, sim_url) = harness::serve_sim(sim_config()).await;
     let dir = Dir::new("logfmt");
     let file = dir.write(
         "exporter.toml",

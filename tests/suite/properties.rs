@@ -1,6 +1,7 @@
 //! Property tests of the pure parts of the crate, through its public API: session aggregation,
 //! the decoders and parsers of untrusted input, and AK/SK signing.
 
+use crate::common::harness::fixed_now;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -804,10 +805,6 @@ proptest! {
 }
 
 // ----- The exposition writers -------------------------------------------------------------------
-
-fn fixed_now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
-}
 
 /// A label value: mostly short text, sometimes what needs escaping or passes the cap.
 fn label_value() -> impl Strategy<Value = String> {

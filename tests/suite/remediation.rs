@@ -21,13 +21,7 @@ const AK: &str = "AKREMEDIATION";
 const SK: &str = "SKremediation00000000000001";
 const TOKEN: &str = "remediation-token-0123456789";
 
-struct Harness {
-    sim: Arc<Simulator>,
-    exporter: String,
-    http: reqwest::Client,
-    /// Its scans stop when the harness is dropped.
-    _exporter: harness::InProcess,
-}
+type Harness = harness::SimAndExporter;
 
 /// The first instance of the topology, its first client node (the master) and its second.
 fn nodes(sim: &Simulator) -> (String, String, Option<String>) {
@@ -67,29 +61,9 @@ async fn start(topology: Topology, remediation: impl Fn(&str, &str) -> String) -
         },
     )
     .await;
-    let h = Harness {
-        sim,
-        exporter: in_process.url.clone(),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-        _exporter: in_process,
-    };
+    let h = Harness::new(sim, sim_url, in_process);
     // The webhook acts only on nodes the exporter scans: wait until it knows them.
-    let until = Instant::now() + Duration::from_secs(30);
-    while h
-        .http
-        .get(format!("{}/readyz", h.exporter))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        != 200
-    {
-        assert!(Instant::now() < until, "not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    h.wait_ready().await;
     h
 }
 

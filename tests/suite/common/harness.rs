@@ -12,6 +12,7 @@ use dcs_session_exporter::collect::Scheduler;
 use dcs_session_exporter::config::Config;
 use dcs_session_exporter::remediation::Remediator;
 use dcs_session_exporter::server::{AppState, router};
+use dcs_session_exporter::sim::{SimConfig, Simulator};
 use dcs_session_exporter::snapshot::Store;
 use prometheus_client::registry::Registry;
 
@@ -96,6 +97,16 @@ pub fn demo_topology(
     t
 }
 
+/// The demo topology with quick jobs (50 ms) and 50 sessions a node.
+pub fn quick_topology() -> dcs_session_exporter::sim::Topology {
+    demo_topology(std::time::Duration::from_millis(50), 50)
+}
+
+/// The fixed scrape time of golden and writer tests.
+pub fn fixed_now() -> std::time::SystemTime {
+    std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000)
+}
+
 /// A `[[cloud]]` on the simulator at `sim_url`, with a rate no test reaches; what the cloud
 /// scans (`[cloud.discovery]`, instances) comes after it.
 pub fn cloud_toml(name: &str, project_id: &str, sim_url: &str) -> String {
@@ -111,6 +122,58 @@ pub async fn serve(app: axum::Router) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
+}
+
+/// A simulator served on loopback: the simulator and its base URL.
+pub async fn serve_sim(config: SimConfig) -> (Arc<Simulator>, String) {
+    let sim = Simulator::new(config);
+    let url = serve(sim.router()).await;
+    (sim, url)
+}
+
+/// A simulator and an exporter scanning it, both in this process.
+pub struct SimAndExporter {
+    pub sim: Arc<Simulator>,
+    /// The simulator's base URL.
+    pub sim_url: String,
+    /// The exporter's base URL.
+    pub exporter: String,
+    /// A client whose every request ends within 10 s.
+    pub http: reqwest::Client,
+    /// Its scans stop when this is dropped.
+    pub in_process: InProcess,
+}
+
+impl SimAndExporter {
+    pub fn new(sim: Arc<Simulator>, sim_url: String, in_process: InProcess) -> Self {
+        Self {
+            sim,
+            sim_url,
+            exporter: in_process.url.clone(),
+            http: http(),
+            in_process,
+        }
+    }
+
+    /// `GET` of a path of the exporter: the status and the body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.exporter))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// Waits (at most 30 s) until `/readyz` answers 200: every node scanned once.
+    pub async fn wait_ready(&self) {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.get("/readyz").await.0 != 200 {
+            assert!(tokio::time::Instant::now() < until, "not ready within 30 s");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// An exporter running in this process; its scans stop when it is dropped.
