@@ -134,6 +134,28 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// A call of `operation` at its path, whose `{...}` parameters are `params` in order (the
+    /// project's id first).
+    pub fn of(operation: Operation, params: &[&str]) -> Self {
+        let (method, template) = operation.route();
+        Self::at(operation, method, template, params)
+    }
+
+    /// A call of `operation` at another path template (a deprecated one).
+    pub fn at(operation: Operation, method: Method, template: &str, params: &[&str]) -> Self {
+        let mut params = params.iter();
+        let segments = template
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| match s.starts_with('{') {
+                true => params.next().expect("a value for each path parameter"),
+                false => s,
+            })
+            .collect::<Vec<_>>();
+        assert!(params.next().is_none(), "more values than path parameters");
+        Self::new(operation, method, &segments)
+    }
+
     pub fn new(operation: Operation, method: Method, segments: &[&str]) -> Self {
         Self {
             operation,
@@ -516,6 +538,23 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_call_fills_its_operations_path_in_order() {
+        let call = Call::of(Operation::ListSlowlog, &["p1", "i 1"]);
+        assert_eq!(call.method, Method::GET);
+        assert_eq!(call.segments, ["v2", "p1", "instances", "i 1", "slowlog"]);
+        assert_eq!(call.encoded_path(), "/v2/p1/instances/i%201/slowlog");
+        for operation in Operation::ALL {
+            let (_, path) = operation.route();
+            let params = path.matches('{').count();
+            let values: Vec<&str> = (0..params).map(|_| "x").collect();
+            assert_eq!(
+                Call::of(*operation, &values).segments.len(),
+                path.matches('/').count()
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

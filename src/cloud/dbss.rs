@@ -65,6 +65,9 @@ pub struct AuditJobs {
     pub jobs: Vec<JobBean>,
 }
 
+/// The deprecated path of the audit jobs, still served by some regions.
+pub const LEGACY_AUDIT_JOBS_PATH: &str = "/v1/{project_id}/dbss/audit/jobs/{resource_id}";
+
 impl ApiClient {
     /// The job records of an audit resource: the current path first, the deprecated one when
     /// the current one is not there (404).
@@ -73,18 +76,15 @@ impl ApiClient {
         resource_id: &str,
         deadline: Instant,
     ) -> Result<AuditJobs, ApiError> {
-        let project = self.project_id();
-        let current = Call::new(
-            Operation::ListAuditJobs,
-            Method::GET,
-            &["v1", project, "audit", resource_id, "jobs"],
-        );
+        let params = [self.project_id(), resource_id];
+        let current = Call::of(Operation::ListAuditJobs, &params);
         match self.call_json(&current, deadline).await {
             Err(e) if e.status == Some(404) => {
-                let legacy = Call::new(
+                let legacy = Call::at(
                     Operation::ListAuditJobs,
                     Method::GET,
-                    &["v1", project, "dbss", "audit", "jobs", resource_id],
+                    LEGACY_AUDIT_JOBS_PATH,
+                    &params,
                 );
                 self.call_json(&legacy, deadline).await
             }

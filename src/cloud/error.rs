@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::endpoints::Service;
+pub use super::operation::Operation;
 
 /// An HTTP client (of the API or of a credential provider) that cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -12,57 +12,6 @@ pub enum BuildError {
     Proxy(reqwest::Error),
     #[error("cannot build the HTTP client: {0}")]
     Http(reqwest::Error),
-}
-
-/// Every API call the client makes; a closed set, used as a metric label.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    strum::EnumString,
-)]
-#[strum(serialize_all = "snake_case")]
-pub enum Operation {
-    ScanClients,
-    ShowJob,
-    ListClients,
-    KillAllClients,
-    KillClients,
-    ListLogicalNodes,
-    ListInstances,
-    ShowInstance,
-    ListConfigurations,
-    ListSlowlog,
-    ListAuditJobs,
-}
-
-impl Operation {
-    /// Every one, in the order they are declared (and exposed).
-    pub const ALL: &'static [Operation] = <Self as strum::VariantArray>::VARIANTS;
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn service(self) -> Service {
-        match self {
-            Operation::ListAuditJobs => Service::Dbss,
-            _ => Service::Dcs,
-        }
-    }
-}
-
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// How a call failed; a closed set, so it can become a metric label.

@@ -9,6 +9,7 @@ pub mod endpoints;
 pub mod error;
 pub mod headers;
 mod job_timing;
+pub mod operation;
 pub mod page_reader;
 pub mod ratelimit;
 pub mod signer;

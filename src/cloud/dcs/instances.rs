@@ -3,7 +3,6 @@
 
 use std::time::SystemTime;
 
-use reqwest::Method;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -35,7 +34,6 @@ impl ApiClient {
         target: &KillTarget,
         deadline: Instant,
     ) -> Result<String, ApiError> {
-        let [v, p, i, id] = self.instance_path(instance_id);
         let body = match target {
             KillTarget::Node(node) => KillAllBody {
                 node_id: Some(node),
@@ -46,12 +44,8 @@ impl ApiClient {
                 kill_all_nodes: true,
             },
         };
-        let call = Call::new(
-            Operation::KillAllClients,
-            Method::POST,
-            &[v, p, i, id, "clients", "kill-all"],
-        )
-        .json_body(&body);
+        let call =
+            Call::of(Operation::KillAllClients, &[self.project_id(), instance_id]).json_body(&body);
         job_id(call.operation, self.call_json(&call, deadline).await?)
     }
 
@@ -63,13 +57,8 @@ impl ApiClient {
         peers: &[String],
         deadline: Instant,
     ) -> Result<(), ApiError> {
-        let [v, p, i, id] = self.instance_path(instance_id);
-        let call = Call::new(
-            Operation::KillClients,
-            Method::POST,
-            &[v, p, i, id, "clients", "kill"],
-        )
-        .json_body(&serde_json::json!({"node_id": node_id, "client_addrs": peers}));
+        let call = Call::of(Operation::KillClients, &[self.project_id(), instance_id])
+            .json_body(&serde_json::json!({"node_id": node_id, "client_addrs": peers}));
         self.call(&call, deadline).await.map(drop)
     }
 
@@ -78,11 +67,9 @@ impl ApiClient {
         instance_id: &str,
         deadline: Instant,
     ) -> Result<LogicalNodes, ApiError> {
-        let [v, p, i, id] = self.instance_path(instance_id);
-        let call = Call::new(
+        let call = Call::of(
             Operation::ListLogicalNodes,
-            Method::GET,
-            &[v, p, i, id, "logical-nodes"],
+            &[self.project_id(), instance_id],
         );
         self.call_json(&call, deadline).await
     }
@@ -93,8 +80,7 @@ impl ApiClient {
         instance_id: &str,
         deadline: Instant,
     ) -> Result<InstanceSummary, ApiError> {
-        let [v, p, i, id] = self.instance_path(instance_id);
-        let call = Call::new(Operation::ShowInstance, Method::GET, &[v, p, i, id]);
+        let call = Call::of(Operation::ShowInstance, &[self.project_id(), instance_id]);
         self.call_json(&call, deadline).await
     }
 
@@ -104,11 +90,9 @@ impl ApiClient {
         instance_id: &str,
         deadline: Instant,
     ) -> Result<InstanceConfigs, ApiError> {
-        let [v, p, i, id] = self.instance_path(instance_id);
-        let call = Call::new(
+        let call = Call::of(
             Operation::ListConfigurations,
-            Method::GET,
-            &[v, p, i, id, "configs"],
+            &[self.project_id(), instance_id],
         );
         self.call_json(&call, deadline).await
     }
@@ -123,18 +107,13 @@ impl ApiClient {
         limit: u32,
         deadline: Instant,
     ) -> Result<SlowlogPage, ApiError> {
-        let [v, p, i, id] = self.instance_path(instance_id);
-        let call = Call::new(
-            Operation::ListSlowlog,
-            Method::GET,
-            &[v, p, i, id, "slowlog"],
-        )
-        .query("start_time", start_ms)
-        .query("end_time", end_ms)
-        .query("offset", offset)
-        .query("limit", limit.clamp(1, 1000))
-        .query("sort_key", "start_time")
-        .query("sort_dir", "asc");
+        let call = Call::of(Operation::ListSlowlog, &[self.project_id(), instance_id])
+            .query("start_time", start_ms)
+            .query("end_time", end_ms)
+            .query("offset", offset)
+            .query("limit", limit.clamp(1, 1000))
+            .query("sort_key", "start_time")
+            .query("sort_dir", "asc");
         self.call_json(&call, deadline).await
     }
 
@@ -186,13 +165,9 @@ impl ApiClient {
         let mut instances = Vec::new();
         // Bounded: a service that keeps announcing more than it delivers cannot keep us here.
         for _ in 0..10_000 {
-            let mut call = Call::new(
-                Operation::ListInstances,
-                Method::GET,
-                &["v2", self.project_id(), "instances"],
-            )
-            .query("offset", instances.len())
-            .query("limit", limit);
+            let mut call = Call::of(Operation::ListInstances, &[self.project_id()])
+                .query("offset", instances.len())
+                .query("limit", limit);
             if let Some(name) = &query.name {
                 call = call.query("name", name);
             }

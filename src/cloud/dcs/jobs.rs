@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use tokio::time::Instant;
 
 use super::wire::{DcsJob, JobRef};
@@ -34,22 +33,13 @@ impl ApiClient {
         clean_cache: bool,
         deadline: Instant,
     ) -> Result<String, ApiError> {
-        let [v, p, i, id] = self.instance_path(instance_id);
-        let call = Call::new(
-            Operation::ScanClients,
-            Method::POST,
-            &[v, p, i, id, "clients"],
-        )
-        .json_body(&serde_json::json!({"node_id": node_id, "clean_cache": clean_cache}));
+        let call = Call::of(Operation::ScanClients, &[self.project_id(), instance_id])
+            .json_body(&serde_json::json!({"node_id": node_id, "clean_cache": clean_cache}));
         job_id(call.operation, self.call_json(&call, deadline).await?)
     }
 
     pub async fn show_job(&self, job_id: &str, deadline: Instant) -> Result<DcsJob, ApiError> {
-        let call = Call::new(
-            Operation::ShowJob,
-            Method::GET,
-            &["v2", self.project_id(), "jobs", job_id],
-        );
+        let call = Call::of(Operation::ShowJob, &[self.project_id(), job_id]);
         self.call_json(&call, deadline).await
     }
 

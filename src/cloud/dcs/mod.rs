@@ -10,20 +10,12 @@ pub use jobs::PollOptions;
 pub use stored_list::{PagingOptions, StoredList, decode_client_page_with};
 pub use wire::*;
 
-use super::client::ApiClient;
-
 /// Largest page the session list API serves.
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
 /// More sessions than any node can hold (50,000 connections at most): a list without a `count`
 /// whose pages go past this is taken to be broken.
 pub const MAX_LIST_SESSIONS: u64 = 1_000_000;
-
-impl ApiClient {
-    pub(super) fn instance_path<'a>(&'a self, instance_id: &'a str) -> [&'a str; 4] {
-        ["v2", self.project_id(), "instances", instance_id]
-    }
-}
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 
-use reqwest::Method;
 use tokio::time::Instant;
 
 use super::wire::{ClientPage, ListClientsQuery};
@@ -77,13 +76,8 @@ impl ApiClient {
     }
 
     fn list_clients_call(&self, instance_id: &str, query: &ListClientsQuery) -> Call {
-        let [v, p, i, id] = self.instance_path(instance_id);
-        let mut call = Call::new(
-            Operation::ListClients,
-            Method::GET,
-            &[v, p, i, id, "clients"],
-        )
-        .query("node_id", &query.node_id);
+        let mut call = Call::of(Operation::ListClients, &[self.project_id(), instance_id])
+            .query("node_id", &query.node_id);
         if let Some(offset) = query.offset {
             call = call.query("offset", offset);
         }

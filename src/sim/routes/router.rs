@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{get, post, put};
+use axum::routing::{MethodFilter, MethodRouter, get, on, post, put};
 use tokio::net::TcpListener;
 
 use super::{clients, instances, jobs};
 use crate::cloud::credentials::providers;
+use crate::cloud::dbss::LEGACY_AUDIT_JOBS_PATH;
+use crate::cloud::operation::Operation;
 use crate::sim::credentials;
 use crate::sim::error::api_not_found;
 use crate::sim::gateway::{ApiFailure, authenticate, date, latency, request_id};
@@ -50,47 +52,38 @@ impl Simulator {
     }
 }
 
-/// The DCS and DBSS calls, signed.
+/// The DCS and DBSS calls, signed: each at the method and path its [`Operation`] declares,
+/// the very ones the client calls.
 fn service_routes() -> Router<Arc<Simulator>> {
-    Router::new()
-        .route(
-            "/v2/{project_id}/instances/{instance_id}/clients",
-            post(clients::scan_clients).get(clients::list_clients),
-        )
-        .route(
-            "/v2/{project_id}/instances/{instance_id}/clients/kill-all",
-            post(clients::kill_all_clients),
-        )
-        .route(
-            "/v2/{project_id}/instances/{instance_id}/clients/kill",
-            post(clients::kill_clients),
-        )
-        .route(
-            "/v2/{project_id}/instances/{instance_id}/logical-nodes",
-            get(instances::logical_nodes),
-        )
-        .route("/v2/{project_id}/instances", get(instances::list_instances))
-        .route(
-            "/v2/{project_id}/instances/{instance_id}",
-            get(instances::show_instance),
-        )
-        .route(
-            "/v2/{project_id}/instances/{instance_id}/configs",
-            get(instances::configurations),
-        )
-        .route(
-            "/v2/{project_id}/instances/{instance_id}/slowlog",
-            get(instances::slowlog),
-        )
-        .route("/v2/{project_id}/jobs/{job_id}", get(jobs::show_job))
-        .route(
-            "/v1/{project_id}/dbss/audit/jobs/{resource_id}",
-            get(jobs::audit_jobs_legacy),
-        )
-        .route(
-            "/v1/{project_id}/audit/{resource_id}/jobs",
-            get(jobs::audit_jobs),
-        )
+    handlers()
+        .into_iter()
+        .fold(Router::new(), |router, (operation, handler)| {
+            let (method, path) = operation.route();
+            let filter = MethodFilter::try_from(method).expect("the API's methods are HTTP's");
+            router.route(path, handler(filter))
+        })
+        .route(LEGACY_AUDIT_JOBS_PATH, get(jobs::audit_jobs_legacy))
+}
+
+/// A handler, for the method its operation declares.
+type Handler = fn(MethodFilter) -> MethodRouter<Arc<Simulator>>;
+
+/// The handler of every operation.
+fn handlers() -> [(Operation, Handler); 11] {
+    use Operation as Op;
+    [
+        (Op::ScanClients, |m| on(m, clients::scan_clients)),
+        (Op::ListClients, |m| on(m, clients::list_clients)),
+        (Op::KillAllClients, |m| on(m, clients::kill_all_clients)),
+        (Op::KillClients, |m| on(m, clients::kill_clients)),
+        (Op::ListLogicalNodes, |m| on(m, instances::logical_nodes)),
+        (Op::ListInstances, |m| on(m, instances::list_instances)),
+        (Op::ShowInstance, |m| on(m, instances::show_instance)),
+        (Op::ListConfigurations, |m| on(m, instances::configurations)),
+        (Op::ListSlowlog, |m| on(m, instances::slowlog)),
+        (Op::ShowJob, |m| on(m, jobs::show_job)),
+        (Op::ListAuditJobs, |m| on(m, jobs::audit_jobs)),
+    ]
 }
 
 /// Called without a signature: the node-local services, STS's OIDC exchange, IAM's id-token
@@ -120,4 +113,21 @@ fn unsigned_routes() -> Router<Arc<Simulator>> {
             providers::SECURITY_TOKENS_PATH,
             post(credentials::security_tokens),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_the_client_calls_is_served() {
+        for operation in Operation::ALL {
+            assert!(
+                handlers().iter().any(|(served, _)| served == operation),
+                "{operation} has no handler"
+            );
+        }
+        // One router of all of them, without overlaps.
+        let _ = service_routes();
+    }
 }
