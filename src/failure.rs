@@ -3,6 +3,7 @@
 //! from each source's own error.
 
 use crate::cloud::{ApiError, Operation};
+pub use crate::reason::Reason;
 use crate::redis::RedisFailure;
 
 /// Where a scan failed; a closed set, used as a metric label.
@@ -38,16 +39,16 @@ impl Stage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
     pub stage: Stage,
-    pub reason: String,
+    pub reason: Reason,
     pub message: String,
 }
 
 impl Failure {
     /// A failure of the exporter's own making (a stale list, a failed job, a missing password).
-    pub fn new(stage: Stage, reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(stage: Stage, reason: Reason, message: impl Into<String>) -> Self {
         Self {
             stage,
-            reason: reason.to_string(),
+            reason,
             message: message.into(),
         }
     }
@@ -76,7 +77,7 @@ impl From<ApiError> for Failure {
         };
         Self {
             stage,
-            reason: e.reason().into_owned(),
+            reason: e.reason(),
             message: e.to_string(),
         }
     }

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod operator;
+pub mod reason;
 pub mod redis;
 pub mod remediation;
 pub mod server;

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use crate::aggregate::NodeAggregate;
 use crate::cloud::Operation;
 use crate::cloud::dbss::JobBean;
-pub use crate::failure::{Failure, Stage};
+pub use crate::failure::{Failure, Reason, Stage};
 
 /// A read of an instance's context (its details, limits or slow log) that can fail without
 /// failing a scan; the `operation` label of its errors.
@@ -138,7 +138,7 @@ pub struct NodeState {
     pub last_attempt: Option<Attempt>,
     pub data: Option<Arc<NodeData>>,
     /// Failures since start, by stage and reason.
-    pub errors: BTreeMap<(Stage, String), u64>,
+    pub errors: BTreeMap<(Stage, Reason), u64>,
     /// Scans skipped because the one before was still running (waiting for its turn or
     /// scanning) at their tick.
     pub skipped: u64,
@@ -166,7 +166,7 @@ pub struct DbssState {
     /// Failed jobs seen since start, each counted once.
     pub seen_failures: HashSet<String>,
     pub failures: BTreeMap<(String, String), u64>,
-    pub errors: BTreeMap<String, u64>,
+    pub errors: BTreeMap<Reason, u64>,
 }
 
 impl DbssState {

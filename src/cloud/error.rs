@@ -1,9 +1,9 @@
 //! The one error type of the API client.
 
-use std::borrow::Cow;
 use std::fmt;
 
 pub use super::operation::Operation;
+use crate::reason::Reason;
 
 /// An HTTP client (of the API or of a credential provider) that cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -85,22 +85,28 @@ impl ApiError {
 
     /// A short, bounded description for metric labels: the API error code when it looks like
     /// one, otherwise a fixed word.
-    pub fn reason(&self) -> Cow<'static, str> {
+    pub fn reason(&self) -> Reason {
         match self.kind {
             ErrorKind::Http => {
                 if let Some(code) = self.code.as_deref().filter(|c| looks_like_error_code(c)) {
-                    return Cow::Owned(code.to_string());
+                    return Reason::ApiCode(code.to_string());
                 }
-                Cow::Borrowed(match self.status {
-                    Some(429) => "throttled",
-                    Some(401) => "unauthorized",
-                    Some(403) => "forbidden",
-                    Some(404) => "not_found",
-                    Some(500..=599) => "http_5xx",
-                    _ => "http_4xx",
-                })
+                match self.status {
+                    Some(429) => Reason::Throttled,
+                    Some(401) => Reason::Unauthorized,
+                    Some(403) => Reason::Forbidden,
+                    Some(404) => Reason::NotFound,
+                    Some(500..=599) => Reason::Http5xx,
+                    _ => Reason::Http4xx,
+                }
             }
-            other => Cow::Borrowed(other.as_str()),
+            ErrorKind::Transport => Reason::Transport,
+            ErrorKind::Timeout => Reason::Timeout,
+            ErrorKind::BodyTooLarge => Reason::BodyTooLarge,
+            ErrorKind::Decode => Reason::Decode,
+            ErrorKind::Inconsistent => Reason::Inconsistent,
+            ErrorKind::CredentialsExpired => Reason::CredentialsExpired,
+            ErrorKind::CredentialsUnavailable => Reason::CredentialsUnavailable,
         }
     }
 }
@@ -227,12 +233,12 @@ mod tests {
     fn reasons_are_bounded() {
         let mut e = ApiError::new(Operation::ListClients, ErrorKind::Http, "m");
         e.status = Some(429);
-        assert_eq!(e.reason(), "throttled");
+        assert_eq!(e.reason().as_str(), "throttled");
         e.code = Some("APIG.0308".into());
-        assert_eq!(e.reason(), "APIG.0308");
+        assert_eq!(e.reason().as_str(), "APIG.0308");
         e.code = Some("some free text from a proxy".into());
-        assert_eq!(e.reason(), "throttled");
+        assert_eq!(e.reason().as_str(), "throttled");
         let t = ApiError::new(Operation::ShowJob, ErrorKind::Timeout, "deadline");
-        assert_eq!(t.reason(), "timeout");
+        assert_eq!(t.reason().as_str(), "timeout");
     }
 }

@@ -14,7 +14,7 @@ use crate::cloud::dcs::{
     JobStatus, KillTarget, ListClientsQuery, PagingOptions, PollOptions, parse_list_time,
 };
 use crate::cloud::{ApiClient, ErrorKind};
-use crate::snapshot::{Failure, NodeData, Stage};
+use crate::snapshot::{Failure, NodeData, Reason, Stage};
 
 /// The DCS code of "a scan is already running": the stored list can still be read.
 pub const TASK_STATE_CODE: &str = "DCS.4957";
@@ -65,7 +65,7 @@ pub async fn scan_node(
         if job.status == JobStatus::Fail {
             return Err(Failure::new(
                 Stage::Job,
-                "job_failed",
+                Reason::JobFailed,
                 format!(
                     "scan job {job_id} failed: {}",
                     job.fail_reason.as_deref().unwrap_or("no reason given")
@@ -94,7 +94,7 @@ pub async fn scan_node(
     {
         return Err(Failure::new(
             Stage::List,
-            "stale_list",
+            Reason::StaleList,
             format!(
                 "the stored list is {} old, older than stale_after",
                 humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))

@@ -159,7 +159,7 @@ async fn read_context(
             errors.push((
                 instance_id.to_string(),
                 ContextRead::Api(e.operation),
-                e.reason().into_owned(),
+                e.reason().to_string(),
             ));
         }
     }
@@ -175,7 +175,7 @@ async fn read_context(
             errors.push((
                 instance_id.to_string(),
                 ContextRead::Api(e.operation),
-                e.reason().into_owned(),
+                e.reason().to_string(),
             ));
         }
     }
@@ -273,7 +273,7 @@ async fn list_instances(
     let list = api
         .list_instances(&query, deadline)
         .await
-        .map_err(|e| (e.reason().into_owned(), format!("listing instances: {e}")))?;
+        .map_err(|e| (e.reason().to_string(), format!("listing instances: {e}")))?;
     known.names = list
         .iter()
         .filter_map(|i| Some((i.instance_id.clone()?, i.name.clone().unwrap_or_default())))
@@ -357,7 +357,7 @@ async fn instance_nodes(
         }
         Err(e) => {
             errors.push((
-                e.reason().into_owned(),
+                e.reason().to_string(),
                 format!("listing the nodes of instance {instance_id}: {e}"),
             ));
             // Keep scanning what was known; explicit nodes need no look-up to be scanned.

@@ -30,7 +30,7 @@ pub async fn scan(
     // The first command is where a missing or wrong password shows: that is the connection
     // stage, not the listing.
     let clients = redis::client_list(&mut conn, deadline).await.map_err(|f| {
-        let login = matches!(f.reason.as_str(), "NOAUTH" | "WRONGPASS" | "auth");
+        let login = f.reason.is_login();
         as_failure(if login { Stage::Scan } else { Stage::List })(f)
     })?;
     let role = redis::role(&mut conn, deadline).await;
@@ -53,7 +53,7 @@ pub async fn scan(
                 max_clients: target.max_clients,
                 idle_timeout: target.idle_timeout.map(|t| t.as_secs()),
             },
-            Some((ContextRead::ConfigGet, f.reason)),
+            Some((ContextRead::ConfigGet, f.reason.to_string())),
         ),
     };
     let slow_log = if target.slow_log {
@@ -65,7 +65,7 @@ pub async fn scan(
                     .collect(),
                 SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(now.max(0) as u64),
             )),
-            Err(f) => Err(f.reason),
+            Err(f) => Err(f.reason.to_string()),
         })
     } else {
         None

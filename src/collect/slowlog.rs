@@ -48,7 +48,7 @@ pub(super) async fn slowlog_loop(shared: Arc<Shared>, api: ApiClient, instance_i
                 shared.store.count_context_error(
                     &instance_id,
                     ContextRead::Api(e.operation),
-                    &e.reason(),
+                    e.reason().as_str(),
                 );
                 let failure = Failure::from(e);
                 log_outcome(&mut last_failure, Some(&failure), "slow log read");

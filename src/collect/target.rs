@@ -12,7 +12,7 @@ use super::settings::ScanSettings;
 use crate::cloud::ApiClient;
 use crate::config::{Config, PasswordSource, RedisTarget, SecretError};
 use crate::session::CLIENT_FIELDS;
-use crate::snapshot::{Failure, Snapshot, Stage};
+use crate::snapshot::{Failure, Reason, Snapshot, Stage};
 
 pub enum Target {
     /// A DCS instance, whose nodes are scanned one by one.
@@ -130,7 +130,7 @@ impl Target {
                 // Read at every scan, so a rotated password is picked up.
                 let endpoint = target
                     .endpoint()
-                    .map_err(|e| Failure::new(Stage::Scan, "password", e.to_string()))?;
+                    .map_err(|e| Failure::new(Stage::Scan, Reason::Password, e.to_string()))?;
                 super::redis::scan(target, &endpoint, settings, deadline).await
             }
         }

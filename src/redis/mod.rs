@@ -12,6 +12,7 @@ use tokio::time::Instant;
 pub use client_list::parse_client_list;
 
 use crate::cloud::Secret;
+use crate::reason::Reason;
 use crate::session::{ClientInfo, ClientRef};
 
 /// Where a Redis server is and how to log in. The password never comes from the URL of a
@@ -28,7 +29,7 @@ pub struct RedisEndpoint {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct RedisFailure {
-    pub reason: String,
+    pub reason: Reason,
     pub message: String,
 }
 
@@ -36,22 +37,21 @@ pub struct RedisFailure {
 /// server's error code (`NOAUTH`, `WRONGPASS`, `NOPERM`, `LOADING`, ...).
 fn failure(e: &redis::RedisError) -> RedisFailure {
     let reason = if e.is_timeout() {
-        "timeout".to_string()
+        Reason::Timeout
     } else if e.is_connection_refusal() {
-        "connection_refused".to_string()
+        Reason::ConnectionRefused
     } else if let Some(code) = e
         .code()
         .filter(|c| c.len() <= 16 && c.bytes().all(|b| b.is_ascii_uppercase()))
     {
-        code.to_string()
+        Reason::RedisCode(code.to_string())
     } else {
         match e.kind() {
-            redis::ErrorKind::AuthenticationFailed => "auth",
-            redis::ErrorKind::Io => "connection",
-            redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType => "protocol",
-            _ => "redis_error",
+            redis::ErrorKind::AuthenticationFailed => Reason::Auth,
+            redis::ErrorKind::Io => Reason::Connection,
+            redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType => Reason::Protocol,
+            _ => Reason::RedisError,
         }
-        .to_string()
     };
     RedisFailure {
         reason,
@@ -61,7 +61,7 @@ fn failure(e: &redis::RedisError) -> RedisFailure {
 
 fn timed_out(what: &str) -> RedisFailure {
     RedisFailure {
-        reason: "timeout".into(),
+        reason: Reason::Timeout,
         message: format!("{what} did not finish before the deadline"),
     }
 }
@@ -192,12 +192,12 @@ pub async fn limits(
             query(conn, redis::cmd("CONFIG").arg("GET").arg(name), deadline).await?;
         *value = match reply.as_slice() {
             [key, v] if key == name => v.trim().parse().map_err(|_| RedisFailure {
-                reason: "protocol".into(),
+                reason: Reason::Protocol,
                 message: format!("CONFIG GET {name} answered {v:?}, not a number"),
             })?,
             _ => {
                 return Err(RedisFailure {
-                    reason: "protocol".into(),
+                    reason: Reason::Protocol,
                     message: format!("CONFIG GET {name} answered no value"),
                 });
             }
@@ -231,7 +231,7 @@ pub async fn slowlog(
     let reply: redis::Value =
         query(conn, redis::cmd("SLOWLOG").arg("GET").arg(-1), deadline).await?;
     let protocol = |what: &str| RedisFailure {
-        reason: "protocol".into(),
+        reason: Reason::Protocol,
         message: format!("SLOWLOG GET answered {what}"),
     };
     let redis::Value::Array(entries) = reply else {

@@ -24,7 +24,7 @@ use dcs_session_exporter::sim::state::SimError;
 use dcs_session_exporter::sim::topology::{Architecture, InstanceSpec};
 use dcs_session_exporter::sim::{Fault, SimConfig, Simulator, Topology};
 use dcs_session_exporter::snapshot::{
-    Attempt, DbssState, Failure, NodeData, NodeInfo, NodeKey, NodeState, Stage, Store,
+    Attempt, DbssState, Failure, NodeData, NodeInfo, NodeKey, NodeState, Reason, Stage, Store,
 };
 use tokio::time::Instant;
 
@@ -1542,7 +1542,7 @@ fn golden_snapshot_of(native: bool) -> Arc<Store> {
                     data_time: Some(now - Duration::from_secs(7)),
                     scanned: now - Duration::from_secs(5),
                 })),
-                errors: BTreeMap::from([((Stage::Job, "timeout".to_string()), 2)]),
+                errors: BTreeMap::from([((Stage::Job, Reason::Timeout), 2)]),
                 skipped: 2,
                 last_cycle: Some(Duration::from_millis(61_500)),
             }),
@@ -1560,12 +1560,12 @@ fn golden_snapshot_of(native: bool) -> Arc<Store> {
                     duration: Duration::from_secs(45),
                     failure: Some(Failure {
                         stage: Stage::List,
-                        reason: "APIG.0308".into(),
+                        reason: Reason::ApiCode("APIG.0308".into()),
                         message: "throttled".into(),
                     }),
                 }),
                 data: None,
-                errors: BTreeMap::from([((Stage::List, "APIG.0308".to_string()), 1)]),
+                errors: BTreeMap::from([((Stage::List, Reason::ApiCode("APIG.0308".into())), 1)]),
                 ..Default::default()
             }),
         );

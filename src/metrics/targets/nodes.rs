@@ -356,7 +356,7 @@ pub(super) fn scans(view: &View, encoder: &mut impl Exposition) -> std::fmt::Res
                     instance_id: &key.instance_id,
                     node_id: &key.node_id,
                     stage: stage.as_str(),
-                    reason,
+                    reason: reason.as_str(),
                 };
                 m.counter(&labels, n)?;
             }

@@ -164,7 +164,7 @@ async fn throttled_then_success_and_bounded_retries() {
         .await
         .unwrap_err();
     assert!(err.is_throttled());
-    assert_eq!(err.reason(), "APIG.0308");
+    assert_eq!(err.reason().as_str(), "APIG.0308");
     assert_eq!(observer.calls.lock().unwrap().len(), 4);
 
     // A 5xx is retried too; a 4xx is not.
@@ -292,7 +292,7 @@ async fn every_error_shape_and_kind() {
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Transport);
-    assert_eq!(err.reason(), "transport");
+    assert_eq!(err.reason().as_str(), "transport");
 }
 
 #[tokio::test]
