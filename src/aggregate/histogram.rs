@@ -32,6 +32,7 @@ impl Histogram {
         self
     }
 
+    #[inline]
     pub fn observe(&mut self, value: f64) {
         // `le` buckets: the first bound at or above the value.
         let i = self.bounds.partition_point(|b| *b < value);

@@ -11,6 +11,7 @@ pub(super) struct Interner {
 }
 
 impl Interner {
+    #[inline]
     pub(super) fn id(&mut self, s: &str) -> u32 {
         if let Some(&id) = self.ids.get(s) {
             return id;

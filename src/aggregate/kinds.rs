@@ -53,6 +53,7 @@ impl SessionKind {
     }
 
     /// The exclusive kind of a session, and the states it is in, by their flags.
+    #[inline]
     pub fn of(
         flags: &str,
         sub: Option<i64>,

@@ -46,6 +46,7 @@ impl TopN {
 
     /// Whether a candidate beats the worst kept one, by the same order as [`Ranked`], without
     /// building it.
+    #[inline]
     pub(super) fn would_keep(&self, value: i64, addr: &str, id: &str) -> bool {
         if self.limit == 0 {
             return false;
@@ -64,6 +65,7 @@ impl TopN {
         }
     }
 
+    #[inline]
     pub(super) fn offer(&mut self, client: &ClientRef<'_>, addr: &str, value: i64) {
         if !self.would_keep(value, addr, client.id.as_deref().unwrap_or_default()) {
             return;

@@ -1,6 +1,7 @@
 //! A client's address as sessions give it, `ip:port`: what the exporter counts by is the host.
 
 /// `ip` of `ip:port`, `[v6]:port` or a bare address.
+#[inline]
 pub fn strip_port(addr: &str) -> &str {
     if let Some(rest) = addr.strip_prefix('[') {
         return rest.split_once(']').map_or(rest, |(ip, _)| ip);
