@@ -318,11 +318,20 @@ pub enum AccountError {
     UnknownCloud(String),
 }
 
+/// Why an account has no client.
+#[derive(Debug, thiserror::Error)]
+enum NoClient {
+    #[error(transparent)]
+    Credentials(CredentialsError),
+    #[error(transparent)]
+    Build(BuildError),
+}
+
 struct Account {
     cloud: Cloud,
     provider: Option<Provider>,
-    /// The client, or why there is none, as errors and the landing page say it.
-    client: Result<ApiClient, String>,
+    /// The client, or why there is none.
+    client: Result<ApiClient, Arc<NoClient>>,
 }
 
 /// Every account of a configuration with its client, and the configuration they come from.
@@ -407,10 +416,9 @@ impl Accounts {
                 });
                 let client = match (kept, &found) {
                     (Some(kept), _) => kept.client.clone(),
-                    (None, Ok(provider)) => {
-                        build(cloud, provider.clone(), observer.clone()).map_err(|e| e.to_string())
-                    }
-                    (None, Err(e)) => Err(e.to_string()),
+                    (None, Ok(provider)) => build(cloud, provider.clone(), observer.clone())
+                        .map_err(|e| Arc::new(NoClient::Build(e))),
+                    (None, Err(e)) => Err(Arc::new(NoClient::Credentials(e.clone()))),
                 };
                 Account {
                     cloud: cloud.clone(),
@@ -435,9 +443,9 @@ impl Accounts {
         account
             .client
             .as_ref()
-            .map_err(|message| AccountError::Unavailable {
+            .map_err(|why| AccountError::Unavailable {
                 cloud: cloud.to_string(),
-                message: message.clone(),
+                message: why.to_string(),
             })
     }
 

@@ -11,7 +11,7 @@ use super::runtime::{Shared, log_outcome, spread};
 use super::target::Target;
 use crate::cloud::ApiClient;
 use crate::slowlog::{SlowCaps, SlowEntry, SlowLogCursor, lookback};
-use crate::snapshot::{Attempt, ContextRead, Failure, NodeInfo, NodeKey, Source, Store};
+use crate::snapshot::{Attempt, ContextRead, Failure, NodeInfo, NodeKey, Reason, Source, Store};
 
 /// Scans one target on its own timer, forever, and publishes each outcome.
 async fn scan_loop<F, Fut>(shared: Arc<Shared>, key: NodeKey, span: tracing::Span, scan: F)
@@ -91,7 +91,7 @@ fn publish(
     store: &Store,
     key: &NodeKey,
     result: Result<ScanOutcome, Failure>,
-    slow_log: Option<Result<Vec<SlowEntry>, String>>,
+    slow_log: Option<Result<Vec<SlowEntry>, Reason>>,
     timing: Timing,
     caps: &SlowCaps,
 ) {
@@ -101,12 +101,12 @@ fn publish(
             ..
         }) = &result
         {
-            s.count_context_error(&key.instance_id, *operation, reason);
+            s.count_context_error(&key.instance_id, *operation, reason.as_str());
         }
         match &slow_log {
             Some(Ok(new)) => s.record_slow_commands(&key.instance_id, new, caps),
             Some(Err(reason)) => {
-                s.count_context_error(&key.instance_id, ContextRead::SlowlogGet, reason)
+                s.count_context_error(&key.instance_id, ContextRead::SlowlogGet, reason.as_str())
             }
             None => {}
         }

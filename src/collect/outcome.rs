@@ -1,7 +1,7 @@
 //! What a scan of one node brings back.
 
 use crate::slowlog::SlowEntry;
-use crate::snapshot::{ContextRead, NodeData};
+use crate::snapshot::{ContextRead, NodeData, Reason};
 
 /// A successful scan: the data, and the node's role and limits when the scan learns them.
 pub struct ScanOutcome {
@@ -9,10 +9,10 @@ pub struct ScanOutcome {
     pub role: Option<String>,
     pub limits: Option<NodeLimits>,
     /// Reading the limits failed (the scan did not): the operation and the reason.
-    pub limits_error: Option<(ContextRead, String)>,
+    pub limits_error: Option<(ContextRead, Reason)>,
     /// The node's slow log and the time by its clock, where the scan reads it; or why it could
     /// not (the scan did not fail).
-    pub slow_log: Option<Result<(Vec<SlowEntry>, std::time::SystemTime), String>>,
+    pub slow_log: Option<Result<(Vec<SlowEntry>, std::time::SystemTime), Reason>>,
 }
 
 /// A node's session limit and idle timeout, where known.

@@ -53,7 +53,7 @@ pub async fn scan(
                 max_clients: target.max_clients,
                 idle_timeout: target.idle_timeout.map(|t| t.as_secs()),
             },
-            Some((ContextRead::ConfigGet, f.reason.to_string())),
+            Some((ContextRead::ConfigGet, f.reason)),
         ),
     };
     let slow_log = if target.slow_log {
@@ -65,7 +65,7 @@ pub async fn scan(
                     .collect(),
                 SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(now.max(0) as u64),
             )),
-            Err(f) => Err(f.reason.to_string()),
+            Err(f) => Err(f.reason),
         })
     } else {
         None

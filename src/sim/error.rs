@@ -58,3 +58,17 @@ pub fn api_not_found() -> SimError {
         message: "The API does not exist or has not been published in the environment".into(),
     }
 }
+
+/// Why a job on a real Redis server failed: its `fail_reason`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RealWorkError {
+    #[error("Connecting to the node failed: {0}")]
+    Connect(crate::redis::RedisFailure),
+    #[error("Listing the sessions failed: {0}")]
+    List(crate::redis::RedisFailure),
+    #[error("Killing the sessions failed: {0}")]
+    Kill(crate::redis::RedisFailure),
+    /// The `job_fails` fault.
+    #[error("Querying the session list failed.")]
+    Injected,
+}

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::error::RealWorkError;
 use super::simulator::Simulator;
 use super::state::RealWork;
 
@@ -18,14 +19,14 @@ pub(crate) enum RealTask {
 async fn list_real(
     endpoint: &crate::redis::RedisEndpoint,
     deadline: tokio::time::Instant,
-) -> Result<Vec<crate::session::ClientInfo>, String> {
+) -> Result<Vec<crate::session::ClientInfo>, RealWorkError> {
     let mut conn = crate::redis::connect(endpoint, deadline)
         .await
-        .map_err(|e| format!("Connecting to the node failed: {e}"))?;
+        .map_err(RealWorkError::Connect)?;
     crate::redis::client_list(&mut conn, deadline)
         .await
         .map(|list| list.to_vec())
-        .map_err(|e| format!("Listing the sessions failed: {e}"))
+        .map_err(RealWorkError::List)
 }
 
 impl Simulator {
@@ -46,7 +47,7 @@ impl Simulator {
                     let mut result = Ok(None);
                     for endpoint in &work.endpoints {
                         if let Err(e) = crate::redis::kill_all(endpoint, deadline).await {
-                            result = Err(format!("Killing the sessions failed: {e}"));
+                            result = Err(RealWorkError::Kill(e));
                         }
                     }
                     result

@@ -65,7 +65,7 @@ pub const SECRET_KEY_VARS: [&str; 2] = ["CLOUD_SDK_SK", "HUAWEICLOUD_SDK_SK"];
 pub const SECURITY_TOKEN_VARS: [&str; 2] =
     ["CLOUD_SDK_SECURITY_TOKEN", "HUAWEICLOUD_SDK_SECURITY_TOKEN"];
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CredentialsError {
     #[error("no access key: set {0}")]
     MissingAccessKey(String),

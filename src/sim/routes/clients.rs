@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::faults::fault;
 use crate::cloud::error::Operation;
 use crate::sim::clock::{format_time, millis};
+use crate::sim::error::RealWorkError;
 use crate::sim::error::{SimError, codes};
 use crate::sim::fault_kind::FaultKind;
 use crate::sim::gateway::{Answer, ApiFailure};
@@ -73,13 +74,9 @@ pub(super) async fn scan_clients(
     })?;
     match shaped {
         Some(FaultKind::JobStuck) => sim.with_state(|s| s.hold_job(&job_id)),
-        Some(FaultKind::JobFails) => sim.with_state(|s| {
-            s.finish_real_job(
-                &job_id,
-                Err("Querying the session list failed.".into()),
-                sim.now(),
-            )
-        }),
+        Some(FaultKind::JobFails) => {
+            sim.with_state(|s| s.finish_real_job(&job_id, Err(RealWorkError::Injected), sim.now()))
+        }
         _ => {}
     }
     if let Some(work) = real {

@@ -11,7 +11,7 @@ use crate::cloud::dcs::{DcsJob, JobStatus};
 use crate::redis::RedisEndpoint;
 use crate::session::ClientInfo;
 use crate::sim::clock::millis;
-use crate::sim::error::{SimError, SimResult, codes};
+use crate::sim::error::{RealWorkError, SimError, SimResult, codes};
 
 /// Jobs kept for polling after they end.
 const MAX_KEPT_JOBS: usize = 10_000;
@@ -165,7 +165,7 @@ impl SimState {
     pub fn finish_real_job(
         &mut self,
         job_id: &str,
-        result: Result<Option<Vec<ClientInfo>>, String>,
+        result: Result<Option<Vec<ClientInfo>>, RealWorkError>,
         now: SystemTime,
     ) {
         let now_ms = millis(now);
@@ -205,7 +205,7 @@ impl SimState {
         let init_until = job.begin_ms + (job.end_ms - job.begin_ms) / 5;
         let (status, fail_reason) = match &job.driven {
             Some(Some(Ok(()))) => (JobStatus::Success, None),
-            Some(Some(Err(reason))) => (JobStatus::Fail, Some(reason.clone())),
+            Some(Some(Err(reason))) => (JobStatus::Fail, Some(reason.to_string())),
             _ if now_ms < init_until => (JobStatus::Init, None),
             Some(None) => (JobStatus::Running, None),
             None if now_ms >= job.end_ms => (JobStatus::Success, None),

@@ -11,7 +11,7 @@ use super::stored::StoredList;
 use crate::cloud::dbss::JobBean;
 use crate::cloud::dcs::{InstanceConfigs, InstanceSummary, LogicalNode};
 use crate::redis::RedisEndpoint;
-use crate::sim::error::{SimError, SimResult, codes};
+use crate::sim::error::{RealWorkError, SimError, SimResult, codes};
 use crate::sim::population::{ClientProfile, Population};
 use crate::sim::slowlog::SimSlowLog;
 use crate::sim::topology::{Architecture, DbssPaths};
@@ -63,7 +63,7 @@ pub(super) struct SimJob {
     pub(super) applied: bool,
     /// A job on a real server ends when the server has answered: `None` until then, then
     /// `Ok` or the failure reason.
-    pub(super) driven: Option<Option<Result<(), String>>>,
+    pub(super) driven: Option<Option<Result<(), RealWorkError>>>,
 }
 
 /// What the caller must do on real servers for a job it started.

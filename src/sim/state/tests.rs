@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use super::*;
 use crate::cloud::dcs::JobStatus;
 use crate::session::ClientInfo;
+use crate::sim::error::RealWorkError;
 use crate::sim::topology::Topology;
 
 /// A fixed start, so that every run sees the same state.
@@ -195,10 +196,13 @@ fn a_job_on_a_real_server_ends_when_the_caller_says() {
     let (job, _) = s
         .start_scan_on(&instance, Some(&node), false, late)
         .unwrap();
-    s.finish_real_job(&job, Err("no answer".into()), late);
+    s.finish_real_job(&job, Err(RealWorkError::Injected), late);
     let failed = s.show_job(&job, late).unwrap();
     assert_eq!(failed.status, JobStatus::Fail);
-    assert_eq!(failed.fail_reason.as_deref(), Some("no answer"));
+    assert_eq!(
+        failed.fail_reason.as_deref(),
+        Some("Querying the session list failed.")
+    );
 }
 
 #[test]
