@@ -3,7 +3,7 @@
 use super::*;
 use crate::aggregate::{NodeAggregate, SessionKind};
 use crate::config::Family;
-use crate::snapshot::{Attempt, NodeKey};
+use crate::snapshot::{NodeData, NodeKey, NodeState};
 
 label_set! {
     struct NodeInfoLabels<'a> {
@@ -283,74 +283,76 @@ pub(super) fn sessions(view: &View, encoder: &mut impl Exposition) -> std::fmt::
     Ok(())
 }
 
-/// How old each node's data is, and how its last scans went.
-pub(super) fn scans(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
-    use Kind::{Counter, Gauge};
-    let (nodes, fresh) = (&view.nodes, &view.fresh);
-    let attempted: Vec<(&NodeKey, &Attempt)> = nodes
-        .iter()
-        .filter_map(|(k, n)| Some((*k, n.last_attempt.as_ref()?)))
-        .collect();
-    family(
-        encoder,
-        "dcs_clients_data_timestamp_seconds",
-        &format!("When the service produced the session list of the latest scan; {BACKGROUND}."),
-        Gauge,
-        fresh.iter().filter_map(|(k, d)| Some((*k, d.data_time?))),
-        |m, (key, time)| m.gauge(&node_labels(key), seconds(time)),
-    )?;
-    family(
-        encoder,
-        "dcs_scan_success",
-        "Whether the last scan of the node succeeded (1) or failed (0).",
-        Gauge,
-        &attempted,
-        |m, (key, a)| m.gauge(&node_labels(key), i64::from(a.failure.is_none())),
-    )?;
-    family(
-        encoder,
-        "dcs_scan_duration_seconds",
-        "Wall time of the last scan of the node: the job and every page.",
-        Gauge,
-        &attempted,
-        |m, (key, a)| m.gauge(&node_labels(key), a.duration.as_secs_f64()),
-    )?;
-    family(
-        encoder,
-        "dcs_scan_cycle_seconds",
-        "The last scan's cycle: from its tick to its end, the wait for a turn (max_concurrent_scans) included; longer than dcs_exporter_scan_interval_seconds, scans are skipped.",
-        Gauge,
-        nodes.iter().filter_map(|(k, n)| Some((*k, n.last_cycle?))),
-        |m, (key, cycle)| m.gauge(&node_labels(key), cycle.as_secs_f64()),
-    )?;
-    family(
-        encoder,
-        "dcs_scan_skipped",
-        "Scans of the node skipped because the previous one was still waiting or running at their tick: the interval is too short for the nodes and max_concurrent_scans.",
-        Counter,
-        &attempted,
-        |m, (key, _)| {
-            let skipped = view.snap.nodes.get(*key).map_or(0, |n| n.skipped);
-            m.counter(&node_labels(key), skipped)
+/// A family of every node, from its state (and its data while fresh): one entry of
+/// [`SCAN_FAMILIES`] each. A node a family has nothing to say of writes no sample.
+struct ScanFamily {
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    rows: fn(&mut dyn FamilySink, &NodeKey, &NodeState, Option<&NodeData>) -> std::fmt::Result,
+}
+
+/// The scan families, in the order of the exposition.
+const SCAN_FAMILIES: &[ScanFamily] = &[
+    ScanFamily {
+        name: "dcs_clients_data_timestamp_seconds",
+        help: "When the service produced the session list of the latest scan; collected in the background on the scan interval.",
+        kind: Kind::Gauge,
+        rows: |m, key, _, fresh| match fresh.and_then(|d| d.data_time) {
+            Some(time) => m.gauge_value(&node_labels(key), seconds(time).into()),
+            None => Ok(()),
         },
-    )?;
-    family(
-        encoder,
-        "dcs_scan_last_success_timestamp_seconds",
-        "When the last successful scan of the node ended.",
-        Gauge,
-        nodes
-            .iter()
-            .filter_map(|(k, n)| Some((*k, n.data.as_ref()?.scanned))),
-        |m, (key, t)| m.gauge(&node_labels(key), seconds(t)),
-    )?;
-    family(
-        encoder,
-        "dcs_scan_errors",
-        "Failed scans by stage (scan, job, list) and reason (an API error code or a fixed word).",
-        Counter,
-        nodes,
-        |m, (key, node)| {
+    },
+    ScanFamily {
+        name: "dcs_scan_success",
+        help: "Whether the last scan of the node succeeded (1) or failed (0).",
+        kind: Kind::Gauge,
+        rows: |m, key, node, _| match &node.last_attempt {
+            Some(a) => m.gauge_value(&node_labels(key), i64::from(a.failure.is_none()).into()),
+            None => Ok(()),
+        },
+    },
+    ScanFamily {
+        name: "dcs_scan_duration_seconds",
+        help: "Wall time of the last scan of the node: the job and every page.",
+        kind: Kind::Gauge,
+        rows: |m, key, node, _| match &node.last_attempt {
+            Some(a) => m.gauge_value(&node_labels(key), a.duration.as_secs_f64().into()),
+            None => Ok(()),
+        },
+    },
+    ScanFamily {
+        name: "dcs_scan_cycle_seconds",
+        help: "The last scan's cycle: from its tick to its end, the wait for a turn (max_concurrent_scans) included; longer than dcs_exporter_scan_interval_seconds, scans are skipped.",
+        kind: Kind::Gauge,
+        rows: |m, key, node, _| match node.last_cycle {
+            Some(cycle) => m.gauge_value(&node_labels(key), cycle.as_secs_f64().into()),
+            None => Ok(()),
+        },
+    },
+    ScanFamily {
+        name: "dcs_scan_skipped",
+        help: "Scans of the node skipped because the previous one was still waiting or running at their tick: the interval is too short for the nodes and max_concurrent_scans.",
+        kind: Kind::Counter,
+        rows: |m, key, node, _| match &node.last_attempt {
+            Some(_) => m.counter_value(&node_labels(key), node.skipped.into()),
+            None => Ok(()),
+        },
+    },
+    ScanFamily {
+        name: "dcs_scan_last_success_timestamp_seconds",
+        help: "When the last successful scan of the node ended.",
+        kind: Kind::Gauge,
+        rows: |m, key, node, _| match &node.data {
+            Some(data) => m.gauge_value(&node_labels(key), seconds(data.scanned).into()),
+            None => Ok(()),
+        },
+    },
+    ScanFamily {
+        name: "dcs_scan_errors",
+        help: "Failed scans by stage (scan, job, list) and reason (an API error code or a fixed word).",
+        kind: Kind::Counter,
+        rows: |m, key, node, _| {
             for ((stage, reason), n) in &node.errors {
                 let labels = ScanErrorLabels {
                     instance_id: &key.instance_id,
@@ -358,10 +360,27 @@ pub(super) fn scans(view: &View, encoder: &mut impl Exposition) -> std::fmt::Res
                     stage: stage.as_str(),
                     reason: reason.as_str(),
                 };
-                m.counter(&labels, n)?;
+                m.counter_value(&labels, (*n).into())?;
             }
             Ok(())
         },
-    )?;
+    },
+];
+
+/// How old each node's data is, and how its last scans went.
+pub(super) fn scans(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
+    for f in SCAN_FAMILIES {
+        family(
+            encoder,
+            f.name,
+            f.help,
+            f.kind,
+            &view.nodes,
+            |m, (key, node)| {
+                let fresh = node.fresh_data(view.now, view.stale_after);
+                (f.rows)(m, key, node, fresh)
+            },
+        )?;
+    }
     Ok(())
 }

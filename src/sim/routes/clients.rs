@@ -8,10 +8,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use axum::routing::on;
 use rand::RngExt;
 use serde::Deserialize;
 
 use super::faults::fault;
+use super::handler::Handlers;
 use crate::cloud::error::Operation;
 use crate::sim::clock::{format_time, millis};
 use crate::sim::error::RealWorkError;
@@ -21,6 +23,17 @@ use crate::sim::gateway::{Answer, ApiFailure};
 use crate::sim::real_work::RealTask;
 use crate::sim::simulator::Simulator;
 use crate::sim::state::ListQuery;
+
+/// The operations served here.
+pub(super) fn handlers() -> Handlers {
+    use Operation as Op;
+    vec![
+        (Op::ScanClients, |m| on(m, scan_clients)),
+        (Op::ListClients, |m| on(m, list_clients)),
+        (Op::KillAllClients, |m| on(m, kill_all_clients)),
+        (Op::KillClients, |m| on(m, kill_clients)),
+    ]
+}
 
 /// A JSON request body; a missing or broken one is the service's 400, not axum's.
 fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiFailure> {

@@ -6,14 +6,28 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use axum::routing::on;
 
 use super::faults::fault;
+use super::handler::Handlers;
 use crate::cloud::error::Operation;
 use crate::sim::error::{SimError, codes};
 use crate::sim::gateway::Answer;
 use crate::sim::simulator::Simulator;
 use crate::sim::slowlog;
 use crate::sim::state::InstancesQuery;
+
+/// The operations served here.
+pub(super) fn handlers() -> Handlers {
+    use Operation as Op;
+    vec![
+        (Op::ListLogicalNodes, |m| on(m, logical_nodes)),
+        (Op::ListInstances, |m| on(m, list_instances)),
+        (Op::ShowInstance, |m| on(m, show_instance)),
+        (Op::ListConfigurations, |m| on(m, configurations)),
+        (Op::ListSlowlog, |m| on(m, slowlog)),
+    ]
+}
 
 pub(super) async fn logical_nodes(
     State(sim): State<Arc<Simulator>>,

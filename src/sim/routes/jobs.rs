@@ -5,11 +5,22 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
+use axum::routing::on;
 
 use super::faults::fault;
+use super::handler::Handlers;
 use crate::cloud::error::Operation;
 use crate::sim::gateway::Answer;
 use crate::sim::simulator::Simulator;
+
+/// The operations served here.
+pub(super) fn handlers() -> Handlers {
+    use Operation as Op;
+    vec![
+        (Op::ShowJob, |m| on(m, show_job)),
+        (Op::ListAuditJobs, |m| on(m, audit_jobs)),
+    ]
+}
 
 pub(super) async fn show_job(
     State(sim): State<Arc<Simulator>>,

@@ -3,6 +3,7 @@
 
 mod clients;
 mod faults;
+mod handler;
 mod instances;
 mod jobs;
 mod router;

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware;
-use axum::routing::{MethodFilter, MethodRouter, get, on, post, put};
+use axum::routing::{MethodFilter, get, post, put};
 use tokio::net::TcpListener;
 
+use super::handler::Handlers;
 use super::{clients, instances, jobs};
 use crate::cloud::credentials::providers;
 use crate::cloud::dbss::LEGACY_AUDIT_JOBS_PATH;
-use crate::cloud::operation::Operation;
 use crate::sim::credentials;
 use crate::sim::error::api_not_found;
 use crate::sim::gateway::{ApiFailure, authenticate, date, latency, request_id};
@@ -52,7 +52,7 @@ impl Simulator {
     }
 }
 
-/// The DCS and DBSS calls, signed: each at the method and path its [`Operation`] declares,
+/// The DCS and DBSS calls, signed: each at the method and path its [`Operation`](crate::cloud::operation::Operation) declares,
 /// the very ones the client calls.
 fn service_routes() -> Router<Arc<Simulator>> {
     handlers()
@@ -65,25 +65,9 @@ fn service_routes() -> Router<Arc<Simulator>> {
         .route(LEGACY_AUDIT_JOBS_PATH, get(jobs::audit_jobs_legacy))
 }
 
-/// A handler, for the method its operation declares.
-type Handler = fn(MethodFilter) -> MethodRouter<Arc<Simulator>>;
-
-/// The handler of every operation.
-fn handlers() -> [(Operation, Handler); 11] {
-    use Operation as Op;
-    [
-        (Op::ScanClients, |m| on(m, clients::scan_clients)),
-        (Op::ListClients, |m| on(m, clients::list_clients)),
-        (Op::KillAllClients, |m| on(m, clients::kill_all_clients)),
-        (Op::KillClients, |m| on(m, clients::kill_clients)),
-        (Op::ListLogicalNodes, |m| on(m, instances::logical_nodes)),
-        (Op::ListInstances, |m| on(m, instances::list_instances)),
-        (Op::ShowInstance, |m| on(m, instances::show_instance)),
-        (Op::ListConfigurations, |m| on(m, instances::configurations)),
-        (Op::ListSlowlog, |m| on(m, instances::slowlog)),
-        (Op::ShowJob, |m| on(m, jobs::show_job)),
-        (Op::ListAuditJobs, |m| on(m, jobs::audit_jobs)),
-    ]
+/// The handler of every operation, from each routes file.
+fn handlers() -> Handlers {
+    [clients::handlers(), instances::handlers(), jobs::handlers()].concat()
 }
 
 /// Called without a signature: the node-local services, STS's OIDC exchange, IAM's id-token
@@ -118,6 +102,7 @@ fn unsigned_routes() -> Router<Arc<Simulator>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::operation::Operation;
 
     #[test]
     fn every_operation_the_client_calls_is_served() {
