@@ -69,10 +69,14 @@ impl Format {
                 "text/plain" | "*/*" | "text/*" => Format::Text,
                 _ => continue,
             };
-            let q: f32 = param("q").and_then(|q| q.parse().ok()).unwrap_or(1.0);
-            if q <= 0.0 {
-                continue;
-            }
+            // An entry whose weight is no valid q-value is ignored, as one at q=0.
+            let q = match param("q") {
+                Some(q) => match qvalue(q) {
+                    Some(q) if q > 0.0 => q,
+                    _ => continue,
+                },
+                None => 1.0,
+            };
             let rank = |f: Format| match f {
                 Format::Protobuf => 2,
                 Format::OpenMetrics => 1,
@@ -133,20 +137,69 @@ impl Format {
     }
 }
 
-/// Whether the scraper takes gzip (and did not refuse it with `q=0`).
+/// Whether the scraper takes gzip, as RFC 9110 weighs `Accept-Encoding`: `gzip` named with a
+/// weight above 0, or, where gzip is not named, `*` with one; `q=0` refuses, and an entry whose
+/// weight is no valid q-value counts for nothing.
 pub(super) fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
+    let (mut gzip, mut any) = (None, None);
+    let codings = headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let refused =
-                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
+        .flat_map(|v| v.split(','));
+    for coding in codings {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let weight = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, v)| qvalue(v.trim()))
+            .unwrap_or(0.0);
+        if name.eq_ignore_ascii_case("gzip") {
+            gzip = Some(weight);
+        } else if name == "*" {
+            any = Some(weight);
+        }
+    }
+    gzip.or(any).is_some_and(|w| w > 0.0)
+}
+
+/// An RFC 9110 q-value: `0` to `1`, at most three decimals (`0.5`, `1.000`); anything else
+/// (`NaN`, `2`, `-1`, `0.0001`) is none.
+fn qvalue(text: &str) -> Option<f32> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = fraction
+        .bytes()
+        .fold(0u32, |n, b| n * 10 + u32::from(b - b'0'))
+        * 10u32.pow(3 - fraction.len() as u32);
+    match whole {
+        "0" => Some(thousandths as f32 / 1000.0),
+        "1" if thousandths == 0 => Some(1.0),
+        _ => None,
+    }
+}
+
+/// Why an exposition could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("encoding the metrics failed: {0}")]
+    Encode(#[from] std::fmt::Error),
+    #[error("encoding the metrics failed: {0}")]
+    Protobuf(#[from] prometheus_client::encoding::prometheus_protobuf::EncodeError),
+    /// The sink refused the bytes (for a streamed scrape: the scraper went away or stalled).
+    #[error("{0}")]
+    Write(#[from] std::io::Error),
+}
+
+impl EncodeError {
+    /// Whether the scraper ended the scrape (went away or stopped reading): no error of the
+    /// exporter's.
+    pub fn scraper_ended(&self) -> bool {
+        matches!(self, EncodeError::Write(e) if matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::TimedOut))
+    }
 }
 
 #[cfg(test)]
@@ -196,25 +249,45 @@ mod tests {
             Format::OpenMetrics
         );
         assert_eq!(Format::negotiate(&HeaderMap::new()), Format::Text);
+        // A weight that is no q-value makes its entry count for nothing.
+        assert_eq!(
+            accept(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,text/plain;q=NaN"
+            ),
+            Format::Protobuf
+        );
+        assert_eq!(
+            accept("application/openmetrics-text;q=2,text/plain;q=0.5"),
+            Format::Text
+        );
     }
-}
 
-/// Why an exposition could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum EncodeError {
-    #[error("encoding the metrics failed: {0}")]
-    Encode(#[from] std::fmt::Error),
-    #[error("encoding the metrics failed: {0}")]
-    Protobuf(#[from] prometheus_client::encoding::prometheus_protobuf::EncodeError),
-    /// The sink refused the bytes (for a streamed scrape: the scraper went away or stalled).
-    #[error("{0}")]
-    Write(#[from] std::io::Error),
-}
+    fn encodings(value: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_ENCODING, value.parse().unwrap());
+        accepts_gzip(&headers)
+    }
 
-impl EncodeError {
-    /// Whether the scraper ended the scrape (went away or stopped reading): no error of the
-    /// exporter's.
-    pub fn scraper_ended(&self) -> bool {
-        matches!(self, EncodeError::Write(e) if matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::TimedOut))
+    #[test]
+    fn gzip_is_taken_as_rfc_9110_weighs_it() {
+        assert!(encodings("gzip"));
+        assert!(encodings("deflate, gzip;q=0.5"));
+        assert!(encodings("*"));
+        assert!(!encodings("identity"));
+        for refused in [
+            "gzip;q=0",
+            "gzip;q=0.000",
+            "gzip; Q=0",
+            "gzip;q=0, *",
+            "*;q=0",
+        ] {
+            assert!(!encodings(refused), "{refused}");
+        }
+        for invalid in ["gzip;q=NaN", "gzip;q=-1", "gzip;q=1.5", "gzip;q=0.0001"] {
+            assert!(!encodings(invalid), "{invalid}");
+        }
+        assert_eq!(qvalue("0.25"), Some(0.25));
+        assert_eq!(qvalue("1.000"), Some(1.0));
+        assert_eq!(qvalue("inf"), None);
     }
 }

@@ -620,6 +620,44 @@ async fn metrics_formats_and_endpoints() {
         .unwrap();
     assert!(refused.headers().get("content-encoding").is_none());
     assert!(refused.text().await.unwrap().contains("dcs_clients{"));
+    // As RFC 9110 weighs them: gzip refused however q=0 is written, over a wildcard, or with a
+    // weight that is no q-value.
+    for encodings in [
+        "gzip;q=0, *",
+        "gzip;q=0.000",
+        "gzip;Q=0",
+        "gzip;q=NaN",
+        "*;q=0",
+    ] {
+        let answer = h
+            .http
+            .get(format!("{}/metrics", h.exporter))
+            .header("Accept-Encoding", encodings)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            answer.headers().get("content-encoding").is_none(),
+            "{encodings} gave gzip"
+        );
+    }
+    // A format whose weight is no q-value counts for nothing, wherever it stands.
+    let preferred = h
+        .http
+        .get(format!("{}/metrics", h.exporter))
+        .header(
+            "Accept",
+            "text/plain;q=NaN,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        preferred.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/vnd.google.protobuf")
+    );
 
     // Uncompressed scrapes at once, more than are encoded together: each waits its turn and
     // gets the whole exposition.
