@@ -26,6 +26,19 @@ pub fn lookback(scan_interval: Duration) -> Duration {
     MIN_LOOKBACK.max(scan_interval.saturating_mul(3))
 }
 
+/// The longest duration a slow-log entry is believed: no command runs for a day.
+pub const MAX_SLOW_DURATION: Duration = Duration::from_secs(86_400);
+
+/// A DCS duration, milliseconds as text, within `0..=MAX_SLOW_DURATION`; never a panic on
+/// what the wire says (`1e300`, `NaN`, `-5`).
+fn dcs_duration(millis: &str) -> Option<Duration> {
+    let millis: f64 = millis.trim().parse().ok()?;
+    if !(0.0..=MAX_SLOW_DURATION.as_secs_f64() * 1000.0).contains(&millis) {
+        return None;
+    }
+    Duration::try_from_secs_f64(millis / 1000.0).ok()
+}
+
 /// One slow-log entry, as both sources give it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlowEntry {
@@ -71,18 +84,18 @@ impl SlowEntry {
     }
 
     /// An entry of a DCS instance's slow log; `None` without a time to place it by.
+    /// An entry whose duration is out of range ([`SlowEntry::has_invalid_duration`]) is
+    /// refused too.
     pub fn from_dcs(item: &SlowlogItem) -> Option<SlowEntry> {
         let time = parse_list_time(item.start_time.as_deref()?)?;
-        let millis: f64 = item
-            .duration
-            .as_deref()
-            .and_then(|d| d.trim().parse().ok())
-            .filter(|d: &f64| d.is_finite() && *d >= 0.0)
-            .unwrap_or(0.0);
+        let duration = match item.duration.as_deref() {
+            Some(millis) => dcs_duration(millis)?,
+            None => Duration::ZERO,
+        };
         Some(SlowEntry {
             id: item.id.unwrap_or(-1),
             time,
-            duration: Duration::from_secs_f64(millis / 1000.0),
+            duration,
             shard: item.shard_name.clone().unwrap_or_default(),
             role: item.node_role.clone().unwrap_or_default(),
             client_addr: item
@@ -92,6 +105,14 @@ impl SlowEntry {
                 .unwrap_or_default(),
             command: SlowEntry::command_name(item.command.as_deref().unwrap_or("")),
         })
+    }
+
+    /// Whether a DCS entry's duration is given but no number of milliseconds in range (not a
+    /// number, negative, not finite, or over [`MAX_SLOW_DURATION`]).
+    pub fn has_invalid_duration(item: &SlowlogItem) -> bool {
+        item.duration
+            .as_deref()
+            .is_some_and(|d| dcs_duration(d).is_none())
     }
 
     /// An entry of a Redis server's `SLOWLOG GET`; `shard` names the node.
@@ -277,6 +298,24 @@ fn admit<'a>(taken: &mut BTreeSet<String>, values: impl Iterator<Item = &'a str>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dcs_duration_out_of_range_refuses_the_entry_and_never_panics() {
+        let item = |duration: &str| SlowlogItem {
+            start_time: Some("2026-12-06T10:00:00Z".into()),
+            duration: Some(duration.into()),
+            command: Some("GET k".into()),
+            ..Default::default()
+        };
+        let took = |d: &str| SlowEntry::from_dcs(&item(d)).map(|e| e.duration);
+        assert_eq!(took("12.5"), Some(Duration::from_micros(12_500)));
+        assert_eq!(took("0"), Some(Duration::ZERO));
+        for bad in ["1e300", "NaN", "inf", "-5", "86400001", "abc"] {
+            assert_eq!(took(bad), None, "{bad}");
+            assert!(SlowEntry::has_invalid_duration(&item(bad)), "{bad}");
+        }
+        assert!(!SlowEntry::has_invalid_duration(&item("3")));
+    }
 
     fn entry(id: i64, secs: u64, addr: &str, command: &str) -> SlowEntry {
         SlowEntry {

@@ -7,7 +7,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
 use super::runtime::{Shared, log_outcome, spread};
-use crate::cloud::ApiClient;
+use crate::cloud::{ApiClient, Operation};
 use crate::failure::Failure;
 use crate::slowlog::{SlowEntry, SlowLogCursor, lookback};
 use crate::snapshot::ContextRead;
@@ -38,6 +38,14 @@ pub(super) async fn slowlog_loop(shared: Arc<Shared>, api: ApiClient, instance_i
         let _entered = span.enter();
         match result {
             Ok(items) => {
+                if items.iter().any(SlowEntry::has_invalid_duration) {
+                    // Counted once a read: the entries are left out, the others counted.
+                    shared.store.count_context_error(
+                        &instance_id,
+                        ContextRead::Api(Operation::ListSlowlog),
+                        "invalid_value",
+                    );
+                }
                 let entries = items.iter().filter_map(SlowEntry::from_dcs).collect();
                 let new = cursor.take_new(entries, now);
                 tracing::debug!(read = items.len(), new = new.len(), "slow log read");
