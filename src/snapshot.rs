@@ -330,16 +330,6 @@ impl Store {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Changes one node's state, if the node is still there: a scan that ends just after its
-    /// node was removed must not bring it back.
-    pub fn update_node(&self, key: &NodeKey, f: impl FnOnce(&mut NodeState)) {
-        self.update(|s| {
-            if let Some(node) = s.nodes.get_mut(key) {
-                f(Arc::make_mut(node));
-            }
-        });
-    }
-
     /// Adds a node (or changes it, when it is there).
     pub fn insert_node(&self, key: &NodeKey, f: impl FnOnce(&mut NodeState)) {
         self.update(|s| f(Arc::make_mut(s.nodes.entry(key.clone()).or_default())));

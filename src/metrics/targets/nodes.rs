@@ -288,6 +288,8 @@ pub(super) fn sessions(view: &View, encoder: &mut impl Exposition) -> std::fmt::
 struct ScanFamily {
     name: &'static str,
     help: &'static str,
+    /// Whether the HELP adds that the value is collected in the background.
+    background: bool,
     kind: Kind,
     rows: fn(&mut dyn FamilySink, &NodeKey, &NodeState, Option<&NodeData>) -> std::fmt::Result,
 }
@@ -296,7 +298,8 @@ struct ScanFamily {
 const SCAN_FAMILIES: &[ScanFamily] = &[
     ScanFamily {
         name: "dcs_clients_data_timestamp_seconds",
-        help: "When the service produced the session list of the latest scan; collected in the background on the scan interval.",
+        help: "When the service produced the session list of the latest scan",
+        background: true,
         kind: Kind::Gauge,
         rows: |m, key, _, fresh| match fresh.and_then(|d| d.data_time) {
             Some(time) => m.gauge_value(&node_labels(key), seconds(time).into()),
@@ -306,6 +309,7 @@ const SCAN_FAMILIES: &[ScanFamily] = &[
     ScanFamily {
         name: "dcs_scan_success",
         help: "Whether the last scan of the node succeeded (1) or failed (0).",
+        background: false,
         kind: Kind::Gauge,
         rows: |m, key, node, _| match &node.last_attempt {
             Some(a) => m.gauge_value(&node_labels(key), i64::from(a.failure.is_none()).into()),
@@ -315,6 +319,7 @@ const SCAN_FAMILIES: &[ScanFamily] = &[
     ScanFamily {
         name: "dcs_scan_duration_seconds",
         help: "Wall time of the last scan of the node: the job and every page.",
+        background: false,
         kind: Kind::Gauge,
         rows: |m, key, node, _| match &node.last_attempt {
             Some(a) => m.gauge_value(&node_labels(key), a.duration.as_secs_f64().into()),
@@ -324,6 +329,7 @@ const SCAN_FAMILIES: &[ScanFamily] = &[
     ScanFamily {
         name: "dcs_scan_cycle_seconds",
         help: "The last scan's cycle: from its tick to its end, the wait for a turn (max_concurrent_scans) included; longer than dcs_exporter_scan_interval_seconds, scans are skipped.",
+        background: false,
         kind: Kind::Gauge,
         rows: |m, key, node, _| match node.last_cycle {
             Some(cycle) => m.gauge_value(&node_labels(key), cycle.as_secs_f64().into()),
@@ -333,6 +339,7 @@ const SCAN_FAMILIES: &[ScanFamily] = &[
     ScanFamily {
         name: "dcs_scan_skipped",
         help: "Scans of the node skipped because the previous one was still waiting or running at their tick: the interval is too short for the nodes and max_concurrent_scans.",
+        background: false,
         kind: Kind::Counter,
         rows: |m, key, node, _| match &node.last_attempt {
             Some(_) => m.counter_value(&node_labels(key), node.skipped.into()),
@@ -342,6 +349,7 @@ const SCAN_FAMILIES: &[ScanFamily] = &[
     ScanFamily {
         name: "dcs_scan_last_success_timestamp_seconds",
         help: "When the last successful scan of the node ended.",
+        background: false,
         kind: Kind::Gauge,
         rows: |m, key, node, _| match &node.data {
             Some(data) => m.gauge_value(&node_labels(key), seconds(data.scanned).into()),
@@ -351,6 +359,7 @@ const SCAN_FAMILIES: &[ScanFamily] = &[
     ScanFamily {
         name: "dcs_scan_errors",
         help: "Failed scans by stage (scan, job, list) and reason (an API error code or a fixed word).",
+        background: false,
         kind: Kind::Counter,
         rows: |m, key, node, _| {
             for ((stage, reason), n) in &node.errors {
@@ -370,10 +379,14 @@ const SCAN_FAMILIES: &[ScanFamily] = &[
 /// How old each node's data is, and how its last scans went.
 pub(super) fn scans(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
     for f in SCAN_FAMILIES {
+        let help = match f.background {
+            true => format!("{}; {BACKGROUND}.", f.help),
+            false => f.help.to_string(),
+        };
         family(
             encoder,
             f.name,
-            f.help,
+            &help,
             f.kind,
             &view.nodes,
             |m, (key, node)| {

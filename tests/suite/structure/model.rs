@@ -174,19 +174,27 @@ impl Crate {
 
     /// Whether the absolute path names a module (not an item in one).
     pub(super) fn is_module(&self, path: &[String]) -> bool {
+        self.is_module_within(path, 0)
+    }
+
+    /// As [`Crate::is_module`], following at most 16 re-exports (bindings that name each
+    /// other cannot loop it).
+    fn is_module_within(&self, path: &[String], depth: usize) -> bool {
+        if depth > 16 {
+            return false;
+        }
         let mut module: Vec<String> = Vec::new();
-        for segment in path {
+        for (i, segment) in path.iter().enumerate() {
             match self.modules.get(&module) {
                 Some(m) if m.children.contains(segment) => module.push(segment.clone()),
                 Some(m) => {
                     return match m.bindings.get(segment) {
                         Some(b) => {
-                            let idx = path.iter().position(|s| s == segment).unwrap();
                             let mut target = b.clone();
-                            target.extend_from_slice(&path[idx + 1..]);
-                            target != path && self.is_module(&target)
+                            target.extend_from_slice(&path[i + 1..]);
+                            target != path && self.is_module_within(&target, depth + 1)
                         }
-                        _ => false,
+                        None => false,
                     };
                 }
                 None => return false,
