@@ -23,4 +23,5 @@ pub mod session;
 pub mod sim;
 pub mod slowlog;
 pub mod snapshot;
+pub mod upstream_text;
 pub mod web_config;

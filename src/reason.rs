@@ -56,6 +56,16 @@ pub enum Reason {
     StaleList,
     /// A Redis target's password cannot be read.
     Password,
+    /// A number on the wire out of its range, not finite, or no number at all.
+    InvalidValue,
+    /// A read passed its byte budget: what it read was dropped.
+    ReplyTooLarge,
+    /// Credentials whose lifetime is shorter than the renewal margin.
+    TooShort,
+    /// The service says the instance does not support what was asked.
+    NotSupported,
+    /// An upstream error code past the bound of codes a target keeps apart.
+    Other,
     /// An error code the cloud API answered (`DCS.4957`, `APIG.0308`).
     ApiCode(String),
     /// An error code a Redis server answered (`NOAUTH`, `WRONGPASS`, `LOADING`).

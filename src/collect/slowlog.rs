@@ -43,7 +43,7 @@ pub(super) async fn slowlog_loop(shared: Arc<Shared>, api: ApiClient, instance_i
                     shared.store.count_context_error(
                         &instance_id,
                         ContextRead::Api(Operation::ListSlowlog),
-                        "invalid_value",
+                        crate::reason::Reason::InvalidValue.as_str(),
                     );
                 }
                 let entries = items.iter().filter_map(SlowEntry::from_dcs).collect();

@@ -116,6 +116,17 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     d.deserialize_any(OptI64)
 }
 
+/// A count or a limit the wire gives as text (`maxclients`, `timeout`): a whole number from 0
+/// to `i64::MAX` (the largest a gauge holds), surrounding blanks allowed. Anything else
+/// (`-5`, `1e9`, `abc`, `18446744073709551615`) is `None`, for the caller to count as an
+/// invalid value.
+pub fn limit_value(text: &str) -> Option<u64> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|&v| i64::try_from(v).is_ok())
+}
+
 /// A bool, or `"true"`/`"false"`; anything else is absent.
 pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
@@ -156,6 +167,23 @@ use serde::Deserialize;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limit_values_in_range_only() {
+        assert_eq!(limit_value(" 10000 "), Some(10_000));
+        assert_eq!(limit_value("0"), Some(0));
+        assert_eq!(limit_value("9223372036854775807"), Some(i64::MAX as u64));
+        for bad in [
+            "18446744073709551615",
+            "9223372036854775808",
+            "-5",
+            "1e9",
+            "abc",
+            "",
+        ] {
+            assert_eq!(limit_value(bad), None, "{bad}");
+        }
+    }
 
     #[derive(Deserialize)]
     struct T {

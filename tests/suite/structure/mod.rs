@@ -31,6 +31,7 @@ const GROUND: &[&str] = &[
     "files.rs",
     "logging.rs",
     "memory.rs",
+    "upstream_text.rs",
 ];
 
 /// Layers that import only what is listed besides the ground: files under any of the first (a
