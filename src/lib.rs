@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod demo;
 pub mod failure;
 pub mod files;
+pub mod keys;
 pub mod logging;
 pub mod memory;
 pub mod metrics;

@@ -221,6 +221,10 @@ pub struct Snapshot {
     /// Slow commands since start, by instance id (DCS instances with a slow log, and direct
     /// targets).
     pub slow_commands: BTreeMap<String, Arc<crate::slowlog::SlowCommands>>,
+    /// What DCS's analyses say of each instance's keys, by instance id.
+    pub keys: BTreeMap<String, Arc<crate::keys::InstanceKeys>>,
+    /// Each running instance's memory and keys, by instance id, from its cloud's statistics.
+    pub instance_memory: BTreeMap<String, crate::keys::InstanceMemory>,
     /// What `/metrics` shows, from the configuration in force.
     pub exposition: Arc<crate::config::ExpositionSettings>,
 }

@@ -34,6 +34,15 @@ pub enum Operation {
     ListConfigurations,
     ListSlowlog,
     ListAuditJobs,
+    ListBigKeyTasks,
+    ShowBigKeyTask,
+    CreateBigKeyTask,
+    ListHotKeyTasks,
+    ShowHotKeyTask,
+    CreateHotKeyTask,
+    ListOfflineKeyAnalyses,
+    ShowOfflineKeyAnalysis,
+    ListInstanceStatistics,
 }
 
 impl Operation {
@@ -80,6 +89,41 @@ impl Operation {
                 "/v2/{project_id}/instances/{instance_id}/slowlog",
             ),
             Operation::ListAuditJobs => (Method::GET, "/v1/{project_id}/audit/{resource_id}/jobs"),
+            Operation::ListBigKeyTasks => (
+                Method::GET,
+                "/v2/{project_id}/instances/{instance_id}/bigkey-tasks",
+            ),
+            Operation::ShowBigKeyTask => (
+                Method::GET,
+                "/v2/{project_id}/instances/{instance_id}/bigkey-task/{bigkey_id}",
+            ),
+            Operation::CreateBigKeyTask => (
+                Method::POST,
+                "/v2/{project_id}/instances/{instance_id}/bigkey-task",
+            ),
+            Operation::ListHotKeyTasks => (
+                Method::GET,
+                "/v2/{project_id}/instances/{instance_id}/hotkey-tasks",
+            ),
+            Operation::ShowHotKeyTask => (
+                Method::GET,
+                "/v2/{project_id}/instances/{instance_id}/hotkey-task/{hotkey_id}",
+            ),
+            Operation::CreateHotKeyTask => (
+                Method::POST,
+                "/v2/{project_id}/instances/{instance_id}/hotkey-task",
+            ),
+            Operation::ListOfflineKeyAnalyses => (
+                Method::GET,
+                "/v2/{project_id}/instances/{instance_id}/offline/key-analysis",
+            ),
+            Operation::ShowOfflineKeyAnalysis => (
+                Method::GET,
+                "/v2/{project_id}/instances/{instance_id}/offline/key-analysis/{task_id}",
+            ),
+            Operation::ListInstanceStatistics => {
+                (Method::GET, "/v2/{project_id}/instances/statistic")
+            }
         }
     }
 

@@ -3,10 +3,12 @@
 
 mod instances;
 mod jobs;
+mod keys;
 mod stored_list;
 mod wire;
 
 pub use jobs::PollOptions;
+pub use keys::*;
 pub use stored_list::{PagingOptions, StoredList, decode_client_page_with};
 pub use wire::*;
 

@@ -57,6 +57,7 @@ impl Capped for &str {
 mod dbss;
 mod exporter;
 mod instances;
+mod keys;
 mod nodes;
 mod top_clients;
 
@@ -171,6 +172,7 @@ impl SnapshotCollector {
         let view = View::new(&snapshot, now, self.stale_after);
         nodes::sessions(&view, out)?;
         instances::encode(&view, out)?;
+        keys::encode(&view, out)?;
         top_clients::encode(&view, out)?;
         nodes::scans(&view, out)?;
         exporter::encode(&view, out)?;
