@@ -12,6 +12,7 @@ use crate::cloud::credentials::{CredentialSource, EnvNames};
 pub use crate::files::{MAX_FILE_BYTES, read_bounded, warn_if_others_can_read};
 
 pub use raw::RawConfig;
+pub use raw::key_analysis::KeyAnalysis;
 
 pub use crate::aggregate::{ClientAddrField, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS};
 
@@ -250,6 +251,8 @@ pub struct Cloud {
     pub export_tags: Vec<String>,
     /// Reads the slow log of instances whose details say they keep one.
     pub slow_log: bool,
+    /// Reads DCS's key analyses of each instance (`None`: `key_analysis = false`).
+    pub key_analysis: Option<KeyAnalysis>,
     /// API requests a second from this account, all calls together.
     pub requests_per_second: f64,
     pub proxy: Option<String>,

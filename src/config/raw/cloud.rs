@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::assume_agency::RawAssumeAgency;
 use super::discovery::RawDiscovery;
+use super::key_analysis::RawKeyAnalysis;
 use super::targets::{RawInstance, RawResource, dbss_resources, dcs_instances};
 use super::values::{env_name, required};
 use crate::cloud::Endpoints;
@@ -33,6 +34,17 @@ pub(super) struct RawCloud {
     #[serde(default)]
     export_tags: Vec<String>,
     slow_log: Option<bool>,
+    key_analysis: Option<bool>,
+    #[serde(default, with = "humantime_serde")]
+    key_analysis_interval: Option<std::time::Duration>,
+    key_names: Option<String>,
+    key_delimiters: Option<Vec<String>>,
+    max_key_series: Option<usize>,
+    max_key_prefixes: Option<usize>,
+    key_analysis_trigger: Option<Vec<String>>,
+    #[serde(default, with = "humantime_serde")]
+    key_analysis_trigger_interval: Option<std::time::Duration>,
+    key_analysis_on_single_node: Option<bool>,
     requests_per_second: Option<f64>,
     proxy: Option<String>,
     discovery: Option<RawDiscovery>,
@@ -91,6 +103,18 @@ impl RawCloud {
             Some(d) => d.validate(&at)?,
             None => None,
         };
+        let key_analysis = RawKeyAnalysis {
+            key_analysis: self.key_analysis,
+            key_analysis_interval: self.key_analysis_interval,
+            key_names: self.key_names,
+            key_delimiters: self.key_delimiters,
+            max_key_series: self.max_key_series,
+            max_key_prefixes: self.max_key_prefixes,
+            key_analysis_trigger: self.key_analysis_trigger,
+            key_analysis_trigger_interval: self.key_analysis_trigger_interval,
+            key_analysis_on_single_node: self.key_analysis_on_single_node,
+        }
+        .validate(&at)?;
         let dcs_instances = dcs_instances(self.dcs_instance, &at, instance_ids)?;
         let dbss_resources = dbss_resources(self.dbss_resource, &at)?;
         if dcs_instances.is_empty() && dbss_resources.is_empty() && discovery.is_none() {
@@ -120,6 +144,7 @@ impl RawCloud {
             assume_agency: access.assume_agency,
             export_tags: export_tags(self.export_tags, &at)?,
             slow_log: self.slow_log.unwrap_or(true),
+            key_analysis,
             requests_per_second: api.requests_per_second,
             proxy: self.proxy,
             discovery,

@@ -5,6 +5,7 @@ mod assume_agency;
 mod cloud;
 mod discovery;
 mod exporter;
+pub(super) mod key_analysis;
 mod redis;
 mod remediation;
 mod targets;
