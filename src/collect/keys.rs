@@ -1,0 +1,162 @@
+//! Reads DCS's own analyses of an instance's keys (big keys, hot keys, key prefixes from a
+//! backup) every `key_analysis_interval`: each kind's task list, then the newest successful
+//! task's details only when it is not the one shown. A failed read is counted and logged once;
+//! what was shown stays.
+
+use std::sync::Arc;
+
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
+
+use super::runtime::{Shared, log_outcome, spread};
+use crate::cloud::dcs::AnalysisKind;
+use crate::cloud::{ApiClient, ApiError};
+use crate::config::KeyAnalysis;
+use crate::failure::Failure;
+use crate::keys::{self, InstanceKeys};
+use crate::reason::Reason;
+use crate::snapshot::{ContextRead, Store};
+
+/// What one instance's poller remembers between reads.
+struct Poller {
+    shared: Arc<Shared>,
+    api: ApiClient,
+    instance_id: String,
+    settings: KeyAnalysis,
+    /// The last failure of each kind's read, so that a repeated one is logged once.
+    last_failure: [Option<String>; 3],
+}
+
+/// Polls one instance's key analyses, forever.
+pub(super) async fn key_analysis_loop(
+    shared: Arc<Shared>,
+    api: ApiClient,
+    instance_id: String,
+    settings: KeyAnalysis,
+) {
+    tokio::time::sleep(spread(
+        &(&instance_id, "keys"),
+        shared.settings.first_scan_spread,
+    ))
+    .await;
+    let mut ticker = tokio::time::interval(settings.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let span = tracing::info_span!("key_analysis", instance_id = %instance_id);
+    let mut poller = Poller {
+        shared,
+        api,
+        instance_id,
+        settings,
+        last_failure: Default::default(),
+    };
+    loop {
+        ticker.tick().await;
+        for kind in AnalysisKind::ALL {
+            poller.read(*kind).instrument(span.clone()).await;
+        }
+    }
+}
+
+impl Poller {
+    fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Reads one kind: the task list, and the newest success's details when it is new.
+    async fn read(&mut self, kind: AnalysisKind) {
+        let deadline = Instant::now() + self.shared.settings.scan_timeout;
+        let outcome = self.read_newest(kind, deadline).await;
+        let slot = &mut self.last_failure[kind as usize];
+        let what = format!("{} key analysis read", kind.as_str());
+        match outcome {
+            Ok(()) => log_outcome(slot, None, &what),
+            Err(e) => {
+                self.shared.store.count_context_error(
+                    &self.instance_id,
+                    ContextRead::Api(e.operation),
+                    e.reason().as_str(),
+                );
+                log_outcome(slot, Some(&Failure::from(e)), &what);
+            }
+        }
+    }
+
+    async fn read_newest(&self, kind: AnalysisKind, deadline: Instant) -> Result<(), ApiError> {
+        let id = self.instance_id.as_str();
+        let records = self.api.list_key_tasks(id, kind, deadline).await?;
+        let Some(newest) = keys::newest_success(&records) else {
+            tracing::debug!(
+                tasks = records.len(),
+                kind = kind.as_str(),
+                "no successful analysis yet"
+            );
+            return Ok(());
+        };
+        let task_id = newest.id.clone().unwrap_or_default();
+        if self.shown(kind).as_deref() == Some(task_id.as_str()) {
+            return Ok(());
+        }
+        let limits = &self.settings.limits;
+        let (_, show) = kind.operations();
+        let invalid = match kind {
+            AnalysisKind::Big | AnalysisKind::Hot => {
+                let detail = self.api.show_key_task(id, kind, &task_id, deadline).await?;
+                let read = keys::key_result(kind, &detail, limits);
+                // The list's record is the one chosen: the details may leave its times out.
+                let mut result = read.result;
+                result.task_id = task_id;
+                result.finished = result.finished.or_else(|| keys::task_time(newest));
+                self.publish(|k| match kind {
+                    AnalysisKind::Big => k.big = Some(result),
+                    _ => k.hot = Some(result),
+                });
+                read.invalid
+            }
+            AnalysisKind::Prefix => {
+                let analysis = self
+                    .api
+                    .show_offline_analysis(id, &task_id, deadline)
+                    .await?;
+                let read = keys::prefix_result(&analysis, limits);
+                let mut result = read.result;
+                result.task_id = task_id;
+                result.finished = result.finished.or_else(|| keys::task_time(newest));
+                self.publish(|k| k.prefix = Some(result));
+                read.invalid
+            }
+        };
+        if invalid > 0 {
+            // Counted once a read: the keys with unbelievable numbers are left out.
+            tracing::debug!(
+                invalid,
+                kind = kind.as_str(),
+                "keys left out of an analysis"
+            );
+            self.store().count_context_error(
+                id,
+                ContextRead::Api(show),
+                Reason::InvalidValue.as_str(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The task id of the analysis of this kind shown now.
+    fn shown(&self, kind: AnalysisKind) -> Option<String> {
+        let snapshot = self.store().load();
+        let keys = snapshot.keys.get(&self.instance_id)?;
+        match kind {
+            AnalysisKind::Big => keys.big.as_ref().map(|r| r.task_id.clone()),
+            AnalysisKind::Hot => keys.hot.as_ref().map(|r| r.task_id.clone()),
+            AnalysisKind::Prefix => keys.prefix.as_ref().map(|r| r.task_id.clone()),
+        }
+    }
+
+    fn publish(&self, f: impl FnOnce(&mut InstanceKeys)) {
+        self.store().update(|s| {
+            f(Arc::make_mut(
+                s.keys.entry(self.instance_id.clone()).or_default(),
+            ))
+        });
+    }
+}
