@@ -1,10 +1,21 @@
 //! The simulator's error answers: the codes it answers with, the shape of each service's error
 //! body, and the error value every simulated call returns.
 
-/// Error codes the simulator answers with. `DCS.4957` is the real service's; the others stand
-/// in for codes the public documentation does not give.
+/// Error codes the simulator answers with. `DCS.4957` and the key analyses' are the real
+/// service's; the others stand in for codes the public documentation does not give.
 pub mod codes {
     pub const TASK_STATE: &str = "DCS.4957";
+    /// The key analyses' codes, from DCS's error-code table and API examples: a big-key
+    /// analysis while one runs; an analysis the instance does not support (hot keys: a
+    /// `maxmemory-policy` that is not LFU); an unknown task id (answered with 400, as the
+    /// service does). `DCS.4232` (no such offline analysis) is the code Huawei's Terraform
+    /// provider expects.
+    pub const BIGKEY_RUNNING: &str = "DCS.4918";
+    pub const BIGKEY_NOT_SUPPORTED: &str = "DCS.4919";
+    pub const HOTKEY_NOT_SUPPORTED: &str = "DCS.4922";
+    pub const HOTKEY_NOT_FOUND: &str = "DCS.4941";
+    pub const BIGKEY_NOT_FOUND: &str = "DCS.4942";
+    pub const OFFLINE_ANALYSIS_NOT_FOUND: &str = "DCS.4232";
     pub const INVALID_PARAMETER: &str = "DCS.4800";
     pub const INSTANCE_NOT_FOUND: &str = "DCS.4204";
     pub const JOB_NOT_FOUND: &str = "DCS.4206";

@@ -3,9 +3,12 @@
 //!
 //! The files beside this one hold the parts: the client machines (`profile`), a session and its
 //! roles (`session`), the random draws of its fields (`draws`), how the session list shows it
-//! (`listing`).
+//! (`listing`). An instance's keys, which DCS's analyses read, are generated beside them (`keys`,
+//! `key_names`).
 
 mod draws;
+mod key_names;
+mod keys;
 mod listing;
 mod profile;
 mod session;
@@ -21,6 +24,10 @@ use rand::{RngExt, SeedableRng};
 use draws::{DAY, HOT_COMMANDS, HOUR, MINUTE, SECOND, exponential, log_uniform, output_memory};
 use session::{Activity, FIRST_LINK_ID};
 
+pub use keys::{
+    BIG_COLLECTIONS_KEPT, BIG_STRINGS_KEPT, Family, FoundKey, HOT_KEPT, KeyType, Keyspace,
+    KeyspaceReport, KeyspaceShape,
+};
 pub use listing::{peer_address, render};
 pub use profile::{ClientHost, ClientProfile};
 pub use session::{Link, Session};

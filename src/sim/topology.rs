@@ -90,6 +90,14 @@ pub struct InstanceSpec {
     /// Entries its slow log gains a minute, on average.
     #[serde(default = "default_slow_commands_per_minute")]
     pub slow_commands_per_minute: f64,
+    /// The instance's `maxmemory-policy` parameter (`configs`): hot-key analyses need
+    /// `allkeys-lfu` or `volatile-lfu`.
+    #[serde(default = "default_maxmemory_policy")]
+    pub maxmemory_policy: String,
+    /// Key analyses and statistics answer some numbers as strings and some as `null`, and a
+    /// few key names are odd (a newline, a megabyte long), as the exporter must survive.
+    #[serde(default)]
+    pub loose_key_answers: bool,
 }
 
 impl Default for InstanceSpec {
@@ -112,6 +120,8 @@ impl Default for InstanceSpec {
             enterprise_project_id: default_enterprise_project(),
             slow_log: true,
             slow_commands_per_minute: default_slow_commands_per_minute(),
+            maxmemory_policy: default_maxmemory_policy(),
+            loose_key_answers: false,
         }
     }
 }
@@ -147,6 +157,10 @@ pub struct Topology {
     /// How long a scan or kill job takes: `INIT` for its first fifth, then `RUNNING`, then done.
     #[serde(default = "default_job_duration", with = "humantime_serde")]
     pub job_duration: Duration,
+    /// How long a big-key or hot-key analysis takes: `waiting` for its first fifth, then
+    /// `running`, then `success`.
+    #[serde(default = "default_key_task_duration", with = "humantime_serde")]
+    pub key_task_duration: Duration,
     /// Added to every answer, as the network and the gateway add it to the real service's.
     #[serde(default, with = "humantime_serde")]
     pub api_latency: Duration,
@@ -173,10 +187,13 @@ pub struct FaultSpec {
     /// The n-th node of the instance that takes clients (from 1).
     pub node: Option<usize>,
     /// An API operation: scan_clients, show_job, list_clients, kill_all_clients, kill_clients,
-    /// list_logical_nodes, list_instances, list_audit_jobs.
+    /// list_logical_nodes, list_instances, list_audit_jobs, the key analyses' (list_, show_,
+    /// create_big_key_task(s), ..._hot_key_..., list_/show_offline_key_analys(es|is)) and
+    /// list_instance_statistics.
     pub operation: String,
     /// error, hang, slow, truncated_body, wrong_types, huge_body, job_stuck, job_fails,
-    /// time_changes, count_too_large, endless_pages.
+    /// time_changes, count_too_large, endless_pages (job_stuck and job_fails also hold or fail
+    /// the key analyses created; the last two also shape their task lists).
     pub kind: String,
     /// For `error`: the HTTP status and error code (APIG.* codes answer in the gateway's shape).
     pub status: Option<u16>,
@@ -233,6 +250,14 @@ fn default_seed() -> u64 {
 fn default_job_duration() -> Duration {
     Duration::from_secs(2)
 }
+fn default_key_task_duration() -> Duration {
+    Duration::from_secs(5)
+}
+/// DCS's default for cluster instances (single-node and master/standby ones default to
+/// `noeviction` in some versions).
+fn default_maxmemory_policy() -> String {
+    "volatile-lru".into()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {
@@ -278,6 +303,7 @@ impl Topology {
         Self {
             seed: default_seed(),
             job_duration: default_job_duration(),
+            key_task_duration: default_key_task_duration(),
             api_latency: Duration::ZERO,
             // Short, so that the landing page shows the demo's credentials being renewed.
             credential_lifetime: Some(Duration::from_secs(300)),
@@ -304,6 +330,9 @@ impl Topology {
                     enterprise_project_id: "0".into(),
                     slow_log: true,
                     slow_commands_per_minute: 4.0,
+                    // Hot-key analyses run here, and are refused on the other instance.
+                    maxmemory_policy: "allkeys-lfu".into(),
+                    loose_key_answers: false,
                 },
                 InstanceSpec {
                     name: "sessions-proxy".into(),
@@ -325,6 +354,8 @@ impl Topology {
                     enterprise_project_id: "5bd6bba7-4a8e-4a1e-9e6c-0a3c7d2f6e11".into(),
                     slow_log: true,
                     slow_commands_per_minute: 10.0,
+                    maxmemory_policy: default_maxmemory_policy(),
+                    loose_key_answers: false,
                 },
             ],
             dbss_resources: vec![DbssResourceSpec {
@@ -407,6 +438,9 @@ impl Topology {
         }
         if self.job_duration > Duration::from_secs(3600) {
             return invalid("job_duration must be at most 1h".into());
+        }
+        if self.key_task_duration > Duration::from_secs(3600) {
+            return invalid("key_task_duration must be at most 1h".into());
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use axum::routing::{MethodFilter, get, post, put};
 use tokio::net::TcpListener;
 
 use super::handler::Handlers;
-use super::{clients, instances, jobs};
+use super::{clients, instances, jobs, keys};
 use crate::cloud::credentials::providers;
 use crate::cloud::dbss::LEGACY_AUDIT_JOBS_PATH;
 use crate::sim::credentials;
@@ -67,7 +67,13 @@ fn service_routes() -> Router<Arc<Simulator>> {
 
 /// The handler of every operation, from each routes file.
 fn handlers() -> Handlers {
-    [clients::handlers(), instances::handlers(), jobs::handlers()].concat()
+    [
+        clients::handlers(),
+        instances::handlers(),
+        jobs::handlers(),
+        keys::handlers(),
+    ]
+    .concat()
 }
 
 /// Called without a signature: the node-local services, STS's OIDC exchange, IAM's id-token

@@ -11,11 +11,12 @@ use rand::rngs::StdRng;
 
 use super::dbss::dbss_records;
 use super::ids::uuid_like;
+use super::key_tasks::{AnalysedNode, InstanceKeys, KeysSpec};
 use super::model::{SimInstance, SimNode, SimState};
 use crate::cloud::dcs::{ConfigParam, InstanceConfigs, InstanceSummary, LogicalNode, ResourceTag};
 use crate::redis::RedisEndpoint;
 use crate::sim::clock::millis;
-use crate::sim::population::{ClientProfile, Link, Population};
+use crate::sim::population::{ClientProfile, KeyspaceShape, Link, Population};
 use crate::sim::slowlog::{SimSlowLog, SlowLogSource};
 use crate::sim::topology::{Architecture, InstanceSpec, Topology};
 
@@ -49,6 +50,7 @@ impl SimState {
             dbss,
             dbss_paths: topology.dbss_paths,
             job_duration: topology.job_duration,
+            key_task_duration: topology.key_task_duration,
             ids,
         }
     }
@@ -105,8 +107,11 @@ fn build_instance(
         .collect();
     let configs = instance_configs(&instance_id, spec);
     let slow_log = slow_log(spec, seed, index, &shared, shape, now_ms);
+    let summary = summary(spec, instance_id, subnet, shape);
+    let keys = instance_keys(spec, seed, index, &summary, &sim_nodes, now_ms);
     SimInstance {
-        summary: summary(spec, instance_id, subnet, shape),
+        summary,
+        keys,
         slow_log,
         clients: Arc::clone(&shared),
         configs,
@@ -299,6 +304,63 @@ fn sim_nodes(
         .collect()
 }
 
+/// The instance's keys, and DCS's analyses of them: shards named `ip:port` on cluster
+/// instances (whose only db is 0), offline analyses of the data nodes' backups.
+fn instance_keys(
+    spec: &InstanceSpec,
+    seed: u64,
+    index: u64,
+    summary: &InstanceSummary,
+    nodes: &[SimNode],
+    now_ms: i64,
+) -> InstanceKeys {
+    let clustered = matches!(
+        spec.architecture,
+        Architecture::Cluster | Architecture::Proxy
+    );
+    let data: Vec<&LogicalNode> = nodes
+        .iter()
+        .map(|n| &n.info)
+        .filter(|n| n.node_role.as_deref() == Some("redis-server"))
+        .collect();
+    let address = |n: &LogicalNode| {
+        format!(
+            "{}:{}",
+            n.node_ip.as_deref().unwrap_or_default(),
+            n.node_port.as_deref().unwrap_or_default()
+        )
+    };
+    let shards = data
+        .iter()
+        .filter(|n| clustered && n.node_type.as_deref() == Some("master"))
+        .map(|n| address(n))
+        .collect();
+    let data_nodes: Vec<AnalysedNode> = data
+        .iter()
+        .map(|n| AnalysedNode {
+            node_id: n.node_id.clone().unwrap_or_default(),
+            node_ip: n.node_ip.clone().unwrap_or_default(),
+            node_type: n.node_type.clone().unwrap_or_default(),
+            group_name: n.group_name.clone().filter(|_| clustered),
+        })
+        .collect();
+    let capacity_gb = summary.capacity.unwrap_or(0).max(0) as u64;
+    let policy = spec.maxmemory_policy.as_str();
+    let keys_spec = KeysSpec {
+        seed: seed ^ (index + 1).wrapping_mul(0x6b65_7973_0000_0001),
+        shape: KeyspaceShape {
+            shards,
+            dbs: if clustered { 1 } else { 16 },
+            capacity_bytes: capacity_gb << 30,
+            odd_names: spec.loose_key_answers,
+        },
+        lfu: matches!(policy, "allkeys-lfu" | "volatile-lfu"),
+        loose: spec.loose_key_answers,
+        data_nodes: &data_nodes,
+    };
+    InstanceKeys::new(&keys_spec, now_ms)
+}
+
 /// The instance's slow log: commands from its client hosts, on each shard.
 fn slow_log(
     spec: &InstanceSpec,
@@ -388,8 +450,8 @@ fn monitored_object_id(node_id: &str) -> String {
     )
 }
 
-/// The parameters `configs` answers, in the service's shape: `maxclients` and `timeout` from
-/// the topology, and a few others as the real list has them.
+/// The parameters `configs` answers, in the service's shape: `maxclients`, `timeout` and
+/// `maxmemory-policy` from the topology, and a few others as the real list has them.
 fn instance_configs(instance_id: &str, spec: &InstanceSpec) -> InstanceConfigs {
     let param = |id: u32, name: &str, value: String, default: &str, range: &str, what: &str| {
         ConfigParam {
@@ -435,9 +497,9 @@ fn instance_configs(instance_id: &str, spec: &InstanceSpec) -> InstanceConfigs {
             param(
                 3,
                 "maxmemory-policy",
-                "volatile-lru".into(),
+                spec.maxmemory_policy.clone(),
                 "volatile-lru",
-                "volatile-lru,allkeys-lru,volatile-random,allkeys-random,volatile-ttl,noeviction",
+                "volatile-lru,allkeys-lru,volatile-random,allkeys-random,volatile-ttl,noeviction,volatile-lfu,allkeys-lfu",
                 "How Redis selects what to remove when maxmemory is reached",
             ),
             param(

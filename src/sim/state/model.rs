@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 
+use super::key_tasks::InstanceKeys;
 use super::stored::StoredList;
 use crate::cloud::dbss::JobBean;
 use crate::cloud::dcs::{InstanceConfigs, InstanceSummary, LogicalNode};
@@ -38,6 +39,8 @@ pub(super) struct SimInstance {
     pub(super) architecture: Architecture,
     pub(super) nodes: Vec<SimNode>,
     pub(super) node_index: HashMap<String, usize>,
+    /// Its keys and DCS's analyses of them.
+    pub(super) keys: InstanceKeys,
 }
 
 /// What a job does when it ends.
@@ -94,6 +97,8 @@ pub struct SimState {
     pub(super) dbss: HashMap<String, Vec<JobBean>>,
     pub(super) dbss_paths: DbssPaths,
     pub(super) job_duration: Duration,
+    /// How long a big-key or hot-key analysis takes.
+    pub(super) key_task_duration: Duration,
     pub(super) ids: StdRng,
 }
 

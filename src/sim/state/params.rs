@@ -26,6 +26,14 @@ pub struct InstancesQuery {
     pub tags: Option<String>,
 }
 
+/// The query of a key-analysis task list (big keys, hot keys, offline analyses), as received.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct KeyTaskQuery {
+    pub offset: Option<String>,
+    pub limit: Option<String>,
+    pub status: Option<String>,
+}
+
 /// A number parameter: `default` when absent or empty, the service's 400 when not an integer.
 pub(super) fn parse_number(value: Option<&str>, name: &str, default: i64) -> SimResult<i64> {
     match value.map(str::trim) {
