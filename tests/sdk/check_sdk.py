@@ -12,10 +12,11 @@ Run it against a freshly started simulator (some node must not have been scanned
 then be refused; without it they must be served. Prints "ok  <name>" or "FAIL <name>: why" per
 check, then "N passed, M failed"; exits 1 when any check failed.
 
-The SDK's credential providers are checked too: its credentials file, OIDC through STS
-(HUAWEICLOUD_SDK_STS_ENDPOINT), a federated id token through IAM (HUAWEICLOUD_SDK_IAM_ENDPOINT),
-the metadata service (its fixed address patched to the simulator's) and pod identity each
-obtain credentials that then sign DCS calls.
+DCS's key analyses (big and hot keys, offline analyses, the running instances' statistics) are
+checked in check_keys.py. The SDK's credential providers are checked too: its credentials file,
+OIDC through STS (HUAWEICLOUD_SDK_STS_ENDPOINT), a federated id token through IAM
+(HUAWEICLOUD_SDK_IAM_ENDPOINT), the metadata service (its fixed address patched to the
+simulator's) and pod identity each obtain credentials that then sign DCS calls.
 """
 
 import argparse
@@ -44,6 +45,9 @@ from huaweicloudsdkdcs.v2 import (  # noqa: E402
     ListInstancesRequest, ListSlowlogRequest, ScanClientsRequest, ScanClientsRequestBody, ShowInstanceRequest,
     ShowJobInfoRequest, ShowNodesInformationRequest)
 
+from check_keys import check_key_analyses  # noqa: E402
+from checking import Failed, Runner, expect, expect_error  # noqa: E402
+
 DBSS_RESOURCE = "dbss-audit-demo"
 JOB_TIMEOUT_S = 10.0  # every job wait gives up after this long
 POLL_S = 0.05
@@ -52,55 +56,6 @@ MAX_PAGES = 500  # caps every paging loop
 JOB_STATUSES = {"INIT", "RUNNING", "SUCCESS"}
 PEER = re.compile(r"^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$")
 NUMERIC = re.compile(r"^\d+$")
-
-
-class Failed(Exception):
-    """A check's assertion failed."""
-
-
-def expect(cond, why):
-    if not cond:
-        raise Failed(why)
-
-
-def expect_error(call, kind, status, code=None):
-    """Runs `call`, which must raise `kind` with this HTTP status (and error code); returns it."""
-    try:
-        call()
-    except kind as e:
-        expect(e.status_code == status, f"status {e.status_code}, want {status} ({e.error_msg})")
-        expect(code is None or e.error_code == code, f"error_code {e.error_code!r}, want {code!r}")
-        return e
-    except Exception as e:  # noqa: BLE001 - reported as the wrong outcome
-        raise Failed(f"raised {type(e).__name__}: {e}, want {kind.__name__} {status}") from e
-    raise Failed(f"succeeded, want {kind.__name__} {status}")
-
-
-class Runner:
-    """Runs named checks, keeps the tally; a check that raises is a failure, not a crash."""
-
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name, fn, *needs):
-        """Runs fn() and returns its result, or None when it failed or a prerequisite is None."""
-        if any(n is None for n in needs):
-            return self._fail(name, "skipped: an earlier check it depends on failed")
-        try:
-            result = fn()
-        except Failed as e:
-            return self._fail(name, str(e))
-        except Exception as e:  # noqa: BLE001 - an unexpected SDK error fails the check
-            return self._fail(name, f"{type(e).__name__}: {e}")
-        self.passed += 1
-        print(f"ok  {name}", flush=True)
-        return True if result is None else result
-
-    def _fail(self, name, why):
-        self.failed += 1
-        print(f"FAIL {name}: {why}", flush=True)
-        return None
 
 
 def build(client_class, endpoint, ak, sk, project_id):
@@ -540,6 +495,8 @@ def main():
 
     r.check("another project id -> " + ("401 APIG.0301" if args.project_only else "served"),
             other_project)
+
+    check_key_analyses(r, dcs, instances)
 
     check_credential_providers(r, args)
 
