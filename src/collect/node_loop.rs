@@ -132,8 +132,8 @@ fn publish(
                 node.info.node_role = role;
             }
             if let Some(limits) = outcome.limits {
-                node.info.max_clients = limits.max_clients;
-                node.info.idle_timeout = limits.idle_timeout;
+                limits.max_clients.apply(&mut node.info.max_clients);
+                limits.idle_timeout.apply(&mut node.info.idle_timeout);
             }
         }
     });

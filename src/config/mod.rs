@@ -283,6 +283,8 @@ pub struct RedisTarget {
     pub idle_timeout: Option<std::time::Duration>,
     /// Reads `SLOWLOG GET` at every scan.
     pub slow_log: bool,
+    /// What the replies of one scan may hold in memory, all together.
+    pub max_scan_bytes: u64,
 }
 
 /// A node the remediation webhook may act on; `node_id = "*"` allows every node of the

@@ -1,0 +1,4 @@
+//! When the upstream misbehaves: a Redis server, a cloud API or a credential service answering
+//! what it should not, on loopback.
+
+mod redis_replies;
