@@ -10,7 +10,7 @@ use std::time::Duration;
 use fake_redis::{FakeRedis, healthy, stream_endlessly};
 
 use crate::common::harness::{Sample, scrape, wait_for};
-use crate::common::process::{Dir, Exporter};
+use crate::common::process::{Dir, Exporter, run};
 
 /// Far more than any budget: the servers stop sooner only when the exporter hangs up.
 const ENDLESS: u64 = 4 << 30;
@@ -232,4 +232,35 @@ async fn limits_no_gauge_holds_are_refused_counted_and_the_last_good_value_kept(
         })
         .collect();
     assert!(other_reasons.is_empty(), "{other_reasons:?}");
+}
+
+#[test]
+fn check_config_refuses_a_budget_too_small_or_no_byte_count() {
+    let dir = Dir::new("redis-budget-config");
+    let target = "[[redis]]\nname = \"a\"\nurl = \"redis://127.0.0.1:6379\"\n";
+    for (value, says) in [
+        ("0", "must be at least 65536"),
+        ("65535", "must be at least 65536"),
+        ("-1", "max_scan_bytes"),
+        ("\"64MiB\"", "max_scan_bytes"),
+    ] {
+        let file = dir.write("bad.toml", &format!("{target}max_scan_bytes = {value}\n"));
+        let (code, _, err) = run(&["check-config", "--config", file.to_str().unwrap()], &[]);
+        assert_eq!(code, Some(2), "{value}: {err}");
+        assert!(err.contains(says), "{value}: {err}");
+    }
+    let file = dir.write("good.toml", &format!("{target}max_scan_bytes = 65536\n"));
+    let (code, _, err) = run(&["check-config", "--config", file.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    // Accepting any certificate is refused, as it always was, now before the first scan.
+    let file = dir.write(
+        "insecure.toml",
+        "[[redis]]\nname = \"a\"\nurl = \"rediss://127.0.0.1:6379/#insecure\"\n",
+    );
+    let (code, _, err) = run(&["check-config", "--config", file.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("redis[a].url") && err.contains("#insecure"),
+        "{err}"
+    );
 }
