@@ -264,3 +264,60 @@ fn check_config_refuses_a_budget_too_small_or_no_byte_count() {
         "{err}"
     );
 }
+
+/// `rediss://` speaks TLS and checks the server's certificate against the web's roots: a
+/// self-signed one is refused as a connection failure, with nothing sent in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_urls_speak_tls_and_refuse_an_unknown_certificate() {
+    use dcs_session_exporter::cloud::Secret;
+    use dcs_session_exporter::redis::{self, RedisEndpoint};
+    use dcs_session_exporter::snapshot::Reason;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key.into())
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Handshakes begun: each a ClientHello, so the client spoke TLS.
+    let hellos = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&hellos);
+    let server = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, counted) = (acceptor.clone(), Arc::clone(&counted));
+            tokio::spawn(async move {
+                let mut first = [0u8; 1];
+                // 0x16: a TLS handshake record.
+                if tcp.peek(&mut first).await.is_ok() && first[0] == 0x16 {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+                let _ = acceptor.accept(tcp).await;
+            });
+        }
+    });
+    let endpoint = RedisEndpoint {
+        url: format!("rediss://127.0.0.1:{port}"),
+        username: None,
+        password: Some(Secret::new("tls-test-password".to_string())),
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let failure = redis::connect(&endpoint, deadline).await.err().unwrap();
+    assert_eq!(failure.reason, Reason::Connection, "{}", failure.message);
+    assert!(
+        failure.message.contains("certificate"),
+        "{}",
+        failure.message
+    );
+    assert!(!failure.message.contains("tls-test-password"));
+    assert_eq!(hellos.load(Ordering::SeqCst), 1);
+    server.abort();
+}
