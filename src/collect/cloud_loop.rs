@@ -24,7 +24,8 @@ fn discovery_retry(failures: u32, interval: Duration) -> Duration {
 }
 
 /// Looks up a cloud's nodes every `discovery_interval` (sooner, with backoff, after a failed
-/// look-up) and keeps one scan loop per node. A failed look-up keeps the nodes already known.
+/// look-up, and at once when the account's credentials recover) and keeps one scan loop per
+/// node. A failed look-up keeps the nodes already known.
 pub(super) async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
     let mut state = CloudLoop {
         shared,
@@ -37,9 +38,16 @@ pub(super) async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
         failures: 0,
         warned_twice: HashSet::new(),
     };
+    let mut recoveries = state.cloud.api.credentials().recoveries();
     loop {
+        // A recovery before this look-up is no reason for another.
+        recoveries.mark_seen();
         let wait = state.round().await;
-        tokio::time::sleep(wait).await;
+        // A failed look-up is retried as soon as the account's credentials recover.
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = recoveries.next(), if state.failures > 0 => {}
+        }
     }
 }
 

@@ -10,12 +10,19 @@ use super::outcome::ScanOutcome;
 use super::runtime::{Shared, log_outcome, spread};
 use super::target::Target;
 use crate::cloud::ApiClient;
+use crate::cloud::credentials::Recoveries;
 use crate::slowlog::{SlowCaps, SlowEntry, SlowLogCursor, lookback};
 use crate::snapshot::{Attempt, ContextRead, Failure, NodeInfo, NodeKey, Reason, Source, Store};
 
-/// Scans one target on its own timer, forever, and publishes each outcome.
-async fn scan_loop<F, Fut>(shared: Arc<Shared>, key: NodeKey, span: tracing::Span, scan: F)
-where
+/// Scans one target on its own timer, forever, and publishes each outcome. After a failed
+/// scan, a recovery of the target's credentials brings the next scan forward.
+async fn scan_loop<F, Fut>(
+    shared: Arc<Shared>,
+    key: NodeKey,
+    span: tracing::Span,
+    mut recoveries: Option<Recoveries>,
+    scan: F,
+) where
     F: Fn(Instant) -> Fut,
     Fut: std::future::Future<Output = Result<ScanOutcome, Failure>>,
 {
@@ -28,7 +35,17 @@ where
     let mut slow_cursor = SlowLogCursor::new(lookback(settings.scan_interval));
     let caps = settings.slow_caps();
     loop {
-        let due = ticker.tick().await;
+        let due = tokio::select! {
+            due = ticker.tick() => due,
+            () = next_recovery(&mut recoveries), if last_failure.is_some() => {
+                ticker.reset();
+                Instant::now()
+            }
+        };
+        if let Some(recoveries) = &mut recoveries {
+            // A recovery before this scan is no reason for another.
+            recoveries.mark_seen();
+        }
         let Ok(_permit) = shared.permits.acquire().await else {
             return;
         };
@@ -75,6 +92,14 @@ where
             skipped,
         };
         publish(&shared.store, &key, result, slow_log, timing, &caps);
+    }
+}
+
+/// The next recovery of a target's credentials; never, for a target without.
+async fn next_recovery(recoveries: &mut Option<Recoveries>) {
+    match recoveries {
+        Some(recoveries) => recoveries.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -148,6 +173,7 @@ pub(super) async fn node_loop(
     key: NodeKey,
     span: tracing::Span,
 ) {
+    let recoveries = target.api().map(|api| api.credentials().recoveries());
     // The node's scan job that outlived an earlier scan, waited on by the next.
     let pending: Arc<tokio::sync::Mutex<Option<String>>> = Arc::default();
     let scan = {
@@ -173,7 +199,7 @@ pub(super) async fn node_loop(
             }
         }
     };
-    scan_loop(shared, key, span, scan).await;
+    scan_loop(shared, key, span, recoveries, scan).await;
 }
 
 /// Publishes an account's clock offset when it moved by more than the error of its estimate.
