@@ -86,6 +86,7 @@ impl CloudLoop {
         for (reason, message) in &found.errors {
             tracing::warn!(cloud = %name, reason, "node discovery: {message}");
         }
+        let retried = slow_log_refusals(&mut found.instances, &shared.store.load());
         let wanted: HashMap<NodeKey, NodeTarget> = std::mem::take(&mut found.nodes)
             .into_iter()
             .filter(|t| shared.owns(&[&t.key.instance_id, &t.key.node_id]))
@@ -98,7 +99,9 @@ impl CloudLoop {
             .filter(|(id, c)| c.slow_log && shared.owns(&[id.as_str()]))
             .map(|(id, _)| id.clone())
             .collect();
-        retain_tasks(&mut self.polling, |id| slow_logs.contains(id));
+        retain_tasks(&mut self.polling, |id| {
+            slow_logs.contains(id) && !retried.contains(id)
+        });
         let wanted = self.publish(&found, wanted, &slow_logs);
         self.start_scans(wanted);
         self.start_pollers(slow_logs);
@@ -138,15 +141,19 @@ impl CloudLoop {
                 found.errors.first().map(|(_, message)| message.clone()),
             );
             for (reason, _) in &found.errors {
-                *s.discovery_errors
-                    .entry((name.to_string(), reason.clone()))
-                    .or_insert(0) += 1;
+                s.count_discovery_error(name, reason);
             }
             for (instance_id, operation, reason) in &found.context_errors {
-                *s.context_errors
-                    .entry((instance_id.clone(), *operation, reason.clone()))
-                    .or_insert(0) += 1;
+                s.count_context_error(instance_id, *operation, reason);
             }
+            // A refusal lasts while the instance's details say what they said then.
+            s.slow_log_refused.retain(|id, flag| {
+                found
+                    .instances
+                    .iter()
+                    .find(|(found, _)| found == id)
+                    .is_none_or(|(_, c)| c.slow_log_flag == *flag)
+            });
             s.instances.retain(|_, c| c.cloud != name);
             s.instances.extend(found.instances.iter().cloned());
             // A node that another source already scans (the same instance reached through
@@ -244,6 +251,26 @@ impl CloudLoop {
             }
         }
     }
+}
+
+/// Instances whose slow-log read the service refused are not read while their details say
+/// what they said then. Returns those whose details changed since: their slow log is tried
+/// again, by a new poller.
+fn slow_log_refusals(
+    instances: &mut [(String, crate::snapshot::InstanceContext)],
+    snapshot: &crate::snapshot::Snapshot,
+) -> HashSet<String> {
+    let mut retried = HashSet::new();
+    for (id, context) in instances {
+        match snapshot.slow_log_refused.get(id) {
+            Some(flag) if *flag == context.slow_log_flag => context.slow_log = false,
+            Some(_) => {
+                retried.insert(id.clone());
+            }
+            None => {}
+        }
+    }
+    retried
 }
 
 /// Keeps the tasks whose key `keep` wants, and stops the others.

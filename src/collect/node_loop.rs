@@ -142,7 +142,9 @@ fn publish(
         let node = Arc::make_mut(node);
         let failure = result.as_ref().err().cloned();
         if let Some(f) = &failure {
-            *node.errors.entry((f.stage, f.reason.clone())).or_insert(0) += 1;
+            // Error codes past the node's bound count as `other`.
+            let reason = f.reason.clone().bounded(node.errors.keys().map(|(_, r)| r));
+            *node.errors.entry((f.stage, reason)).or_insert(0) += 1;
         }
         node.last_attempt = Some(Attempt {
             finished: SystemTime::now(),

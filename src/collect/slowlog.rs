@@ -52,6 +52,15 @@ pub(super) async fn slowlog_loop(shared: Arc<Shared>, api: ApiClient, instance_i
                 shared.store.record_slow_commands(&instance_id, &new, &caps);
                 log_outcome(&mut last_failure, None, "slow log read");
             }
+            Err(e) if e.is_not_supported() => {
+                tracing::warn!(
+                    "the service refuses the slow log as unsupported: it is not read until the instance's details change: {e}"
+                );
+                shared
+                    .store
+                    .update(|s| s.refuse_slow_log(&instance_id, ContextRead::Api(e.operation)));
+                break;
+            }
             Err(e) => {
                 shared.store.count_context_error(
                     &instance_id,
@@ -63,4 +72,7 @@ pub(super) async fn slowlog_loop(shared: Arc<Shared>, api: ApiClient, instance_i
             }
         }
     }
+    // Refused as unsupported: idle until the next look-up stops this poller (or, when the
+    // instance's details change, starts a new one).
+    std::future::pending::<()>().await
 }

@@ -19,6 +19,12 @@ use crate::cloud::error::{ApiError, ErrorKind, Operation};
 /// reader or its memory. The oldest are read first; entries past them are not counted.
 const MAX_SLOWLOG_PAGES: usize = 100;
 
+/// The most bytes an instance's details or its parameters may take. Real answers are a few
+/// KiB (details about 2 KiB, some 60 parameters about 20 KiB): 1 MiB leaves them fifty times
+/// the room, and keeps a service that answers megabytes from holding 16 MiB (the client's cap
+/// for any answer) for each instance at every look-up.
+pub const CONTEXT_READ_BUDGET: usize = 1 << 20;
+
 #[derive(Serialize)]
 struct KillAllBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,7 +86,8 @@ impl ApiClient {
         instance_id: &str,
         deadline: Instant,
     ) -> Result<InstanceSummary, ApiError> {
-        let call = Call::of(Operation::ShowInstance, &[self.project_id(), instance_id]);
+        let call = Call::of(Operation::ShowInstance, &[self.project_id(), instance_id])
+            .budget(CONTEXT_READ_BUDGET);
         self.call_json(&call, deadline).await
     }
 
@@ -93,7 +100,8 @@ impl ApiClient {
         let call = Call::of(
             Operation::ListConfigurations,
             &[self.project_id(), instance_id],
-        );
+        )
+        .budget(CONTEXT_READ_BUDGET);
         self.call_json(&call, deadline).await
     }
 

@@ -107,6 +107,8 @@ fn build_instance(
     let slow_log = slow_log(spec, seed, index, &shared, shape, now_ms);
     SimInstance {
         summary: summary(spec, instance_id, subnet, shape),
+        keeps_slow_log: spec.slow_log,
+        slow_log_flag: spec.slow_log_flag,
         slow_log,
         clients: Arc::clone(&shared),
         configs,
