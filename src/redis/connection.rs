@@ -138,10 +138,12 @@ impl Connection {
         password: &str,
         deadline: Instant,
     ) -> Result<(), RedisFailure> {
+        // The server's words, already cleaned of the password, say why.
         let refused = |f: RedisFailure| match f.reason {
-            Reason::RedisCode(_) | Reason::RedisError => {
-                failure(Reason::Auth, "the server refused the login")
-            }
+            Reason::RedisCode(_) | Reason::RedisError => failure(
+                Reason::Auth,
+                format!("Password authentication failed: {}", f.message),
+            ),
             _ => f,
         };
         let Some(user) = username else {
