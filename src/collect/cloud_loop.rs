@@ -14,6 +14,7 @@ use super::runtime::{CloudRuntime, Shared, describe};
 use super::slowlog;
 use super::target::Target;
 use crate::snapshot::{NodeKey, Source};
+use crate::supervisor::{Task, supervise};
 
 /// The wait after a failed look-up: 2 s, doubling, at most the discovery interval.
 fn discovery_retry(failures: u32, interval: Duration) -> Duration {
@@ -205,13 +206,16 @@ impl CloudLoop {
                 api: self.cloud.api.clone(),
                 instance_id: key.instance_id.to_string(),
             });
-            let task = self.tasks.spawn(node_loop(
+            let (shared, cloud, node) = (
                 Arc::clone(&self.shared),
-                target,
                 Some(name.to_string()),
                 key.clone(),
-                span,
-            ));
+            );
+            let named = tracing::error_span!("scan", cloud = %name, instance_id = %key.instance_id, node_id = %key.node_id);
+            let task = self.tasks.spawn(supervise(Task::Scan, named, move || {
+                let (shared, target) = (Arc::clone(&shared), Arc::clone(&target));
+                node_loop(shared, target, cloud.clone(), node.clone(), span.clone())
+            }));
             self.running.insert(key, task);
         }
     }
@@ -222,33 +226,35 @@ impl CloudLoop {
             if self.polling.contains_key(&instance_id) {
                 continue;
             }
-            let task = self.pollers.spawn(slowlog::slowlog_loop(
+            let span = tracing::info_span!("slowlog_poll", instance_id = %instance_id);
+            let named = tracing::error_span!("slowlog_poll", instance_id = %instance_id);
+            let (shared, cloud, id) = (
                 Arc::clone(&self.shared),
-                self.cloud.api.clone(),
+                Arc::clone(&self.cloud),
                 instance_id.clone(),
-            ));
+            );
+            let task = self.pollers.spawn(supervise(Task::SlowLog, named, move || {
+                slowlog::slowlog_loop(
+                    Arc::clone(&shared),
+                    Arc::clone(&cloud),
+                    id.clone(),
+                    span.clone(),
+                )
+            }));
             self.polling.insert(instance_id, task);
         }
     }
 
-    /// Forgets tasks that ended (they only end by panicking), so the next look-up starts them
-    /// again.
+    /// Forgets tasks that ended, so the next look-up starts them again. They end only when
+    /// stopped: a panic is caught and the task started again by its supervisor.
     fn reap(&mut self) {
         while let Some(ended) = self.pollers.try_join_next_with_id() {
-            if let Err(e) = ended {
-                if e.is_panic() {
-                    tracing::error!("a slow-log poller panicked: {e}");
-                }
-                self.polling.retain(|_, task| task.id() != e.id());
-            }
+            let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
+            self.polling.retain(|_, task| task.id() != id);
         }
         while let Some(ended) = self.tasks.try_join_next_with_id() {
-            if let Err(e) = ended {
-                if e.is_panic() {
-                    tracing::error!("a node's scan loop panicked: {e}");
-                }
-                self.running.retain(|_, task| task.id() != e.id());
-            }
+            let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
+            self.running.retain(|_, task| task.id() != id);
         }
     }
 }

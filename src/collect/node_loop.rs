@@ -7,11 +7,11 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
 use super::outcome::ScanOutcome;
-use super::runtime::{Shared, log_outcome, spread};
+use super::runtime::{DatedAhead, Shared, log_outcome, spread};
 use super::target::Target;
 use crate::cloud::ApiClient;
 use crate::cloud::credentials::Recoveries;
-use crate::slowlog::{SlowCaps, SlowEntry, SlowLogCursor, lookback};
+use crate::slowlog::{SlowCaps, SlowLogCursor, Taken, lookback};
 use crate::snapshot::{Attempt, ContextRead, Failure, NodeInfo, NodeKey, Reason, Source, Store};
 
 /// Scans one target on its own timer, forever, and publishes each outcome. After a failed
@@ -33,6 +33,7 @@ async fn scan_loop<F, Fut>(
     let mut last_failure = None;
     let mut overran = false;
     let mut slow_cursor = SlowLogCursor::new(lookback(settings.scan_interval));
+    let mut dated_ahead = DatedAhead::default();
     let caps = settings.slow_caps();
     loop {
         let due = tokio::select! {
@@ -86,6 +87,10 @@ async fn scan_loop<F, Fut>(
             Err(_) => None,
         }
         .map(|read| read.map(|(entries, now)| slow_cursor.take_new(entries, now)));
+        if let Some(Ok(taken)) = &slow_log {
+            let _entered = span.enter();
+            dated_ahead.update(taken.ahead);
+        }
         let timing = Timing {
             duration,
             cycle,
@@ -116,7 +121,7 @@ fn publish(
     store: &Store,
     key: &NodeKey,
     result: Result<ScanOutcome, Failure>,
-    slow_log: Option<Result<Vec<SlowEntry>, Reason>>,
+    slow_log: Option<Result<Taken, Reason>>,
     timing: Timing,
     caps: &SlowCaps,
 ) {
@@ -129,7 +134,18 @@ fn publish(
             s.count_context_error(&key.instance_id, *operation, reason.as_str());
         }
         match &slow_log {
-            Some(Ok(new)) => s.record_slow_commands(&key.instance_id, new, caps),
+            Some(Ok(taken)) => {
+                if taken.ahead > 0 {
+                    // Counted once a read: the entries are refused, the others counted.
+                    let invalid = Reason::InvalidValue;
+                    s.count_context_error(
+                        &key.instance_id,
+                        ContextRead::SlowlogGet,
+                        invalid.as_str(),
+                    );
+                }
+                s.record_slow_commands(&key.instance_id, &taken.new, caps);
+            }
             Some(Err(reason)) => {
                 s.count_context_error(&key.instance_id, ContextRead::SlowlogGet, reason.as_str())
             }

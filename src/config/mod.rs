@@ -250,6 +250,8 @@ pub struct Cloud {
     pub export_tags: Vec<String>,
     /// Reads the slow log of instances whose details say they keep one.
     pub slow_log: bool,
+    /// The most bytes one read of an instance's slow log keeps, all its pages together.
+    pub max_slow_log_read_bytes: u64,
     /// API requests a second from this account, all calls together.
     pub requests_per_second: f64,
     pub proxy: Option<String>,

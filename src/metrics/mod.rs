@@ -4,6 +4,7 @@
 pub mod exposition;
 mod process;
 mod targets;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -223,5 +224,6 @@ pub fn registry(
         build,
     );
     registry.register_collector(Box::new(ProcessCollector));
+    registry.register_collector(Box::new(tasks::TaskPanicsCollector));
     (targets, registry, api)
 }

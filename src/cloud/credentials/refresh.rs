@@ -13,6 +13,7 @@ use rand::RngExt;
 use super::Credentials;
 pub use super::providers::EXPIRY_MARGIN;
 use super::providers::{FetchError, FetchFailure, Fetcher, Provider};
+use crate::supervisor::{Task, supervise};
 /// Renewal comes at the latest when less than the smaller of this and half the lifetime
 /// remains.
 pub const RENEW_BEFORE: Duration = Duration::from_secs(600);
@@ -140,8 +141,11 @@ impl CredentialCell {
         }
         let cell = Self::build(account, provider, fetcher, None);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let weak = Arc::downgrade(&cell.0);
-            let task = runtime.spawn(renew_in_background(weak, Arc::clone(&cell.0.wake)));
+            let (weak, wake) = (Arc::downgrade(&cell.0), Arc::clone(&cell.0.wake));
+            let span = tracing::error_span!("credentials", cloud = %account);
+            let task = runtime.spawn(supervise(Task::Credentials, span, move || {
+                renew_in_background(weak.clone(), Arc::clone(&wake))
+            }));
             *cell.0.task.lock() = Some(task.abort_handle());
         }
         cell

@@ -6,3 +6,4 @@ mod decoders;
 mod errors;
 mod flags;
 mod redis_replies;
+mod slow_log;
