@@ -99,6 +99,8 @@ fn prune(store: &Store, config: &Config) {
             .retain(|id, _| config.clouds.iter().any(|c| c.dbss_resources.contains(id)));
         s.instances
             .retain(|_, i| config.clouds.iter().any(|c| c.name == i.cloud));
+        s.slow_log_refused
+            .retain(|id, _| s.instances.contains_key(id));
         let direct = crate::collect::direct_targets(config);
         s.slow_commands.retain(|id, _| {
             direct

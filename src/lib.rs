@@ -24,5 +24,6 @@ pub mod session;
 pub mod sim;
 pub mod slowlog;
 pub mod snapshot;
+pub mod supervisor;
 pub mod upstream_text;
 pub mod web_config;

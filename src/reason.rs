@@ -5,6 +5,11 @@
 
 use std::fmt;
 
+/// The upstream error codes one target (a node, an instance, a cloud, a DBSS resource) keeps
+/// apart in a family's `reason` label: the first this many it meets. Later codes count as
+/// [`Reason::Other`], so an upstream that answers a new code each time adds no series.
+pub const MAX_CODES_PER_TARGET: usize = 20;
+
 /// A failure's reason.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr)]
 #[strum(serialize_all = "snake_case")]
@@ -81,6 +86,22 @@ impl Reason {
         }
     }
 
+    /// An error code an upstream chose, rather than one of the exporter's words.
+    pub fn is_code(&self) -> bool {
+        matches!(self, Reason::ApiCode(_) | Reason::RedisCode(_))
+    }
+
+    /// This reason as a target counts it beside the reasons it `counted` already: itself,
+    /// unless it is a code new to the target when the target already keeps
+    /// [`MAX_CODES_PER_TARGET`] codes apart; then [`Reason::Other`].
+    pub fn bounded<'a>(self, counted: impl IntoIterator<Item = &'a Reason>) -> Reason {
+        let labels = counted.into_iter().map(Reason::as_str);
+        match self.is_code() && !keeps_another_code(self.as_str(), labels) {
+            true => Reason::Other,
+            false => self,
+        }
+    }
+
     /// A Redis server's refusal of the login (a missing or wrong password).
     pub fn is_login(&self) -> bool {
         match self {
@@ -89,6 +110,36 @@ impl Reason {
             _ => false,
         }
     }
+}
+
+/// Whether a `reason` label value is an upstream's error code (`DCS.4957`, `APIG.0308`,
+/// `NOAUTH`): the exporter's own words are lower-case snake_case, codes carry a dot or capitals.
+pub fn is_code_label(label: &str) -> bool {
+    label.bytes().any(|b| b == b'.' || b.is_ascii_uppercase())
+}
+
+/// A `reason` label value as a target counts it beside the labels it `counted` already: as
+/// [`Reason::bounded`], for families that keep their reasons as text.
+pub fn bounded_label<'a>(label: &'a str, counted: impl IntoIterator<Item = &'a str>) -> &'a str {
+    match is_code_label(label) && !keeps_another_code(label, counted) {
+        true => (&Reason::Other).into(),
+        false => label,
+    }
+}
+
+/// Whether `code` may have a label of its own beside the `counted` labels: it has one already,
+/// or fewer than [`MAX_CODES_PER_TARGET`] codes do.
+fn keeps_another_code<'a>(code: &str, counted: impl IntoIterator<Item = &'a str>) -> bool {
+    let mut codes = std::collections::HashSet::new();
+    for label in counted {
+        if label == code {
+            return true;
+        }
+        if is_code_label(label) {
+            codes.insert(label);
+        }
+    }
+    codes.len() < MAX_CODES_PER_TARGET
 }
 
 impl fmt::Display for Reason {
@@ -131,5 +182,40 @@ mod tests {
             sorted.map(|r| r.to_string()),
             ["APIG.0308", "decode", "timeout"]
         );
+    }
+
+    #[test]
+    fn codes_past_the_bound_fold_into_other() {
+        let code = |n: usize| Reason::ApiCode(format!("DCS.{n:04}"));
+        let mut counted = vec![Reason::Timeout, Reason::Http5xx];
+        for n in 0..MAX_CODES_PER_TARGET {
+            let kept = code(n).bounded(&counted);
+            assert_eq!(kept, code(n));
+            counted.push(kept);
+        }
+        assert_eq!(code(99).bounded(&counted), Reason::Other);
+        assert_eq!(
+            Reason::RedisCode("LOADING".into()).bounded(&counted),
+            Reason::Other
+        );
+        // Codes kept before stay; words are never folded.
+        assert_eq!(code(3).bounded(&counted), code(3));
+        assert_eq!(Reason::Decode.bounded(&counted), Reason::Decode);
+        let labels: Vec<String> = counted.iter().map(|r| r.to_string()).collect();
+        let labels = || labels.iter().map(String::as_str);
+        assert_eq!(bounded_label("DCS.9999", labels()), "other");
+        assert_eq!(bounded_label("DCS.0003", labels()), "DCS.0003");
+        assert_eq!(bounded_label("invalid_value", labels()), "invalid_value");
+        for word in [
+            Reason::Http4xx,
+            Reason::CredentialsUnavailable,
+            Reason::ReplyTooLarge,
+            Reason::NotSupported,
+            Reason::InvalidValue,
+            Reason::Other,
+        ] {
+            assert!(!is_code_label(word.as_str()), "{word}");
+        }
+        assert!(is_code_label("NOAUTH") && is_code_label("APIG.0308"));
     }
 }

@@ -26,6 +26,11 @@ pub fn lookback(scan_interval: Duration) -> Duration {
     MIN_LOOKBACK.max(scan_interval.saturating_mul(3))
 }
 
+/// How far past the log's clock an entry's time is believed: the service's clock and the
+/// time it stamps may differ a little; an entry later than this (year 9000, an hour ahead) is
+/// refused, neither counted nor remembered.
+pub const MAX_AHEAD: Duration = Duration::from_secs(300);
+
 /// The longest duration a slow-log entry is believed: no command runs for a day.
 pub const MAX_SLOW_DURATION: Duration = Duration::from_secs(86_400);
 
@@ -160,27 +165,42 @@ impl SlowLogCursor {
     }
 
     /// The entries of a poll at `now` (by the log's clock) not counted before; entries older
-    /// than the window are left out, as they may have been forgotten.
-    pub fn take_new(&mut self, entries: Vec<SlowEntry>, now: SystemTime) -> Vec<SlowEntry> {
+    /// than the window are left out, as they may have been forgotten, and entries dated more
+    /// than [`MAX_AHEAD`] past `now` are refused.
+    pub fn take_new(&mut self, entries: Vec<SlowEntry>, now: SystemTime) -> Taken {
         let (floor, _) = self.window(now);
+        let ceiling = now.checked_add(MAX_AHEAD).unwrap_or(now);
         let primed = std::mem::replace(&mut self.primed, true);
-        let mut new = Vec::new();
+        let mut taken = Taken::default();
         for entry in entries {
+            if entry.time > ceiling {
+                taken.ahead += 1;
+                continue;
+            }
             if entry.time < floor {
                 continue;
             }
             if self.seen.insert(entry.key(), entry.time).is_none() && primed {
-                new.push(entry);
+                taken.new.push(entry);
             }
         }
         self.seen.retain(|_, time| *time >= floor);
-        new
+        taken
     }
 
     /// Entries remembered (at most those of one window).
     pub fn remembered(&self) -> usize {
         self.seen.len()
     }
+}
+
+/// What a poll of a slow log gave.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// The entries not counted before.
+    pub new: Vec<SlowEntry>,
+    /// Entries refused as dated more than [`MAX_AHEAD`] past the log's clock.
+    pub ahead: usize,
 }
 
 /// How far the slow-command labels of an instance may spread.
@@ -347,26 +367,53 @@ mod tests {
         let mut cursor = SlowLogCursor::new(Duration::from_secs(600));
         // The first poll learns the history and counts none of it.
         let history = vec![entry(1, base - 10, "a", "keys")];
-        assert!(cursor.take_new(history.clone(), at(0)).is_empty());
+        assert!(cursor.take_new(history.clone(), at(0)).new.is_empty());
         // The window returns the old entry again with two new ones.
         let mut second = history.clone();
         second.push(entry(2, base + 20, "a", "keys"));
         second.push(entry(3, base + 25, "b", "sort"));
-        assert_eq!(cursor.take_new(second.clone(), at(30)).len(), 2);
+        assert_eq!(cursor.take_new(second.clone(), at(30)).new.len(), 2);
         // The same again, plus one published late (it ran before the last poll).
         second.push(entry(4, base + 5, "b", "sort"));
-        let third = cursor.take_new(second, at(60));
+        let third = cursor.take_new(second, at(60)).new;
         assert_eq!(third.iter().map(|e| e.id).collect::<Vec<_>>(), vec![4]);
         // Once out of the window, entries are forgotten and, when returned (a Redis log keeps
         // them), still not counted.
-        let later = cursor.take_new(vec![entry(2, base + 20, "a", "keys")], at(2_000));
+        let later = cursor
+            .take_new(vec![entry(2, base + 20, "a", "keys")], at(2_000))
+            .new;
         assert!(later.is_empty());
         assert_eq!(cursor.remembered(), 0);
         // The same id on another shard is another entry.
         let mut other_shard = entry(9, base + 1_990, "a", "keys");
         let same = other_shard.clone();
         other_shard.shard = "group-1".into();
-        assert_eq!(cursor.take_new(vec![same, other_shard], at(2_000)).len(), 2);
+        assert_eq!(
+            cursor
+                .take_new(vec![same, other_shard], at(2_000))
+                .new
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn entries_dated_past_the_logs_clock_are_refused_and_not_remembered() {
+        let now = 1_000_000;
+        let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let mut cursor = SlowLogCursor::new(Duration::from_secs(600));
+        assert_eq!(cursor.take_new(Vec::new(), at(now)).ahead, 0);
+        let year_9000 = 221_845_392_000;
+        let shown = vec![
+            entry(1, now - 5, "a", "keys"),
+            entry(2, now + 299, "a", "keys"),
+            entry(3, now + 3_600, "a", "keys"),
+            entry(4, year_9000, "a", "keys"),
+        ];
+        let taken = cursor.take_new(shown, at(now));
+        assert_eq!(taken.new.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(taken.ahead, 2);
+        assert_eq!(cursor.remembered(), 2);
     }
 
     #[test]

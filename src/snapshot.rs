@@ -111,8 +111,11 @@ pub struct InstanceContext {
     pub client_ip_pass_through: Option<bool>,
     /// The tags the cloud's `export_tags` lists, by label name (`tag_<key>`), in that order.
     pub tags: Vec<(String, String)>,
-    /// Its slow log is read (the details say it keeps one, and the cloud's `slow_log` is on).
+    /// Its slow log is read: the cloud's `slow_log` is on, the details do not say it keeps
+    /// none, and the service has not refused the read as unsupported.
     pub slow_log: bool,
+    /// What the details' `support_slow_log_flag` says, when it says something readable.
+    pub slow_log_flag: Option<bool>,
 }
 
 /// How one scan attempt ended.
@@ -180,19 +183,29 @@ impl DbssState {
                 continue;
             };
             if self.seen_failures.insert(id.clone()) {
-                let key = (
-                    job.job_type
-                        .clone()
-                        .unwrap_or_else(|| crate::aggregate::UNKNOWN.into()),
-                    job.error_code
-                        .clone()
-                        .unwrap_or_else(|| crate::aggregate::UNKNOWN.into()),
-                );
-                *self.failures.entry(key).or_insert(0) += 1;
+                let text = |v: &Option<String>| {
+                    v.clone()
+                        .unwrap_or_else(|| crate::aggregate::UNKNOWN.into())
+                };
+                // The service chooses both: each keeps a bounded set of values apart.
+                let job_type = self.bounded(text(&job.job_type), |(t, _)| t);
+                let error_code = self.bounded(text(&job.error_code), |(_, c)| c);
+                *self.failures.entry((job_type, error_code)).or_insert(0) += 1;
             }
         }
         self.jobs = jobs;
         self.polled = Some(at);
+    }
+
+    /// `value`, or `other` when it is new and the failures already keep
+    /// [`crate::reason::MAX_CODES_PER_TARGET`] values of its label apart.
+    fn bounded(&self, value: String, label: fn(&(String, String)) -> &String) -> String {
+        let seen: HashSet<&String> = self.failures.keys().map(label).collect();
+        if seen.contains(&value) || seen.len() < crate::reason::MAX_CODES_PER_TARGET {
+            value
+        } else {
+            crate::reason::Reason::Other.to_string()
+        }
     }
 }
 
@@ -218,6 +231,9 @@ pub struct Snapshot {
     /// Failed reads of instance details, parameters and limits, by instance, operation and
     /// reason: they never fail a scan.
     pub context_errors: BTreeMap<(String, ContextRead, String), u64>,
+    /// Instances whose slow-log read the service refused as unsupported, with what their
+    /// details' flag said then: their slow log is not read until the flag says otherwise.
+    pub slow_log_refused: BTreeMap<String, Option<bool>>,
     /// Slow commands since start, by instance id (DCS instances with a slow log, and direct
     /// targets).
     pub slow_commands: BTreeMap<String, Arc<crate::slowlog::SlowCommands>>,
@@ -293,11 +309,45 @@ impl Snapshot {
         .record(entries, caps);
     }
 
-    /// Counts a failed read of an instance's details, limits or slow log.
+    /// Counts a failed read of an instance's details, limits or slow log. Error codes past
+    /// the instance's bound count as `other`.
     pub fn count_context_error(&mut self, instance_id: &str, operation: ContextRead, reason: &str) {
+        let counted = self
+            .context_errors
+            .keys()
+            .filter(|(id, _, _)| id == instance_id)
+            .map(|(_, _, reason)| reason.as_str());
+        let reason = crate::reason::bounded_label(reason, counted).to_string();
         *self
             .context_errors
-            .entry((instance_id.to_string(), operation, reason.to_string()))
+            .entry((instance_id.to_string(), operation, reason))
+            .or_insert(0) += 1;
+    }
+
+    /// The service refused an instance's slow-log read as unsupported: counted, and the slow
+    /// log no longer read while the details' flag says what it says now.
+    pub fn refuse_slow_log(&mut self, instance_id: &str, operation: ContextRead) {
+        self.count_context_error(instance_id, operation, Reason::NotSupported.as_str());
+        let context = self.instances.get_mut(instance_id);
+        let flag = context.as_ref().and_then(|c| c.slow_log_flag);
+        if let Some(context) = context {
+            context.slow_log = false;
+        }
+        self.slow_log_refused.insert(instance_id.to_string(), flag);
+    }
+
+    /// Counts a failed look-up of a cloud's instances or nodes. Error codes past the cloud's
+    /// bound count as `other`.
+    pub fn count_discovery_error(&mut self, cloud: &str, reason: &str) {
+        let counted = self
+            .discovery_errors
+            .keys()
+            .filter(|(name, _)| name == cloud)
+            .map(|(_, reason)| reason.as_str());
+        let reason = crate::reason::bounded_label(reason, counted).to_string();
+        *self
+            .discovery_errors
+            .entry((cloud.to_string(), reason))
             .or_insert(0) += 1;
     }
 }

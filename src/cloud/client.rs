@@ -13,12 +13,15 @@ use tokio::time::Instant;
 use super::credentials::refresh::Unusable;
 use super::credentials::{CredentialCell, Credentials, Provider};
 use super::endpoints::Endpoints;
-use super::error::{ApiError, BuildError, ErrorBody, ErrorKind, Operation};
+use super::error::{ApiError, BuildError, ErrorKind, Operation};
 use super::headers::{
     HEADER_PROJECT_ID, HEADER_REQUEST_ID, HEADER_SDK_DATE, HEADER_SECURITY_TOKEN, USER_AGENT,
 };
 use super::ratelimit::RateLimiter;
+pub(crate) use super::response::decode;
+use super::response::{error_answer, read_capped, transport_error};
 use super::signer::{self, SignableRequest};
+use crate::upstream_text::clean;
 
 /// Retries of throttled (429) and failed (5xx) calls: exponential backoff with full jitter,
 /// never past the caller's deadline.
@@ -131,6 +134,8 @@ pub(crate) struct Call {
     pub segments: Vec<String>,
     pub query: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// The most bytes this call's answer may hold, when less than the client's body cap.
+    pub budget: Option<usize>,
 }
 
 impl Call {
@@ -163,11 +168,18 @@ impl Call {
             segments: segments.iter().map(|s| s.to_string()).collect(),
             query: Vec::new(),
             body: None,
+            budget: None,
         }
     }
 
     pub fn query(mut self, key: &str, value: impl ToString) -> Self {
         self.query.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Answers larger than `bytes` fail with [`ErrorKind::ReplyTooLarge`], unread.
+    pub fn budget(mut self, bytes: usize) -> Self {
+        self.budget = Some(bytes);
         self
     }
 
@@ -434,106 +446,23 @@ impl ApiClient {
             .get(HEADER_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = self.read_capped(op, &mut response).await.map_err(|mut e| {
-            e.status = Some(status);
-            e.request_id.clone_from(&request_id);
-            e
-        })?;
+        let body = read_capped(op, &mut response, self.options.max_body_bytes, call.budget)
+            .await
+            .map_err(|mut e| {
+                e.status = Some(status);
+                e.request_id = request_id.as_deref().map(|id| clean(id, &[]));
+                e
+            })?;
         if (200..300).contains(&status) {
             return Ok(Answer { status, body });
         }
-        let parsed = ErrorBody::parse(&body);
-        let message = parsed.message.unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(&body);
-            let text = text.trim();
-            if text.is_empty() {
-                "no error body".to_string()
-            } else {
-                text.chars().take(200).collect()
-            }
-        });
-        Err(ApiError {
-            operation: op,
-            kind: ErrorKind::Http,
-            status: Some(status),
-            code: parsed.code,
-            message,
-            request_id: request_id.or(parsed.request_id),
-        })
+        // What the request carried that an error answer might echo (the signature's key id,
+        // the security token); the secret key itself is never sent.
+        let token = credentials.security_token.as_ref().map(|t| t.expose());
+        let sent = [Some(credentials.access_key.expose()), token];
+        let secrets: Vec<&str> = sent.into_iter().flatten().collect();
+        Err(error_answer(op, status, &body, request_id, &secrets))
     }
-
-    async fn read_capped(
-        &self,
-        op: Operation,
-        response: &mut reqwest::Response,
-    ) -> Result<Bytes, ApiError> {
-        let cap = self.options.max_body_bytes;
-        let too_large = || {
-            ApiError::new(
-                op,
-                ErrorKind::BodyTooLarge,
-                format!("answer larger than {cap} bytes"),
-            )
-        };
-        if response
-            .content_length()
-            .is_some_and(|len| len > cap as u64)
-        {
-            return Err(too_large());
-        }
-        // Sized once from the announced length: a page of sessions is several hundred KiB.
-        let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
-        loop {
-            let chunk = response
-                .chunk()
-                .await
-                .map_err(|e| transport_error(op, &e))?;
-            let Some(chunk) = chunk else { break };
-            if body.len() + chunk.len() > cap {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(body))
-    }
-}
-
-/// An answer's JSON body as `T`, which may borrow from it.
-pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(
-    op: Operation,
-    body: &'a [u8],
-) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(op, ErrorKind::Decode, format!("undecodable answer: {e}")))
-}
-
-/// A request or an answer that did not get through: timed out, or failed on the way.
-fn transport_error(op: Operation, e: &reqwest::Error) -> ApiError {
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Transport
-    };
-    ApiError::new(op, kind, describe_transport_error(e))
-}
-
-/// The cause chain of a transport error, without the URL (which is ours and already known).
-fn describe_transport_error(e: &reqwest::Error) -> String {
-    let mut text = String::new();
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    if e.is_connect() {
-        text.push_str("connection failed");
-    } else if e.is_body() || e.is_decode() {
-        text.push_str("answer interrupted");
-    } else {
-        text.push_str("request failed");
-    }
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

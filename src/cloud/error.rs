@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Timeout,
     /// The answer was larger than the body cap.
     BodyTooLarge,
+    /// The answer was larger than its call's own byte budget.
+    ReplyTooLarge,
     /// The answer could not be decoded as the expected JSON.
     Decode,
     /// The answers contradict each other (a stored list that keeps changing while it is paged,
@@ -83,6 +85,19 @@ impl ApiError {
         self.status == Some(401) || self.code.as_deref() == Some("APIG.0301")
     }
 
+    /// The service refuses the call because the instance lacks the feature asked for. DCS has
+    /// no documented code of its own for each feature (`DCS.4027`, `DCS.4838`-`4841`,
+    /// `DCS.4848`, `DCS.4919` are some); what its refusals of that kind share is their
+    /// message: "This operation is not supported on this node", "Do not support feature ...",
+    /// "... is not supported". A refusal of the caller (401, 403, 429) never counts as one.
+    pub fn is_not_supported(&self) -> bool {
+        let refusal = matches!(self.status, Some(400 | 404 | 405 | 409 | 501));
+        let message = self.message.to_ascii_lowercase();
+        refusal
+            && self.kind == ErrorKind::Http
+            && (message.contains("not support") || message.contains("unsupported"))
+    }
+
     /// A short, bounded description for metric labels: the API error code when it looks like
     /// one, otherwise a fixed word.
     pub fn reason(&self) -> Reason {
@@ -103,6 +118,7 @@ impl ApiError {
             ErrorKind::Transport => Reason::Transport,
             ErrorKind::Timeout => Reason::Timeout,
             ErrorKind::BodyTooLarge => Reason::BodyTooLarge,
+            ErrorKind::ReplyTooLarge => Reason::ReplyTooLarge,
             ErrorKind::Decode => Reason::Decode,
             ErrorKind::Inconsistent => Reason::Inconsistent,
             ErrorKind::CredentialsExpired => Reason::CredentialsExpired,
@@ -240,5 +256,25 @@ mod tests {
         assert_eq!(e.reason().as_str(), "throttled");
         let t = ApiError::new(Operation::ShowJob, ErrorKind::Timeout, "deadline");
         assert_eq!(t.reason().as_str(), "timeout");
+    }
+
+    #[test]
+    fn a_refusal_for_a_missing_feature_is_told_by_its_message() {
+        let refusal = |status, message: &str| {
+            let mut e = ApiError::new(Operation::ListSlowlog, ErrorKind::Http, message);
+            e.status = Some(status);
+            e
+        };
+        for message in [
+            "This instance does not support slow logs.",
+            "This operation is not supported on this node.",
+            "Do not support feature slowlog.",
+            "Unsupported operation",
+        ] {
+            assert!(refusal(400, message).is_not_supported(), "{message}");
+        }
+        assert!(!refusal(400, "Invalid parameter start_time.").is_not_supported());
+        assert!(!refusal(403, "Not supported for this user").is_not_supported());
+        assert!(!refusal(500, "does not support").is_not_supported());
     }
 }

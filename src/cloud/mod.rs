@@ -12,6 +12,7 @@ mod job_timing;
 pub mod operation;
 pub mod page_reader;
 pub mod ratelimit;
+mod response;
 pub mod signer;
 
 pub use client::{ApiClient, ClientOptions, RequestObserver, RetryPolicy};

@@ -14,6 +14,7 @@ use super::runtime::{CloudRuntime, Shared, describe};
 use super::slowlog;
 use super::target::Target;
 use crate::snapshot::{NodeKey, Source};
+use crate::supervisor::{Task, supervise};
 
 /// The wait after a failed look-up: 2 s, doubling, at most the discovery interval.
 fn discovery_retry(failures: u32, interval: Duration) -> Duration {
@@ -24,7 +25,8 @@ fn discovery_retry(failures: u32, interval: Duration) -> Duration {
 }
 
 /// Looks up a cloud's nodes every `discovery_interval` (sooner, with backoff, after a failed
-/// look-up) and keeps one scan loop per node. A failed look-up keeps the nodes already known.
+/// look-up, and at once when the account's credentials recover) and keeps one scan loop per
+/// node. A failed look-up keeps the nodes already known.
 pub(super) async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
     let mut state = CloudLoop {
         shared,
@@ -37,9 +39,16 @@ pub(super) async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
         failures: 0,
         warned_twice: HashSet::new(),
     };
+    let mut recoveries = state.cloud.api.credentials().recoveries();
     loop {
+        // A recovery before this look-up is no reason for another.
+        recoveries.mark_seen();
         let wait = state.round().await;
-        tokio::time::sleep(wait).await;
+        // A failed look-up is retried as soon as the account's credentials recover.
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = recoveries.next(), if state.failures > 0 => {}
+        }
     }
 }
 
@@ -78,6 +87,7 @@ impl CloudLoop {
         for (reason, message) in &found.errors {
             tracing::warn!(cloud = %name, reason, "node discovery: {message}");
         }
+        let retried = slow_log_refusals(&mut found.instances, &shared.store.load());
         let wanted: HashMap<NodeKey, NodeTarget> = std::mem::take(&mut found.nodes)
             .into_iter()
             .filter(|t| shared.owns(&[&t.key.instance_id, &t.key.node_id]))
@@ -90,7 +100,9 @@ impl CloudLoop {
             .filter(|(id, c)| c.slow_log && shared.owns(&[id.as_str()]))
             .map(|(id, _)| id.clone())
             .collect();
-        retain_tasks(&mut self.polling, |id| slow_logs.contains(id));
+        retain_tasks(&mut self.polling, |id| {
+            slow_logs.contains(id) && !retried.contains(id)
+        });
         let wanted = self.publish(&found, wanted, &slow_logs);
         self.start_scans(wanted);
         self.start_pollers(slow_logs);
@@ -130,15 +142,19 @@ impl CloudLoop {
                 found.errors.first().map(|(_, message)| message.clone()),
             );
             for (reason, _) in &found.errors {
-                *s.discovery_errors
-                    .entry((name.to_string(), reason.clone()))
-                    .or_insert(0) += 1;
+                s.count_discovery_error(name, reason);
             }
             for (instance_id, operation, reason) in &found.context_errors {
-                *s.context_errors
-                    .entry((instance_id.clone(), *operation, reason.clone()))
-                    .or_insert(0) += 1;
+                s.count_context_error(instance_id, *operation, reason);
             }
+            // A refusal lasts while the instance's details say what they said then.
+            s.slow_log_refused.retain(|id, flag| {
+                found
+                    .instances
+                    .iter()
+                    .find(|(found, _)| found == id)
+                    .is_none_or(|(_, c)| c.slow_log_flag == *flag)
+            });
             s.instances.retain(|_, c| c.cloud != name);
             s.instances.extend(found.instances.iter().cloned());
             // A node that another source already scans (the same instance reached through
@@ -190,13 +206,16 @@ impl CloudLoop {
                 api: self.cloud.api.clone(),
                 instance_id: key.instance_id.to_string(),
             });
-            let task = self.tasks.spawn(node_loop(
+            let (shared, cloud, node) = (
                 Arc::clone(&self.shared),
-                target,
                 Some(name.to_string()),
                 key.clone(),
-                span,
-            ));
+            );
+            let named = tracing::error_span!("scan", cloud = %name, instance_id = %key.instance_id, node_id = %key.node_id);
+            let task = self.tasks.spawn(supervise(Task::Scan, named, move || {
+                let (shared, target) = (Arc::clone(&shared), Arc::clone(&target));
+                node_loop(shared, target, cloud.clone(), node.clone(), span.clone())
+            }));
             self.running.insert(key, task);
         }
     }
@@ -207,35 +226,57 @@ impl CloudLoop {
             if self.polling.contains_key(&instance_id) {
                 continue;
             }
-            let task = self.pollers.spawn(slowlog::slowlog_loop(
+            let span = tracing::info_span!("slowlog_poll", instance_id = %instance_id);
+            let named = tracing::error_span!("slowlog_poll", instance_id = %instance_id);
+            let (shared, cloud, id) = (
                 Arc::clone(&self.shared),
-                self.cloud.api.clone(),
+                Arc::clone(&self.cloud),
                 instance_id.clone(),
-            ));
+            );
+            let task = self.pollers.spawn(supervise(Task::SlowLog, named, move || {
+                slowlog::slowlog_loop(
+                    Arc::clone(&shared),
+                    Arc::clone(&cloud),
+                    id.clone(),
+                    span.clone(),
+                )
+            }));
             self.polling.insert(instance_id, task);
         }
     }
 
-    /// Forgets tasks that ended (they only end by panicking), so the next look-up starts them
-    /// again.
+    /// Forgets tasks that ended, so the next look-up starts them again. They end only when
+    /// stopped: a panic is caught and the task started again by its supervisor.
     fn reap(&mut self) {
         while let Some(ended) = self.pollers.try_join_next_with_id() {
-            if let Err(e) = ended {
-                if e.is_panic() {
-                    tracing::error!("a slow-log poller panicked: {e}");
-                }
-                self.polling.retain(|_, task| task.id() != e.id());
-            }
+            let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
+            self.polling.retain(|_, task| task.id() != id);
         }
         while let Some(ended) = self.tasks.try_join_next_with_id() {
-            if let Err(e) = ended {
-                if e.is_panic() {
-                    tracing::error!("a node's scan loop panicked: {e}");
-                }
-                self.running.retain(|_, task| task.id() != e.id());
-            }
+            let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
+            self.running.retain(|_, task| task.id() != id);
         }
     }
+}
+
+/// Instances whose slow-log read the service refused are not read while their details say
+/// what they said then. Returns those whose details changed since: their slow log is tried
+/// again, by a new poller.
+fn slow_log_refusals(
+    instances: &mut [(String, crate::snapshot::InstanceContext)],
+    snapshot: &crate::snapshot::Snapshot,
+) -> HashSet<String> {
+    let mut retried = HashSet::new();
+    for (id, context) in instances {
+        match snapshot.slow_log_refused.get(id) {
+            Some(flag) if *flag == context.slow_log_flag => context.slow_log = false,
+            Some(_) => {
+                retried.insert(id.clone());
+            }
+            None => {}
+        }
+    }
+    retried
 }
 
 /// Keeps the tasks whose key `keep` wants, and stops the others.

@@ -50,7 +50,8 @@ pub(super) async fn dbss_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>, res
         }
         shared.store.update_dbss(&resource, |d| {
             if let Some(f) = &failure {
-                *d.errors.entry(f.reason.clone()).or_insert(0) += 1;
+                let reason = f.reason.clone().bounded(d.errors.keys());
+                *d.errors.entry(reason).or_insert(0) += 1;
             }
             d.last_attempt = Some(Attempt {
                 finished: SystemTime::now(),

@@ -15,6 +15,7 @@ use crate::cloud::dcs::{
 };
 use crate::cloud::{ApiClient, ErrorKind};
 use crate::snapshot::{Failure, NodeData, Reason, Stage};
+use crate::upstream_text::clean;
 
 /// The DCS code of "a scan is already running": the stored list can still be read.
 pub const TASK_STATE_CODE: &str = "DCS.4957";
@@ -68,7 +69,9 @@ pub async fn scan_node(
                 Reason::JobFailed,
                 format!(
                     "scan job {job_id} failed: {}",
-                    job.fail_reason.as_deref().unwrap_or("no reason given")
+                    job.fail_reason
+                        .as_deref()
+                        .map_or_else(|| "no reason given".into(), |r| clean(r, &[]))
                 ),
             ));
         }
@@ -163,7 +166,7 @@ async fn fresh_scan(
                 return Err(TargetError::JobFailed {
                     job_id,
                     status: job.status.as_str().to_string(),
-                    reason: job.fail_reason.unwrap_or_default(),
+                    reason: job.fail_reason.map(|r| clean(&r, &[])).unwrap_or_default(),
                 });
             }
             Ok(())
@@ -280,7 +283,7 @@ pub(super) async fn kill_all(
         return Err(TargetError::JobFailed {
             job_id,
             status: job.status.as_str().to_string(),
-            reason: job.fail_reason.unwrap_or_default(),
+            reason: job.fail_reason.map(|r| clean(&r, &[])).unwrap_or_default(),
         });
     }
     Ok(format!(

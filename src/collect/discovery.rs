@@ -1,14 +1,16 @@
 //! Which nodes to scan: explicit lists, or the nodes that take clients, looked up from the
 //! instance's logical nodes; instances listed in the config or discovered by name.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tokio::time::Instant;
 
-use crate::cloud::ApiClient;
-use crate::cloud::dcs::{InstanceSummary, ListInstancesQuery, LogicalNode};
+use crate::cloud::dcs::{InstanceConfigs, InstanceSummary, ListInstancesQuery, LogicalNode};
+use crate::cloud::{ApiClient, Operation};
 use crate::config::Cloud;
+use crate::reason::Reason;
 use crate::snapshot::{ContextRead, InstanceContext, NodeInfo, NodeKey, Source};
+use crate::upstream_text::clean;
 
 /// A node to scan and what the metrics say about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +28,8 @@ pub struct Known {
     instances: HashMap<String, InstanceContext>,
     /// `(maxclients, timeout)` of each instance.
     limits: HashMap<String, (Option<u64>, Option<u64>)>,
+    /// Instances whose parameters hold an invalid limit, already warned about.
+    invalid_limits: HashSet<String>,
 }
 
 /// The result of one look-up: the nodes, and `(reason, message)` of what failed.
@@ -68,7 +72,10 @@ fn context(cloud: &Cloud, details: &InstanceSummary) -> InstanceContext {
         spec_code,
         enterprise_project_id: text(&details.enterprise_project_id),
         client_ip_pass_through: details.transparent_client_ip_enable,
-        slow_log: cloud.slow_log && details.support_slow_log_flag == Some(true),
+        // Unknown (null, absent, a spelling not understood) means "try": the read itself
+        // tells, and a refusal as unsupported turns it off.
+        slow_log: cloud.slow_log && details.support_slow_log_flag != Some(false),
+        slow_log_flag: details.support_slow_log_flag,
         tags: cloud
             .export_tags
             .iter()
@@ -150,9 +157,17 @@ async fn read_context(
 ) {
     match api.show_instance(instance_id, deadline).await {
         Ok(details) => {
-            known
-                .instances
-                .insert(instance_id.to_string(), context(cloud, &details));
+            let context = context(cloud, &details);
+            let before = known.instances.get(instance_id).map(|c| c.slow_log_flag);
+            if cloud.slow_log && context.slow_log_flag == Some(false) && before != Some(Some(false))
+            {
+                tracing::info!(
+                    cloud = %cloud.name,
+                    instance_id,
+                    "the slow log is not read: the instance's details say it keeps none (support_slow_log_flag)"
+                );
+            }
+            known.instances.insert(instance_id.to_string(), context);
         }
         Err(e) => {
             tracing::warn!(cloud = %cloud.name, instance_id, "reading the instance's details: {e}");
@@ -165,10 +180,13 @@ async fn read_context(
     }
     match api.list_configurations(instance_id, deadline).await {
         Ok(configs) => {
-            known.limits.insert(
-                instance_id.to_string(),
-                (configs.number("maxclients"), configs.number("timeout")),
-            );
+            if !take_limits(cloud, instance_id, &configs, known) {
+                errors.push((
+                    instance_id.to_string(),
+                    ContextRead::Api(Operation::ListConfigurations),
+                    Reason::InvalidValue.to_string(),
+                ));
+            }
         }
         Err(e) => {
             tracing::warn!(cloud = %cloud.name, instance_id, "reading the instance's parameters: {e}");
@@ -179,6 +197,42 @@ async fn read_context(
             ));
         }
     }
+}
+
+/// Keeps an instance's limits from its parameters; false when one of them is no limit (out of
+/// range, negative, no whole number), whose value known before is kept. Warns once while the
+/// parameters stay invalid.
+fn take_limits(
+    cloud: &Cloud,
+    instance_id: &str,
+    configs: &InstanceConfigs,
+    known: &mut Known,
+) -> bool {
+    let before = known.limits.get(instance_id).copied().unwrap_or_default();
+    let mut invalid = Vec::new();
+    let mut read = |name: &str, before: Option<u64>| match configs.limit(name) {
+        None => None,
+        Some(Ok(value)) => Some(value),
+        Some(Err(text)) => {
+            invalid.push(format!("{name} = {:?}", clean(text, &[])));
+            before
+        }
+    };
+    let limits = (read("maxclients", before.0), read("timeout", before.1));
+    known.limits.insert(instance_id.to_string(), limits);
+    if invalid.is_empty() {
+        known.invalid_limits.remove(instance_id);
+        return true;
+    }
+    if known.invalid_limits.insert(instance_id.to_string()) {
+        tracing::warn!(
+            cloud = %cloud.name,
+            instance_id,
+            "the instance's parameters hold no valid limit ({}): the value read before is kept",
+            invalid.join(", ")
+        );
+    }
+    false
 }
 
 pub async fn discover(

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 pub use dcs::{TASK_STATE_CODE, scan_node};
 pub use discovery::{NodeTarget, client_nodes};
 pub use operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
-pub use outcome::{NodeLimits, ScanOutcome};
+pub use outcome::{Limit, NodeLimits, ScanOutcome};
 pub use settings::ScanSettings;
 pub use shard::Shard;
 pub use target::{Target, direct_targets};
@@ -32,6 +32,7 @@ pub use target::{Target, direct_targets};
 use crate::accounts::{AccountError, Accounts};
 use crate::config::{Config, SecretError};
 use crate::snapshot::Store;
+use crate::supervisor::{Task, supervise};
 use cloud_loop::cloud_loop;
 use dbss::dbss_loop;
 use node_loop::{node_loop, register_direct};
@@ -115,13 +116,12 @@ impl Scheduler {
             }
             let key = register_direct(&self.shared.store, &target);
             let span = tracing::info_span!("scan", instance_id = %target.instance_id(), node_id = %key.node_id);
-            tasks.spawn(node_loop(
-                Arc::clone(&self.shared),
-                Arc::new(target),
-                None,
-                key,
-                span,
-            ));
+            let named = tracing::error_span!("scan", instance_id = %target.instance_id(), node_id = %key.node_id);
+            let (shared, target) = (Arc::clone(&self.shared), Arc::new(target));
+            tasks.spawn(supervise(Task::Scan, named, move || {
+                let (shared, target) = (Arc::clone(&shared), Arc::clone(&target));
+                node_loop(shared, target, None, key.clone(), span.clone())
+            }));
         }
         for cloud in self.clouds {
             let cloud = Arc::new(cloud);
@@ -136,9 +136,16 @@ impl Scheduler {
                     Arc::clone(&cloud),
                     resource.clone(),
                 );
-                tasks.spawn(async move { dbss_loop(shared, cloud, resource).await });
+                let span = tracing::error_span!("dbss_poll", cloud = %cloud.config.name, resource_id = %resource);
+                tasks.spawn(supervise(Task::Dbss, span, move || {
+                    dbss_loop(Arc::clone(&shared), Arc::clone(&cloud), resource.clone())
+                }));
             }
-            tasks.spawn(cloud_loop(Arc::clone(&self.shared), cloud));
+            let span = tracing::error_span!("discovery", cloud = %cloud.config.name);
+            let shared = Arc::clone(&self.shared);
+            tasks.spawn(supervise(Task::Discovery, span, move || {
+                cloud_loop(Arc::clone(&shared), Arc::clone(&cloud))
+            }));
         }
         while let Some(result) = tasks.join_next().await {
             if let Err(e) = result {

@@ -7,15 +7,22 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
 use super::outcome::ScanOutcome;
-use super::runtime::{Shared, log_outcome, spread};
+use super::runtime::{DatedAhead, Shared, log_outcome, spread};
 use super::target::Target;
 use crate::cloud::ApiClient;
-use crate::slowlog::{SlowCaps, SlowEntry, SlowLogCursor, lookback};
+use crate::cloud::credentials::Recoveries;
+use crate::slowlog::{SlowCaps, SlowLogCursor, Taken, lookback};
 use crate::snapshot::{Attempt, ContextRead, Failure, NodeInfo, NodeKey, Reason, Source, Store};
 
-/// Scans one target on its own timer, forever, and publishes each outcome.
-async fn scan_loop<F, Fut>(shared: Arc<Shared>, key: NodeKey, span: tracing::Span, scan: F)
-where
+/// Scans one target on its own timer, forever, and publishes each outcome. After a failed
+/// scan, a recovery of the target's credentials brings the next scan forward.
+async fn scan_loop<F, Fut>(
+    shared: Arc<Shared>,
+    key: NodeKey,
+    span: tracing::Span,
+    mut recoveries: Option<Recoveries>,
+    scan: F,
+) where
     F: Fn(Instant) -> Fut,
     Fut: std::future::Future<Output = Result<ScanOutcome, Failure>>,
 {
@@ -26,9 +33,20 @@ where
     let mut last_failure = None;
     let mut overran = false;
     let mut slow_cursor = SlowLogCursor::new(lookback(settings.scan_interval));
+    let mut dated_ahead = DatedAhead::default();
     let caps = settings.slow_caps();
     loop {
-        let due = ticker.tick().await;
+        let due = tokio::select! {
+            due = ticker.tick() => due,
+            () = next_recovery(&mut recoveries), if last_failure.is_some() => {
+                ticker.reset();
+                Instant::now()
+            }
+        };
+        if let Some(recoveries) = &mut recoveries {
+            // A recovery before this scan is no reason for another.
+            recoveries.mark_seen();
+        }
         let Ok(_permit) = shared.permits.acquire().await else {
             return;
         };
@@ -69,12 +87,24 @@ where
             Err(_) => None,
         }
         .map(|read| read.map(|(entries, now)| slow_cursor.take_new(entries, now)));
+        if let Some(Ok(taken)) = &slow_log {
+            let _entered = span.enter();
+            dated_ahead.update(taken.ahead);
+        }
         let timing = Timing {
             duration,
             cycle,
             skipped,
         };
         publish(&shared.store, &key, result, slow_log, timing, &caps);
+    }
+}
+
+/// The next recovery of a target's credentials; never, for a target without.
+async fn next_recovery(recoveries: &mut Option<Recoveries>) {
+    match recoveries {
+        Some(recoveries) => recoveries.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -91,7 +121,7 @@ fn publish(
     store: &Store,
     key: &NodeKey,
     result: Result<ScanOutcome, Failure>,
-    slow_log: Option<Result<Vec<SlowEntry>, Reason>>,
+    slow_log: Option<Result<Taken, Reason>>,
     timing: Timing,
     caps: &SlowCaps,
 ) {
@@ -104,7 +134,18 @@ fn publish(
             s.count_context_error(&key.instance_id, *operation, reason.as_str());
         }
         match &slow_log {
-            Some(Ok(new)) => s.record_slow_commands(&key.instance_id, new, caps),
+            Some(Ok(taken)) => {
+                if taken.ahead > 0 {
+                    // Counted once a read: the entries are refused, the others counted.
+                    let invalid = Reason::InvalidValue;
+                    s.count_context_error(
+                        &key.instance_id,
+                        ContextRead::SlowlogGet,
+                        invalid.as_str(),
+                    );
+                }
+                s.record_slow_commands(&key.instance_id, &taken.new, caps);
+            }
             Some(Err(reason)) => {
                 s.count_context_error(&key.instance_id, ContextRead::SlowlogGet, reason.as_str())
             }
@@ -117,7 +158,9 @@ fn publish(
         let node = Arc::make_mut(node);
         let failure = result.as_ref().err().cloned();
         if let Some(f) = &failure {
-            *node.errors.entry((f.stage, f.reason.clone())).or_insert(0) += 1;
+            // Error codes past the node's bound count as `other`.
+            let reason = f.reason.clone().bounded(node.errors.keys().map(|(_, r)| r));
+            *node.errors.entry((f.stage, reason)).or_insert(0) += 1;
         }
         node.last_attempt = Some(Attempt {
             finished: SystemTime::now(),
@@ -132,8 +175,8 @@ fn publish(
                 node.info.node_role = role;
             }
             if let Some(limits) = outcome.limits {
-                node.info.max_clients = limits.max_clients;
-                node.info.idle_timeout = limits.idle_timeout;
+                limits.max_clients.apply(&mut node.info.max_clients);
+                limits.idle_timeout.apply(&mut node.info.idle_timeout);
             }
         }
     });
@@ -148,6 +191,7 @@ pub(super) async fn node_loop(
     key: NodeKey,
     span: tracing::Span,
 ) {
+    let recoveries = target.api().map(|api| api.credentials().recoveries());
     // The node's scan job that outlived an earlier scan, waited on by the next.
     let pending: Arc<tokio::sync::Mutex<Option<String>>> = Arc::default();
     let scan = {
@@ -173,7 +217,7 @@ pub(super) async fn node_loop(
             }
         }
     };
-    scan_loop(shared, key, span, scan).await;
+    scan_loop(shared, key, span, recoveries, scan).await;
 }
 
 /// Publishes an account's clock offset when it moved by more than the error of its estimate.

@@ -15,9 +15,32 @@ pub struct ScanOutcome {
     pub slow_log: Option<Result<(Vec<SlowEntry>, std::time::SystemTime), Reason>>,
 }
 
-/// A node's session limit and idle timeout, where known.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A node's session limit and idle timeout, as a scan found them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeLimits {
-    pub max_clients: Option<u64>,
-    pub idle_timeout: Option<u64>,
+    pub max_clients: Limit,
+    pub idle_timeout: Limit,
+}
+
+/// One limit: read from the node, or what stands in for it where the read failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Read(u64),
+    /// The configured value: taken only where the node has no value read before, so a failed
+    /// read keeps the last good one.
+    Fallback(Option<u64>),
+}
+
+impl Limit {
+    /// `known` updated by this scan's finding.
+    pub fn apply(self, known: &mut Option<u64>) {
+        match self {
+            Limit::Read(value) => *known = Some(value),
+            Limit::Fallback(configured) => {
+                if known.is_none() {
+                    *known = configured;
+                }
+            }
+        }
+    }
 }

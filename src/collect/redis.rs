@@ -1,12 +1,12 @@
 //! A Redis server: one scan (connect, list the sessions, aggregate them), and what operators
 //! and the webhook do to its sessions.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
 use super::operations::{KillPlan, ListOptions, Listing, TargetError};
-use super::outcome::{NodeLimits, ScanOutcome};
+use super::outcome::{Limit, NodeLimits, ScanOutcome};
 use super::settings::ScanSettings;
 use crate::aggregate::Aggregator;
 use crate::cloud::dcs::SortOrder;
@@ -14,9 +14,11 @@ use crate::config::RedisTarget;
 use crate::redis::{self, RedisEndpoint, RedisFailure};
 use crate::session::{address_matches, compare_clients};
 use crate::slowlog::SlowEntry;
-use crate::snapshot::{ContextRead, Failure, NodeData, Stage};
+use crate::snapshot::{ContextRead, Failure, NodeData, Reason, Stage};
 
 /// One scan of a direct target: connect, list the sessions, aggregate them, read the limits.
+/// Its replies share the target's byte budget (`max_scan_bytes`): a reply past it fails the
+/// scan as `reply_too_large`, whichever command it answered.
 pub async fn scan(
     target: &RedisTarget,
     endpoint: &RedisEndpoint,
@@ -24,7 +26,14 @@ pub async fn scan(
     deadline: Instant,
 ) -> Result<ScanOutcome, Failure> {
     let as_failure = |stage: Stage| move |f: RedisFailure| Failure::redis(stage, f);
-    let mut conn = redis::connect(endpoint, deadline)
+    let too_large = |f: RedisFailure| {
+        if f.reason == Reason::ReplyTooLarge {
+            Err(Failure::redis(Stage::List, f))
+        } else {
+            Ok(f)
+        }
+    };
+    let mut conn = redis::connect_within(endpoint, target.max_scan_bytes, deadline)
         .await
         .map_err(as_failure(Stage::Scan))?;
     // The first command is where a missing or wrong password shows: that is the connection
@@ -33,39 +42,47 @@ pub async fn scan(
         let login = f.reason.is_login();
         as_failure(if login { Stage::Scan } else { Stage::List })(f)
     })?;
-    let role = redis::role(&mut conn, deadline).await;
+    let role = match redis::role(&mut conn, deadline).await {
+        Ok(role) => role,
+        Err(f) => too_large(f).map(|_| None)?,
+    };
     let listed = SystemTime::now();
     let mut aggregator = Aggregator::new(std::sync::Arc::clone(&settings.aggregate));
     for c in clients.sessions() {
         aggregator.observe(&c);
     }
-    // The server's own limits; where CONFIG is renamed or forbidden, the configured ones.
-    let (limits, limits_error) = match redis::limits(&mut conn, deadline).await {
-        Ok((max_clients, timeout)) => (
-            NodeLimits {
-                max_clients: Some(max_clients),
-                idle_timeout: Some(timeout),
-            },
-            None,
-        ),
-        Err(f) => (
-            NodeLimits {
-                max_clients: target.max_clients,
-                idle_timeout: target.idle_timeout.map(|t| t.as_secs()),
-            },
-            Some((ContextRead::ConfigGet, f.reason)),
-        ),
+    drop(clients);
+    // The server's own limits; where CONFIG is renamed or forbidden, or answers no limit, the
+    // configured ones, which the node takes only where it has no value read before.
+    let [max_clients, timeout] = redis::limits(&mut conn, deadline).await;
+    let mut limits_error = None;
+    let mut limit = |read: Result<u64, RedisFailure>, configured: Option<u64>| match read {
+        Ok(value) => Ok(Limit::Read(value)),
+        Err(f) => {
+            let reason = too_large(f)?.reason;
+            limits_error.get_or_insert((ContextRead::ConfigGet, reason));
+            Ok::<_, Failure>(Limit::Fallback(configured))
+        }
+    };
+    let limits = NodeLimits {
+        max_clients: limit(max_clients, target.max_clients)?,
+        idle_timeout: limit(timeout, target.idle_timeout.map(|t| t.as_secs()))?,
     };
     let slow_log = if target.slow_log {
         Some(match redis::slowlog(&mut conn, deadline).await {
-            Ok((records, now)) => Ok((
-                records
-                    .iter()
-                    .map(|r| SlowEntry::from_redis(r, &target.node_id))
-                    .collect(),
-                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(now.max(0) as u64),
-            )),
-            Err(f) => Err(f.reason),
+            // A server time no clock here can hold is no time to judge entries by.
+            Ok((records, now)) => u64::try_from(now)
+                .ok()
+                .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+                .map(|now| {
+                    let entries = records
+                        .iter()
+                        .map(|r| SlowEntry::from_redis(r, &target.node_id))
+                        .collect();
+                    (entries, now)
+                })
+                .ok_or(Reason::InvalidValue),
+            Err(f) => Err(too_large(f)?.reason),
         })
     } else {
         None
@@ -108,7 +125,7 @@ pub(super) async fn list(
 ) -> Result<Listing, TargetError> {
     let endpoint = endpoint(target)?;
     check_node(target, opts.node.as_deref())?;
-    let mut conn = redis::connect(&endpoint, deadline).await?;
+    let mut conn = redis::connect_within(&endpoint, target.max_scan_bytes, deadline).await?;
     let mut clients = redis::client_list(&mut conn, deadline).await?.to_vec();
     let time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     clients.retain(|c| opts.addr.as_deref().is_none_or(|a| address_matches(c, a)));
@@ -140,7 +157,7 @@ pub(super) async fn plan_kill_all(
 ) -> Result<KillPlan, TargetError> {
     let endpoint = endpoint(target)?;
     check_node(target, node)?;
-    let mut conn = redis::connect(&endpoint, deadline).await?;
+    let mut conn = redis::connect_within(&endpoint, target.max_scan_bytes, deadline).await?;
     let sessions = redis::client_list(&mut conn, deadline)
         .await?
         .sessions()

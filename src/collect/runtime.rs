@@ -70,3 +70,29 @@ pub(super) fn log_outcome(last: &mut Option<String>, failure: Option<&Failure>, 
         }
     }
 }
+
+/// Slow-log entries dated past the log's clock, said when they start and when they stop,
+/// not at every read.
+#[derive(Debug, Default)]
+pub(super) struct DatedAhead {
+    on: bool,
+}
+
+impl DatedAhead {
+    /// `refused`: the entries of the last read dated too far ahead.
+    pub fn update(&mut self, refused: usize) {
+        if (refused > 0) == self.on {
+            return;
+        }
+        self.on = refused > 0;
+        if self.on {
+            tracing::warn!(
+                refused,
+                max_ahead_s = crate::slowlog::MAX_AHEAD.as_secs(),
+                "slow-log entries dated past the log's clock are left out and counted as invalid_value"
+            );
+        } else {
+            tracing::info!("the slow log's entries are dated within its clock again");
+        }
+    }
+}

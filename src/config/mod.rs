@@ -253,6 +253,8 @@ pub struct Cloud {
     pub slow_log: bool,
     /// Reads DCS's key analyses of each instance (`None`: `key_analysis = false`).
     pub key_analysis: Option<KeyAnalysis>,
+    /// The most bytes one read of an instance's slow log keeps, all its pages together.
+    pub max_slow_log_read_bytes: u64,
     /// API requests a second from this account, all calls together.
     pub requests_per_second: f64,
     pub proxy: Option<String>,
@@ -286,6 +288,8 @@ pub struct RedisTarget {
     pub idle_timeout: Option<std::time::Duration>,
     /// Reads `SLOWLOG GET` at every scan.
     pub slow_log: bool,
+    /// What the replies of one scan may hold in memory, all together.
+    pub max_scan_bytes: u64,
 }
 
 /// A node the remediation webhook may act on; `node_id = "*"` allows every node of the

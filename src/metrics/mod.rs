@@ -4,6 +4,7 @@
 pub mod exposition;
 mod process;
 mod targets;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,7 +174,7 @@ impl Collector for AccountsCollector {
         }
         let mut metric = encoder.encode_descriptor(
             "dcs_exporter_credential_refreshes",
-            "Attempts to obtain the account's temporary credentials, by result: success, unreachable (no answer, timeout, 5xx), refused (4xx), malformed (no usable credentials in the answer) or not_configured (no agency attached, token file missing)",
+            "Attempts to obtain the account's temporary credentials, by result: success, unreachable (no answer, timeout, 5xx), refused (4xx), malformed (no usable credentials in the answer), not_configured (no agency attached, token file missing) or too_short (credentials ending within the 5 s margin)",
             None,
             MetricType::Counter,
         )?;
@@ -223,5 +224,6 @@ pub fn registry(
         build,
     );
     registry.register_collector(Box::new(ProcessCollector));
+    registry.register_collector(Box::new(tasks::TaskPanicsCollector));
     (targets, registry, api)
 }

@@ -1,15 +1,20 @@
 //! The Redis client: connections, `CLIENT LIST`, `CLIENT KILL`, for direct targets and for the
-//! simulator's nodes that a real server backs.
+//! simulator's nodes that a real server backs. Its own RESP2 reader (`resp.rs`) bounds what a
+//! server's replies may hold in memory, which the `redis` crate does not.
 
+pub mod address;
 pub mod client_list;
+pub mod connection;
+pub mod resp;
 
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo};
 use tokio::time::Instant;
 
+pub use address::{NotARedisUrl, RedisUrl};
 pub use client_list::parse_client_list;
+pub use connection::{Connection, DEFAULT_MAX_SCAN_BYTES, connect_within};
+use resp::Value;
 
 use crate::cloud::Secret;
 use crate::reason::Reason;
@@ -33,110 +38,46 @@ pub struct RedisFailure {
     pub message: String,
 }
 
-/// A short reason: `timeout`, `connection_refused`, `connection`, `auth`, `protocol`, or the
-/// server's error code (`NOAUTH`, `WRONGPASS`, `NOPERM`, `LOADING`, ...).
-fn failure(e: &redis::RedisError) -> RedisFailure {
-    let reason = if e.is_timeout() {
-        Reason::Timeout
-    } else if e.is_connection_refusal() {
-        Reason::ConnectionRefused
-    } else if let Some(code) = e
-        .code()
-        .filter(|c| c.len() <= 16 && c.bytes().all(|b| b.is_ascii_uppercase()))
-    {
-        Reason::RedisCode(code.to_string())
-    } else {
-        match e.kind() {
-            redis::ErrorKind::AuthenticationFailed => Reason::Auth,
-            redis::ErrorKind::Io => Reason::Connection,
-            redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType => Reason::Protocol,
-            _ => Reason::RedisError,
-        }
-    };
+fn protocol(what: String) -> RedisFailure {
     RedisFailure {
-        reason,
-        message: e.to_string(),
+        reason: Reason::Protocol,
+        message: what,
     }
 }
-
-fn timed_out(what: &str) -> RedisFailure {
-    RedisFailure {
-        reason: Reason::Timeout,
-        message: format!("{what} did not finish before the deadline"),
-    }
-}
-
-/// A URL the Redis client does not take.
-#[derive(Debug, thiserror::Error)]
-#[error("not a Redis URL: {0}")]
-pub struct NotARedisUrl(redis::RedisError);
 
 /// `host:port` (or the socket path) of a Redis URL: the node id of a direct target.
 pub fn host_port(url: &str) -> Result<String, NotARedisUrl> {
-    let info = url.into_connection_info().map_err(NotARedisUrl)?;
-    Ok(match info.addr() {
-        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
-            if host.contains(':') {
-                format!("[{host}]:{port}")
-            } else {
-                format!("{host}:{port}")
-            }
-        }
-        ConnectionAddr::Unix(path) => path.display().to_string(),
-        _ => url.to_string(),
-    })
+    RedisUrl::parse(url).map(|u| u.host_port())
 }
 
 /// Whether the URL carries a password (refused in configuration files).
 pub fn url_has_password(url: &str) -> bool {
-    url.into_connection_info()
-        .is_ok_and(|i| i.redis_settings().password().is_some())
+    RedisUrl::parse(url).is_ok_and(|u| u.password.is_some())
 }
 
-/// Opens a connection, logging in when the endpoint has credentials.
+/// Opens a connection within the default byte budget, logging in when the endpoint has
+/// credentials.
 pub async fn connect(
     endpoint: &RedisEndpoint,
     deadline: Instant,
-) -> Result<MultiplexedConnection, RedisFailure> {
-    let mut info = endpoint
-        .url
-        .as_str()
-        .into_connection_info()
-        .map_err(|e| failure(&e))?;
-    let mut settings = info.redis_settings().clone();
-    if let Some(user) = &endpoint.username {
-        settings = settings.set_username(user);
-    }
-    if let Some(password) = &endpoint.password {
-        settings = settings.set_password(password.expose());
-    }
-    info = info.set_redis_settings(settings);
-    let client = redis::Client::open(info).map_err(|e| failure(&e))?;
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(timed_out("connecting"));
-    }
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(left))
-        .set_response_timeout(Some(left));
-    tokio::time::timeout_at(
-        deadline,
-        client.get_multiplexed_async_connection_with_config(&config),
-    )
-    .await
-    .map_err(|_| timed_out("connecting"))?
-    .map_err(|e| failure(&e))
+) -> Result<Connection, RedisFailure> {
+    connect_within(endpoint, DEFAULT_MAX_SCAN_BYTES, deadline).await
 }
 
-async fn query<T: redis::FromRedisValue>(
-    conn: &mut MultiplexedConnection,
-    cmd: &redis::Cmd,
-    deadline: Instant,
-) -> Result<T, RedisFailure> {
-    tokio::time::timeout_at(deadline, cmd.query_async::<T>(conn))
-        .await
-        .map_err(|_| timed_out("a Redis command"))?
-        .map_err(|e| failure(&e))
+/// A bulk string reply as text; `what` names the command in the error.
+fn text_reply(value: Value, what: &str) -> Result<String, RedisFailure> {
+    match value {
+        Value::Bulk(bytes) => Ok(resp::into_text(bytes)),
+        Value::Simple(text) => Ok(text),
+        _ => Err(protocol(format!("{what} answered no text"))),
+    }
+}
+
+fn int_reply(value: Value, what: &str) -> Result<i64, RedisFailure> {
+    match value {
+        Value::Int(n) => Ok(n),
+        _ => Err(protocol(format!("{what} answered no integer"))),
+    }
 }
 
 /// A server's `CLIENT LIST` reply, and the id of the connection that asked for it.
@@ -156,54 +97,79 @@ impl ClientList {
     }
 }
 
-/// The server's sessions, without the connection asking.
+/// The server's sessions, without the connection asking. The reply is read within the
+/// connection's byte budget.
 pub async fn client_list(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Connection,
     deadline: Instant,
 ) -> Result<ClientList, RedisFailure> {
-    let own: i64 = query(conn, redis::cmd("CLIENT").arg("ID"), deadline).await?;
-    let text: String = query(conn, redis::cmd("CLIENT").arg("LIST"), deadline).await?;
+    let own = int_reply(conn.call(&[b"CLIENT", b"ID"], deadline).await?, "CLIENT ID")?;
+    let text = text_reply(
+        conn.call(&[b"CLIENT", b"LIST"], deadline).await?,
+        "CLIENT LIST",
+    )?;
     Ok(ClientList {
         text,
         own_id: own.to_string(),
     })
 }
 
-/// `master` or `slave`, from `INFO replication`.
-pub async fn role(conn: &mut MultiplexedConnection, deadline: Instant) -> Option<String> {
-    let info: String = query(conn, redis::cmd("INFO").arg("replication"), deadline)
-        .await
-        .ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("role:"))
-        .map(|r| r.trim().to_string())
+/// `master` or `slave`, from `INFO replication`; `None` when the server does not say. Fails
+/// only when the connection cannot go on (the budget is spent, the connection broke).
+pub async fn role(
+    conn: &mut Connection,
+    deadline: Instant,
+) -> Result<Option<String>, RedisFailure> {
+    let info = match conn.call(&[b"INFO", b"replication"], deadline).await {
+        Ok(value) => text_reply(value, "INFO").ok(),
+        Err(_) if conn.is_usable() => None,
+        Err(f) => return Err(f),
+    };
+    Ok(info.and_then(|info| {
+        info.lines()
+            .find_map(|l| l.strip_prefix("role:"))
+            .map(|r| r.trim().to_string())
+    }))
 }
 
 /// `CONFIG GET maxclients` and `CONFIG GET timeout`: the server's session limit and idle timeout
-/// (0: never). Managed services rename or forbid CONFIG; that is an error here.
-pub async fn limits(
-    conn: &mut MultiplexedConnection,
+/// (0: never), each read on its own (one name a call: a pattern of several is Redis 7's).
+pub async fn limits(conn: &mut Connection, deadline: Instant) -> [Result<u64, RedisFailure>; 2] {
+    let max_clients = config_limit(conn, "maxclients", deadline).await;
+    let timeout = config_limit(conn, "timeout", deadline).await;
+    [max_clients, timeout]
+}
+
+/// One limit by `CONFIG GET`. Managed services rename or forbid CONFIG; that is an error here,
+/// and so is a value that is no whole number from 0 to `i64::MAX` (`invalid_value`).
+async fn config_limit(
+    conn: &mut Connection,
+    name: &str,
     deadline: Instant,
-) -> Result<(u64, u64), RedisFailure> {
-    // One name a call: a pattern of several is Redis 7's.
-    let mut values = [0u64; 2];
-    for (value, name) in values.iter_mut().zip(["maxclients", "timeout"]) {
-        let reply: Vec<String> =
-            query(conn, redis::cmd("CONFIG").arg("GET").arg(name), deadline).await?;
-        *value = match reply.as_slice() {
-            [key, v] if key == name => v.trim().parse().map_err(|_| RedisFailure {
-                reason: Reason::Protocol,
-                message: format!("CONFIG GET {name} answered {v:?}, not a number"),
-            })?,
-            _ => {
-                return Err(RedisFailure {
-                    reason: Reason::Protocol,
-                    message: format!("CONFIG GET {name} answered no value"),
-                });
-            }
-        };
+) -> Result<u64, RedisFailure> {
+    let reply = conn
+        .call(&[b"CONFIG", b"GET", name.as_bytes()], deadline)
+        .await?;
+    let pair = match reply {
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| text_reply(v, "CONFIG GET"))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(protocol(format!("CONFIG GET {name} answered no list"))),
+    };
+    match pair.as_slice() {
+        [key, v] if key == name => {
+            crate::session::lenient::limit_value(v).ok_or_else(|| RedisFailure {
+                reason: Reason::InvalidValue,
+                message: format!(
+                    "CONFIG GET {name} answered {:?}, not a whole number from 0 to {}",
+                    crate::upstream_text::clean(v, &[]),
+                    i64::MAX
+                ),
+            })
+        }
+        _ => Err(protocol(format!("CONFIG GET {name} answered no value"))),
     }
-    Ok((values[0], values[1]))
 }
 
 /// An entry of `SLOWLOG GET`.
@@ -224,61 +190,76 @@ pub struct SlowlogRecord {
 /// 7.0 also read as "no limit"), and the server's time in seconds (`TIME`), by which the
 /// entries' times are judged.
 pub async fn slowlog(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Connection,
     deadline: Instant,
 ) -> Result<(Vec<SlowlogRecord>, i64), RedisFailure> {
-    let (now, _micros): (i64, i64) = query(conn, &redis::cmd("TIME"), deadline).await?;
-    let reply: redis::Value =
-        query(conn, redis::cmd("SLOWLOG").arg("GET").arg(-1), deadline).await?;
-    let protocol = |what: &str| RedisFailure {
-        reason: Reason::Protocol,
-        message: format!("SLOWLOG GET answered {what}"),
-    };
-    let redis::Value::Array(entries) = reply else {
+    let now = match conn.call(&[b"TIME"], deadline).await? {
+        Value::Array(items) => match items.into_iter().next() {
+            Some(Value::Bulk(secs)) => resp::into_text(secs).parse::<i64>().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+    .ok_or_else(|| protocol("TIME answered no time".into()))?;
+    let reply = conn.call(&[b"SLOWLOG", b"GET", b"-1"], deadline).await?;
+    let protocol = |what: &str| protocol(format!("SLOWLOG GET answered {what}"));
+    let Value::Array(entries) = reply else {
         return Err(protocol("no list"));
     };
     let mut records = Vec::with_capacity(entries.len());
     for entry in entries {
-        let redis::Value::Array(fields) = entry else {
+        let Value::Array(fields) = entry else {
             return Err(protocol("an entry that is no list"));
         };
-        let int = |i: usize| match fields.get(i) {
-            Some(redis::Value::Int(n)) => Ok(*n),
+        let mut fields = fields.into_iter();
+        let mut int = || match fields.next() {
+            Some(Value::Int(n)) => Ok(n),
             _ => Err(protocol("an entry without its numbers")),
         };
-        let text =
-            |v: &redis::Value| redis::from_redis_value::<String>(v.clone()).unwrap_or_default();
-        let args = match fields.get(3) {
-            Some(redis::Value::Array(args)) => args.iter().map(text).collect(),
+        let (id, timestamp, micros) = (int()?, int()?, int()?);
+        let text = |v: Value| match v {
+            Value::Bulk(bytes) => resp::into_text(bytes),
+            Value::Simple(text) => text,
+            _ => String::new(),
+        };
+        let args = match fields.next() {
+            Some(Value::Array(args)) => args.into_iter().map(text).collect(),
             _ => return Err(protocol("an entry without its command")),
         };
         records.push(SlowlogRecord {
-            id: int(0)?,
-            timestamp: int(1)?,
-            micros: int(2)?,
+            id,
+            timestamp,
+            micros,
             args,
-            client_addr: fields.get(4).map(text).unwrap_or_default(),
-            client_name: fields.get(5).map(text).unwrap_or_default(),
+            client_addr: fields.next().map(text).unwrap_or_default(),
+            client_name: fields.next().map(text).unwrap_or_default(),
         });
     }
     Ok((records, now))
 }
 
+/// A count of ended sessions.
+fn killed(value: Value) -> Result<u64, RedisFailure> {
+    u64::try_from(int_reply(value, "CLIENT KILL")?)
+        .map_err(|_| protocol("CLIENT KILL answered a negative count".into()))
+}
+
 /// Ends every normal and pub/sub session but the asking one; returns how many ended.
 pub async fn kill_all(endpoint: &RedisEndpoint, deadline: Instant) -> Result<u64, RedisFailure> {
     let mut conn = connect(endpoint, deadline).await?;
-    let mut killed = 0;
+    let mut count = 0u64;
     for kind in ["normal", "pubsub"] {
-        let cmd = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("TYPE")
-            .arg(kind)
-            .arg("SKIPME")
-            .arg("yes")
-            .clone();
-        killed += query::<u64>(&mut conn, &cmd, deadline).await?;
+        let args: [&[u8]; 6] = [
+            b"CLIENT",
+            b"KILL",
+            b"TYPE",
+            kind.as_bytes(),
+            b"SKIPME",
+            b"yes",
+        ];
+        count = count.saturating_add(killed(conn.call(&args, deadline).await?)?);
     }
-    Ok(killed)
+    Ok(count)
 }
 
 /// Ends the sessions with these `ip:port` addresses; returns how many ended.
@@ -288,18 +269,19 @@ pub async fn kill_addrs(
     deadline: Instant,
 ) -> Result<u64, RedisFailure> {
     let mut conn = connect(endpoint, deadline).await?;
-    let mut killed = 0;
+    let mut count = 0u64;
     for addr in addrs {
-        let cmd = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("ADDR")
-            .arg(addr)
-            .arg("SKIPME")
-            .arg("yes")
-            .clone();
-        killed += query::<u64>(&mut conn, &cmd, deadline).await?;
+        let args: [&[u8]; 6] = [
+            b"CLIENT",
+            b"KILL",
+            b"ADDR",
+            addr.as_bytes(),
+            b"SKIPME",
+            b"yes",
+        ];
+        count = count.saturating_add(killed(conn.call(&args, deadline).await?)?);
     }
-    Ok(killed)
+    Ok(count)
 }
 
 /// The default time a CLI or simulator call to Redis may take.

@@ -127,14 +127,35 @@ pub fn limit_value(text: &str) -> Option<u64> {
         .filter(|&v| i64::try_from(v).is_ok())
 }
 
-/// A bool, or `"true"`/`"false"`; anything else is absent.
+/// A flag whose spelling the service does not document, read permissively: `true`/`false`,
+/// `1`/`0` and `yes`/`no`, as JSON bools, numbers or strings, in any case and with blanks
+/// around. Anything else (`null`, absent, `"maybe"`, `2`) is unknown: the caller decides
+/// what unknown means, and must not take it for `false` in silence.
 pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
         serde_json::Value::Bool(b) => Some(b),
-        serde_json::Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        serde_json::Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        serde_json::Value::Number(n) => match n.as_u64() {
+            Some(1) => Some(true),
+            Some(0) => Some(false),
+            _ => None,
+        },
+        serde_json::Value::String(s) => flag_text(&s),
         _ => None,
     })
+}
+
+/// A flag written as text: `true`/`false`, `1`/`0`, `yes`/`no`, in any case.
+fn flag_text(text: &str) -> Option<bool> {
+    const TRUE: [&str; 3] = ["true", "1", "yes"];
+    const FALSE: [&str; 3] = ["false", "0", "no"];
+    let text = text.trim();
+    if TRUE.iter().any(|t| text.eq_ignore_ascii_case(t)) {
+        Some(true)
+    } else if FALSE.iter().any(|f| text.eq_ignore_ascii_case(f)) {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// A flag the service writes as a string (`"true"`, `"false"`), written the same way.
@@ -191,6 +212,45 @@ mod tests {
         s: Option<String>,
         #[serde(default, deserialize_with = "opt_i64")]
         n: Option<i64>,
+    }
+
+    #[test]
+    fn flags_are_read_permissively_and_unknown_stays_unknown() {
+        #[derive(Deserialize)]
+        struct F {
+            #[serde(default, deserialize_with = "opt_bool")]
+            f: Option<bool>,
+        }
+        let read = |json: &str| serde_json::from_str::<F>(json).unwrap().f;
+        let yes = [
+            "true",
+            "\"true\"",
+            "\"TRUE\"",
+            "\"1\"",
+            "1",
+            "\"yes\"",
+            "\" Yes \"",
+        ];
+        for value in yes {
+            assert_eq!(read(&format!("{{\"f\":{value}}}")), Some(true), "{value}");
+        }
+        for value in ["false", "\"False\"", "\"0\"", "0", "\"NO\""] {
+            assert_eq!(read(&format!("{{\"f\":{value}}}")), Some(false), "{value}");
+        }
+        let unknown = [
+            "null",
+            "\"\"",
+            "\"maybe\"",
+            "2",
+            "-1",
+            "0.5",
+            "[true]",
+            "{}",
+        ];
+        for value in unknown {
+            assert_eq!(read(&format!("{{\"f\":{value}}}")), None, "{value}");
+        }
+        assert_eq!(read("{}"), None);
     }
 
     #[test]

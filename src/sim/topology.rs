@@ -87,6 +87,9 @@ pub struct InstanceSpec {
     /// Whether the instance keeps a slow log the API serves (`support_slow_log_flag`).
     #[serde(default = "yes")]
     pub slow_log: bool,
+    /// How its details spell `support_slow_log_flag`, which Huawei does not document.
+    #[serde(default)]
+    pub slow_log_flag: SlowLogFlag,
     /// Entries its slow log gains a minute, on average.
     #[serde(default = "default_slow_commands_per_minute")]
     pub slow_commands_per_minute: f64,
@@ -119,6 +122,7 @@ impl Default for InstanceSpec {
             tags: Default::default(),
             enterprise_project_id: default_enterprise_project(),
             slow_log: true,
+            slow_log_flag: SlowLogFlag::default(),
             slow_commands_per_minute: default_slow_commands_per_minute(),
             maxmemory_policy: default_maxmemory_policy(),
             loose_key_answers: false,
@@ -137,6 +141,39 @@ pub struct DbssResourceSpec {
     pub failed: u32,
     #[serde(default = "one")]
     pub running: u32,
+}
+
+/// How an instance's details spell `support_slow_log_flag`. Huawei's SDK models type it as a
+/// string without saying its values, and public fixtures of real answers show `null`: a
+/// client has to read every spelling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlowLogFlag {
+    /// `"true"` / `"false"`.
+    #[default]
+    Text,
+    /// `true` / `false`.
+    Bool,
+    /// `"1"` / `"0"`.
+    Digit,
+    /// `null`, whether or not the instance keeps a slow log.
+    Null,
+    /// No such field.
+    Absent,
+}
+
+impl SlowLogFlag {
+    /// The flag's value for an instance that keeps a slow log or not; `None`, no field.
+    pub fn spell(self, keeps: bool) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        match self {
+            SlowLogFlag::Text => Some(Value::from(if keeps { "true" } else { "false" })),
+            SlowLogFlag::Bool => Some(Value::from(keeps)),
+            SlowLogFlag::Digit => Some(Value::from(if keeps { "1" } else { "0" })),
+            SlowLogFlag::Null => Some(Value::Null),
+            SlowLogFlag::Absent => None,
+        }
+    }
 }
 
 /// Which DBSS job paths are served: both, or only the deprecated one (as older regions).
@@ -329,6 +366,7 @@ impl Topology {
                         .into(),
                     enterprise_project_id: "0".into(),
                     slow_log: true,
+                    slow_log_flag: SlowLogFlag::Text,
                     slow_commands_per_minute: 4.0,
                     // Hot-key analyses run here, and are refused on the other instance.
                     maxmemory_policy: "allkeys-lfu".into(),
@@ -353,6 +391,7 @@ impl Topology {
                         .into(),
                     enterprise_project_id: "5bd6bba7-4a8e-4a1e-9e6c-0a3c7d2f6e11".into(),
                     slow_log: true,
+                    slow_log_flag: SlowLogFlag::Text,
                     slow_commands_per_minute: 10.0,
                     maxmemory_policy: default_maxmemory_policy(),
                     loose_key_answers: false,

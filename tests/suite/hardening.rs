@@ -152,9 +152,10 @@ async fn a_password_flood_leaves_the_right_scraper_and_the_probes_answered() {
     println!(
         "{guesses} wrong guesses: slowest scrape {worst_scrape:?}, slowest probe {worst_probe:?}, at most {most_threads} threads"
     );
-    // Before: 88 s for the scraper, 515 threads.
-    assert!(worst_scrape < Duration::from_secs(2), "{worst_scrape:?}");
-    assert!(worst_probe < Duration::from_secs(2), "{worst_probe:?}");
+    // Before: 88 s for the scraper, 515 threads. The bound tells a served scraper from a
+    // starved one on a loaded 2-core machine; it is no speed target.
+    assert!(worst_scrape < Duration::from_secs(10), "{worst_scrape:?}");
+    assert!(worst_probe < Duration::from_secs(10), "{worst_probe:?}");
     assert!(most_threads < 64, "{most_threads} threads");
     // A wrong password is still refused, and an unknown user too.
     let wrong = http()
@@ -181,7 +182,7 @@ async fn a_password_flood_leaves_the_right_scraper_and_the_probes_answered() {
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     exporter.signal("TERM");
-    let status = exporter.wait_exit(Duration::from_secs(8));
+    let status = exporter.wait_exit(Duration::from_secs(30));
     assert!(status.is_some(), "SIGTERM did not end the process");
 }
 

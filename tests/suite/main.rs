@@ -15,3 +15,4 @@ mod redis;
 mod remediation;
 mod security;
 mod structure;
+mod upstream;

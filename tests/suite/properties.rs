@@ -506,7 +506,7 @@ proptest! {
             for e in &shown {
                 first_seen.entry(e.id).or_insert(poll);
             }
-            let new = cursor.take_new(shown, at(now));
+            let new = cursor.take_new(shown, at(now)).new;
             slow.record(&new, &caps);
         }
         let counted: Vec<&SlowEntry> = entries

@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::SystemTime;
 
 pub use providers::{AgencyDomain, AssumeAgency, Provider};
-pub use refresh::{CredentialCell, CredentialStatus};
+pub use refresh::{CredentialCell, CredentialStatus, Recoveries};
 
 /// A value that must not reach logs, metrics, error messages or panics: its `Debug` and
 /// `Display` print a fixed placeholder.

@@ -11,11 +11,9 @@ use parking_lot::Mutex;
 use rand::RngExt;
 
 use super::Credentials;
+pub use super::providers::EXPIRY_MARGIN;
 use super::providers::{FetchError, FetchFailure, Fetcher, Provider};
-
-/// Credentials count as expired this long before their end: a request signed now must still
-/// be valid when the gateway reads it.
-pub const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
+use crate::supervisor::{Task, supervise};
 /// Renewal comes at the latest when less than the smaller of this and half the lifetime
 /// remains.
 pub const RENEW_BEFORE: Duration = Duration::from_secs(600);
@@ -78,6 +76,27 @@ struct Inner {
     /// Wakes the background task early (credentials refused); its own `Arc`, so that the
     /// sleeping task does not keep the cell alive.
     wake: Arc<tokio::sync::Notify>,
+    /// Counts the renewals that succeeded after a failure, for [`Recoveries`].
+    recovered: tokio::sync::watch::Sender<u64>,
+}
+
+/// The renewals of an account's credentials that succeed after a failure: the loops that
+/// failed for want of credentials wait on these beside their own timers, so that they run
+/// again as soon as there are credentials, not at the end of their backoff.
+pub struct Recoveries(tokio::sync::watch::Receiver<u64>);
+
+impl Recoveries {
+    /// Forgets the recoveries so far: only a later one ends [`Recoveries::next`].
+    pub fn mark_seen(&mut self) {
+        self.0.mark_unchanged();
+    }
+
+    /// Waits for a recovery not yet seen; forever for an account whose cell is gone.
+    pub async fn next(&mut self) {
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 #[derive(Default)]
@@ -90,6 +109,9 @@ struct State {
     last_error: Option<FetchError>,
     /// The gateway refused the current credentials (revoked, or the clocks disagree).
     refused: bool,
+    /// The kind of the last failure logged above debug level, and whether valid credentials
+    /// remained then: a repeat of both is logged at debug level only.
+    logged: Option<(FetchFailure, bool)>,
 }
 
 impl Drop for Inner {
@@ -119,8 +141,11 @@ impl CredentialCell {
         }
         let cell = Self::build(account, provider, fetcher, None);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let weak = Arc::downgrade(&cell.0);
-            let task = runtime.spawn(renew_in_background(weak, Arc::clone(&cell.0.wake)));
+            let (weak, wake) = (Arc::downgrade(&cell.0), Arc::clone(&cell.0.wake));
+            let span = tracing::error_span!("credentials", cloud = %account);
+            let task = runtime.spawn(supervise(Task::Credentials, span, move || {
+                renew_in_background(weak.clone(), Arc::clone(&wake))
+            }));
             *cell.0.task.lock() = Some(task.abort_handle());
         }
         cell
@@ -144,11 +169,17 @@ impl CredentialCell {
             refreshes: Default::default(),
             task: Mutex::new(None),
             wake: Arc::default(),
+            recovered: tokio::sync::watch::Sender::new(0),
         }))
     }
 
     pub fn provider(&self) -> &Provider {
         &self.0.provider
+    }
+
+    /// The renewals that succeed after a failure, from now on.
+    pub fn recoveries(&self) -> Recoveries {
+        Recoveries(self.0.recovered.subscribe())
     }
 
     /// Usable credentials: the current ones while they have not expired; otherwise a renewal
@@ -286,50 +317,68 @@ impl Inner {
         }
         let result = self.fetcher.fetch(&self.provider).await;
         let now = SystemTime::now();
-        let mut state = self.lock();
         match result {
-            Ok(credentials) => {
-                self.refreshes[0].fetch_add(1, Ordering::Relaxed);
-                let what = if state.current.is_some() {
-                    "credentials renewed"
-                } else {
-                    "credentials obtained"
-                };
-                tracing::info!(
-                    cloud = %self.account,
-                    source = self.provider.source_label(),
-                    expires_at = %credentials.expires_at.map(humantime::format_rfc3339_seconds).map(|t| t.to_string()).unwrap_or_default(),
-                    "{what}"
-                );
-                state.current = Some(Arc::new(credentials));
-                state.obtained_at = Some(now);
-                state.failures_in_a_row = 0;
-                state.retry_at = None;
-                state.last_error = None;
-                state.refused = false;
-            }
-            Err(error) => {
-                let index = FetchFailure::ALL
-                    .iter()
-                    .position(|f| *f == error.failure)
-                    .unwrap_or(0);
-                self.refreshes[1 + index].fetch_add(1, Ordering::Relaxed);
-                let wait = retry_wait(state.failures_in_a_row);
-                state.failures_in_a_row += 1;
-                state.retry_at = Some(now + wait);
-                let still_valid = state
-                    .current
-                    .as_ref()
-                    .and_then(|c| c.expires_at)
-                    .is_some_and(|end| now + EXPIRY_MARGIN < end);
-                if still_valid {
-                    tracing::warn!(cloud = %self.account, source = self.provider.source_label(), retry_in_ms = wait.as_millis() as u64, "renewing credentials failed, the current ones are still valid: {error}");
-                } else {
-                    tracing::error!(cloud = %self.account, source = self.provider.source_label(), retry_in_ms = wait.as_millis() as u64, "renewing credentials failed and there are no valid ones: {error}");
-                }
-                state.last_error = Some(error);
-            }
+            Ok(credentials) => self.renewed(credentials, now),
+            Err(error) => self.failed(error, now),
         }
+    }
+
+    fn renewed(&self, credentials: Credentials, now: SystemTime) {
+        self.refreshes[0].fetch_add(1, Ordering::Relaxed);
+        let mut state = self.lock();
+        let what = if state.current.is_some() {
+            "credentials renewed"
+        } else {
+            "credentials obtained"
+        };
+        tracing::info!(
+            cloud = %self.account,
+            source = self.provider.source_label(),
+            expires_at = %credentials.expires_at.map(humantime::format_rfc3339_seconds).map(|t| t.to_string()).unwrap_or_default(),
+            "{what}"
+        );
+        let recovery = state.failures_in_a_row > 0 || state.refused;
+        state.current = Some(Arc::new(credentials));
+        state.obtained_at = Some(now);
+        state.failures_in_a_row = 0;
+        state.retry_at = None;
+        state.last_error = None;
+        state.refused = false;
+        state.logged = None;
+        drop(state);
+        if recovery {
+            self.recovered.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    fn failed(&self, error: FetchError, now: SystemTime) {
+        let index = FetchFailure::ALL
+            .iter()
+            .position(|f| *f == error.failure)
+            .unwrap_or(0);
+        self.refreshes[1 + index].fetch_add(1, Ordering::Relaxed);
+        let mut state = self.lock();
+        let wait = retry_wait(state.failures_in_a_row);
+        state.failures_in_a_row += 1;
+        state.retry_at = Some(now + wait);
+        let still_valid = state
+            .current
+            .as_ref()
+            .and_then(|c| c.expires_at)
+            .is_some_and(|end| now + EXPIRY_MARGIN < end);
+        let (cloud, source) = (&self.account, self.provider.source_label());
+        let retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        // Said when it starts or changes; each retry's repeat only at debug level.
+        let kind = Some((error.failure, still_valid));
+        if state.logged == kind {
+            tracing::debug!(cloud = %cloud, source, retry_in_ms, "renewing credentials failed again: {error}");
+        } else if still_valid {
+            tracing::warn!(cloud = %cloud, source, retry_in_ms, "renewing credentials failed, the current ones are still valid: {error}");
+        } else {
+            tracing::error!(cloud = %cloud, source, retry_in_ms, "renewing credentials failed and there are no valid ones: {error}");
+        }
+        state.logged = kind;
+        state.last_error = Some(error);
     }
 }
 

@@ -1,7 +1,5 @@
-//! Calls about an instance: ending its sessions, its nodes, details, parameters, slow log, and
-//! the project's instance list.
-
-use std::time::SystemTime;
+//! Calls about an instance: ending its sessions, its nodes, details, parameters, and the
+//! project's instance list (its slow log is read in `slowlog.rs`).
 
 use serde::Serialize;
 use tokio::time::Instant;
@@ -9,15 +7,15 @@ use tokio::time::Instant;
 use super::jobs::job_id;
 use super::wire::{
     InstanceConfigs, InstancePage, InstanceSummary, KillTarget, ListInstancesQuery, LogicalNodes,
-    SlowlogItem, SlowlogPage,
 };
 use crate::cloud::client::{ApiClient, Call};
 use crate::cloud::error::{ApiError, ErrorKind, Operation};
 
-/// The most slow-log pages one read takes (100,000 entries, about 30 MB while read): a log
-/// that keeps growing while it is paged, or a window of more entries than that, cannot keep the
-/// reader or its memory. The oldest are read first; entries past them are not counted.
-const MAX_SLOWLOG_PAGES: usize = 100;
+/// The most bytes an instance's details or its parameters may take. Real answers are a few
+/// KiB (details about 2 KiB, some 60 parameters about 20 KiB): 1 MiB leaves them fifty times
+/// the room, and keeps a service that answers megabytes from holding 16 MiB (the client's cap
+/// for any answer) for each instance at every look-up.
+pub const CONTEXT_READ_BUDGET: usize = 1 << 20;
 
 #[derive(Serialize)]
 struct KillAllBody<'a> {
@@ -80,7 +78,8 @@ impl ApiClient {
         instance_id: &str,
         deadline: Instant,
     ) -> Result<InstanceSummary, ApiError> {
-        let call = Call::of(Operation::ShowInstance, &[self.project_id(), instance_id]);
+        let call = Call::of(Operation::ShowInstance, &[self.project_id(), instance_id])
+            .budget(CONTEXT_READ_BUDGET);
         self.call_json(&call, deadline).await
     }
 
@@ -93,66 +92,9 @@ impl ApiClient {
         let call = Call::of(
             Operation::ListConfigurations,
             &[self.project_id(), instance_id],
-        );
+        )
+        .budget(CONTEXT_READ_BUDGET);
         self.call_json(&call, deadline).await
-    }
-
-    /// One page of an instance's slow log between two times (milliseconds since the epoch),
-    /// oldest first.
-    pub async fn list_slowlog(
-        &self,
-        instance_id: &str,
-        (start_ms, end_ms): (u128, u128),
-        offset: usize,
-        limit: u32,
-        deadline: Instant,
-    ) -> Result<SlowlogPage, ApiError> {
-        let call = Call::of(Operation::ListSlowlog, &[self.project_id(), instance_id])
-            .query("start_time", start_ms)
-            .query("end_time", end_ms)
-            .query("offset", offset)
-            .query("limit", limit.clamp(1, 1000))
-            .query("sort_key", "start_time")
-            .query("sort_dir", "asc");
-        self.call_json(&call, deadline).await
-    }
-
-    /// The entries of an instance's slow log between two times, oldest first: every page, up
-    /// to [`MAX_SLOWLOG_PAGES`] (logged when the window holds more).
-    pub async fn read_slowlog(
-        &self,
-        instance_id: &str,
-        (start, end): (SystemTime, SystemTime),
-        deadline: Instant,
-    ) -> Result<Vec<SlowlogItem>, ApiError> {
-        let ms = |t: SystemTime| {
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis()
-        };
-        let window = (ms(start), ms(end));
-        let mut items = Vec::new();
-        for _ in 0..MAX_SLOWLOG_PAGES {
-            let page = self
-                .list_slowlog(instance_id, window, items.len(), 1000, deadline)
-                .await?;
-            let received = page.slowlogs.len();
-            items.extend(page.slowlogs);
-            let total = page.total_num.or(page.count);
-            let done = match total {
-                Some(total) => items.len() >= total.max(0) as usize,
-                None => received < 1000,
-            };
-            if received == 0 || done {
-                return Ok(items);
-            }
-        }
-        tracing::warn!(
-            instance_id,
-            read = items.len(),
-            "the slow log holds more entries in its window than one read takes: the newest are not counted"
-        );
-        Ok(items)
     }
 
     /// Every instance of the project, all pages.

@@ -4,11 +4,13 @@
 mod instances;
 mod jobs;
 mod keys;
+mod slowlog;
 mod stored_list;
 mod wire;
 
 pub use jobs::PollOptions;
 pub use keys::*;
+pub use slowlog::{DEFAULT_SLOWLOG_READ_BYTES, MAX_SLOWLOG_PAGES, SlowlogError, SlowlogRead};
 pub use stored_list::{PagingOptions, StoredList, decode_client_page_with};
 pub use wire::*;
 

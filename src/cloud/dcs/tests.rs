@@ -46,3 +46,31 @@ fn job_status_is_open() {
     );
     assert_eq!(job.ended(), None);
 }
+
+#[test]
+fn limits_are_checked_and_flags_read_permissively() {
+    let configs: InstanceConfigs = serde_json::from_str(
+        r#"{"redis_config":[
+            {"param_name":"maxclients","param_value":"18446744073709551615"},
+            {"param_name":"timeout","param_value":" 300 "},
+            {"param_name":"other","param_value":"-5"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        configs.limit("maxclients"),
+        Some(Err("18446744073709551615"))
+    );
+    assert_eq!(configs.number("maxclients"), None);
+    assert_eq!(configs.limit("timeout"), Some(Ok(300)));
+    assert_eq!(configs.limit("other"), Some(Err("-5")));
+    assert_eq!(configs.limit("absent"), None);
+    let flag = |json: &str| {
+        serde_json::from_str::<InstanceSummary>(json)
+            .unwrap()
+            .support_slow_log_flag
+    };
+    assert_eq!(flag(r#"{"support_slow_log_flag":"1"}"#), Some(true));
+    assert_eq!(flag(r#"{"support_slow_log_flag":"False"}"#), Some(false));
+    assert_eq!(flag(r#"{"support_slow_log_flag":null}"#), None);
+    assert_eq!(flag("{}"), None);
+}

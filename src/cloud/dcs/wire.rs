@@ -313,13 +313,22 @@ pub struct ConfigParam {
 }
 
 impl InstanceConfigs {
-    /// A parameter's value as a whole number (`maxclients`, `timeout`), when it is one.
-    pub fn number(&self, name: &str) -> Option<u64> {
-        self.redis_config
+    /// A limit parameter (`maxclients`, `timeout`): `None` when the answer lacks it, else its
+    /// value checked as [`lenient::limit_value`] checks it (a whole number from 0 to
+    /// `i64::MAX`), or the text that is none.
+    pub fn limit(&self, name: &str) -> Option<Result<u64, &str>> {
+        let value = self
+            .redis_config
             .iter()
-            .find(|p| p.param_name.as_deref() == Some(name))
-            .and_then(|p| p.param_value.as_deref())
-            .and_then(|v| v.trim().parse().ok())
+            .find(|p| p.param_name.as_deref() == Some(name))?
+            .param_value
+            .as_deref()?;
+        Some(lenient::limit_value(value).ok_or(value))
+    }
+
+    /// A limit parameter's value, when the answer has a valid one.
+    pub fn number(&self, name: &str) -> Option<u64> {
+        self.limit(name)?.ok()
     }
 }
 

@@ -45,6 +45,7 @@ pub(super) struct RawCloud {
     #[serde(default, with = "humantime_serde")]
     key_analysis_trigger_interval: Option<std::time::Duration>,
     key_analysis_on_single_node: Option<bool>,
+    max_slow_log_read_bytes: Option<u64>,
     requests_per_second: Option<f64>,
     proxy: Option<String>,
     discovery: Option<RawDiscovery>,
@@ -145,6 +146,7 @@ impl RawCloud {
             export_tags: export_tags(self.export_tags, &at)?,
             slow_log: self.slow_log.unwrap_or(true),
             key_analysis,
+            max_slow_log_read_bytes: slow_log_read_bytes(self.max_slow_log_read_bytes, &at)?,
             requests_per_second: api.requests_per_second,
             proxy: self.proxy,
             discovery,
@@ -266,6 +268,24 @@ impl RawCloud {
             assume_agency,
         })
     }
+}
+
+/// The slow-log read budget: a read of one page of small entries needs 1 MiB; past 1 GiB a
+/// budget bounds nothing.
+fn slow_log_read_bytes(value: Option<u64>, at: &str) -> Result<u64, ConfigError> {
+    const RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(1 << 30);
+    let bytes = value.unwrap_or(crate::cloud::dcs::DEFAULT_SLOWLOG_READ_BYTES);
+    if !RANGE.contains(&bytes) {
+        return Err(invalid(
+            format!("{at}.max_slow_log_read_bytes"),
+            format!(
+                "must be between {} (1 MiB) and {} (1 GiB)",
+                RANGE.start(),
+                RANGE.end()
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Tag keys for `dcs_instance_info`, each giving a label of its own.

@@ -21,7 +21,11 @@ pub(super) struct RawRedis {
     #[serde(default, with = "humantime_serde")]
     idle_timeout: Option<Duration>,
     slow_log: Option<bool>,
+    max_scan_bytes: Option<u64>,
 }
+
+/// The least `max_scan_bytes` taken: a `CLIENT LIST` of a few hundred sessions.
+const MIN_SCAN_BYTES: u64 = 64 * 1024;
 
 impl RawRedis {
     /// The `index`th target, checked. Its name is the `instance_id` of its series, so it
@@ -61,6 +65,15 @@ impl RawRedis {
         if self.max_clients == Some(0) {
             return Err(invalid(format!("{at}.max_clients"), "must be at least 1"));
         }
+        let max_scan_bytes = self
+            .max_scan_bytes
+            .unwrap_or(crate::redis::DEFAULT_MAX_SCAN_BYTES);
+        if max_scan_bytes < MIN_SCAN_BYTES {
+            return Err(invalid(
+                format!("{at}.max_scan_bytes"),
+                format!("must be at least {MIN_SCAN_BYTES} (64 KiB)"),
+            ));
+        }
         Ok(RedisTarget {
             name,
             url,
@@ -70,6 +83,7 @@ impl RawRedis {
             max_clients: self.max_clients,
             idle_timeout: self.idle_timeout,
             slow_log: self.slow_log.unwrap_or(true),
+            max_scan_bytes,
         })
     }
 }

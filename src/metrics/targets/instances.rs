@@ -75,13 +75,23 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
     )?;
     family(
         encoder,
+        "dcs_exporter_slow_log_read",
+        "1 when the exporter reads the DCS instance's slow log; 0 when it does not: the cloud's slow_log is off, the instance's details say it keeps none (support_slow_log_flag), or the service refused the read as unsupported (counted as reason not_supported in dcs_exporter_instance_context_errors_total). When sharded, the replica that owns the instance reads it.",
+        Gauge,
+        &view.snap.instances,
+        |m, (instance_id, context)| {
+            m.gauge(&InstanceLabels { instance_id }, i64::from(context.slow_log))
+        },
+    )?;
+    family(
+        encoder,
         "dcs_node_max_clients",
         "The most client sessions the node accepts: the instance's maxclients parameter (a [[redis]] target's CONFIG GET maxclients, or its max_clients).",
         Gauge,
         view.nodes
             .iter()
-            .filter_map(|(k, n)| Some((*k, n.info.max_clients?))),
-        |m, (key, limit)| m.gauge(&node_labels(key), limit as i64),
+            .filter_map(|(k, n)| Some((*k, gauge_value(n.info.max_clients)?))),
+        |m, (key, limit)| m.gauge(&node_labels(key), limit),
     )?;
     family(
         encoder,
@@ -90,9 +100,15 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
         Gauge,
         view.nodes
             .iter()
-            .filter_map(|(k, n)| Some((*k, n.info.idle_timeout?))),
-        |m, (key, seconds)| m.gauge(&node_labels(key), seconds as i64),
+            .filter_map(|(k, n)| Some((*k, gauge_value(n.info.idle_timeout)?))),
+        |m, (key, seconds)| m.gauge(&node_labels(key), seconds),
     )
+}
+
+/// A limit as a gauge's value: a limit past `i64::MAX` (which the readers refuse) has no
+/// series rather than a wrapped one.
+fn gauge_value(limit: Option<u64>) -> Option<i64> {
+    i64::try_from(limit?).ok()
 }
 
 /// Slow commands by client, and their durations.

@@ -47,7 +47,7 @@ pub(super) async fn show_instance(
     if let Err(response) = fault(&sim, Operation::ShowInstance, None).await {
         return Ok(response);
     }
-    let details = sim.with_state(|s| s.show_instance(&instance_id))?;
+    let details = sim.with_state(|s| s.instance_details(&instance_id))?;
     Ok(Json(details).into_response())
 }
 

@@ -112,6 +112,8 @@ fn build_instance(
     SimInstance {
         summary,
         keys,
+        keeps_slow_log: spec.slow_log,
+        slow_log_flag: spec.slow_log_flag,
         slow_log,
         clients: Arc::clone(&shared),
         configs,

@@ -34,6 +34,21 @@ impl SimState {
         Ok(self.instances[self.instance(instance_id)?].summary.clone())
     }
 
+    /// One instance's details as the service answers them: `support_slow_log_flag` spelt as
+    /// the topology says.
+    pub fn instance_details(&self, instance_id: &str) -> SimResult<serde_json::Value> {
+        let instance = &self.instances[self.instance(instance_id)?];
+        let mut details =
+            serde_json::to_value(&instance.summary).expect("instance details serialize");
+        if let serde_json::Value::Object(fields) = &mut details {
+            match instance.slow_log_flag.spell(instance.keeps_slow_log) {
+                Some(flag) => fields.insert("support_slow_log_flag".into(), flag),
+                None => fields.remove("support_slow_log_flag"),
+            };
+        }
+        Ok(details)
+    }
+
     /// A page of an instance's slow log; where real servers back its nodes, their endpoints
     /// (with each node's shard and role), whose logs the caller reads and pages with
     /// [`crate::sim::slowlog::page`].
@@ -45,7 +60,7 @@ impl SimState {
     ) -> SimResult<Result<SlowlogPage, Vec<SlowLogBackend>>> {
         let index = self.instance(instance_id)?;
         let instance = &mut self.instances[index];
-        if instance.summary.support_slow_log_flag != Some(true) {
+        if !instance.keeps_slow_log {
             return Err(SimError::dcs(
                 400,
                 codes::INVALID_PARAMETER,
@@ -88,6 +103,19 @@ impl SimState {
     /// One instance's parameters.
     pub fn configurations(&self, instance_id: &str) -> SimResult<InstanceConfigs> {
         Ok(self.instances[self.instance(instance_id)?].configs.clone())
+    }
+
+    /// Sets one of an instance's parameters to `value`, as written: what `configs` answers
+    /// from then on (a value out of range, say, to see what a client makes of it).
+    pub fn set_parameter(&mut self, instance_id: &str, name: &str, value: &str) -> SimResult<()> {
+        let index = self.instance(instance_id)?;
+        let params = &mut self.instances[index].configs.redis_config;
+        let param = params
+            .iter_mut()
+            .find(|p| p.param_name.as_deref() == Some(name))
+            .ok_or_else(|| SimError::invalid(format!("no parameter {name}.")))?;
+        param.param_value = Some(value.to_string());
+        Ok(())
     }
 
     pub fn list_instances(&self, query: &InstancesQuery) -> SimResult<InstancePage> {

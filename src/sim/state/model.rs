@@ -15,7 +15,7 @@ use crate::redis::RedisEndpoint;
 use crate::sim::error::{RealWorkError, SimError, SimResult, codes};
 use crate::sim::population::{ClientProfile, Population};
 use crate::sim::slowlog::SimSlowLog;
-use crate::sim::topology::{Architecture, DbssPaths};
+use crate::sim::topology::{Architecture, DbssPaths, SlowLogFlag};
 
 /// A logical node: its listing, its sessions and stored list, the scan under way.
 pub(super) struct SimNode {
@@ -32,6 +32,9 @@ pub(super) struct SimNode {
 /// An instance: its listing, nodes, parameters, slow log and client machines.
 pub(super) struct SimInstance {
     pub(super) summary: InstanceSummary,
+    /// Whether it keeps a slow log the API serves, and how its details spell that.
+    pub(super) keeps_slow_log: bool,
+    pub(super) slow_log_flag: SlowLogFlag,
     pub(super) slow_log: SimSlowLog,
     /// The machines its clients run on.
     pub(super) clients: Arc<ClientProfile>,

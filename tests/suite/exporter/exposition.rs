@@ -452,6 +452,7 @@ fn golden_snapshot_of(native: bool) -> Arc<Store> {
                     ("tag_cost_center".into(), "".into()),
                 ],
                 slow_log: true,
+                slow_log_flag: Some(true),
             },
         );
         s.context_errors.insert(

@@ -32,6 +32,7 @@ const GROUND: &[&str] = &[
     "logging.rs",
     "memory.rs",
     "upstream_text.rs",
+    "supervisor.rs",
 ];
 
 /// Layers that import only what is listed besides the ground: files under any of the first (a

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::Url;
 
+use super::failure::{Call, FetchError, FetchFailure};
 use super::{
     ASSUME_WITH_OIDC_PATH, AgencyDomain, AssumeAgency, FEDERATED_DURATION_SECONDS,
     ID_TOKEN_TOKENS_PATH, IdToken, METADATA_SECURITY_KEY_PATH, METADATA_TOKEN_PATH,
@@ -22,37 +23,9 @@ use crate::cloud::signer::{self, SignableRequest};
 const MAX_TOKEN_BYTES: u64 = 64 << 10;
 const MAX_ANSWER_BYTES: usize = 64 << 10;
 
-/// Why a renewal failed; a closed set, used as a metric label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::VariantArray)]
-#[strum(serialize_all = "snake_case")]
-pub enum FetchFailure {
-    /// No answer, a timeout or a 5xx: worth trying again soon.
-    Unreachable,
-    /// The provider refused (4xx).
-    Refused,
-    /// An answer without usable credentials (not JSON, a field missing, already expired).
-    Malformed,
-    /// Set-up missing: no agency attached, no token file.
-    NotConfigured,
-}
-
-impl FetchFailure {
-    /// Every one, in the order they are declared (and exposed).
-    pub const ALL: &'static [FetchFailure] = <Self as strum::VariantArray>::VARIANTS;
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-/// A failed renewal: what was called and what went wrong, never a secret.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{provider}: {message}")]
-pub struct FetchError {
-    pub failure: FetchFailure,
-    pub provider: &'static str,
-    pub message: String,
-}
+/// Credentials count as expired this long before their end: a request signed now must still
+/// be valid when the gateway reads it. An answer whose credentials end sooner is refused.
+pub const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
 
 /// The HTTP clients of one account's renewals: one without a proxy for the node-local
 /// services (metadata, pod identity), one with the account's proxy for STS and IAM.
@@ -102,6 +75,7 @@ impl Fetcher {
     async fn metadata(&self, endpoint: &Url) -> Result<Credentials, FetchError> {
         const WHAT: &str = "metadata service";
         let timeout = Duration::from_secs(3);
+        let call = Call::new(WHAT, "token");
         let token_answer = self
             .local
             .put(join(endpoint, METADATA_TOKEN_PATH))
@@ -109,43 +83,41 @@ impl Fetcher {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| transport(WHAT, "token", &e))?;
+            .map_err(|e| call.transport(&e))?;
         let token = match token_answer.status().as_u16() {
             200 => {
-                let text = read_answer(WHAT, token_answer).await?;
+                let text = read_answer(&call, token_answer).await?;
                 let token = String::from_utf8_lossy(&text).trim().to_string();
                 (!token.is_empty()).then(|| Secret::new(token))
             }
             // An older metadata service, without tokens.
             404 | 405 | 503 => None,
-            status => return Err(status_error(WHAT, "token", status, &[])),
+            status => return Err(call.status(status, &[])),
         };
+        let mut call = Call::new(WHAT, "securitykey");
         let mut request = self
             .local
             .get(join(endpoint, METADATA_SECURITY_KEY_PATH))
             .timeout(timeout);
         if let Some(token) = &token {
             request = request.header(HEADER_METADATA_TOKEN, token.expose());
+            call = call.carrying(token);
         }
-        let answer = request
-            .send()
-            .await
-            .map_err(|e| transport(WHAT, "securitykey", &e))?;
+        let answer = request.send().await.map_err(|e| call.transport(&e))?;
         let status = answer.status().as_u16();
-        let body = read_answer(WHAT, answer).await?;
+        let body = read_answer(&call, answer).await?;
         if status == 401 && String::from_utf8_lossy(&body).contains(NO_AGENCY_MESSAGE) {
-            return Err(FetchError {
-                failure: FetchFailure::NotConfigured,
-                provider: WHAT,
-                message: format!(
+            return Err(call.error(
+                FetchFailure::NotConfigured,
+                format_args!(
                     "no agency is attached to this server (\"{NO_AGENCY_MESSAGE}\"): attach one in the ECS console, or choose another credentials source"
                 ),
-            });
+            ));
         }
         if status >= 400 {
-            return Err(status_error(WHAT, "securitykey", status, &body));
+            return Err(call.status(status, &body));
         }
-        parse_credentials(WHAT, &body, SystemTime::now())
+        parse(&call, &body, SystemTime::now())
     }
 
     async fn pod_identity(
@@ -161,7 +133,8 @@ impl Fetcher {
             .header(http::header::AUTHORIZATION, token.expose())
             .json(&serde_json::json!({}))
             .timeout(Duration::from_secs(5));
-        credentials_from(WHAT, "credentials", request).await
+        let call = Call::new(WHAT, "credentials").carrying(&token);
+        credentials_from(&call, request).await
     }
 
     async fn oidc(&self, oidc: &Oidc) -> Result<Credentials, FetchError> {
@@ -188,7 +161,8 @@ impl Fetcher {
             .post(join(&oidc.sts, ASSUME_WITH_OIDC_PATH))
             .json(&payload)
             .timeout(Duration::from_secs(10));
-        credentials_from(WHAT, "call", request).await
+        let call = Call::new(WHAT, "call").carrying(&id_token);
+        credentials_from(&call, request).await
     }
 
     /// As Huawei's SDK does: the id token for an unscoped token, then that for temporary
@@ -201,6 +175,7 @@ impl Fetcher {
     ) -> Result<Credentials, FetchError> {
         const WHAT: &str = "IAM id-token";
         let id_token = read_token_file(WHAT, id_token_file)?;
+        let call = Call::new(WHAT, "token").carrying(&id_token);
         let answer = self
             .remote
             .post(join(iam, ID_TOKEN_TOKENS_PATH))
@@ -209,24 +184,23 @@ impl Fetcher {
             .timeout(Duration::from_secs(10))
             .send()
             .await
-            .map_err(|e| transport(WHAT, "token", &e))?;
+            .map_err(|e| call.transport(&e))?;
         let status = answer.status().as_u16();
         let subject = answer
             .headers()
             .get(HEADER_SUBJECT_TOKEN)
             .and_then(|v| v.to_str().ok())
             .map(|t| Secret::new(t.trim()));
-        let body = read_answer(WHAT, answer).await?;
+        let body = read_answer(&call, answer).await?;
         if status >= 400 {
-            return Err(status_error(WHAT, "token", status, &body));
+            return Err(call.status(status, &body));
         }
-        let subject = subject
-            .filter(|t| !t.expose().is_empty())
-            .ok_or(FetchError {
-                failure: FetchFailure::Malformed,
-                provider: WHAT,
-                message: format!("token: the answer has no {HEADER_SUBJECT_TOKEN}"),
-            })?;
+        let subject = subject.filter(|t| !t.expose().is_empty()).ok_or_else(|| {
+            call.error(
+                FetchFailure::Malformed,
+                format_args!("token: the answer has no {HEADER_SUBJECT_TOKEN}"),
+            )
+        })?;
         let request = self
             .remote
             .post(join(iam, SECURITY_TOKENS_PATH))
@@ -235,7 +209,10 @@ impl Fetcher {
                 "token": {"id": subject.expose(), "duration_seconds": FEDERATED_DURATION_SECONDS},
             }}}))
             .timeout(Duration::from_secs(10));
-        credentials_from(WHAT, "securitytokens", request).await
+        let call = Call::new(WHAT, "securitytokens")
+            .carrying(&id_token)
+            .carrying(&subject);
+        credentials_from(&call, request).await
     }
 
     async fn assume_agency(
@@ -288,26 +265,28 @@ impl Fetcher {
             .header(http::header::AUTHORIZATION, signature.authorization)
             .body(body)
             .timeout(Duration::from_secs(10));
-        credentials_from(WHAT, "call", request).await
+        let mut call = Call::new(WHAT, "call")
+            .carrying(&base.access_key)
+            .carrying(&base.secret_key);
+        if let Some(token) = &base.security_token {
+            call = call.carrying(token);
+        }
+        credentials_from(&call, request).await
     }
 }
 
 /// Sends a provider's call and reads credentials from its answer.
 async fn credentials_from(
-    provider: &'static str,
-    call: &str,
+    call: &Call<'_>,
     request: reqwest::RequestBuilder,
 ) -> Result<Credentials, FetchError> {
-    let answer = request
-        .send()
-        .await
-        .map_err(|e| transport(provider, call, &e))?;
+    let answer = request.send().await.map_err(|e| call.transport(&e))?;
     let status = answer.status().as_u16();
-    let body = read_answer(provider, answer).await?;
+    let body = read_answer(call, answer).await?;
     if status >= 400 {
-        return Err(status_error(provider, call, status, &body));
+        return Err(call.status(status, &body));
     }
-    parse_credentials(provider, &body, SystemTime::now())
+    parse(call, &body, SystemTime::now())
 }
 
 /// `base` with `path` in place of its own.
@@ -318,73 +297,17 @@ fn join(base: &Url, path: &str) -> Url {
     url
 }
 
-fn transport(provider: &'static str, call: &str, e: &reqwest::Error) -> FetchError {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    let mut message = format!("{call}: {what}");
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    FetchError {
-        failure: FetchFailure::Unreachable,
-        provider,
-        message,
-    }
-}
-
-/// An error status, with the service's error code and message when its body has them (never
-/// the body itself: it could repeat what was sent).
-fn status_error(provider: &'static str, call: &str, status: u16, body: &[u8]) -> FetchError {
-    let parsed = crate::cloud::error::ErrorBody::parse(body);
-    let mut message = format!("{call}: HTTP {status}");
-    if let Some(code) = parsed.code {
-        message.push_str(&format!(" {}", bounded(&code, 40)));
-    }
-    if let Some(text) = parsed.message {
-        message.push_str(&format!(": {}", bounded(&text, 200)));
-    }
-    FetchError {
-        failure: if status >= 500 || status == 429 {
-            FetchFailure::Unreachable
-        } else {
-            FetchFailure::Refused
-        },
-        provider,
-        message,
-    }
-}
-
-fn bounded(text: &str, chars: usize) -> String {
-    text.chars()
-        .take(chars)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
 async fn read_answer(
-    provider: &'static str,
+    call: &Call<'_>,
     mut answer: reqwest::Response,
 ) -> Result<Vec<u8>, FetchError> {
     let mut body = Vec::new();
-    while let Some(chunk) = answer
-        .chunk()
-        .await
-        .map_err(|e| transport(provider, "answer", &e))?
-    {
+    while let Some(chunk) = answer.chunk().await.map_err(|e| call.transport(&e))? {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(FetchError {
-                failure: FetchFailure::Malformed,
-                provider,
-                message: format!("answer larger than {MAX_ANSWER_BYTES} bytes"),
-            });
+            return Err(call.error(
+                FetchFailure::Malformed,
+                format_args!("answer larger than {MAX_ANSWER_BYTES} bytes"),
+            ));
         }
         body.extend_from_slice(&chunk);
     }
@@ -393,11 +316,8 @@ async fn read_answer(
 
 /// A token file's content, trimmed; read at every renewal since such files are rotated.
 fn read_token_file(provider: &'static str, path: &std::path::Path) -> Result<Secret, FetchError> {
-    let not_configured = |message: String| FetchError {
-        failure: FetchFailure::NotConfigured,
-        provider,
-        message,
-    };
+    let call = Call::new(provider, "token file");
+    let not_configured = |message: String| call.error(FetchFailure::NotConfigured, message);
     let text = crate::files::read_bounded(path, MAX_TOKEN_BYTES)
         .map_err(|e| not_configured(format!("token file {}: {e}", path.display())))?;
     let token = text.trim();
@@ -417,11 +337,11 @@ pub fn parse_credentials(
     body: &[u8],
     now: SystemTime,
 ) -> Result<Credentials, FetchError> {
-    let malformed = |message: String| FetchError {
-        failure: FetchFailure::Malformed,
-        provider,
-        message,
-    };
+    parse(&Call::new(provider, "answer"), body, now)
+}
+
+fn parse(call: &Call<'_>, body: &[u8], now: SystemTime) -> Result<Credentials, FetchError> {
+    let malformed = |message: String| call.error(FetchFailure::Malformed, message);
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| malformed(format!("the answer is not JSON: {e}")))?;
     let object = value
@@ -445,11 +365,18 @@ pub fn parse_credentials(
     let expires = field(&["expires_at", "expiration"])?;
     let expires_at = humantime::parse_rfc3339_weak(expires)
         .map_err(|e| malformed(format!("expires_at is not a UTC time: {e}")))?;
-    if expires_at <= now {
-        return Err(malformed(format!(
-            "the credentials had expired already ({})",
-            humantime::format_rfc3339_seconds(expires_at)
-        )));
+    // Kept, such credentials would be renewed at once, forever, and never be used.
+    if expires_at <= now + EXPIRY_MARGIN {
+        let end = humantime::format_rfc3339_seconds(expires_at);
+        let message = if expires_at <= now {
+            format!("the credentials had expired already ({end})")
+        } else {
+            format!(
+                "the credentials expire at {end}, within the {} s renewal margin: too short to use",
+                EXPIRY_MARGIN.as_secs()
+            )
+        };
+        return Err(call.error(FetchFailure::TooShort, message));
     }
     let mut credentials = Credentials::new(access, secret).with_security_token(token);
     credentials.expires_at = Some(expires_at);

@@ -5,6 +5,7 @@
 //!
 //! This file says what a provider is and where it is found; [`fetch`] calls it.
 
+mod failure;
 mod fetch;
 
 use std::path::PathBuf;
@@ -12,7 +13,8 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-pub use fetch::{FetchError, FetchFailure, Fetcher, parse_credentials};
+pub use failure::{FetchError, FetchFailure};
+pub use fetch::{EXPIRY_MARGIN, Fetcher, parse_credentials};
 
 use super::{CredentialSource, Credentials, Secret};
 

@@ -19,19 +19,25 @@ fn answers_in_every_shape_the_sdk_reads() {
             .expose(),
         "SK2"
     );
-    let cases: [(&[u8], &str); 5] = [
-        (b"<html>", "not JSON"),
-        (br#"{"credential":{"access":"A","secret":"S","securitytoken":"T"}}"#, "no expires_at"),
-        (br#"{"credential":{"access":"A","securitytoken":"T","expires_at":"2026-12-01T12:00:00Z"}}"#, "no secret"),
-        (br#"{"credential":{"access":"A","secret":"S","securitytoken":"T","expires_at":"2026-12-01T09:00:00Z"}}"#, "expired already"),
-        (br#"{"credential":{"access":"A","secret":"S","securitytoken":"T","expires_at":"soon"}}"#, "not a UTC time"),
+    use FetchFailure::{Malformed, TooShort};
+    let cases: [(&[u8], FetchFailure, &str); 7] = [
+        (b"<html>", Malformed, "not JSON"),
+        (br#"{"credential":{"access":"A","secret":"S","securitytoken":"T"}}"#, Malformed, "no expires_at"),
+        (br#"{"credential":{"access":"A","securitytoken":"T","expires_at":"2026-12-01T12:00:00Z"}}"#, Malformed, "no secret"),
+        (br#"{"credential":{"access":"A","secret":"S","securitytoken":"T","expires_at":"soon"}}"#, Malformed, "not a UTC time"),
+        (br#"{"credential":{"access":"A","secret":"S","securitytoken":"T","expires_at":"2026-12-01T09:00:00Z"}}"#, TooShort, "expired already"),
+        (br#"{"credential":{"access":"A","secret":"S","securitytoken":"T","expires_at":"2026-12-01T10:00:00Z"}}"#, TooShort, "expired already"),
+        (br#"{"credential":{"access":"A","secret":"S","securitytoken":"T","expires_at":"2026-12-01T10:00:05Z"}}"#, TooShort, "within the 5 s renewal margin"),
     ];
-    for (body, expected) in cases {
+    for (body, failure, expected) in cases {
         let e = parse_credentials("m", body, now).unwrap_err();
-        assert_eq!(e.failure, FetchFailure::Malformed);
-        assert!(e.message.contains(expected), "{e} lacks {expected:?}");
+        assert_eq!(e.failure, failure, "{e}");
+        assert!(e.message().contains(expected), "{e} lacks {expected:?}");
         assert!(!e.to_string().contains("SK"), "{e}");
     }
+    // Six seconds are enough to sign a call.
+    let six = br#"{"credential":{"access":"A","secret":"S","securitytoken":"T","expires_at":"2026-12-01T10:00:06Z"}}"#;
+    assert!(parse_credentials("m", six, now).is_ok());
 }
 
 #[test]
