@@ -25,6 +25,8 @@ pub enum Task {
     Discovery,
     /// An instance's slow-log poller.
     SlowLog,
+    /// An instance's key-analysis poller.
+    KeyAnalysis,
     /// A DBSS resource's poller.
     Dbss,
     /// An account's renewal of its temporary credentials.

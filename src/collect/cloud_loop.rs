@@ -9,6 +9,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::discovery::{self, NodeTarget};
+use super::keys;
 use super::node_loop::node_loop;
 use super::runtime::{CloudRuntime, Shared, describe};
 use super::slowlog;
@@ -35,6 +36,7 @@ pub(super) async fn cloud_loop(shared: Arc<Shared>, cloud: Arc<CloudRuntime>) {
         tasks: JoinSet::new(),
         polling: HashMap::new(),
         pollers: JoinSet::new(),
+        key_pollers: keys::KeyPollers::default(),
         known: discovery::Known::default(),
         failures: 0,
         warned_twice: HashSet::new(),
@@ -62,6 +64,8 @@ struct CloudLoop {
     /// Slow-log pollers, by instance id.
     polling: HashMap<String, AbortHandle>,
     pollers: JoinSet<()>,
+    /// Key-analysis pollers, by instance id.
+    key_pollers: keys::KeyPollers,
     known: discovery::Known,
     /// Failed look-ups in a row.
     failures: u32,
@@ -103,9 +107,35 @@ impl CloudLoop {
         retain_tasks(&mut self.polling, |id| {
             slow_logs.contains(id) && !retried.contains(id)
         });
+        // Instances whose key analyses this replica reads: one replica each, as slow logs.
+        let analysed: HashSet<String> = match &self.cloud.config.key_analysis {
+            Some(_) => found
+                .instances
+                .iter()
+                .filter(|(id, _)| shared.owns(&[id.as_str()]))
+                .map(|(id, _)| id.clone())
+                .collect(),
+            None => HashSet::new(),
+        };
         let wanted = self.publish(&found, wanted, &slow_logs);
+        self.shared.store.update(|s| {
+            // Analyses of instances no longer read by this cloud go with them.
+            s.keys.retain(|id, _| {
+                analysed.contains(id) || s.instances.get(id).is_none_or(|c| c.cloud != name)
+            });
+        });
         self.start_scans(wanted);
         self.start_pollers(slow_logs);
+        self.key_pollers.keep(&self.shared, &self.cloud, &analysed);
+        if !analysed.is_empty() {
+            keys::read_statistics(
+                &shared,
+                &self.cloud,
+                &analysed,
+                Instant::now() + shared.settings.scan_timeout,
+            )
+            .await;
+        }
         self.reap();
         let interval = shared.settings.discovery_interval;
         if found.errors.is_empty() {

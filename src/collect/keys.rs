@@ -3,19 +3,123 @@
 //! task's details only when it is not the one shown. A failed read is counted and logged once;
 //! what was shown stays.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
-use super::runtime::{Shared, log_outcome, spread};
+use super::runtime::{CloudRuntime, Shared, log_outcome, spread};
 use crate::cloud::dcs::AnalysisKind;
-use crate::cloud::{ApiClient, ApiError};
+use crate::cloud::{ApiClient, ApiError, Operation};
 use crate::config::KeyAnalysis;
 use crate::failure::Failure;
-use crate::keys::{self, InstanceKeys};
+use crate::keys::{self, InstanceKeys, InstanceMemory};
 use crate::reason::Reason;
 use crate::snapshot::{ContextRead, Store};
+use crate::supervisor::{Task, supervise};
+
+/// A cloud's key-analysis pollers, one an instance this replica owns.
+#[derive(Default)]
+pub(super) struct KeyPollers {
+    running: HashMap<String, AbortHandle>,
+    tasks: JoinSet<()>,
+}
+
+impl KeyPollers {
+    /// Polls exactly these instances: stops the pollers of the others, starts the missing.
+    pub fn keep(
+        &mut self,
+        shared: &Arc<Shared>,
+        cloud: &Arc<CloudRuntime>,
+        wanted: &HashSet<String>,
+    ) {
+        self.running.retain(|id, task| {
+            let kept = wanted.contains(id);
+            if !kept {
+                task.abort();
+            }
+            kept
+        });
+        while let Some(ended) = self.tasks.try_join_next_with_id() {
+            let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
+            self.running.retain(|_, task| task.id() != id);
+        }
+        let Some(settings) = &cloud.config.key_analysis else {
+            return;
+        };
+        for instance_id in wanted {
+            if self.running.contains_key(instance_id) {
+                continue;
+            }
+            let span = tracing::info_span!("key_analysis", instance_id = %instance_id);
+            let named = tracing::error_span!("key_analysis", instance_id = %instance_id);
+            let (shared, api, id, settings) = (
+                Arc::clone(shared),
+                cloud.api.clone(),
+                instance_id.clone(),
+                settings.clone(),
+            );
+            let task = self
+                .tasks
+                .spawn(supervise(Task::KeyAnalysis, named, move || {
+                    key_analysis_loop(
+                        Arc::clone(&shared),
+                        api.clone(),
+                        id.clone(),
+                        settings.clone(),
+                        span.clone(),
+                    )
+                }));
+            self.running.insert(instance_id.clone(), task);
+        }
+    }
+}
+
+/// Reads the running instances' memory and keys (one call for the whole project) and keeps
+/// those of `instances`; a failed read is logged, and what was read before stays.
+pub(super) async fn read_statistics(
+    shared: &Shared,
+    cloud: &CloudRuntime,
+    instances: &HashSet<String>,
+    deadline: Instant,
+) {
+    let statistics = match cloud.api.list_instance_statistics(deadline).await {
+        Ok(statistics) => statistics,
+        Err(e) => {
+            tracing::warn!(cloud = %cloud.config.name, reason = %e.reason(), "instance statistics: {e}");
+            return;
+        }
+    };
+    shared.store.update(|s| {
+        s.instance_memory.retain(|id, _| {
+            instances.contains(id)
+                || !s
+                    .instances
+                    .get(id)
+                    .is_some_and(|c| c.cloud == cloud.config.name)
+        });
+        for statistic in &statistics.statistics {
+            let Some(id) = statistic
+                .instance_id
+                .as_deref()
+                .filter(|id| instances.contains(*id))
+            else {
+                continue;
+            };
+            let memory = InstanceMemory::from_statistic(statistic);
+            if memory.any_invalid(statistic) {
+                s.count_context_error(
+                    id,
+                    ContextRead::Api(Operation::ListInstanceStatistics),
+                    Reason::InvalidValue.as_str(),
+                );
+            }
+            s.instance_memory.insert(id.to_string(), memory);
+        }
+    });
+}
 
 /// What one instance's poller remembers between reads.
 struct Poller {
@@ -27,12 +131,13 @@ struct Poller {
     last_failure: [Option<String>; 3],
 }
 
-/// Polls one instance's key analyses, forever.
-pub(super) async fn key_analysis_loop(
+/// Polls one instance's key analyses, forever; `span` names the instance.
+async fn key_analysis_loop(
     shared: Arc<Shared>,
     api: ApiClient,
     instance_id: String,
     settings: KeyAnalysis,
+    span: tracing::Span,
 ) {
     tokio::time::sleep(spread(
         &(&instance_id, "keys"),
@@ -41,7 +146,6 @@ pub(super) async fn key_analysis_loop(
     .await;
     let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let span = tracing::info_span!("key_analysis", instance_id = %instance_id);
     let mut poller = Poller {
         shared,
         api,

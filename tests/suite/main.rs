@@ -10,6 +10,7 @@ mod ecosystem;
 mod exporter;
 mod faults;
 mod hardening;
+mod keys;
 mod properties;
 mod redis;
 mod remediation;

@@ -1,18 +1,13 @@
 //! The key-analysis keys of a `[[cloud]]`: whether DCS's own big-key, hot-key and offline
-//! analyses are read, how keys are named in labels, and which analyses the exporter may start.
+//! analyses are read, and how keys are named in labels.
 
 use std::time::Duration;
 
-use crate::cloud::dcs::KeyScan;
 use crate::config::{ConfigError, invalid};
 use crate::keys::{KeyLimits, KeyNames, KeyNaming};
 
 /// How often each instance's analyses are read unless `key_analysis_interval` says otherwise.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
-/// How often an analysis the exporter starts is started, unless said otherwise.
-pub const DEFAULT_TRIGGER_INTERVAL: Duration = Duration::from_secs(86_400);
-/// Starting analyses more often than this costs the instance without telling more.
-pub const MIN_TRIGGER_INTERVAL: Duration = Duration::from_secs(3600);
 /// The most keys a measure an instance may show: DCS keeps 100 keys an analysis.
 const MAX_KEY_SERIES: usize = 100;
 /// The most prefixes an instance may show before `other`.
@@ -28,9 +23,6 @@ pub(super) struct RawKeyAnalysis {
     pub key_delimiters: Option<Vec<String>>,
     pub max_key_series: Option<usize>,
     pub max_key_prefixes: Option<usize>,
-    pub key_analysis_trigger: Option<Vec<String>>,
-    pub key_analysis_trigger_interval: Option<Duration>,
-    pub key_analysis_on_single_node: Option<bool>,
 }
 
 /// A cloud's key analysis, checked.
@@ -39,11 +31,6 @@ pub struct KeyAnalysis {
     /// How often each instance's analyses are read.
     pub interval: Duration,
     pub limits: KeyLimits,
-    /// The analyses the exporter starts itself (none by default).
-    pub trigger: Vec<KeyScan>,
-    pub trigger_interval: Duration,
-    /// Starts analyses on single-node instances too (where they cost throughput).
-    pub on_single_node: bool,
 }
 
 impl RawKeyAnalysis {
@@ -90,27 +77,6 @@ impl RawKeyAnalysis {
                 format!("must be at most {MAX_KEY_PREFIXES}"),
             ));
         }
-        let mut trigger = Vec::new();
-        for name in self.key_analysis_trigger.unwrap_or_default() {
-            let scan: KeyScan = name.parse().map_err(|_| {
-                invalid(
-                    format!("{at}.key_analysis_trigger"),
-                    format!("{name:?}: each must be \"big\" or \"hot\""),
-                )
-            })?;
-            if !trigger.contains(&scan) {
-                trigger.push(scan);
-            }
-        }
-        let trigger_interval = self
-            .key_analysis_trigger_interval
-            .unwrap_or(DEFAULT_TRIGGER_INTERVAL);
-        if trigger_interval < MIN_TRIGGER_INTERVAL {
-            return Err(invalid(
-                format!("{at}.key_analysis_trigger_interval"),
-                "must be at least 1h",
-            ));
-        }
         Ok(Some(KeyAnalysis {
             interval,
             limits: KeyLimits {
@@ -118,9 +84,65 @@ impl RawKeyAnalysis {
                 max_keys,
                 max_prefixes,
             },
-            trigger,
-            trigger_interval,
-            on_single_node: self.key_analysis_on_single_node.unwrap_or(false),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_with_the_key_named() {
+        let on = RawKeyAnalysis::default()
+            .validate("cloud[a]")
+            .unwrap()
+            .unwrap();
+        assert_eq!(on.interval, DEFAULT_INTERVAL);
+        assert_eq!(on.limits, KeyLimits::default());
+        let off = RawKeyAnalysis {
+            key_analysis: Some(false),
+            key_names: Some("nonsense".into()),
+            ..RawKeyAnalysis::default()
+        };
+        assert_eq!(off.validate("cloud[a]").unwrap(), None);
+        let refused = |raw: RawKeyAnalysis, key: &str| {
+            let error = raw.validate("cloud[a]").unwrap_err().to_string();
+            assert!(error.contains(&format!("cloud[a].{key}")), "{error}");
+        };
+        refused(
+            RawKeyAnalysis {
+                key_names: Some("names".into()),
+                ..RawKeyAnalysis::default()
+            },
+            "key_names",
+        );
+        refused(
+            RawKeyAnalysis {
+                key_analysis_interval: Some(Duration::from_secs(5)),
+                ..RawKeyAnalysis::default()
+            },
+            "key_analysis_interval",
+        );
+        refused(
+            RawKeyAnalysis {
+                key_delimiters: Some(vec![String::new()]),
+                ..RawKeyAnalysis::default()
+            },
+            "key_delimiters",
+        );
+        refused(
+            RawKeyAnalysis {
+                max_key_series: Some(101),
+                ..RawKeyAnalysis::default()
+            },
+            "max_key_series",
+        );
+        let hashed = RawKeyAnalysis {
+            key_names: Some("hash".into()),
+            ..RawKeyAnalysis::default()
+        };
+        let hashed = hashed.validate("cloud[a]").unwrap().unwrap();
+        assert_eq!(hashed.limits.naming.names, KeyNames::Hash);
     }
 }

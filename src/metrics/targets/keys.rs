@@ -91,6 +91,15 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
             )
         },
     )?;
+    prefix_families(view, encoder)?;
+    memory_families(view, encoder)
+}
+
+/// Key prefixes and the keyspace by type, from the offline analysis; and when each analysis
+/// shown finished.
+fn prefix_families(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
+    use Kind::Gauge;
+    let keys = &view.snap.keys;
     let prefixes = || {
         keys.iter()
             .filter_map(|(id, k)| Some((id.as_str(), k.prefix.as_ref()?)))
@@ -179,6 +188,12 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
             )
         },
     )?;
+    Ok(())
+}
+
+/// Each running instance's memory and keys, from the statistics.
+fn memory_families(view: &View, encoder: &mut impl Exposition) -> std::fmt::Result {
+    use Kind::Gauge;
     let memory = &view.snap.instance_memory;
     for (name, help, pick) in [
         (

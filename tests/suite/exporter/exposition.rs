@@ -487,8 +487,68 @@ fn golden_snapshot_of(native: bool) -> Arc<Store> {
             },
         );
         s.slow_commands.insert("inst-1".into(), Arc::new(slow));
+        s.keys.insert("inst-1".into(), Arc::new(golden_keys()));
+        s.instance_memory.insert(
+            "inst-1".into(),
+            dcs_session_exporter::keys::InstanceMemory {
+                used_bytes: Some(512 << 20),
+                max_bytes: Some(1 << 30),
+                keys: Some(120_000),
+            },
+        );
     });
     store
+}
+
+/// An instance's analyses: a big string and collection, a hot key, two prefixes and `other`.
+fn golden_keys() -> dcs_session_exporter::keys::InstanceKeys {
+    use dcs_session_exporter::keys::{
+        InstanceKeys, KeyResult, KeySeries, Measure, PrefixResult, PrefixSeries,
+    };
+    let at = harness::fixed_now() - Duration::from_secs(3600);
+    let key = |key_type: &str, key: &str, value: u64| KeySeries {
+        shard: "192.168.0.10:6379".into(),
+        db: "0".into(),
+        key_type: key_type.into(),
+        key: key.into(),
+        value,
+    };
+    let result = |series: Vec<(Measure, Vec<KeySeries>)>| KeyResult {
+        task_id: "t1".into(),
+        finished: Some(at),
+        series: series.into_iter().collect(),
+    };
+    let prefix = |prefix: &str, key_type: &str, bytes: u64, keys: u64| PrefixSeries {
+        prefix: prefix.into(),
+        key_type: key_type.into(),
+        bytes,
+        keys,
+    };
+    InstanceKeys {
+        big: Some(result(vec![
+            (
+                Measure::Bytes,
+                vec![key("string", "blob:\"1\"", 12_582_912)],
+            ),
+            (
+                Measure::Elements,
+                vec![key("hash", "user:index", 2_000_000)],
+            ),
+        ])),
+        hot: Some(result(vec![(
+            Measure::Frequency,
+            vec![key("string", "config", 230)],
+        )])),
+        prefix: Some(PrefixResult {
+            task_id: "o1".into(),
+            finished: Some(at),
+            prefixes: vec![
+                prefix("user", "hash", 3_000_000_000, 1_000_000),
+                prefix("other", "string", 1_024, 8),
+            ],
+            by_type: [("hash".to_string(), (Some(3_000_000_000), Some(1_000_000)))].into(),
+        }),
+    }
 }
 
 #[test]
