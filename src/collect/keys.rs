@@ -95,10 +95,9 @@ pub(super) async fn read_statistics(
     shared.store.update(|s| {
         s.instance_memory.retain(|id, _| {
             instances.contains(id)
-                || !s
-                    .instances
+                || s.instances
                     .get(id)
-                    .is_some_and(|c| c.cloud == cloud.config.name)
+                    .is_none_or(|c| c.cloud != cloud.config.name)
         });
         for statistic in &statistics.statistics {
             let Some(id) = statistic
