@@ -4,6 +4,9 @@
 use super::*;
 use crate::keys::{InstanceKeys, KeyResult, Measure};
 
+/// Which of an instance's analyses a family shows.
+type PickResult = fn(&InstanceKeys) -> Option<&KeyResult>;
+
 /// Labels by name (one of them is `type`, which no field can be called).
 struct Labels<'a, const N: usize>([(&'static str, &'a str); N]);
 
@@ -24,7 +27,7 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
     fn hot(k: &InstanceKeys) -> Option<&KeyResult> {
         k.hot.as_ref()
     }
-    let measured = |pick: fn(&InstanceKeys) -> Option<&KeyResult>, measure: Measure| {
+    let measured = |pick: PickResult, measure: Measure| {
         keys.iter()
             .filter_map(move |(id, k)| Some((id.as_str(), pick(k)?)))
             .flat_map(move |(id, r)| {
@@ -35,62 +38,51 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
                     .map(move |s| (id, s))
             })
     };
-    family(
-        encoder,
-        "dcs_big_key_bytes",
-        "Bytes of each big string key of the instance's newest successful big-key analysis (DCS's own, run on the replica), by shard and db; up to max_key_series keys, the largest first. The key label is the name as key_names says (full, prefix or hash).",
-        Gauge,
-        measured(big, Measure::Bytes),
-        |m, (instance_id, s)| {
-            m.gauge(
-                &Labels([
+    // Strings by bytes carry no type label: every one is a string.
+    let families: [(&str, &str, PickResult, Measure); 3] = [
+        (
+            "dcs_big_key_bytes",
+            "Bytes of each big string key of the instance's newest successful big-key analysis (DCS's own, run on the replica), by shard and db; up to max_key_series keys, the largest first. The key label is the name as key_names says (full, prefix or hash).",
+            big,
+            Measure::Bytes,
+        ),
+        (
+            "dcs_big_key_elements",
+            "Elements of each big collection key (list, set, zset, hash) of the instance's newest successful big-key analysis, by shard, db and type; up to max_key_series keys, the largest first.",
+            big,
+            Measure::Elements,
+        ),
+        (
+            "dcs_hot_key_frequency",
+            "The LFU counter (0 to 255, logarithmic: 255 is about a million accesses) of each hot key of the instance's newest successful hot-key analysis, by shard, db and type; up to max_key_series keys, the hottest first.",
+            hot,
+            Measure::Frequency,
+        ),
+    ];
+    for (name, help, pick, measure) in families {
+        family(
+            encoder,
+            name,
+            help,
+            Gauge,
+            measured(pick, measure),
+            |m, (instance_id, s)| {
+                let labels = [
                     ("instance_id", instance_id),
-                    ("shard", &s.shard),
-                    ("db", &s.db),
-                    ("key", &s.key),
-                ]),
-                s.value,
-            )
-        },
-    )?;
-    family(
-        encoder,
-        "dcs_big_key_elements",
-        "Elements of each big collection key (list, set, zset, hash) of the instance's newest successful big-key analysis, by shard, db and type; up to max_key_series keys, the largest first.",
-        Gauge,
-        measured(big, Measure::Elements),
-        |m, (instance_id, s)| {
-            m.gauge(
-                &Labels([
-                    ("instance_id", instance_id),
-                    ("shard", &s.shard),
-                    ("db", &s.db),
-                    ("type", &s.key_type),
-                    ("key", &s.key),
-                ]),
-                s.value,
-            )
-        },
-    )?;
-    family(
-        encoder,
-        "dcs_hot_key_frequency",
-        "The LFU counter (0 to 255, logarithmic: 255 is about a million accesses) of each hot key of the instance's newest successful hot-key analysis, by shard, db and type; up to max_key_series keys, the hottest first.",
-        Gauge,
-        measured(hot, Measure::Frequency),
-        |m, (instance_id, s)| {
-            m.gauge(
-                &Labels([
-                    ("instance_id", instance_id),
-                    ("shard", &s.shard),
-                    ("db", &s.db),
-                    ("type", &s.key_type),
-                    ("key", &s.key),
-                ]),
-                s.value,
-            )
-        },
-    )?;
+                    ("shard", s.shard.as_str()),
+                    ("db", s.db.as_str()),
+                    ("type", s.key_type.as_str()),
+                    ("key", s.key.as_str()),
+                ];
+                if measure == Measure::Bytes {
+                    let [id, shard, db, _, key] = labels;
+                    m.gauge(&Labels([id, shard, db, key]), s.value)
+                } else {
+                    m.gauge(&Labels(labels), s.value)
+                }
+            },
+        )?;
+    }
     prefix_families(view, encoder)?;
     memory_families(view, encoder)
 }
