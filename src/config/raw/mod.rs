@@ -6,6 +6,7 @@ mod cloud;
 mod discovery;
 mod exporter;
 pub(super) mod key_analysis;
+mod keys;
 mod redis;
 mod remediation;
 mod targets;
@@ -16,6 +17,8 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::{Config, ConfigError, invalid};
+
+pub use keys::accepted_keys;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
