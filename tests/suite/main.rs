@@ -6,6 +6,7 @@ mod common;
 mod api;
 mod credentials;
 mod daemon;
+mod docs;
 mod ecosystem;
 mod exporter;
 mod faults;

@@ -167,7 +167,7 @@ fn source_tree_keeps_its_shape() {
     let found = violations(&krate);
     assert!(
         found.is_empty(),
-        "{} structure rule(s) broken (rules: tests/suite/structure/mod.rs, README's Development):\n{}",
+        "{} structure rule(s) broken (rules: tests/suite/structure/mod.rs, docs/development.md):\n{}",
         found.len(),
         found.join("\n")
     );
