@@ -55,8 +55,10 @@ pub enum Reason {
     /// Any other Redis error without a code.
     RedisError,
     // The exporter's own.
-    /// The scan job ended `FAIL`.
+    /// The scan job ended `FAIL`, or the newest key analysis of its kind ended `failed`.
     JobFailed,
+    /// A key analysis has been waiting or running for longer than any finishes in.
+    TaskStuck,
     /// The stored list is older than `stale_after`.
     StaleList,
     /// A Redis target's password cannot be read.

@@ -5,13 +5,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
 use super::runtime::{CloudRuntime, Shared, log_outcome, spread};
-use crate::cloud::dcs::AnalysisKind;
+use crate::cloud::dcs::{AnalysisKind, KeyTaskRecord};
 use crate::cloud::{ApiClient, ApiError, Operation};
 use crate::config::KeyAnalysis;
 use crate::failure::Failure;
@@ -19,6 +20,7 @@ use crate::keys::{self, InstanceKeys, InstanceMemory};
 use crate::reason::Reason;
 use crate::snapshot::{ContextRead, Store};
 use crate::supervisor::{Task, supervise};
+use crate::upstream_text;
 
 /// A cloud's key-analysis pollers, one an instance this replica owns.
 #[derive(Default)]
@@ -128,6 +130,9 @@ struct Poller {
     settings: KeyAnalysis,
     /// The last failure of each kind's read, so that a repeated one is logged once.
     last_failure: [Option<String>; 3],
+    /// The tasks of each kind a reason was counted for (failed, stuck, details that contradict
+    /// themselves), so that each is counted and logged once; only tasks still listed are kept.
+    counted: [HashSet<(String, Reason)>; 3],
 }
 
 /// Polls one instance's key analyses, forever; `span` names the instance.
@@ -151,6 +156,7 @@ async fn key_analysis_loop(
         instance_id,
         settings,
         last_failure: Default::default(),
+        counted: Default::default(),
     };
     loop {
         ticker.tick().await;
@@ -184,9 +190,13 @@ impl Poller {
         }
     }
 
-    async fn read_newest(&self, kind: AnalysisKind, deadline: Instant) -> Result<(), ApiError> {
+    async fn read_newest(&mut self, kind: AnalysisKind, deadline: Instant) -> Result<(), ApiError> {
+        let records = self
+            .api
+            .list_key_tasks(&self.instance_id, kind, deadline)
+            .await?;
+        self.note_findings(kind, &records);
         let id = self.instance_id.as_str();
-        let records = self.api.list_key_tasks(id, kind, deadline).await?;
         let Some(newest) = keys::newest_success(&records) else {
             tracing::debug!(
                 tasks = records.len(),
@@ -196,7 +206,13 @@ impl Poller {
             return Ok(());
         };
         let task_id = newest.id.clone().unwrap_or_default();
-        if self.shown(kind).as_deref() == Some(task_id.as_str()) {
+        let refused = (
+            upstream_text::clean(task_id.trim(), &[]),
+            Reason::Inconsistent,
+        );
+        if self.shown(kind).as_deref() == Some(task_id.as_str())
+            || self.counted[kind as usize].contains(&refused)
+        {
             return Ok(());
         }
         let limits = &self.settings.limits;
@@ -204,6 +220,22 @@ impl Poller {
         let invalid = match kind {
             AnalysisKind::Big | AnalysisKind::Hot => {
                 let detail = self.api.show_key_task(id, kind, &task_id, deadline).await?;
+                if keys::contradicts_itself(&detail) {
+                    // What was shown stays; these details are not read again.
+                    tracing::warn!(
+                        kind = kind.as_str(),
+                        task_id = %refused.0,
+                        num = detail.num,
+                        "a key analysis lists no keys but says it found some: not shown"
+                    );
+                    self.store().count_context_error(
+                        id,
+                        ContextRead::Api(show),
+                        refused.1.as_str(),
+                    );
+                    self.counted[kind as usize].insert(refused);
+                    return Ok(());
+                }
                 let read = keys::key_result(kind, &detail, limits);
                 // The list's record is the one chosen: the details may leave its times out.
                 let mut result = read.result;
@@ -242,6 +274,40 @@ impl Poller {
             );
         }
         Ok(())
+    }
+
+    /// Counts, once a task, the list's newest failure and its stuck tasks; forgets the tasks
+    /// no longer listed.
+    fn note_findings(&mut self, kind: AnalysisKind, records: &[KeyTaskRecord]) {
+        let listed: HashSet<String> = records
+            .iter()
+            .filter_map(|r| r.id.as_deref())
+            .map(|id| upstream_text::clean(id.trim(), &[]))
+            .collect();
+        let counted = &mut self.counted[kind as usize];
+        counted.retain(|(task_id, _)| listed.contains(task_id));
+        let (list, _) = kind.operations();
+        for finding in keys::list_findings(records, SystemTime::now()) {
+            let keys::Finding { task_id, reason } = finding;
+            if !counted.insert((task_id.clone(), reason.clone())) {
+                continue;
+            }
+            let kind = kind.as_str();
+            match reason {
+                Reason::TaskStuck => tracing::warn!(
+                    kind,
+                    %task_id,
+                    "a key analysis has been waiting or running for more than {}h",
+                    keys::STUCK_AFTER.as_secs() / 3600
+                ),
+                _ => tracing::warn!(kind, %task_id, "the newest key analysis failed"),
+            }
+            self.shared.store.count_context_error(
+                &self.instance_id,
+                ContextRead::Api(list),
+                reason.as_str(),
+            );
+        }
     }
 
     /// The task id of the analysis of this kind shown now.

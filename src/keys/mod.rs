@@ -2,11 +2,13 @@
 //! instance, chosen, named and bounded into the series the `dcs_big_key_*`, `dcs_hot_key_*`,
 //! `dcs_key_prefix_*` and `dcs_keyspace_*` families show.
 
+pub mod findings;
 pub mod naming;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+pub use findings::{Finding, STUCK_AFTER, contradicts_itself, list_findings};
 pub use naming::{KeyNames, KeyNaming, MAX_KEY_CHARS, key_hash};
 
 use crate::aggregate::OTHER;

@@ -102,6 +102,7 @@ pub fn fault_from_spec(spec: &FaultSpec, state: &SimState) -> Result<Fault, Faul
         FaultKindName::TimeChanges => FaultKind::TimeChanges,
         FaultKindName::CountTooLarge => FaultKind::CountTooLarge,
         FaultKindName::EndlessPages => FaultKind::EndlessPages,
+        FaultKindName::EmptyKeys => FaultKind::EmptyKeys,
     };
     let times = if spec.times == 0 {
         u32::MAX

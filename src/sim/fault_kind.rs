@@ -35,4 +35,6 @@ pub enum FaultKind {
     CountTooLarge,
     /// Full pages for ever, without a `count`.
     EndlessPages,
+    /// Key analyses' details list no keys, while their `num` still counts them.
+    EmptyKeys,
 }

@@ -229,8 +229,9 @@ pub struct FaultSpec {
     /// list_instance_statistics.
     pub operation: String,
     /// error, hang, slow, truncated_body, wrong_types, huge_body, job_stuck, job_fails,
-    /// time_changes, count_too_large, endless_pages (job_stuck and job_fails also hold or fail
-    /// the key analyses created; the last two also shape their task lists).
+    /// time_changes, count_too_large, endless_pages, empty_keys (job_stuck and job_fails also
+    /// hold or fail the key analyses created; count_too_large and endless_pages also shape
+    /// their task lists; empty_keys empties the keys of a key analysis's details).
     pub kind: String,
     /// For `error`: the HTTP status and error code (APIG.* codes answer in the gateway's shape).
     pub status: Option<u16>,

@@ -375,6 +375,9 @@ async fn prometheus_end_to_end() {
     let expected = [
         ("DbssJobFailed", "error code DBSS.1007"),
         ("DbssJobRunningTooLong", "has been running for"),
+        // The demo's keyspaces hold big keys and, where the policy is LFU, hot ones.
+        ("DcsBigKey", "Found by the big-key analysis that finished"),
+        ("DcsHotKey", "Found by the hot-key analysis that finished"),
         (
             "DcsIdleSessionsNeverReaped",
             "idle sessions are never closed",

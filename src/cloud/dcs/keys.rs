@@ -126,6 +126,14 @@ impl KeyTaskRecord {
             .is_some_and(|s| s.trim().eq_ignore_ascii_case("success"))
     }
 
+    /// Whether the task ended badly (`failed`, `fail`, `error`, in any case).
+    pub fn failed(&self) -> bool {
+        self.status.as_deref().is_some_and(|s| {
+            let s = s.trim().to_ascii_lowercase();
+            s.starts_with("fail") || s == "error"
+        })
+    }
+
     /// Whether the task is still to run or running.
     pub fn in_progress(&self) -> bool {
         self.status.as_deref().is_some_and(|s| {

@@ -1,7 +1,8 @@
 //! The key-analysis calls: big-key and hot-key tasks (list, one with its keys, start one),
 //! offline analyses of backups (list, one), and the running instances' statistics. Faults
-//! apply as to every call; `job_stuck` and `job_fails` hold or fail a task created, and
-//! `count_too_large` and `endless_pages` shape the task lists.
+//! apply as to every call; `job_stuck` and `job_fails` hold or fail a task created,
+//! `count_too_large` and `endless_pages` shape the task lists, and `empty_keys` empties a
+//! task's keys (its `num` kept).
 
 use std::sync::Arc;
 
@@ -65,10 +66,14 @@ async fn show_task(
     instance_id: String,
     task_id: String,
 ) -> Answer {
-    if let Err(response) = fault(&sim, operation, None).await {
-        return Ok(response);
+    let shaping = match fault(&sim, operation, None).await {
+        Ok(shaping) => shaping,
+        Err(response) => return Ok(response),
+    };
+    let mut task = sim.with_state(|s| s.show_key_task(&instance_id, kind, &task_id, sim.now()))?;
+    if let (Some(FaultKind::EmptyKeys), Some(keys)) = (shaping, task.get_mut("keys")) {
+        *keys = serde_json::json!([]);
     }
-    let task = sim.with_state(|s| s.show_key_task(&instance_id, kind, &task_id, sim.now()))?;
     Ok(Json(task).into_response())
 }
 

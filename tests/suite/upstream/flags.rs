@@ -67,7 +67,7 @@ async fn the_slow_log_flag_is_read_in_any_spelling_and_unknown_means_try() {
         "exporter.toml",
         &format!(
             "[exporter]\nscan_interval = \"2s\"\ndiscovery_interval = \"1s\"\n\
-             first_scan_spread = \"0s\"\n{}[cloud.discovery]\n",
+             first_scan_spread = \"0s\"\n{}key_analysis = false\n[cloud.discovery]\n",
             harness::cloud_toml("sim", "p", &sim_url)
         ),
     );

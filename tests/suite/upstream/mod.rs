@@ -5,5 +5,6 @@ mod credentials;
 mod decoders;
 mod errors;
 mod flags;
+mod keys;
 mod redis_replies;
 mod slow_log;
