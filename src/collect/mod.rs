@@ -103,6 +103,7 @@ impl Scheduler {
         self.shared.store.update(|s| {
             s.expected = names.into_iter().collect();
             s.discovered.retain(|c| s.expected.contains(c));
+            s.api_plans.retain(|c, _| s.expected.contains(c));
             s.scan_interval = Some(interval);
             s.exposition = Arc::new(self.shared.settings.exposition.clone());
         });
