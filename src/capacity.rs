@@ -43,6 +43,8 @@ pub struct Schedule {
     pub polls_per_job: u32,
     /// The project's instance list is read at every discovery (`[cloud.discovery]`).
     pub lists_instances: bool,
+    /// Instances' slow logs are read (where their details do not say they keep none).
+    pub slow_log: bool,
     /// Every instance's analyses are read this often (`None`: `key_analysis = false`).
     pub key_analysis_interval: Option<Duration>,
     /// Analyses started on each instance (`None`: none are started).
@@ -66,6 +68,7 @@ impl Schedule {
             requests_per_second: cloud.requests_per_second,
             polls_per_job: polls_per_job(ASSUMED_JOB_DURATION, &PollOptions::default(), true),
             lists_instances: cloud.discovery.is_some(),
+            slow_log: cloud.slow_log,
             key_analysis_interval: cloud.key_analysis.as_ref().map(|k| k.interval),
             // KEY-ANALYSIS TRIGGERS: the configuration starts no analysis yet. When it does
             // (`key_analysis_trigger`, `key_analysis_trigger_interval`), set the kinds and
@@ -145,21 +148,24 @@ impl Fleet {
 
     /// The same shape with `instances` instances: nodes, pages and features in the same
     /// proportion (rounded up), the DBSS resources as they are. A fleet without instances
-    /// scales as instances of one node of one page, with this fleet's features.
-    pub fn scaled(&self, instances: u64) -> Fleet {
+    /// scales as instances of one node of one page, with the features `schedule` turns on.
+    pub fn scaled(&self, instances: u64, schedule: &Schedule) -> Fleet {
         let base = self.instances.max(1) as f64;
         let ratio = instances as f64 / base;
-        let per = |n: u64, fallback: u64| -> u64 {
-            let n = if self.instances == 0 { fallback } else { n };
+        let per = |n: u64, fallback: bool| -> u64 {
+            let n = if self.instances == 0 { u64::from(fallback) } else { n };
             (n as f64 * ratio).ceil() as u64
         };
         Fleet {
             instances,
-            listed_instances: per(self.listed_instances.max(self.instances), 1),
-            nodes: per(self.nodes, 1),
-            pages: per(self.pages, 1),
-            slow_log_instances: per(self.slow_log_instances, self.slow_log_instances.min(1)),
-            analysed_instances: per(self.analysed_instances, self.analysed_instances.min(1)),
+            listed_instances: per(self.listed_instances.max(self.instances), true),
+            nodes: per(self.nodes, true),
+            pages: per(self.pages, true),
+            slow_log_instances: per(self.slow_log_instances, schedule.slow_log),
+            analysed_instances: per(
+                self.analysed_instances,
+                schedule.key_analysis_interval.is_some(),
+            ),
             dbss_resources: self.dbss_resources,
         }
     }
@@ -249,7 +255,7 @@ pub fn budget(schedule: &Schedule, fleet: &Fleet) -> Budget {
 
 /// The most instances of `shape` the schedule's rate carries (0 when not even none fit).
 pub fn largest_fleet(schedule: &Schedule, shape: &Fleet) -> u64 {
-    let fits = |n: u64| schedule.fits(&budget(schedule, &shape.scaled(n)));
+    let fits = |n: u64| schedule.fits(&budget(schedule, &shape.scaled(n, schedule)));
     if !fits(0) {
         return 0;
     }
@@ -277,6 +283,32 @@ pub struct CloudPlan {
 }
 
 impl CloudPlan {
+    /// The plan of `cloud` from its configuration alone: each instance listed with its
+    /// explicit nodes or, without, as one node; a page a node. Instances that discovery would
+    /// find are not counted.
+    pub fn configured(settings: &ExporterSettings, cloud: &Cloud) -> Self {
+        let schedule = Schedule::of(settings, cloud);
+        let instances = cloud.dcs_instances.len() as u64;
+        let mut fleet = Fleet {
+            instances,
+            listed_instances: instances,
+            slow_log_instances: if cloud.slow_log { instances } else { 0 },
+            analysed_instances: if cloud.key_analysis.is_some() {
+                instances
+            } else {
+                0
+            },
+            dbss_resources: cloud.dbss_resources.len() as u64,
+            ..Fleet::default()
+        };
+        for instance in &cloud.dcs_instances {
+            for _ in 0..instance.nodes.len().max(1) {
+                fleet.add_node(None, schedule.page_size);
+            }
+        }
+        Self { schedule, fleet }
+    }
+
     pub fn budget(&self) -> Budget {
         budget(&self.schedule, &self.fleet)
     }
@@ -293,7 +325,7 @@ impl CloudPlan {
             .map(|(name, calls)| format!("{name} {}", round(*calls)))
             .collect();
         let largest = largest_fleet(schedule, fleet);
-        let largest_nodes = fleet.scaled(largest).nodes;
+        let largest_nodes = fleet.scaled(largest, schedule).nodes;
         format!(
             "  API calls every {} (scan_interval), for {} instance(s), {} node(s), {} page(s) of sessions:\n    {}\n  \
              total {} calls: {} requests/s needed of {} requests/s configured ({}%)\n  \

@@ -11,6 +11,7 @@ fn schedule(requests_per_second: f64) -> Schedule {
         requests_per_second,
         polls_per_job: 1,
         lists_instances: true,
+        slow_log: true,
         key_analysis_interval: Some(Duration::from_secs(600)),
         key_analysis_trigger: None,
     }
@@ -112,12 +113,12 @@ fn the_largest_fleet_is_the_last_that_fits() {
     let s = schedule(10.0);
     let shape = fleet();
     let largest = largest_fleet(&s, &shape);
-    assert!(s.fits(&budget(&s, &shape.scaled(largest))));
-    assert!(!s.fits(&budget(&s, &shape.scaled(largest + 1))));
+    assert!(s.fits(&budget(&s, &shape.scaled(largest, &s))));
+    assert!(!s.fits(&budget(&s, &shape.scaled(largest + 1, &s))));
     // 9.6 calls an instance a minute and 1.2 for the fleet: 62 instances in 600 calls.
     assert_eq!(largest, 62);
     // Scaled in proportion: two nodes and four pages an instance.
-    let scaled = shape.scaled(largest);
+    let scaled = shape.scaled(largest, &s);
     assert_eq!(scaled.nodes, 2 * largest);
     assert_eq!(scaled.pages, 4 * largest);
     assert_eq!(scaled.dbss_resources, 1);
@@ -127,16 +128,13 @@ fn the_largest_fleet_is_the_last_that_fits() {
         ..schedule(0.01)
     };
     assert_eq!(largest_fleet(&s, &shape), 0);
-    // A fleet of no instances plans instances of one node of one page.
-    let empty = Fleet {
-        slow_log_instances: 0,
-        analysed_instances: 0,
-        dbss_resources: 0,
-        ..Fleet::default()
-    };
-    assert_eq!(empty.scaled(3).nodes, 3);
-    assert_eq!(empty.scaled(3).pages, 3);
-    assert_eq!(empty.scaled(3).slow_log_instances, 0);
+    // A fleet of no instances plans instances of one node of one page, with the features the
+    // schedule turns on.
+    let mut s = schedule(10.0);
+    s.slow_log = false;
+    let three = Fleet::default().scaled(3, &s);
+    assert_eq!((three.nodes, three.pages, three.listed_instances), (3, 3, 3));
+    assert_eq!((three.slow_log_instances, three.analysed_instances), (0, 3));
 }
 
 #[test]
@@ -165,6 +163,7 @@ key_analysis_interval = "15m"
     assert_eq!(s.requests_per_second, 20.0);
     assert_eq!(s.polls_per_job, 1);
     assert!(s.lists_instances);
+    assert!(s.slow_log);
     assert_eq!(s.key_analysis_interval, Some(Duration::from_secs(900)));
     assert_eq!(s.key_analysis_trigger, None);
 }

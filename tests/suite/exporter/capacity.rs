@@ -58,3 +58,95 @@ async fn the_api_budget_matches_the_calls_the_simulator_serves() {
         error * 100.0
     );
 }
+
+/// `check-config` of `toml` (with the simulator's keys), to its end: its exit code and output.
+async fn check_config(toml: &str, args: &[&str]) -> (Option<i32>, String) {
+    let dir = crate::common::process::Dir::new("capacity");
+    let file = dir.write("exporter.toml", toml);
+    let mut all = vec!["check-config", "--config", file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let all: Vec<String> = all.into_iter().map(String::from).collect();
+    // The simulator answers on this runtime while the binary runs on a blocking thread.
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        crate::common::process::run(&all, &[("CLOUD_SDK_AK", AK), ("CLOUD_SDK_SK", SK)])
+    })
+    .await
+    .unwrap();
+    (code, out + &err)
+}
+
+#[tokio::test]
+async fn check_config_prints_the_budget_and_warns_when_the_fleet_does_not_fit() {
+    let topology = harness::demo_topology(Duration::from_millis(50), 1500);
+    let mut sim_config = SimConfig::new(Credentials::new(AK, SK), topology);
+    sim_config.project_id = Some(PROJECT.into());
+    let (sim, sim_url) = harness::serve_sim(sim_config).await;
+    let instances = sim.with_state(|s| s.instance_ids());
+    let cloud = |interval: &str, rate: &str| {
+        format!(
+            "[exporter]\nscan_interval = \"{interval}\"\n[[cloud]]\nname = \"sim\"\nproject_id = \"{PROJECT}\"\n\
+             dcs_endpoint = \"{sim_url}\"\ndbss_endpoint = \"{sim_url}\"\nrequests_per_second = {rate}\n"
+        )
+    };
+    let listed: String = instances
+        .iter()
+        .map(|id| format!("[[cloud.dcs_instance]]\nid = \"{id}\"\n"))
+        .collect();
+
+    // From the configuration: each instance as one node.
+    let (code, out) = check_config(&(cloud("1m", "10") + &listed), &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let n = instances.len();
+    assert!(out.contains(&format!("for {n} instance(s), {n} node(s), {n} page(s)")), "{out}");
+    assert!(out.contains("requests/s needed of 10 requests/s configured"), "{out}");
+    assert!(!out.contains("warning"), "{out}");
+
+    // Looked up: the nodes that take clients, as the simulator has them, each with the pages
+    // of its stored list.
+    let nodes: Vec<(String, String)> = sim.with_state(|s| {
+        let mut nodes = Vec::new();
+        for id in &instances {
+            for node in s.logical_nodes(id).unwrap().nodes {
+                if node.is_access == Some(true) {
+                    nodes.push((id.clone(), node.node_id.unwrap()));
+                }
+            }
+        }
+        nodes
+    });
+    let k = nodes.len();
+    // Once scanned, each node's pages follow its stored list.
+    let api = dcs_session_exporter::cloud::ApiClient::new(
+        Credentials::new(AK, SK),
+        PROJECT,
+        dcs_session_exporter::cloud::Endpoints::single(&sim_url).unwrap(),
+        Default::default(),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for (instance, node) in &nodes {
+        let job = api.start_scan(instance, node, true, deadline).await.unwrap();
+        let poll = dcs_session_exporter::cloud::dcs::PollOptions::default();
+        api.wait_for_job(&job, &poll, deadline).await.unwrap();
+    }
+    let toml = cloud("1m", "10") + "[cloud.discovery]\n";
+    let pages: usize = sim.with_state(|s| {
+        let now = SystemTime::now();
+        nodes
+            .iter()
+            .map(|(i, n)| s.stored_sessions(i, n, now).unwrap().unwrap().1.len().div_ceil(1000))
+            .sum()
+    });
+    assert!(pages > k, "some node holds more than a page");
+    let (code, out) = check_config(&toml, &["--discover"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("for {n} instance(s), {k} node(s), {pages} page(s)")), "{out}");
+
+    // A rate that cannot carry them: the warning names the cloud and what it needs.
+    let (code, out) = check_config(&(cloud("1s", "0.5") + &listed), &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("warning: cloud sim needs"), "{out}");
+    assert!(out.contains("more than its requests_per_second (0.5)"), "{out}");
+    assert!(!out.contains(SK), "no secret is printed");
+}

@@ -513,6 +513,7 @@ fn golden_plan() -> dcs_session_exporter::capacity::CloudPlan {
             requests_per_second: 100.0,
             polls_per_job: 1,
             lists_instances: true,
+            slow_log: true,
             key_analysis_interval: Some(Duration::from_secs(600)),
             key_analysis_trigger: None,
         },
