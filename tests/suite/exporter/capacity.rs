@@ -150,3 +150,62 @@ async fn check_config_prints_the_budget_and_warns_when_the_fleet_does_not_fit() 
     assert!(out.contains("more than its requests_per_second (0.5)"), "{out}");
     assert!(!out.contains(SK), "no secret is printed");
 }
+
+/// The worked example of docs/capacity.md, from the model: the largest fleet of two shapes at
+/// four rates and two intervals, every feature on (slow log, key analysis every 10 minutes,
+/// discovery every 10 minutes listing the project's instances), no DBSS resource.
+fn worked_example() -> String {
+    use dcs_session_exporter::capacity::{Fleet, Schedule, largest_fleet};
+    let shapes = [
+        ("HA, 2 nodes of at most 1,000 sessions", 2, 2),
+        ("Proxy Cluster, 3 proxies of 2,500 sessions", 3, 9),
+    ];
+    let rates = [10.0, 20.0, 50.0, 100.0];
+    let mut table = String::from(
+        "| instance shape | scan_interval | 10 requests/s | 20 requests/s | 50 requests/s | 100 requests/s |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for (name, nodes, pages) in shapes {
+        let shape = Fleet {
+            instances: 1,
+            listed_instances: 1,
+            nodes,
+            pages,
+            slow_log_instances: 1,
+            analysed_instances: 1,
+            dbss_resources: 0,
+        };
+        for seconds in [30, 60] {
+            let mut row = format!("| {name} | {seconds}s |");
+            for rate in rates {
+                let schedule = Schedule {
+                    scan_interval: Duration::from_secs(seconds),
+                    discovery_interval: Duration::from_secs(600),
+                    page_size: 1000,
+                    requests_per_second: rate,
+                    polls_per_job: 1,
+                    lists_instances: true,
+                    slow_log: true,
+                    key_analysis_interval: Some(Duration::from_secs(600)),
+                    key_analysis_trigger: None,
+                };
+                let n = largest_fleet(&schedule, &shape);
+                row.push_str(&format!(" {n} ({} nodes) |", n * nodes));
+            }
+            table.push_str(&row);
+            table.push('\n');
+        }
+    }
+    table
+}
+
+#[test]
+fn the_worked_example_in_the_docs_is_the_models() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/capacity.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let table = worked_example();
+    assert!(
+        doc.contains(&table),
+        "docs/capacity.md's worked example differs from the model; the model's:\n{table}"
+    );
+}
