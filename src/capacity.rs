@@ -64,7 +64,9 @@ impl Schedule {
         Self {
             scan_interval: settings.scan_interval,
             discovery_interval: settings.discovery_interval,
-            page_size: settings.page_size.clamp(1, crate::cloud::dcs::MAX_PAGE_SIZE),
+            page_size: settings
+                .page_size
+                .clamp(1, crate::cloud::dcs::MAX_PAGE_SIZE),
             requests_per_second: cloud.requests_per_second,
             polls_per_job: polls_per_job(ASSUMED_JOB_DURATION, &PollOptions::default(), true),
             lists_instances: cloud.discovery.is_some(),
@@ -153,7 +155,11 @@ impl Fleet {
         let base = self.instances.max(1) as f64;
         let ratio = instances as f64 / base;
         let per = |n: u64, fallback: bool| -> u64 {
-            let n = if self.instances == 0 { u64::from(fallback) } else { n };
+            let n = if self.instances == 0 {
+                u64::from(fallback)
+            } else {
+                n
+            };
             (n as f64 * ratio).ceil() as u64
         };
         Fleet {

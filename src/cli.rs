@@ -456,7 +456,10 @@ async fn check_config(path: &std::path::Path, discover: bool) -> anyhow::Result<
         for r in &cloud.dbss_resources {
             println!("  DBSS resource {r}");
         }
-        print!("{}", crate::collect::budget_report(&config, cloud, discover).await);
+        print!(
+            "{}",
+            crate::collect::budget_report(&config, cloud, discover).await
+        );
     }
     for target in crate::collect::direct_targets(&config) {
         println!("{}", target.describe());

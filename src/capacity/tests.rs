@@ -84,7 +84,10 @@ fn features_turned_off_cost_nothing() {
         ..fleet()
     };
     let b = budget(&s, &f);
-    assert_eq!(b.key_analysis + b.statistics + b.slow_logs + b.dbss_polls, 0.0);
+    assert_eq!(
+        b.key_analysis + b.statistics + b.slow_logs + b.dbss_polls,
+        0.0
+    );
     // Discovery reads only each instance's details, parameters and nodes.
     assert!((b.discovery - 3.0).abs() < 1e-9, "{b:?}");
     assert!((b.total() - 83.0).abs() < 1e-9, "{b:?}");
@@ -133,7 +136,10 @@ fn the_largest_fleet_is_the_last_that_fits() {
     let mut s = schedule(10.0);
     s.slow_log = false;
     let three = Fleet::default().scaled(3, &s);
-    assert_eq!((three.nodes, three.pages, three.listed_instances), (3, 3, 3));
+    assert_eq!(
+        (three.nodes, three.pages, three.listed_instances),
+        (3, 3, 3)
+    );
     assert_eq!((three.slow_log_instances, three.analysed_instances), (0, 3));
 }
 
@@ -175,10 +181,19 @@ fn the_report_says_the_budget_the_rate_and_the_largest_fleet() {
         fleet: fleet(),
     };
     let report = plan.report();
-    assert!(report.contains("for 10 instance(s), 20 node(s), 40 page(s)"), "{report}");
+    assert!(
+        report.contains("for 10 instance(s), 20 node(s), 40 page(s)"),
+        "{report}"
+    );
     assert!(report.contains("session pages 40"), "{report}");
     assert!(report.contains("discovery 3.1"), "{report}");
-    assert!(report.contains("total 97.2 calls: 1.62 requests/s needed of 10 requests/s"), "{report}");
+    assert!(
+        report.contains("total 97.2 calls: 1.62 requests/s needed of 10 requests/s"),
+        "{report}"
+    );
     assert!(report.contains("(16.2%)"), "{report}");
-    assert!(report.contains("the largest fleet of this shape that fits: 62 instance(s), 124 node(s)"), "{report}");
+    assert!(
+        report.contains("the largest fleet of this shape that fits: 62 instance(s), 124 node(s)"),
+        "{report}"
+    );
 }

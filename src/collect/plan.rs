@@ -81,7 +81,11 @@ pub async fn discovered_plan(
         instances: found.looked_up as u64,
         listed_instances: found.listed as u64,
         slow_log_instances: found.instances.iter().filter(|(_, c)| c.slow_log).count() as u64,
-        analysed_instances: if cloud.key_analysis.is_some() { read } else { 0 },
+        analysed_instances: if cloud.key_analysis.is_some() {
+            read
+        } else {
+            0
+        },
         dbss_resources: cloud.dbss_resources.len() as u64,
         ..Fleet::default()
     };

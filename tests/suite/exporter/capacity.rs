@@ -36,7 +36,10 @@ async fn the_api_budget_matches_the_calls_the_simulator_serves() {
     let budget = h.in_process.store.load().api_budget("test").unwrap();
     // The pages of each node's stored list, as the simulator keeps it (1,000 a page).
     let lists = h.stored_lists();
-    let pages: usize = lists.iter().map(|(.., c)| c.len().div_ceil(1000).max(1)).sum();
+    let pages: usize = lists
+        .iter()
+        .map(|(.., c)| c.len().div_ceil(1000).max(1))
+        .sum();
     assert_eq!(budget.scan_starts, lists.len() as f64, "{budget:?}");
     assert_eq!(budget.session_pages, pages as f64, "{budget:?}");
 
@@ -98,8 +101,14 @@ async fn check_config_prints_the_budget_and_warns_when_the_fleet_does_not_fit() 
     let (code, out) = check_config(&(cloud("1m", "10") + &listed), &[]).await;
     assert_eq!(code, Some(0), "{out}");
     let n = instances.len();
-    assert!(out.contains(&format!("for {n} instance(s), {n} node(s), {n} page(s)")), "{out}");
-    assert!(out.contains("requests/s needed of 10 requests/s configured"), "{out}");
+    assert!(
+        out.contains(&format!("for {n} instance(s), {n} node(s), {n} page(s)")),
+        "{out}"
+    );
+    assert!(
+        out.contains("requests/s needed of 10 requests/s configured"),
+        "{out}"
+    );
     assert!(!out.contains("warning"), "{out}");
 
     // Looked up: the nodes that take clients, as the simulator has them, each with the pages
@@ -126,7 +135,10 @@ async fn check_config_prints_the_budget_and_warns_when_the_fleet_does_not_fit() 
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     for (instance, node) in &nodes {
-        let job = api.start_scan(instance, node, true, deadline).await.unwrap();
+        let job = api
+            .start_scan(instance, node, true, deadline)
+            .await
+            .unwrap();
         let poll = dcs_session_exporter::cloud::dcs::PollOptions::default();
         api.wait_for_job(&job, &poll, deadline).await.unwrap();
     }
@@ -135,19 +147,34 @@ async fn check_config_prints_the_budget_and_warns_when_the_fleet_does_not_fit() 
         let now = SystemTime::now();
         nodes
             .iter()
-            .map(|(i, n)| s.stored_sessions(i, n, now).unwrap().unwrap().1.len().div_ceil(1000))
+            .map(|(i, n)| {
+                s.stored_sessions(i, n, now)
+                    .unwrap()
+                    .unwrap()
+                    .1
+                    .len()
+                    .div_ceil(1000)
+            })
             .sum()
     });
     assert!(pages > k, "some node holds more than a page");
     let (code, out) = check_config(&toml, &["--discover"]).await;
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains(&format!("for {n} instance(s), {k} node(s), {pages} page(s)")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "for {n} instance(s), {k} node(s), {pages} page(s)"
+        )),
+        "{out}"
+    );
 
     // A rate that cannot carry them: the warning names the cloud and what it needs.
     let (code, out) = check_config(&(cloud("1s", "0.5") + &listed), &[]).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("warning: cloud sim needs"), "{out}");
-    assert!(out.contains("more than its requests_per_second (0.5)"), "{out}");
+    assert!(
+        out.contains("more than its requests_per_second (0.5)"),
+        "{out}"
+    );
     assert!(!out.contains(SK), "no secret is printed");
 }
 
