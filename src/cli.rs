@@ -71,10 +71,14 @@ struct RunArgs {
 enum Command {
     /// Serve the simulated DCS and DBSS APIs (signed with CLOUD_SDK_AK / CLOUD_SDK_SK).
     Simulate(SimulateArgs),
-    /// Validate a configuration file and print what would be scanned.
+    /// Validate a configuration file and print what would be scanned, with the API calls it
+    /// costs against each account's requests_per_second.
     CheckConfig {
         #[arg(long)]
         config: PathBuf,
+        /// Look the instances and nodes up (a few API calls an instance) and plan for them.
+        #[arg(long)]
+        discover: bool,
     },
     /// List a node's sessions (a fresh scan unless --cached).
     Clients(ClientsArgs),
@@ -239,7 +243,9 @@ pub fn main() -> ExitCode {
         };
         match cli.command {
             Some(Command::Simulate(args)) => simulate(args).await,
-            Some(Command::CheckConfig { config }) => check_config(&config).await,
+            Some(Command::CheckConfig { config, discover }) => {
+                check_config(&config, discover).await
+            }
             Some(Command::Clients(args)) => clients(args).await,
             Some(Command::KillAll(args)) => kill_all(args).await,
             None => run(cli.run, hangups).await,
@@ -397,7 +403,7 @@ async fn credential_expiry(
     }
 }
 
-async fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
+async fn check_config(path: &std::path::Path, discover: bool) -> anyhow::Result<()> {
     let config = Config::from_file(path)?;
     let mut unobtainable = Vec::new();
     let e = &config.exporter;
@@ -450,6 +456,10 @@ async fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
         for r in &cloud.dbss_resources {
             println!("  DBSS resource {r}");
         }
+        print!(
+            "{}",
+            crate::collect::budget_report(&config, cloud, discover).await
+        );
     }
     for target in crate::collect::direct_targets(&config) {
         println!("{}", target.describe());

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod aggregate;
+pub mod capacity;
 pub mod cli;
 pub mod cloud;
 pub mod collect;

@@ -243,6 +243,8 @@ pub struct Snapshot {
     pub instance_memory: BTreeMap<String, crate::keys::InstanceMemory>,
     /// What `/metrics` shows, from the configuration in force.
     pub exposition: Arc<crate::config::ExpositionSettings>,
+    /// Each cloud's schedule and what its last look-up found, by name: its API budget.
+    pub api_plans: BTreeMap<String, crate::capacity::CloudPlan>,
 }
 
 impl Snapshot {
@@ -253,6 +255,21 @@ impl Snapshot {
             Source::Cloud(name) => self.expected.contains(name),
             Source::Direct => true,
         }
+    }
+
+    /// The API calls a scan interval of `cloud` costs: its plan, with the nodes this replica
+    /// scans now and the pages of their last lists (one for a node not scanned yet).
+    pub fn api_budget(&self, cloud: &str) -> Option<crate::capacity::Budget> {
+        let plan = self.api_plans.get(cloud)?;
+        let mut fleet = plan.fleet.clone();
+        let page_size = plan.schedule.page_size;
+        for node in self.nodes.values() {
+            if node.info.source.cloud() == Some(cloud) {
+                let sessions = node.data.as_ref().map(|d| d.aggregate.sessions);
+                fleet.add_node(sessions, page_size);
+            }
+        }
+        Some(crate::capacity::budget(&plan.schedule, &fleet))
     }
 
     /// Why the exporter is not ready yet, one line a reason; empty when ready.

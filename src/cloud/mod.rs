@@ -19,4 +19,5 @@ pub use client::{ApiClient, ClientOptions, RequestObserver, RetryPolicy};
 pub use credentials::{Credentials, Secret};
 pub use endpoints::{Endpoints, Service};
 pub use error::{ApiError, BuildError, ErrorKind, Operation};
+pub use job_timing::JobTiming;
 pub use ratelimit::RateLimiter;

@@ -14,6 +14,7 @@ use super::node_loop::node_loop;
 use super::runtime::{CloudRuntime, Shared, describe};
 use super::slowlog;
 use super::target::Target;
+use crate::capacity::{CloudPlan, Fleet, Schedule};
 use crate::snapshot::{NodeKey, Source};
 use crate::supervisor::{Task, supervise};
 
@@ -118,11 +119,13 @@ impl CloudLoop {
             None => HashSet::new(),
         };
         let wanted = self.publish(&found, wanted, &slow_logs);
+        let plan = self.plan(&found, &slow_logs, &analysed);
         self.shared.store.update(|s| {
             // Analyses of instances no longer read by this cloud go with them.
             s.keys.retain(|id, _| {
                 analysed.contains(id) || s.instances.get(id).is_none_or(|c| c.cloud != name)
             });
+            s.api_plans.insert(name.clone(), plan);
         });
         self.start_scans(wanted);
         self.start_pollers(slow_logs);
@@ -144,6 +147,33 @@ impl CloudLoop {
         } else {
             self.failures += 1;
             discovery_retry(self.failures - 1, interval)
+        }
+    }
+
+    /// The cloud's schedule and what this replica reads of it, but its nodes: the snapshot
+    /// counts those, with the pages of their last lists, when the budget is asked for.
+    fn plan(
+        &self,
+        found: &discovery::Found,
+        slow_logs: &HashSet<String>,
+        analysed: &HashSet<String>,
+    ) -> CloudPlan {
+        let config = &self.cloud.config;
+        let dbss = config
+            .dbss_resources
+            .iter()
+            .filter(|r| self.shared.owns(&[r.as_str()]))
+            .count();
+        CloudPlan {
+            schedule: Schedule::of(&self.shared.settings, config),
+            fleet: Fleet {
+                instances: found.looked_up as u64,
+                listed_instances: found.listed as u64,
+                slow_log_instances: slow_logs.len() as u64,
+                analysed_instances: analysed.len() as u64,
+                dbss_resources: dbss as u64,
+                ..Fleet::default()
+            },
         }
     }
 

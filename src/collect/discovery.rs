@@ -41,6 +41,10 @@ pub struct Found {
     /// Reads of instance details and parameters that failed: `(instance_id, operation,
     /// reason)`. Those keep what was read before, and fail no scan.
     pub context_errors: Vec<(String, ContextRead, String)>,
+    /// Instances whose details, parameters and nodes were read (or tried).
+    pub looked_up: usize,
+    /// Instances in the project's list, as last read.
+    pub listed: usize,
 }
 
 /// The architecture a spec code names (`redis.ha.xu1.large.r2.2`, `redis.proxy...`).
@@ -265,6 +269,7 @@ pub async fn discover(
     let mut nodes = Vec::new();
     let mut context_errors = Vec::new();
     let mut contexts = Vec::new();
+    let looked_up = instances.len();
     for (instance_id, explicit) in instances {
         read_context(
             api,
@@ -305,6 +310,8 @@ pub async fn discover(
         errors,
         instances: contexts,
         context_errors,
+        looked_up,
+        listed: known.names.len(),
     }
 }
 

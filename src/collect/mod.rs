@@ -9,6 +9,7 @@ mod keys;
 mod node_loop;
 mod operations;
 mod outcome;
+mod plan;
 mod redis;
 mod runtime;
 mod settings;
@@ -25,6 +26,7 @@ pub use dcs::{TASK_STATE_CODE, scan_node};
 pub use discovery::{NodeTarget, client_nodes};
 pub use operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
 pub use outcome::{Limit, NodeLimits, ScanOutcome};
+pub use plan::{budget_report, discovered_plan};
 pub use settings::ScanSettings;
 pub use shard::Shard;
 pub use target::{Target, direct_targets};
@@ -103,6 +105,7 @@ impl Scheduler {
         self.shared.store.update(|s| {
             s.expected = names.into_iter().collect();
             s.discovered.retain(|c| s.expected.contains(c));
+            s.api_plans.retain(|c, _| s.expected.contains(c));
             s.scan_interval = Some(interval);
             s.exposition = Arc::new(self.shared.settings.exposition.clone());
         });

@@ -25,6 +25,8 @@ pub struct Simulator {
     faults: Mutex<Vec<Fault>>,
     limiter: Option<Mutex<TokenBucket>>,
     auth_failures: AtomicU64,
+    /// Signed API requests received, refused ones included.
+    api_requests: AtomicU64,
     issuer: Issuer,
 }
 
@@ -54,6 +56,7 @@ impl Simulator {
             state: Mutex::new(state),
             faults: Mutex::new(faults),
             auth_failures: AtomicU64::new(0),
+            api_requests: AtomicU64::new(0),
             issuer: Issuer::default(),
         })
     }
@@ -114,6 +117,16 @@ impl Simulator {
 
     pub(crate) fn count_auth_failure(&self) {
         self.auth_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_api_request(&self) {
+        self.api_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Signed DCS and DBSS requests received since the start, refused ones included (the
+    /// credential services' are not: they do not count against an account's API rate).
+    pub fn api_requests(&self) -> u64 {
+        self.api_requests.load(Ordering::Relaxed)
     }
 
     /// The temporary credentials issued, and the switch that takes the services issuing them

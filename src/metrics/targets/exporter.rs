@@ -69,6 +69,17 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
     )?;
     family(
         encoder,
+        "dcs_exporter_api_calls_per_interval",
+        "The exporter's estimate of the API calls the cloud's account makes in one scan interval (scans, job polls, session pages, slow logs, DBSS polls, discovery and key analysis spread over the interval), for the nodes this replica scans and their last session counts; divided by dcs_exporter_scan_interval_seconds, the rate it needs against dcs_exporter_api_rate_limit.",
+        Gauge,
+        snap.api_plans.keys(),
+        |m, cloud| {
+            let calls = snap.api_budget(cloud).map_or(0.0, |b| b.total());
+            m.gauge(&CloudLabels { cloud }, calls)
+        },
+    )?;
+    family(
+        encoder,
         "dcs_exporter_clock_offset_seconds",
         "The cloud service's clock minus this machine's, from the Date of its answers; the age of stored lists is judged on the service's clock.",
         Gauge,

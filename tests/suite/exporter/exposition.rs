@@ -436,6 +436,7 @@ fn golden_snapshot_of(native: bool) -> Arc<Store> {
         s.last_discovery
             .insert("backup".into(), Some("listing instances: 403".into()));
         s.clock_offsets.insert("prod".into(), -1.5);
+        s.api_plans.insert("prod".into(), golden_plan());
         s.scan_interval = Some(Duration::from_secs(60));
         s.instances.insert(
             "inst-1".into(),
@@ -498,6 +499,33 @@ fn golden_snapshot_of(native: bool) -> Arc<Store> {
         );
     });
     store
+}
+
+/// The cloud's schedule with the defaults and every feature on, for one instance and one
+/// DBSS resource; its nodes come from the snapshot.
+fn golden_plan() -> dcs_session_exporter::capacity::CloudPlan {
+    use dcs_session_exporter::capacity::{CloudPlan, Fleet, Schedule};
+    CloudPlan {
+        schedule: Schedule {
+            scan_interval: Duration::from_secs(60),
+            discovery_interval: Duration::from_secs(600),
+            page_size: 1000,
+            requests_per_second: 100.0,
+            polls_per_job: 1,
+            lists_instances: true,
+            slow_log: true,
+            key_analysis_interval: Some(Duration::from_secs(600)),
+            key_analysis_trigger: None,
+        },
+        fleet: Fleet {
+            instances: 1,
+            listed_instances: 1,
+            slow_log_instances: 1,
+            analysed_instances: 1,
+            dbss_resources: 1,
+            ..Fleet::default()
+        },
+    }
 }
 
 /// An instance's analyses: a big string and collection, a hot key, two prefixes and `other`.

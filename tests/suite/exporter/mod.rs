@@ -312,6 +312,7 @@ fn native_index(value: f64) -> i32 {
     i
 }
 
+mod capacity;
 mod cli;
 mod context;
 mod exposition;
