@@ -59,7 +59,10 @@ fn start_server() -> Server {
     let server = Server { child, dir, port };
     let until = std::time::Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < until, "redis-server did not start");
+        assert!(
+            std::time::Instant::now() < until,
+            "redis-server did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     server
@@ -112,7 +115,10 @@ async fn seed(url: &str, keys: usize) {
             _ => {
                 c.extend([b"ZADD".to_vec(), key.into_bytes()]);
                 for j in 0..n {
-                    c.extend([j.to_string().into_bytes(), format!("member{j}").into_bytes()]);
+                    c.extend([
+                        j.to_string().into_bytes(),
+                        format!("member{j}").into_bytes(),
+                    ]);
                 }
             }
         }
@@ -156,7 +162,8 @@ async fn server_cpu(url: &str) -> f64 {
         .lines()
         .filter_map(|l| {
             let (name, value) = l.split_once(':')?;
-            matches!(name, "used_cpu_sys" | "used_cpu_user").then(|| value.trim().parse::<f64>().ok())?
+            matches!(name, "used_cpu_sys" | "used_cpu_user")
+                .then(|| value.trim().parse::<f64>().ok())?
         })
         .sum()
 }
@@ -196,7 +203,10 @@ async fn main() {
     let url = format!("redis://127.0.0.1:{}", server.port);
     let seeding = Instant::now();
     seed(&url, keys).await;
-    println!("seeded {keys} keys in {:.1} s", seeding.elapsed().as_secs_f64());
+    println!(
+        "seeded {keys} keys in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
     println!("| what | keys | server CPU (s) | server CPU per 1M keys (s) | wall (s) |");
     println!("|---|---|---|---|---|");
     let row = |what: &str, measured: u64, cpu: f64, wall: f64| {

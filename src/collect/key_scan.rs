@@ -55,6 +55,8 @@ pub struct StepReport {
     pub errors: Vec<(ContextRead, RedisFailure)>,
     /// Keys measured in this step.
     pub measured: u64,
+    /// The walk was given up: the next starts at `interval`.
+    pub abandoned: bool,
 }
 
 /// A target's walks: the one under way, resumed step after step.
@@ -111,6 +113,7 @@ impl KeyWalk {
                 if f.reason == Reason::ReplyTooLarge {
                     // The same batch would pass the budget again: this walk cannot go on.
                     self.walk = None;
+                    report.abandoned = true;
                 }
                 report.errors.push((ContextRead::KeyScan(command), f));
             }
@@ -282,6 +285,9 @@ pub(super) async fn key_scan_loop(
                 shared.store.update(|s| {
                     s.keys.insert(target.name.clone(), Arc::new(done.keys));
                 });
+                break;
+            }
+            if report.abandoned {
                 break;
             }
             tokio::time::sleep_until(step_started + settings.scan_interval).await;

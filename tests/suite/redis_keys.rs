@@ -253,3 +253,33 @@ async fn hot_keys_where_the_policy_keeps_lfu_counters() {
         text.contains("dcs_key_analysis_timestamp_seconds{instance_id=\"lfu\",analysis=\"hot\"}")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_object_command_is_counted_and_the_walk_goes_on() {
+    let Some(server) = start_or_skip(&[
+        "--maxmemory-policy",
+        "allkeys-lfu",
+        "--rename-command",
+        "OBJECT",
+        "OBJECT-HIDDEN",
+    ]) else {
+        return;
+    };
+    seed(&server.url, &known_keys(10)).await;
+    let toml = format!(
+        "[exporter]\nscan_interval = \"1h\"\nfirst_scan_spread = \"0s\"\n\
+         [[redis]]\nname = \"renamed\"\nurl = \"{}\"\n\
+         key_scan = {{ keys_per_second = 1000000, max_key_series = 1 }}\n",
+        server.url
+    );
+    let running = exporter(&toml).await;
+    let samples = walked(&running.url, "renamed").await;
+    assert_eq!(
+        values(&samples, "dcs_big_key_bytes"),
+        [("big:str".to_string(), 100_000.0)]
+    );
+    assert!(values(&samples, "dcs_hot_key_frequency").is_empty());
+    let text = harness::scrape_text(&running.url).await;
+    let counted = "dcs_exporter_instance_context_errors_total{instance_id=\"renamed\",operation=\"object_freq\",reason=\"ERR\"} 1";
+    assert!(text.contains(counted), "{text}");
+}
