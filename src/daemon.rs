@@ -102,6 +102,15 @@ fn prune(store: &Store, config: &Config) {
         s.slow_log_refused
             .retain(|id, _| s.instances.contains_key(id));
         let direct = crate::collect::direct_targets(config);
+        // Key series of direct targets that no longer walk their keys go; a cloud's own loop
+        // keeps its instances'.
+        s.keys.retain(|id, _| {
+            s.instances.contains_key(id)
+                || config
+                    .redis
+                    .iter()
+                    .any(|t| &t.name == id && t.key_scan.is_some())
+        });
         s.slow_commands.retain(|id, _| {
             direct
                 .iter()

@@ -22,6 +22,8 @@ pub enum ContextRead {
     ConfigGet,
     /// `SLOWLOG GET` of a Redis target.
     SlowlogGet,
+    /// A command of a Redis target's key walk.
+    KeyScan(crate::redis::keys::KeyCommand),
 }
 
 impl ContextRead {
@@ -30,6 +32,7 @@ impl ContextRead {
             ContextRead::Api(operation) => operation.as_str(),
             ContextRead::ConfigGet => "config_get",
             ContextRead::SlowlogGet => "slowlog_get",
+            ContextRead::KeyScan(command) => command.as_str(),
         }
     }
 }

@@ -27,6 +27,8 @@ pub enum Task {
     SlowLog,
     /// An instance's key-analysis poller.
     KeyAnalysis,
+    /// A `[[redis]]` target's walk of its keys.
+    KeyScan,
     /// A DBSS resource's poller.
     Dbss,
     /// An account's renewal of its temporary credentials.

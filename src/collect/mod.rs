@@ -5,6 +5,7 @@ mod cloud_loop;
 mod dbss;
 mod dcs;
 mod discovery;
+mod key_scan;
 mod keys;
 mod node_loop;
 mod operations;
@@ -24,6 +25,7 @@ use tokio::task::JoinSet;
 
 pub use dcs::{TASK_STATE_CODE, scan_node};
 pub use discovery::{NodeTarget, client_nodes};
+pub use key_scan::{KeyWalk, StepReport, WalkResult};
 pub use operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
 pub use outcome::{Limit, NodeLimits, ScanOutcome};
 pub use plan::{budget_report, discovered_plan};
@@ -37,6 +39,7 @@ use crate::snapshot::Store;
 use crate::supervisor::{Task, supervise};
 use cloud_loop::cloud_loop;
 use dbss::dbss_loop;
+use key_scan::key_scan_loop;
 use node_loop::{node_loop, register_direct};
 use runtime::{CloudRuntime, Shared};
 
@@ -120,6 +123,16 @@ impl Scheduler {
             let key = register_direct(&self.shared.store, &target);
             let span = tracing::info_span!("scan", instance_id = %target.instance_id(), node_id = %key.node_id);
             let named = tracing::error_span!("scan", instance_id = %target.instance_id(), node_id = %key.node_id);
+            if let Target::Redis(redis) = &target
+                && redis.key_scan.is_some()
+            {
+                let named = tracing::error_span!("key_scan", instance_id = %redis.name, node_id = %redis.node_id);
+                let span = tracing::info_span!("key_scan", instance_id = %redis.name, node_id = %redis.node_id);
+                let (shared, redis) = (Arc::clone(&self.shared), Arc::new(redis.clone()));
+                tasks.spawn(supervise(Task::KeyScan, named, move || {
+                    key_scan_loop(Arc::clone(&shared), Arc::clone(&redis), span.clone())
+                }));
+            }
             let (shared, target) = (Arc::clone(&self.shared), Arc::new(target));
             tasks.spawn(supervise(Task::Scan, named, move || {
                 let (shared, target) = (Arc::clone(&shared), Arc::clone(&target));

@@ -99,10 +99,22 @@ impl Target {
     pub fn describe(&self) -> String {
         match self {
             Target::Dcs { instance_id, .. } => format!("DCS instance {instance_id}"),
-            Target::Redis(target) => format!(
-                "redis {} at {} (node {})",
-                target.name, target.url, target.node_id
-            ),
+            Target::Redis(target) => {
+                let keys = match &target.key_scan {
+                    Some(k) => format!(
+                        "; its keys walked every {} at {} keys/s, {} keys a measure named {}",
+                        humantime::format_duration(k.interval),
+                        k.keys_per_second,
+                        k.limits.max_keys,
+                        <&str>::from(k.limits.naming.names)
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "redis {} at {} (node {}){keys}",
+                    target.name, target.url, target.node_id
+                )
+            }
         }
     }
 

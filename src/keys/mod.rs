@@ -4,6 +4,7 @@
 
 pub mod findings;
 pub mod naming;
+pub mod walk;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;

@@ -44,11 +44,35 @@ impl KeyNaming {
             KeyNames::Hash => key_hash(name),
         }
     }
+
+    /// The label value of a key name read as bytes from a server: the hash is of the bytes as
+    /// they are; text keeps at most what a label shows, each byte that is not UTF-8 as `?`.
+    pub fn label_bytes(&self, name: &[u8]) -> String {
+        // Enough bytes for MAX_KEY_CHARS characters of any width: a 1 MB name is not copied.
+        let shown = |bytes: &[u8]| {
+            let bytes = &bytes[..bytes.len().min(MAX_KEY_CHARS * 4)];
+            cut(&String::from_utf8_lossy(bytes).replace('\u{FFFD}', "?"))
+        };
+        match self.names {
+            KeyNames::Full => shown(name),
+            KeyNames::Prefix => {
+                let end = self
+                    .delimiters
+                    .iter()
+                    .filter(|d| !d.is_empty())
+                    .filter_map(|d| name.windows(d.len()).position(|w| w == d.as_bytes()))
+                    .min()
+                    .unwrap_or(name.len());
+                shown(&name[..end])
+            }
+            KeyNames::Hash => key_hash(name),
+        }
+    }
 }
 
 /// The first 16 hex digits of the name's SHA-256.
-pub fn key_hash(name: &str) -> String {
-    let digest = Sha256::digest(name.as_bytes());
+pub fn key_hash(name: impl AsRef<[u8]>) -> String {
+    let digest = Sha256::digest(name.as_ref());
     hex::encode(&digest[..8])
 }
 
@@ -96,5 +120,10 @@ mod tests {
         // SHA-256("foo") = 2c26b46b68ffc68f...
         assert_eq!(hashed.label("foo"), "2c26b46b68ffc68f");
         assert_eq!(key_hash("foo").len(), 16);
+        assert_eq!(hashed.label_bytes(b"foo"), "2c26b46b68ffc68f");
+        assert_eq!(full.label_bytes(b"bin\xff\xfe\nx"), "bin???x");
+        assert_eq!(full.label_bytes(&vec![b'k'; 1 << 20]).len(), MAX_KEY_CHARS);
+        assert_eq!(by_prefix.label_bytes(b"img/2\xff:y"), "img");
+        assert_eq!(by_prefix.label_bytes("user:é".as_bytes()), "user");
     }
 }

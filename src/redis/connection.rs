@@ -218,6 +218,65 @@ impl Connection {
         }
     }
 
+    /// Sends the commands in one write and reads their replies in order: each an error reply
+    /// or a value. A failure of the connection itself (budget, protocol, deadline) fails all.
+    pub async fn pipeline(
+        &mut self,
+        commands: &[Vec<&[u8]>],
+        deadline: Instant,
+    ) -> Result<Vec<Result<Value, RedisFailure>>, RedisFailure> {
+        if self.broken {
+            return Err(failure(
+                Reason::Connection,
+                "the connection was dropped after a reply that was not read whole",
+            ));
+        }
+        let Self { stream, budget, .. } = self;
+        let exchange = async {
+            let mut out = Vec::new();
+            for args in commands {
+                out.extend_from_slice(&resp::encode_command(args));
+            }
+            stream.write_all(&out).await?;
+            stream.flush().await?;
+            let mut replies = Vec::with_capacity(commands.len());
+            for _ in commands {
+                replies.push(resp::read_value(stream, budget).await?);
+            }
+            Ok::<_, RespError>(replies)
+        };
+        match tokio::time::timeout_at(deadline, exchange).await {
+            Ok(Ok(replies)) => Ok(replies
+                .into_iter()
+                .map(|reply| match reply {
+                    Value::Error(text) => Err(self.server_error(&text)),
+                    value => Ok(value),
+                })
+                .collect()),
+            Ok(Err(e)) => {
+                self.broken = true;
+                Err(match e {
+                    RespError::TooLarge(_) => failure(
+                        Reason::ReplyTooLarge,
+                        format!("a pipeline: {e}; what was read is dropped"),
+                    ),
+                    RespError::Protocol(_) => failure(Reason::Protocol, format!("a pipeline: {e}")),
+                    RespError::Io(e) => io_failure(&e, "a pipeline"),
+                })
+            }
+            Err(_) => {
+                self.broken = true;
+                Err(timed_out("a Redis pipeline"))
+            }
+        }
+    }
+
+    /// Gives the budget back whole: for a long walk whose earlier replies were dropped, so the
+    /// budget bounds what one batch holds rather than what the walk ever read.
+    pub fn renew_budget(&mut self) {
+        self.budget = Budget::new(self.budget.total());
+    }
+
     /// An error reply: its first word is the code when it looks like one (`NOAUTH`, `ERR`).
     fn server_error(&self, text: &str) -> RedisFailure {
         let code = text.split(' ').next().unwrap_or_default();

@@ -1,10 +1,11 @@
-//! The Redis client: connections, `CLIENT LIST`, `CLIENT KILL`, for direct targets and for the
+//! The Redis client: connections, `CLIENT LIST`, `CLIENT KILL`, the key walk's commands, for direct targets and for the
 //! simulator's nodes that a real server backs. Its own RESP2 reader (`resp.rs`) bounds what a
 //! server's replies may hold in memory, which the `redis` crate does not.
 
 pub mod address;
 pub mod client_list;
 pub mod connection;
+pub mod keys;
 pub mod resp;
 
 use std::time::Duration;

@@ -76,6 +76,11 @@ impl Budget {
         }
     }
 
+    /// The whole of it.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
     /// What is left of it.
     pub fn left(&self) -> u64 {
         self.left

@@ -14,6 +14,7 @@ mod hardening;
 mod keys;
 mod properties;
 mod redis;
+mod redis_keys;
 mod remediation;
 mod security;
 mod structure;

@@ -143,7 +143,7 @@ fn server() -> Option<RedisServer> {
 }
 
 /// An exporter on loopback with this configuration; scans once at start.
-async fn exporter(config_toml: &str) -> harness::InProcess {
+pub(crate) async fn exporter(config_toml: &str) -> harness::InProcess {
     harness::exporter(
         &Config::from_toml(config_toml).unwrap(),
         Credentials::new(AK, SK),
@@ -154,7 +154,7 @@ async fn exporter(config_toml: &str) -> harness::InProcess {
 const ONCE: &str = "[exporter]\nscan_interval = \"1h\"\nfirst_scan_spread = \"0s\"\n";
 
 /// Samples of one metric (name, labels as `k="v"` text) after the exporter is ready.
-async fn scrape_ready(url: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
+pub(crate) async fn scrape_ready(url: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

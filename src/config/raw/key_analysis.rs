@@ -46,30 +46,13 @@ impl RawKeyAnalysis {
                 "must be at least 1m: analyses change a few times a day",
             ));
         }
-        let names = match self.key_names.as_deref() {
-            None => KeyNames::default(),
-            Some(name) => name.parse().map_err(|_| {
-                invalid(
-                    format!("{at}.key_names"),
-                    "must be \"full\", \"prefix\" or \"hash\"",
-                )
-            })?,
-        };
-        let delimiters = self.key_delimiters.unwrap_or_else(|| vec![":".to_string()]);
-        if delimiters.is_empty() || delimiters.iter().any(String::is_empty) {
-            return Err(invalid(
-                format!("{at}.key_delimiters"),
-                "must list at least one delimiter, none of them empty",
-            ));
-        }
+        let naming = key_naming(self.key_names, self.key_delimiters, at)?;
         let defaults = KeyLimits::default();
-        let max_keys = self.max_key_series.unwrap_or(defaults.max_keys);
-        if max_keys > MAX_KEY_SERIES {
-            return Err(invalid(
-                format!("{at}.max_key_series"),
-                format!("must be at most {MAX_KEY_SERIES} (DCS keeps 100 keys an analysis)"),
-            ));
-        }
+        let max_keys = max_key_series(
+            self.max_key_series,
+            at,
+            "must be at most 100 (DCS keeps 100 keys an analysis)",
+        )?;
         let max_prefixes = self.max_key_prefixes.unwrap_or(defaults.max_prefixes);
         if max_prefixes > MAX_KEY_PREFIXES {
             return Err(invalid(
@@ -80,12 +63,51 @@ impl RawKeyAnalysis {
         Ok(Some(KeyAnalysis {
             interval,
             limits: KeyLimits {
-                naming: KeyNaming { names, delimiters },
+                naming,
                 max_keys,
                 max_prefixes,
             },
         }))
     }
+}
+
+/// `key_names` and `key_delimiters` (of a `[[cloud]]` or a `[[redis]]`'s `key_scan`), checked;
+/// `at` names where they are.
+pub(super) fn key_naming(
+    names: Option<String>,
+    delimiters: Option<Vec<String>>,
+    at: &str,
+) -> Result<KeyNaming, ConfigError> {
+    let names = match names.as_deref() {
+        None => KeyNames::default(),
+        Some(name) => name.parse().map_err(|_| {
+            invalid(
+                format!("{at}.key_names"),
+                "must be \"full\", \"prefix\" or \"hash\"",
+            )
+        })?,
+    };
+    let delimiters = delimiters.unwrap_or_else(|| vec![":".to_string()]);
+    if delimiters.is_empty() || delimiters.iter().any(String::is_empty) {
+        return Err(invalid(
+            format!("{at}.key_delimiters"),
+            "must list at least one delimiter, none of them empty",
+        ));
+    }
+    Ok(KeyNaming { names, delimiters })
+}
+
+/// `max_key_series`, checked: at most [`MAX_KEY_SERIES`]; `why` says so where it is refused.
+pub(super) fn max_key_series(
+    given: Option<usize>,
+    at: &str,
+    why: &str,
+) -> Result<usize, ConfigError> {
+    let max_keys = given.unwrap_or(KeyLimits::default().max_keys);
+    if max_keys > MAX_KEY_SERIES {
+        return Err(invalid(format!("{at}.max_key_series"), why));
+    }
+    Ok(max_keys)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod cloud;
 mod discovery;
 mod exporter;
 pub(super) mod key_analysis;
+pub(super) mod key_scan;
 mod keys;
 mod redis;
 mod remediation;

@@ -22,6 +22,7 @@ pub(super) struct RawRedis {
     idle_timeout: Option<Duration>,
     slow_log: Option<bool>,
     max_scan_bytes: Option<u64>,
+    key_scan: Option<super::key_scan::RawKeyScan>,
 }
 
 /// The least `max_scan_bytes` taken: a `CLIENT LIST` of a few hundred sessions.
@@ -74,6 +75,7 @@ impl RawRedis {
                 format!("must be at least {MIN_SCAN_BYTES} (64 KiB)"),
             ));
         }
+        let key_scan = self.key_scan.map(|k| k.validate(&at)).transpose()?;
         Ok(RedisTarget {
             name,
             url,
@@ -84,6 +86,7 @@ impl RawRedis {
             idle_timeout: self.idle_timeout,
             slow_log: self.slow_log.unwrap_or(true),
             max_scan_bytes,
+            key_scan,
         })
     }
 }

@@ -42,19 +42,19 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
     let families: [(&str, &str, PickResult, Measure); 3] = [
         (
             "dcs_big_key_bytes",
-            "Bytes of each big string key of the instance's newest successful big-key analysis (DCS's own, run on the replica), by shard and db; up to max_key_series keys, the largest first. The key label is the name as key_names says (full, prefix or hash).",
+            "Bytes of each big string key of the instance's newest successful big-key analysis (DCS's own, run on the replica; for a [[redis]] target, its last whole key_scan walk, STRLEN), by shard and db; up to max_key_series keys, the largest first. The key label is the name as key_names says (full, prefix or hash).",
             big,
             Measure::Bytes,
         ),
         (
             "dcs_big_key_elements",
-            "Elements of each big collection key (list, set, zset, hash) of the instance's newest successful big-key analysis, by shard, db and type; up to max_key_series keys, the largest first.",
+            "Elements of each big collection key (list, set, zset, hash) of the instance's newest successful big-key analysis (or key_scan walk), by shard, db and type; up to max_key_series keys, the largest first.",
             big,
             Measure::Elements,
         ),
         (
             "dcs_hot_key_frequency",
-            "The LFU counter (0 to 255, logarithmic: 255 is about a million accesses) of each hot key of the instance's newest successful hot-key analysis, by shard, db and type; up to max_key_series keys, the hottest first.",
+            "The LFU counter (0 to 255, logarithmic: 255 is about a million accesses) of each hot key of the instance's newest successful hot-key analysis (or key_scan walk, where maxmemory-policy is an LFU one), by shard, db and type; up to max_key_series keys, the hottest first.",
             hot,
             Measure::Frequency,
         ),
@@ -169,7 +169,7 @@ fn prefix_families(view: &View, encoder: &mut impl Exposition) -> std::fmt::Resu
     family(
         encoder,
         "dcs_key_analysis_timestamp_seconds",
-        "When the analysis shown finished (big, hot, prefix), by instance: how old the key families' figures are. Absent: no analysis of that kind read yet.",
+        "When the analysis shown finished (big, hot, prefix; a key_scan walk's end for big and hot), by instance: how old the key families' figures are. Absent: no analysis of that kind read yet.",
         Gauge,
         keys.iter()
             .flat_map(|(id, k)| k.finished().map(move |(kind, at)| (id.as_str(), kind, at))),

@@ -176,7 +176,11 @@ async fn daemon_exposition() -> String {
     let until = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let text = harness::get_text(&url).await;
-        let missing: Vec<&str> = needed.iter().copied().filter(|n| !text.contains(n)).collect();
+        let missing: Vec<&str> = needed
+            .iter()
+            .copied()
+            .filter(|n| !text.contains(n))
+            .collect();
         if missing.is_empty() {
             return text;
         }
