@@ -434,6 +434,9 @@ async fn check_config(path: &std::path::Path) -> anyhow::Result<()> {
                 cloud.credential_source.as_str()
             ),
         }
+        if let Some(keys) = &cloud.key_analysis {
+            println!("  {}", keys.describe());
+        }
         if let Some(d) = &cloud.discovery {
             match &d.name_pattern {
                 Some(p) => println!("  every DCS instance whose name matches /{p}/"),

@@ -10,8 +10,9 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
+use super::key_trigger::Starter;
 use super::runtime::{CloudRuntime, Shared, log_outcome, spread};
-use crate::cloud::dcs::AnalysisKind;
+use crate::cloud::dcs::{AnalysisKind, KeyTaskRecord};
 use crate::cloud::{ApiClient, ApiError, Operation};
 use crate::config::KeyAnalysis;
 use crate::failure::Failure;
@@ -128,6 +129,8 @@ struct Poller {
     settings: KeyAnalysis,
     /// The last failure of each kind's read, so that a repeated one is logged once.
     last_failure: [Option<String>; 3],
+    /// Starts the analyses `key_analysis_trigger` names, when it names any.
+    starter: Option<Starter>,
 }
 
 /// Polls one instance's key analyses, forever; `span` names the instance.
@@ -145,12 +148,19 @@ async fn key_analysis_loop(
     .await;
     let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let starter = Starter::new(
+        Arc::clone(&shared),
+        api.clone(),
+        instance_id.clone(),
+        settings.trigger.clone(),
+    );
     let mut poller = Poller {
         shared,
         api,
         instance_id,
         settings,
         last_failure: Default::default(),
+        starter,
     };
     loop {
         ticker.tick().await;
@@ -165,10 +175,24 @@ impl Poller {
         &self.shared.store
     }
 
-    /// Reads one kind: the task list, and the newest success's details when it is new.
+    /// Reads one kind: the task list, and the newest success's details when it is new; then,
+    /// on that list, starts an analysis of the kind when one is due.
     async fn read(&mut self, kind: AnalysisKind) {
         let deadline = Instant::now() + self.shared.settings.scan_timeout;
-        let outcome = self.read_newest(kind, deadline).await;
+        let listed = self
+            .api
+            .list_key_tasks(&self.instance_id, kind, deadline)
+            .await;
+        let outcome = match listed {
+            Ok(records) => {
+                let shown = self.show_newest(kind, &records, deadline).await;
+                if let Some(starter) = &mut self.starter {
+                    starter.after_list(kind, &records, deadline).await;
+                }
+                shown
+            }
+            Err(e) => Err(e),
+        };
         let slot = &mut self.last_failure[kind as usize];
         let what = format!("{} key analysis read", kind.as_str());
         match outcome {
@@ -184,10 +208,14 @@ impl Poller {
         }
     }
 
-    async fn read_newest(&self, kind: AnalysisKind, deadline: Instant) -> Result<(), ApiError> {
+    async fn show_newest(
+        &self,
+        kind: AnalysisKind,
+        records: &[KeyTaskRecord],
+        deadline: Instant,
+    ) -> Result<(), ApiError> {
         let id = self.instance_id.as_str();
-        let records = self.api.list_key_tasks(id, kind, deadline).await?;
-        let Some(newest) = keys::newest_success(&records) else {
+        let Some(newest) = keys::newest_success(records) else {
             tracing::debug!(
                 tasks = records.len(),
                 kind = kind.as_str(),

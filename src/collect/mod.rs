@@ -5,6 +5,7 @@ mod cloud_loop;
 mod dbss;
 mod dcs;
 mod discovery;
+mod key_trigger;
 mod keys;
 mod node_loop;
 mod operations;

@@ -12,7 +12,7 @@ use crate::cloud::credentials::{CredentialSource, EnvNames};
 pub use crate::files::{MAX_FILE_BYTES, read_bounded, warn_if_others_can_read};
 
 pub use raw::RawConfig;
-pub use raw::key_analysis::KeyAnalysis;
+pub use raw::key_analysis::{KeyAnalysis, KeyTrigger};
 
 pub use crate::aggregate::{ClientAddrField, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS};
 

@@ -3,6 +3,7 @@
 //! `dcs_key_prefix_*` and `dcs_keyspace_*` families show.
 
 pub mod naming;
+pub mod trigger;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
