@@ -14,7 +14,7 @@ use crate::cloud::dcs::SortOrder;
 use crate::collect::Shard;
 use crate::config::Config;
 use crate::logging::LogFormat;
-use crate::operator::{self, OutputFormat};
+use crate::operator::{self, OutputFormat, Refused};
 use crate::server::{DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH};
 use crate::sim::{SimConfig, Simulator, Topology};
 
@@ -80,6 +80,8 @@ enum Command {
     Clients(ClientsArgs),
     /// End every session of a node, or of every node of an instance.
     KillAll(KillAllArgs),
+    /// Show an instance's newest big-key, hot-key and key-prefix analyses, or start one (--run).
+    Keys(crate::operator_keys::KeysArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -148,11 +150,6 @@ struct KillAllArgs {
 
 /// Exit status of a kill that was declined (a failure is 1, a usage error 2).
 const EXIT_REFUSED: u8 = 3;
-
-/// Why a command stopped without doing its work, but without failing.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Refused(String);
 
 #[derive(clap::Args, Debug)]
 struct SimulateArgs {
@@ -242,6 +239,7 @@ pub fn main() -> ExitCode {
             Some(Command::CheckConfig { config }) => check_config(&config).await,
             Some(Command::Clients(args)) => clients(args).await,
             Some(Command::KillAll(args)) => kill_all(args).await,
+            Some(Command::Keys(args)) => crate::operator_keys::keys(args).await,
             None => run(cli.run, hangups).await,
         }
     });

@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 pub use dcs::{TASK_STATE_CODE, scan_node};
-pub use discovery::{NodeTarget, client_nodes};
+pub use discovery::{NodeTarget, architecture, client_nodes};
 pub use operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
 pub use outcome::{Limit, NodeLimits, ScanOutcome};
 pub use settings::ScanSettings;
