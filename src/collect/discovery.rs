@@ -183,9 +183,7 @@ async fn read_context(
     }
     match api.list_configurations(instance_id, deadline).await {
         Ok(configs) => {
-            let policy = configs
-                .parameter("maxmemory-policy")
-                .map(|p| clean(p, &[]));
+            let policy = configs.parameter("maxmemory-policy").map(|p| clean(p, &[]));
             known.policies.insert(instance_id.to_string(), policy);
             if !take_limits(cloud, instance_id, &configs, known) {
                 errors.push((

@@ -166,7 +166,10 @@ mod tests {
         let done = [task("success", "2026-01-01T00:00:00Z")];
         let lfu = Some("allkeys-lfu");
         assert_eq!(may_start(KeyScan::Big, &facts("ha", None, &done)), Ok(()));
-        assert_eq!(may_start(KeyScan::Hot, &facts("cluster", lfu, &done)), Ok(()));
+        assert_eq!(
+            may_start(KeyScan::Hot, &facts("cluster", lfu, &done)),
+            Ok(())
+        );
         assert_eq!(
             may_start(KeyScan::Hot, &facts("ha", Some(" Volatile-LFU "), &[])),
             Ok(())
@@ -212,7 +215,12 @@ mod tests {
         .map(|r| r.reason().to_string());
         assert_eq!(
             reasons,
-            ["task_in_progress", "single_node", "not_lfu", "policy_unknown"]
+            [
+                "task_in_progress",
+                "single_node",
+                "not_lfu",
+                "policy_unknown"
+            ]
         );
     }
 

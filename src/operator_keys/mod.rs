@@ -14,8 +14,8 @@ use crate::accounts::{Accounts, CredentialsFn, provider_from_env};
 use crate::cloud::ApiClient;
 use crate::cloud::dcs::{AnalysisKind, KeyScan, KeyTaskDetail, KeyTaskRecord};
 use crate::config::{Cloud, Config};
-use crate::keys::trigger::{StartFacts, may_start};
 use crate::keys::newest_success;
+use crate::keys::trigger::{StartFacts, may_start};
 use crate::operator::{OutputFormat, Refused, instance_cloud};
 use report::{Analysis, Report, key_analysis, prefix_analysis, render};
 
@@ -127,9 +127,10 @@ async fn newest(api: &ApiClient, instance_id: &str, kind: AnalysisKind) -> Analy
         };
         let deadline = call_deadline(until);
         Ok::<_, crate::cloud::ApiError>(Some(match kind {
-            AnalysisKind::Prefix => {
-                prefix_analysis(&api.show_offline_analysis(instance_id, &task_id, deadline).await?)
-            }
+            AnalysisKind::Prefix => prefix_analysis(
+                &api.show_offline_analysis(instance_id, &task_id, deadline)
+                    .await?,
+            ),
             _ => key_analysis(
                 kind,
                 &api.show_key_task(instance_id, kind, &task_id, deadline)
@@ -243,4 +244,3 @@ async fn run(
         pause = (pause * 2).min(MAX_POLL_PAUSE);
     }
 }
-

@@ -169,7 +169,11 @@ pub(super) fn render(report: &Report, format: OutputFormat) -> String {
         OutputFormat::Csv => {
             let mut out = CSV_COLUMNS.join(",") + "\n";
             for a in &report.analyses {
-                let task = [a.analysis.to_string(), text(&a.task_id), text(&a.finished_at)];
+                let task = [
+                    a.analysis.to_string(),
+                    text(&a.task_id),
+                    text(&a.finished_at),
+                ];
                 let rows = a.keys.iter().flatten().map(|k| {
                     [
                         escaped(&k.name),
@@ -313,6 +317,9 @@ mod tests {
         assert_eq!(csv.lines().count(), 2, "{csv}");
         assert!(csv.contains("\"'=cmd|'/c calc'!A1\\n,x\""), "{csv}");
         let table = render(&report, OutputFormat::Table);
-        assert!(table.contains("12 bytes") && !table.contains("A1\n"), "{table}");
+        assert!(
+            table.contains("12 bytes") && !table.contains("A1\n"),
+            "{table}"
+        );
     }
 }

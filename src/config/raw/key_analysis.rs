@@ -185,7 +185,9 @@ fn trigger(
             Err(_) => {
                 return Err(invalid(
                     format!("{at}.key_analysis_trigger"),
-                    format!("{name:?} is no analysis the exporter starts: list \"big\", \"hot\" or both"),
+                    format!(
+                        "{name:?} is no analysis the exporter starts: list \"big\", \"hot\" or both"
+                    ),
                 ));
             }
         };
@@ -262,7 +264,10 @@ mod tests {
             ..RawKeyAnalysis::default()
         };
         assert_eq!(on.trigger, KeyTrigger::default());
-        let both = trigger(&["hot", "big", "hot"]).validate("cloud[a]").unwrap().unwrap();
+        let both = trigger(&["hot", "big", "hot"])
+            .validate("cloud[a]")
+            .unwrap()
+            .unwrap();
         assert_eq!(both.trigger.scans, [KeyScan::Hot, KeyScan::Big]);
         assert_eq!(both.trigger.interval, DEFAULT_TRIGGER_INTERVAL);
         let prefix = trigger(&["prefix"]).validate("cloud[a]").unwrap_err();
