@@ -72,10 +72,16 @@ impl Schedule {
             lists_instances: cloud.discovery.is_some(),
             slow_log: cloud.slow_log,
             key_analysis_interval: cloud.key_analysis.as_ref().map(|k| k.interval),
-            // KEY-ANALYSIS TRIGGERS: the configuration starts no analysis yet. When it does
-            // (`key_analysis_trigger`, `key_analysis_trigger_interval`), set the kinds and
-            // interval here; the term is 0 until then.
-            key_analysis_trigger: None,
+            // At most one start of each kind an instance a trigger interval (the guards refuse
+            // more), so this is the term's ceiling.
+            key_analysis_trigger: cloud
+                .key_analysis
+                .as_ref()
+                .filter(|k| !k.trigger.scans.is_empty())
+                .map(|k| Trigger {
+                    kinds: k.trigger.scans.len() as u32,
+                    interval: k.trigger.interval,
+                }),
         }
     }
 

@@ -14,7 +14,7 @@ use crate::cloud::dcs::SortOrder;
 use crate::collect::Shard;
 use crate::config::Config;
 use crate::logging::LogFormat;
-use crate::operator::{self, OutputFormat};
+use crate::operator::{self, OutputFormat, Refused};
 use crate::server::{DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH};
 use crate::sim::{SimConfig, Simulator, Topology};
 
@@ -84,6 +84,8 @@ enum Command {
     Clients(ClientsArgs),
     /// End every session of a node, or of every node of an instance.
     KillAll(KillAllArgs),
+    /// Show an instance's newest big-key, hot-key and key-prefix analyses, or start one (--run).
+    Keys(crate::operator_keys::KeysArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -152,11 +154,6 @@ struct KillAllArgs {
 
 /// Exit status of a kill that was declined (a failure is 1, a usage error 2).
 const EXIT_REFUSED: u8 = 3;
-
-/// Why a command stopped without doing its work, but without failing.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Refused(String);
 
 #[derive(clap::Args, Debug)]
 struct SimulateArgs {
@@ -248,6 +245,7 @@ pub fn main() -> ExitCode {
             }
             Some(Command::Clients(args)) => clients(args).await,
             Some(Command::KillAll(args)) => kill_all(args).await,
+            Some(Command::Keys(args)) => crate::operator_keys::keys(args).await,
             None => run(cli.run, hangups).await,
         }
     });
@@ -439,6 +437,9 @@ async fn check_config(path: &std::path::Path, discover: bool) -> anyhow::Result<
                 "  credentials: {} (not usable here: {e})",
                 cloud.credential_source.as_str()
             ),
+        }
+        if let Some(keys) = &cloud.key_analysis {
+            println!("  {}", keys.describe());
         }
         if let Some(d) = &cloud.discovery {
             match &d.name_pattern {

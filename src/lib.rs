@@ -17,6 +17,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod operator;
+pub mod operator_keys;
 pub mod reason;
 pub mod redis;
 pub mod remediation;

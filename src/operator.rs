@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use crate::accounts::Accounts;
 use crate::collect::{Listing, Target, TargetError, direct_targets};
+use crate::config::Cloud;
 use crate::session::{CLIENT_FIELDS, ClientInfo};
 
 /// Finds the instance among the accounts: a direct target's name, a listed DCS instance, or
@@ -24,6 +25,23 @@ pub fn resolve(
     {
         return Ok(target);
     }
+    let cloud = instance_cloud(accounts, instance, cloud)?;
+    Ok(Target::Dcs {
+        api: accounts
+            .client(&cloud.name)
+            .map_err(TargetError::Account)?
+            .clone(),
+        instance_id: instance.to_string(),
+    })
+}
+
+/// The cloud a DCS instance is reached through: the named one, the one that lists it, or the
+/// only cloud when it discovers its instances.
+pub fn instance_cloud<'a>(
+    accounts: &'a Accounts,
+    instance: &str,
+    cloud: Option<&str>,
+) -> Result<&'a Cloud, TargetError> {
     let chosen = match cloud {
         Some(name) => Some(
             accounts
@@ -42,15 +60,13 @@ pub fn resolve(
                 }
             }),
     };
-    let cloud = chosen.ok_or_else(|| TargetError::UnknownInstance(instance.to_string()))?;
-    Ok(Target::Dcs {
-        api: accounts
-            .client(&cloud.name)
-            .map_err(TargetError::Account)?
-            .clone(),
-        instance_id: instance.to_string(),
-    })
+    chosen.ok_or_else(|| TargetError::UnknownInstance(instance.to_string()))
 }
+
+/// Why a command stopped without doing its work, but without failing (its exit status is 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
 
 /// Output formats of `clients`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -74,7 +90,7 @@ const TABLE_COLUMNS: [&str; 12] = [
 
 /// A CSV cell. Text a spreadsheet would take for a formula (`=`, `+`, `-`, `@`, tab or CR
 /// first) is prefixed with `'`: client names come from whoever connects.
-fn csv_cell(value: &str) -> String {
+pub fn csv_cell(value: &str) -> String {
     let formula =
         value.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.parse::<f64>().is_err();
     let value = if formula {
@@ -100,6 +116,33 @@ fn table_cell(value: String) -> String {
     } else {
         value
     }
+}
+
+/// Rows under a header, each column as wide as its widest cell, two spaces apart.
+pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .chain([h.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for cells in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 pub fn render(listing: &Listing, format: OutputFormat) -> String {
@@ -128,32 +171,8 @@ pub fn render(listing: &Listing, format: OutputFormat) -> String {
                         .collect()
                 })
                 .collect();
-            let widths: Vec<usize> = TABLE_COLUMNS
-                .iter()
-                .enumerate()
-                .map(|(i, h)| {
-                    rows.iter()
-                        .map(|r| r[i].chars().count())
-                        .chain([h.len()])
-                        .max()
-                        .unwrap_or(0)
-                })
-                .collect();
-            let mut out = String::new();
-            let line = |cells: &[String], out: &mut String| {
-                let padded: Vec<String> = cells
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect();
-                out.push_str(padded.join("  ").trim_end());
-                out.push('\n');
-            };
             let header: Vec<String> = TABLE_COLUMNS.iter().map(|h| h.to_uppercase()).collect();
-            line(&header, &mut out);
-            for row in &rows {
-                line(row, &mut out);
-            }
+            let mut out = table(&header, &rows);
             let _ = writeln!(
                 out,
                 "{} of {} sessions, instance {} node {}, listed {}",

@@ -71,6 +71,16 @@ pub enum Reason {
     TooShort,
     /// The service says the instance does not support what was asked.
     NotSupported,
+    // The exporter's refusals to start a key analysis (`key_analysis_trigger`, `keys --run`).
+    /// One of the instance's analyses of that kind is waiting or running.
+    TaskInProgress,
+    /// A single-node instance, where an analysis costs its only node throughput
+    /// (`key_analysis_on_single_node` allows it).
+    SingleNode,
+    /// Hot keys need an LFU `maxmemory-policy`, and the instance has another.
+    NotLfu,
+    /// The instance's `maxmemory-policy` could not be read.
+    PolicyUnknown,
     /// An upstream error code past the bound of codes a target keeps apart.
     Other,
     /// An error code the cloud API answered (`DCS.4957`, `APIG.0308`).
@@ -214,6 +224,10 @@ mod tests {
             Reason::ReplyTooLarge,
             Reason::NotSupported,
             Reason::InvalidValue,
+            Reason::TaskInProgress,
+            Reason::SingleNode,
+            Reason::NotLfu,
+            Reason::PolicyUnknown,
             Reason::Other,
         ] {
             assert!(!is_code_label(word.as_str()), "{word}");

@@ -119,6 +119,9 @@ pub struct InstanceContext {
     pub slow_log: bool,
     /// What the details' `support_slow_log_flag` says, when it says something readable.
     pub slow_log_flag: Option<bool>,
+    /// Its `maxmemory-policy` parameter, cleaned; `None` until read (or when the parameters
+    /// lack it).
+    pub maxmemory_policy: Option<String>,
 }
 
 /// How one scan attempt ended.

@@ -172,6 +172,27 @@ key_analysis_interval = "15m"
     assert!(s.slow_log);
     assert_eq!(s.key_analysis_interval, Some(Duration::from_secs(900)));
     assert_eq!(s.key_analysis_trigger, None);
+
+    let triggered = crate::config::Config::from_toml(
+        r#"
+[[cloud]]
+name = "prod"
+region = "cn-north-4"
+project_id = "p"
+key_analysis_trigger = ["big", "hot"]
+key_analysis_trigger_interval = "12h"
+[cloud.discovery]
+"#,
+    )
+    .unwrap();
+    let s = Schedule::of(&triggered.exporter, &triggered.clouds[0]);
+    assert_eq!(
+        s.key_analysis_trigger,
+        Some(Trigger {
+            kinds: 2,
+            interval: Duration::from_secs(12 * 3600)
+        })
+    );
 }
 
 #[test]

@@ -30,6 +30,8 @@ pub struct Known {
     limits: HashMap<String, (Option<u64>, Option<u64>)>,
     /// Instances whose parameters hold an invalid limit, already warned about.
     invalid_limits: HashSet<String>,
+    /// `maxmemory-policy` of each instance whose parameters were read.
+    policies: HashMap<String, Option<String>>,
 }
 
 /// The result of one look-up: the nodes, and `(reason, message)` of what failed.
@@ -80,6 +82,7 @@ fn context(cloud: &Cloud, details: &InstanceSummary) -> InstanceContext {
         // tells, and a refusal as unsupported turns it off.
         slow_log: cloud.slow_log && details.support_slow_log_flag != Some(false),
         slow_log_flag: details.support_slow_log_flag,
+        maxmemory_policy: None,
         tags: cloud
             .export_tags
             .iter()
@@ -184,6 +187,8 @@ async fn read_context(
     }
     match api.list_configurations(instance_id, deadline).await {
         Ok(configs) => {
+            let policy = configs.parameter("maxmemory-policy").map(|p| clean(p, &[]));
+            known.policies.insert(instance_id.to_string(), policy);
             if !take_limits(cloud, instance_id, &configs, known) {
                 errors.push((
                     instance_id.to_string(),
@@ -288,7 +293,10 @@ pub async fn discover(
             .or_else(|| known.names.get(instance_id).cloned())
             .unwrap_or_default();
         if let Some(context) = known.instances.get(instance_id) {
-            contexts.push((instance_id.to_string(), context.clone()));
+            let mut context = context.clone();
+            // A failed read of the parameters keeps the policy read before.
+            context.maxmemory_policy = known.policies.get(instance_id).cloned().flatten();
+            contexts.push((instance_id.to_string(), context));
         }
         let (max_clients, idle_timeout) =
             known.limits.get(instance_id).copied().unwrap_or_default();

@@ -11,6 +11,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
+use super::key_trigger::Starter;
 use super::runtime::{CloudRuntime, Shared, log_outcome, spread};
 use crate::cloud::dcs::{AnalysisKind, KeyTaskRecord};
 use crate::cloud::{ApiClient, ApiError, Operation};
@@ -133,6 +134,8 @@ struct Poller {
     /// The tasks of each kind a reason was counted for (failed, stuck, details that contradict
     /// themselves), so that each is counted and logged once; only tasks still listed are kept.
     counted: [HashSet<(String, Reason)>; 3],
+    /// Starts the analyses `key_analysis_trigger` names, when it names any.
+    starter: Option<Starter>,
 }
 
 /// Polls one instance's key analyses, forever; `span` names the instance.
@@ -150,6 +153,12 @@ async fn key_analysis_loop(
     .await;
     let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let starter = Starter::new(
+        Arc::clone(&shared),
+        api.clone(),
+        instance_id.clone(),
+        settings.trigger.clone(),
+    );
     let mut poller = Poller {
         shared,
         api,
@@ -157,6 +166,7 @@ async fn key_analysis_loop(
         settings,
         last_failure: Default::default(),
         counted: Default::default(),
+        starter,
     };
     loop {
         ticker.tick().await;
@@ -171,10 +181,24 @@ impl Poller {
         &self.shared.store
     }
 
-    /// Reads one kind: the task list, and the newest success's details when it is new.
+    /// Reads one kind: the task list, and the newest success's details when it is new; then,
+    /// on that list, starts an analysis of the kind when one is due.
     async fn read(&mut self, kind: AnalysisKind) {
         let deadline = Instant::now() + self.shared.settings.scan_timeout;
-        let outcome = self.read_newest(kind, deadline).await;
+        let listed = self
+            .api
+            .list_key_tasks(&self.instance_id, kind, deadline)
+            .await;
+        let outcome = match listed {
+            Ok(records) => {
+                let shown = self.show_newest(kind, &records, deadline).await;
+                if let Some(starter) = &mut self.starter {
+                    starter.after_list(kind, &records, deadline).await;
+                }
+                shown
+            }
+            Err(e) => Err(e),
+        };
         let slot = &mut self.last_failure[kind as usize];
         let what = format!("{} key analysis read", kind.as_str());
         match outcome {
@@ -190,14 +214,15 @@ impl Poller {
         }
     }
 
-    async fn read_newest(&mut self, kind: AnalysisKind, deadline: Instant) -> Result<(), ApiError> {
-        let records = self
-            .api
-            .list_key_tasks(&self.instance_id, kind, deadline)
-            .await?;
-        self.note_findings(kind, &records);
+    async fn show_newest(
+        &mut self,
+        kind: AnalysisKind,
+        records: &[KeyTaskRecord],
+        deadline: Instant,
+    ) -> Result<(), ApiError> {
+        self.note_findings(kind, records);
         let id = self.instance_id.as_str();
-        let Some(newest) = keys::newest_success(&records) else {
+        let Some(newest) = keys::newest_success(records) else {
             tracing::debug!(
                 tasks = records.len(),
                 kind = kind.as_str(),

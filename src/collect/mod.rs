@@ -6,6 +6,7 @@ mod dbss;
 mod dcs;
 mod discovery;
 mod key_scan;
+mod key_trigger;
 mod keys;
 mod node_loop;
 mod operations;
@@ -24,7 +25,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 pub use dcs::{TASK_STATE_CODE, scan_node};
-pub use discovery::{NodeTarget, client_nodes};
+pub use discovery::{NodeTarget, architecture, client_nodes};
 pub use key_scan::{KeyWalk, StepReport, WalkResult};
 pub use operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
 pub use outcome::{Limit, NodeLimits, ScanOutcome};

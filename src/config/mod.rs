@@ -11,7 +11,7 @@ use crate::cloud::Endpoints;
 use crate::cloud::credentials::{CredentialSource, EnvNames};
 pub use crate::files::{MAX_FILE_BYTES, read_bounded, warn_if_others_can_read};
 
-pub use raw::key_analysis::KeyAnalysis;
+pub use raw::key_analysis::{KeyAnalysis, KeyTrigger};
 pub use raw::key_scan::KeyScan;
 pub use raw::{RawConfig, accepted_keys};
 

@@ -4,6 +4,7 @@
 
 pub mod findings;
 pub mod naming;
+pub mod trigger;
 pub mod walk;
 
 use std::collections::BTreeMap;

@@ -317,13 +317,17 @@ impl InstanceConfigs {
     /// value checked as [`lenient::limit_value`] checks it (a whole number from 0 to
     /// `i64::MAX`), or the text that is none.
     pub fn limit(&self, name: &str) -> Option<Result<u64, &str>> {
-        let value = self
-            .redis_config
+        let value = self.parameter(name)?;
+        Some(lenient::limit_value(value).ok_or(value))
+    }
+
+    /// A parameter's value as written, when the answer has it.
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.redis_config
             .iter()
             .find(|p| p.param_name.as_deref() == Some(name))?
             .param_value
-            .as_deref()?;
-        Some(lenient::limit_value(value).ok_or(value))
+            .as_deref()
     }
 
     /// A limit parameter's value, when the answer has a valid one.

@@ -41,6 +41,10 @@ pub(super) struct RawCloud {
     key_delimiters: Option<Vec<String>>,
     max_key_series: Option<usize>,
     max_key_prefixes: Option<usize>,
+    key_analysis_trigger: Option<Vec<String>>,
+    #[serde(default, with = "humantime_serde")]
+    key_analysis_trigger_interval: Option<std::time::Duration>,
+    key_analysis_on_single_node: Option<bool>,
     max_slow_log_read_bytes: Option<u64>,
     requests_per_second: Option<f64>,
     proxy: Option<String>,
@@ -107,6 +111,9 @@ impl RawCloud {
             key_delimiters: self.key_delimiters,
             max_key_series: self.max_key_series,
             max_key_prefixes: self.max_key_prefixes,
+            key_analysis_trigger: self.key_analysis_trigger,
+            key_analysis_trigger_interval: self.key_analysis_trigger_interval,
+            key_analysis_on_single_node: self.key_analysis_on_single_node,
         }
         .validate(&at)?;
         let dcs_instances = dcs_instances(self.dcs_instance, &at, instance_ids)?;

@@ -37,7 +37,7 @@ pub(super) fn encode(view: &View, encoder: &mut impl Exposition) -> std::fmt::Re
     family(
         encoder,
         "dcs_exporter_instance_context_errors",
-        "Failed reads of instances' details, limits and slow logs (show_instance, list_configurations and list_slowlog for DCS; config_get and slowlog_get for [[redis]] targets; info_keyspace, select, scan, type, key_size and object_freq of a key_scan walk, once a walk), by instance, operation and reason: the values read before (or configured) are kept, and no scan fails.",
+        "Failed reads of instances' details, limits and slow logs (show_instance, list_configurations and list_slowlog for DCS; config_get and slowlog_get for [[redis]] targets; info_keyspace, select, scan, type, key_size and object_freq of a key_scan walk, once a walk), by instance, operation and reason: the values read before (or configured) are kept, and no scan fails. Also the key analyses' reads, and the analyses key_analysis_trigger did not start (create_big_key_task, create_hot_key_task: refused or failed), once a decision.",
         Counter,
         &snap.context_errors,
         |m, ((instance_id, operation, reason), n)| {

@@ -454,6 +454,7 @@ fn golden_snapshot_of(native: bool) -> Arc<Store> {
                 ],
                 slow_log: true,
                 slow_log_flag: Some(true),
+                maxmemory_policy: None,
             },
         );
         s.context_errors.insert(
