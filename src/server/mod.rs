@@ -26,6 +26,7 @@ mod stream;
 
 pub use cache::EncodeCache;
 pub use format::{EncodeError, Format, OPENMETRICS_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE};
+pub use landing::{DOCS_URL, LISTED_NODES};
 
 pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9977";
 pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
