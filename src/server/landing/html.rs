@@ -13,9 +13,9 @@ body{font-family:sans-serif;margin:1em 2em;color:#222}\
 h1{margin:.2em 0}nav{margin-bottom:1em}nav a{margin-right:1em}\
 table{border-collapse:collapse;width:100%}\
 td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
-th{background:#f3f3f3}small{color:#666}small.below{display:block}\
+th{background:#f3f3f3;white-space:nowrap}small{color:#666}small.below{display:block}\
 .failed{color:#b00}.ok{color:#070}.pending,.note{color:#666}.stale,.idle{color:#b60}\
-.num{text-align:right;white-space:nowrap}\
+.num{text-align:right}.num,.fit{white-space:nowrap}\
 .glance{display:flex;flex-wrap:wrap;gap:.5em;padding:0;margin:0 0 1em;list-style:none}\
 .glance li{border:1px solid #ccc;border-radius:4px;padding:.3em .8em}\
 .glance b{display:block;font-size:1.4em}\

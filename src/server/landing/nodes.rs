@@ -202,15 +202,15 @@ fn node_row(out: &mut String, row: &Row<'_>, now: SystemTime) {
     }
     match (row.data_age, row.fresh) {
         (Some(age), Some(_)) => {
-            let _ = write!(out, "<td>{}</td>", span(age));
+            let _ = write!(out, "<td class=\"fit\">{}</td>", span(age));
         }
         (Some(age), None) => {
-            let _ = write!(out, "<td class=\"stale\">{}, stale</td>", span(age));
+            let _ = write!(out, "<td class=\"fit stale\">{}, stale</td>", span(age));
         }
-        (None, _) => out.push_str("<td class=\"pending\">none yet</td>"),
+        (None, _) => out.push_str("<td class=\"fit pending\">none yet</td>"),
     }
     match &node.last_attempt {
-        None => out.push_str("<td class=\"pending\">pending</td><td></td>"),
+        None => out.push_str("<td class=\"fit pending\">pending</td><td></td>"),
         Some(a) => {
             let status = if a.failure.is_none() { "ok" } else { "failed" };
             let error = a
@@ -220,7 +220,7 @@ fn node_row(out: &mut String, row: &Row<'_>, now: SystemTime) {
                 .unwrap_or_default();
             let _ = write!(
                 out,
-                "<td><span class=\"{status}\">{status}</span> {}<small class=\"below\">took {:.2} s</small></td>\
+                "<td class=\"fit\"><span class=\"{status}\">{status}</span> {}<small class=\"below\">took {:.2} s</small></td>\
                  <td class=\"failed\">{}</td>",
                 ago(a.finished, now),
                 a.duration.as_secs_f64(),
@@ -237,11 +237,11 @@ fn usage_cell(out: &mut String, row: &Row<'_>) {
         out.push_str("<td></td>");
         return;
     };
-    let limit = match row.node.info.max_clients {
-        Some(limit) => count(limit),
-        None => format!(
-            "{} <small>(DCS default)</small>",
-            count(DEFAULT_MAX_CLIENTS)
+    let (limit, assumed) = match row.node.info.max_clients {
+        Some(limit) => (limit, ""),
+        None => (
+            DEFAULT_MAX_CLIENTS,
+            "<small class=\"below\">maxclients not known: DCS's default</small>",
         ),
     };
     let level = match usage {
@@ -251,8 +251,10 @@ fn usage_cell(out: &mut String, row: &Row<'_>) {
     };
     let _ = write!(
         out,
-        "<td>{} / {limit} ({}%)<div class=\"bar\"><span class=\"{level}\" style=\"width:{}%\"></span></div></td>",
+        "<td class=\"fit\">{} / {} ({}%){assumed}<div class=\"bar\">\
+         <span class=\"{level}\" style=\"width:{}%\"></span></div></td>",
         count(data.aggregate.sessions),
+        count(limit),
         usage / 100,
         usage.min(10_000) / 100,
     );

@@ -163,7 +163,9 @@ fn shows_sessions_against_maxclients_the_idle_sessions_and_the_oldest_data() {
         "9,500 / 10,000 (95%)<div class=\"bar\"><span class=\"full\" style=\"width:95%\">"
     ));
     // A node whose limit is unknown is held to DCS's default, as the alert holds it.
-    assert!(page.contains("100 / 10,000 <small>(DCS default)</small> (1%)"));
+    assert!(page.contains(
+        "100 / 10,000 (1%)<small class=\"below\">maxclients not known: DCS's default</small>"
+    ));
     assert!(page.contains("<th>idle &gt; 1h</th>"));
     assert!(page.contains("<td class=\"num idle\">1,234</td>"));
     assert!(page.contains("sessions idle &gt; 1h<b>1,234</b>on 1 nodes"));
@@ -185,7 +187,7 @@ fn a_stale_node_shows_how_old_its_data_is_and_no_sessions() {
     node.last_attempt = failed("x", "list refused").last_attempt;
     let page = render(&snapshot(vec![node]));
     assert!(
-        page.contains("<td class=\"stale\">15m 2s, stale</td>"),
+        page.contains("<td class=\"fit stale\">15m 2s, stale</td>"),
         "{page}"
     );
     assert!(!page.contains("40 / 100"));
