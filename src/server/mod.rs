@@ -1,5 +1,6 @@
 //! The HTTP face: `/metrics` (protobuf or OpenMetrics when asked for, else the classic text
-//! format), a landing page with every target's last scan, `/healthz` and `/readyz`.
+//! format), a landing page (the fleet at a glance, the worst nodes first), `/healthz` and
+//! `/readyz`.
 //! Here the router and the state it serves; the format, the kept encodings, the streamed
 //! answers and the landing page each have a file.
 

@@ -24,7 +24,7 @@ const BUSY_BASIS_POINTS: u64 = 8_000;
 const FULL_BASIS_POINTS: u64 = 9_000;
 
 /// How a node's last scan went.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Status {
     Failed,
     Pending,
