@@ -33,7 +33,8 @@ fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// Ten proxy-cluster instances of ten proxies each, from nearly idle to nearly full; one
+/// Ten proxy-cluster instances of ten proxies each, from nearly idle to nearly full (few
+/// sessions against a small maxclients, so that scanning them costs little); one
 /// instance's name is long and carries markup, one node fails every scan.
 fn hundred_nodes() -> Topology {
     let mut topology = Topology::demo();
@@ -48,9 +49,9 @@ fn hundred_nodes() -> Topology {
             architecture: Architecture::Proxy,
             shards: 1,
             proxies: 10,
-            sessions_per_node: 20 + i * 95,
+            sessions_per_node: 2 + i * 10,
             client_hosts: 4,
-            max_clients: 1_000,
+            max_clients: 100,
             ..Default::default()
         })
         .collect();
