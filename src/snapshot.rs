@@ -234,6 +234,8 @@ pub struct Snapshot {
     pub instances: BTreeMap<String, InstanceContext>,
     /// The scan interval in force.
     pub scan_interval: Option<Duration>,
+    /// Sessions idle longer than this (and not waiting by design) count as idle sessions.
+    pub idle_session_threshold: Option<Duration>,
     /// Failed reads of instance details, parameters and limits, by instance, operation and
     /// reason: they never fail a scan.
     pub context_errors: BTreeMap<(String, ContextRead, String), u64>,

@@ -106,11 +106,13 @@ impl Scheduler {
     pub async fn run(self) {
         let names: Vec<String> = self.clouds.iter().map(|c| c.config.name.clone()).collect();
         let interval = self.shared.settings.scan_interval;
+        let idle_threshold = self.shared.settings.idle_session_threshold;
         self.shared.store.update(|s| {
             s.expected = names.into_iter().collect();
             s.discovered.retain(|c| s.expected.contains(c));
             s.api_plans.retain(|c, _| s.expected.contains(c));
             s.scan_interval = Some(interval);
+            s.idle_session_threshold = Some(idle_threshold);
             s.exposition = Arc::new(self.shared.settings.exposition.clone());
         });
         let mut tasks = JoinSet::new();

@@ -1,5 +1,6 @@
 //! The HTTP face: `/metrics` (protobuf or OpenMetrics when asked for, else the classic text
-//! format), a landing page with every target's last scan, `/healthz` and `/readyz`.
+//! format), a landing page (the fleet at a glance, the worst nodes first), `/healthz` and
+//! `/readyz`.
 //! Here the router and the state it serves; the format, the kept encodings, the streamed
 //! answers and the landing page each have a file.
 
@@ -26,6 +27,7 @@ mod stream;
 
 pub use cache::EncodeCache;
 pub use format::{EncodeError, Format, OPENMETRICS_CONTENT_TYPE, PROTOBUF_CONTENT_TYPE};
+pub use landing::{DOCS_URL, LISTED_NODES};
 
 pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9977";
 pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";

@@ -4,6 +4,7 @@
 mod common;
 
 mod api;
+mod browser;
 mod credentials;
 mod daemon;
 mod docs;

@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::in_ci;
+
 /// How long a server may take to answer PING, over all port attempts.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts with a fresh port: another process may grab the port between our
@@ -139,11 +141,6 @@ pub fn start_or_skip(extra_args: &[&str]) -> Option<RedisServer> {
             None
         }
     }
-}
-
-/// `CI=true` (GitHub Actions, GitLab, ...) or `CI=1`.
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
 fn find_program() -> Option<PathBuf> {

@@ -1,11 +1,24 @@
-//! The landing page: every node's and DBSS resource's last scan, and each account's
-//! credentials (never a value).
+//! The landing page: what an operator looks for first (how the scans go, how full and how
+//! idle the nodes are, how old the data is), the nodes worst first, each DBSS resource's last
+//! poll and each account's credentials (never a value). Plain HTML and CSS: no script, no
+//! external asset, every upstream text escaped.
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use crate::accounts::SharedAccounts;
-use crate::snapshot::{Attempt, Snapshot};
+use crate::snapshot::Snapshot;
+use html::{attempt_cells, escape};
+
+mod html;
+mod nodes;
+#[cfg(test)]
+mod tests;
+
+pub use nodes::LISTED_NODES;
+
+/// The project's documentation, linked from the page.
+pub const DOCS_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/tree/main/docs");
 
 /// The whole page, as of `now`.
 pub(super) fn page(
@@ -15,61 +28,28 @@ pub(super) fn page(
     accounts: Option<&SharedAccounts>,
     now: SystemTime,
 ) -> String {
-    let mut out = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>dcs-session-exporter</title>\
-         <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
-         td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.failed{color:#b00}.ok{color:#070}</style>\
-         </head><body><h1>dcs-session-exporter</h1>",
+    let mut out = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>dcs-session-exporter</title>\
+         <style>{}</style></head><body><h1>dcs-session-exporter</h1>",
+        html::STYLE
     );
     let _ = write!(
         out,
-        "<p>Version {} ({}). Metrics: <a href=\"{p}\">{p}</a>. Health: <a href=\"/healthz\">/healthz</a>, \
-         <a href=\"/readyz\">/readyz</a>.</p>",
-        crate::metrics::VERSION,
-        crate::metrics::REVISION,
+        "<nav><a href=\"{p}\">Metrics ({p})</a><a href=\"{DOCS_URL}\">Documentation</a>\
+         <a href=\"/healthz\">/healthz</a><a href=\"/readyz\">/readyz</a>\
+         <small>version {} ({})</small></nav>",
+        escape(crate::metrics::VERSION),
+        escape(crate::metrics::REVISION),
         p = escape(telemetry_path)
     );
-    nodes_table(&mut out, snap, stale_after, now);
+    nodes::section(&mut out, snap, stale_after, now);
     dbss_table(&mut out, snap, now);
     if let Some(accounts) = accounts {
         credentials_table(&mut out, &accounts.load(), now);
     }
     out.push_str("</body></html>");
     out
-}
-
-/// Each DCS node: its last scan, its sessions while fresh, its last error.
-fn nodes_table(out: &mut String, snap: &Snapshot, stale_after: Duration, now: SystemTime) {
-    out.push_str(
-        "<h2>DCS nodes</h2><table><tr><th>instance</th><th>node</th>\
-         <th>last scan</th><th>duration</th><th>when</th><th>sessions</th><th>data age</th><th>last error</th></tr>",
-    );
-    for (key, node) in &snap.nodes {
-        let _ = write!(
-            out,
-            "<tr><td>{} <small>{}</small></td><td>{} <small>{}</small></td>",
-            escape(&node.info.instance_name),
-            escape(&key.instance_id),
-            escape(&node.info.node_name),
-            escape(&key.node_id)
-        );
-        attempt_cells(out, node.last_attempt.as_ref(), now);
-        match node.fresh_data(now, stale_after) {
-            Some(d) => {
-                let age = d.data_time.map(|t| ago(t, now)).unwrap_or_default();
-                let _ = write!(out, "<td>{}</td><td>{age}</td>", d.aggregate.sessions);
-            }
-            None => out.push_str("<td></td><td></td>"),
-        }
-        let error = node
-            .last_attempt
-            .as_ref()
-            .and_then(|a| a.failure.as_ref())
-            .map(|f| format!("{}: {}", f.stage.as_str(), f.message))
-            .unwrap_or_default();
-        let _ = write!(out, "<td>{}</td></tr>", escape(&error));
-    }
-    out.push_str("</table>");
 }
 
 /// Each DBSS resource: its last poll, its jobs, its last error.
@@ -142,34 +122,4 @@ fn credentials_table(out: &mut String, accounts: &crate::accounts::Accounts, now
         );
     }
     out.push_str("</table>");
-}
-
-/// Text made safe inside HTML, attribute values included.
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// How long before `now`, in whole seconds.
-fn ago(t: SystemTime, now: SystemTime) -> String {
-    let secs = now.duration_since(t).unwrap_or_default().as_secs();
-    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string() + " ago"
-}
-
-/// The status, duration and time of a last scan or poll (or "pending").
-fn attempt_cells(out: &mut String, attempt: Option<&Attempt>, now: SystemTime) {
-    match attempt {
-        None => out.push_str("<td>pending</td><td></td><td></td>"),
-        Some(a) => {
-            let status = if a.failure.is_none() { "ok" } else { "failed" };
-            let _ = write!(
-                out,
-                "<td class=\"{status}\">{status}</td><td>{:.2} s</td><td>{}</td>",
-                a.duration.as_secs_f64(),
-                ago(a.finished, now)
-            );
-        }
-    }
 }
