@@ -218,6 +218,54 @@ fn store_of(nodes: u64) -> Arc<Store> {
     store
 }
 
+/// A store of `nodes` nodes (ten an instance) with their instances' context, as a fleet that
+/// has been looked up: what a scan's publication copies, whatever the node's sessions.
+fn fleet_of(nodes: u64) -> Arc<Store> {
+    let store = Arc::new(Store::new());
+    store.update(|s| {
+        for i in 0..nodes {
+            let instance_id: Arc<str> = format!("instance-{:04}", i / 10).into();
+            let key = NodeKey {
+                instance_id: Arc::clone(&instance_id),
+                node_id: format!("node-{i:05}").into(),
+            };
+            s.nodes.insert(key, Arc::new(NodeState::default()));
+            s.instances
+                .entry(instance_id.to_string())
+                .or_insert_with(Default::default);
+        }
+    });
+    store
+}
+
+/// One scan's publication (its node's state replaced) in fleets of 200 to 10,000 nodes: its
+/// cost should not grow with the fleet.
+fn publish(c: &mut Criterion) {
+    let mut group = c.benchmark_group("publish_one_node");
+    for nodes in [200, 2_000, 10_000] {
+        let store = fleet_of(nodes);
+        let key = NodeKey {
+            instance_id: "instance-0007".into(),
+            node_id: "node-00077".into(),
+        };
+        let now = SystemTime::now();
+        group.bench_function(format!("{nodes}_nodes"), |b| {
+            b.iter(|| {
+                store.update(|s| {
+                    if let Some(node) = s.nodes.get_mut(&key) {
+                        Arc::make_mut(node).last_attempt = Some(Attempt {
+                            finished: now,
+                            duration: Duration::from_millis(900),
+                            failure: None,
+                        });
+                    }
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
 fn encode(c: &mut Criterion) {
     let registry = prometheus_client::registry::Registry::default();
     for nodes in [100, 1000] {
@@ -272,6 +320,6 @@ fn encode(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(4));
-    targets = dcs_page, redis_client_list, encode
+    targets = dcs_page, redis_client_list, publish, encode
 }
 criterion_main!(benches);

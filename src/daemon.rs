@@ -85,7 +85,7 @@ impl ReloadMetrics {
 /// with them (the new scheduler's own loops keep their clouds tidy from then on).
 fn prune(store: &Store, config: &Config) {
     store.update(|s| {
-        s.nodes.retain(|key, n| match &n.info.source {
+        crate::snapshot::retain(&mut s.nodes, |key, n| match &n.info.source {
             Source::Cloud(cloud) => config.clouds.iter().any(|c| &c.name == cloud),
             Source::Direct => crate::collect::direct_targets(config).iter().any(|t| {
                 t.instance_id() == &*key.instance_id && t.direct_node() == Some(&*key.node_id)
@@ -97,8 +97,9 @@ fn prune(store: &Store, config: &Config) {
             .retain(|cloud, _| config.clouds.iter().any(|c| &c.name == cloud));
         s.dbss
             .retain(|id, _| config.clouds.iter().any(|c| c.dbss_resources.contains(id)));
-        s.instances
-            .retain(|_, i| config.clouds.iter().any(|c| c.name == i.cloud));
+        crate::snapshot::retain(&mut s.instances, |_, i| {
+            config.clouds.iter().any(|c| c.name == i.cloud)
+        });
         s.slow_log_refused
             .retain(|id, _| s.instances.contains_key(id));
         let direct = crate::collect::direct_targets(config);

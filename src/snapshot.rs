@@ -217,7 +217,9 @@ impl DbssState {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
-    pub nodes: BTreeMap<NodeKey, Arc<NodeState>>,
+    /// Persistent, as `instances`: every update copies the snapshot, and a scan's copy must
+    /// not cost the whole fleet.
+    pub nodes: imbl::OrdMap<NodeKey, Arc<NodeState>>,
     /// By resource id.
     pub dbss: BTreeMap<String, Arc<DbssState>>,
     /// Clouds the scheduler looks up targets of.
@@ -231,7 +233,7 @@ pub struct Snapshot {
     /// Failed look-ups of instances and nodes, by cloud and reason.
     pub discovery_errors: BTreeMap<(String, String), u64>,
     /// Instances of the clouds, by id, from their details.
-    pub instances: BTreeMap<String, InstanceContext>,
+    pub instances: imbl::OrdMap<String, InstanceContext>,
     /// The scan interval in force.
     pub scan_interval: Option<Duration>,
     /// Sessions idle longer than this (and not waiting by design) count as idle sessions.
@@ -305,6 +307,22 @@ impl Snapshot {
             reasons.push(format!("{pending} target(s) not scanned yet"));
         }
         reasons
+    }
+}
+
+/// Keeps the entries `keep` says yes to: the persistent maps have no `retain`. For look-ups and
+/// reloads, which drop targets; scans never call it.
+pub fn retain<K: Ord + Clone, V: Clone>(
+    map: &mut imbl::OrdMap<K, V>,
+    mut keep: impl FnMut(&K, &V) -> bool,
+) {
+    let gone: Vec<K> = map
+        .iter()
+        .filter(|(k, v)| !keep(k, v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in gone {
+        map.remove(&key);
     }
 }
 

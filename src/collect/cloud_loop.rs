@@ -215,7 +215,7 @@ impl CloudLoop {
                     .find(|(found, _)| found == id)
                     .is_none_or(|(_, c)| c.slow_log_flag == *flag)
             });
-            s.instances.retain(|_, c| c.cloud != name);
+            crate::snapshot::retain(&mut s.instances, |_, c| c.cloud != name);
             s.instances.extend(found.instances.iter().cloned());
             // A node that another source already scans (the same instance reached through
             // two clouds) is scanned once, by the first.
@@ -244,8 +244,9 @@ impl CloudLoop {
             // Nodes that are gone take their series with them: those this loop scans, and
             // any other of this cloud's (left by a configuration before a reload).
             retain_tasks(running, |key| wanted.contains_key(key));
-            s.nodes
-                .retain(|key, node| node.info.source != source || wanted.contains_key(key));
+            crate::snapshot::retain(&mut s.nodes, |key, node| {
+                node.info.source != source || wanted.contains_key(key)
+            });
             for (key, target) in &wanted {
                 let node = Arc::make_mut(s.nodes.entry(key.clone()).or_default());
                 node.info = target.info.clone();
