@@ -26,20 +26,9 @@ fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// Whether `program` runs; when not, panics under `CI=true`, else says the test skips.
+/// Whether `program` runs; when not, panics under CI, else says the test skips.
 fn available(program: &str) -> bool {
-    let runs = Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !runs {
-        let why = format!("{program} is not installed (Debian: apt-get install prometheus)");
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI must provide {program}: {why}");
-        }
-        eprintln!("skipped: {why}");
-    }
-    runs
+    crate::common::available(program, "Debian: apt-get install prometheus")
 }
 
 /// Runs `promtool` in the repository with `stdin`: whether it succeeded, and all it said.

@@ -12,3 +12,20 @@ pub mod redis_server;
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
+
+/// Whether `program` runs (`program --version`); when not, panics under CI, else says the test
+/// skips and how to get the program (`install`).
+pub fn available(program: &str, install: &str) -> bool {
+    let runs = std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !runs {
+        let why = format!("{program} is not installed ({install})");
+        if in_ci() {
+            panic!("CI must provide {program}: {why}");
+        }
+        eprintln!("skipped: {why}");
+    }
+    runs
+}

@@ -16,8 +16,8 @@ use std::time::Duration;
 use dcs_session_exporter::cloud::Credentials;
 use dcs_session_exporter::sim::SimConfig;
 
-use crate::common::harness;
 use crate::common::process::{self, Dir, Exporter};
+use crate::common::{available, harness};
 
 use checks::{
     Emitted, alert_runbooks, config_reference, documented_families, emitted_families,
@@ -191,22 +191,6 @@ async fn daemon_exposition() -> String {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// Whether `program` runs; when not, panics under `CI=true`, else says the test skips.
-fn available(program: &str, install: &str) -> bool {
-    let runs = Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !runs {
-        let why = format!("{program} is not installed ({install})");
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI must provide {program}: {why}");
-        }
-        eprintln!("skipped: {why}");
-    }
-    runs
 }
 
 /// The manifests against the Kubernetes API's schemas, offline and strict (unknown fields are

@@ -7,7 +7,8 @@ use super::checks::{
     alert_runbooks, config_reference, documented_families, emitted_families, example_config,
     family_reference, relative_links,
 };
-use super::{available, read, repo};
+use super::{read, repo};
+use crate::common::available;
 use crate::common::process::Dir;
 
 /// `text` with the first `from` replaced, which must be there.
