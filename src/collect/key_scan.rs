@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::runtime::{Shared, log_outcome, spread};
-use crate::config::{KeyScan, RedisTarget};
+use crate::config::{KeyScanSettings, RedisTarget};
 use crate::failure::{Failure, Stage};
 use crate::keys::InstanceKeys;
 use crate::keys::walk::WalkFound;
@@ -62,7 +62,7 @@ pub struct StepReport {
 /// A target's walks: the one under way, resumed step after step.
 pub struct KeyWalk {
     target: Arc<RedisTarget>,
-    settings: KeyScan,
+    settings: KeyScanSettings,
     walk: Option<Walk>,
 }
 

@@ -12,7 +12,7 @@ use crate::cloud::credentials::{CredentialSource, EnvNames};
 pub use crate::files::{MAX_FILE_BYTES, read_bounded, warn_if_others_can_read};
 
 pub use raw::key_analysis::{KeyAnalysis, KeyTrigger};
-pub use raw::key_scan::KeyScan;
+pub use raw::key_scan::KeyScanSettings;
 pub use raw::{RawConfig, accepted_keys};
 
 pub use crate::aggregate::{ClientAddrField, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS};
@@ -292,7 +292,7 @@ pub struct RedisTarget {
     /// What the replies of one scan may hold in memory, all together (a key walk's: one batch).
     pub max_scan_bytes: u64,
     /// The exporter's own walk of the server's keys (`None`: off).
-    pub key_scan: Option<KeyScan>,
+    pub key_scan: Option<KeyScanSettings>,
 }
 
 /// A node the remediation webhook may act on; `node_id = "*"` allows every node of the

@@ -31,7 +31,7 @@ pub(super) struct RawKeyScan {
 
 /// A target's key walk, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyScan {
+pub struct KeyScanSettings {
     /// How often a walk starts (from the start of the one before).
     pub interval: Duration,
     /// The pace of a walk while it runs.
@@ -41,7 +41,7 @@ pub struct KeyScan {
 
 impl RawKeyScan {
     /// `at` names the target (`redis[name]`).
-    pub(super) fn validate(self, at: &str) -> Result<KeyScan, ConfigError> {
+    pub(super) fn validate(self, at: &str) -> Result<KeyScanSettings, ConfigError> {
         let at = format!("{at}.key_scan");
         let interval = self.interval.unwrap_or(DEFAULT_INTERVAL);
         if interval < Duration::from_secs(60) {
@@ -64,7 +64,7 @@ impl RawKeyScan {
         };
         let naming = key_naming(self.key_names, self.key_delimiters, &at)?;
         let max_keys = max_key_series(self.max_key_series, &at, "must be at most 100")?;
-        Ok(KeyScan {
+        Ok(KeyScanSettings {
             interval,
             keys_per_second,
             limits: KeyLimits {
@@ -80,7 +80,7 @@ impl RawKeyScan {
 mod tests {
     use super::*;
 
-    fn checked(toml_text: &str) -> Result<KeyScan, String> {
+    fn checked(toml_text: &str) -> Result<KeyScanSettings, String> {
         let raw: RawKeyScan = toml::from_str(toml_text).map_err(|e| e.to_string())?;
         raw.validate("redis[a]").map_err(|e| e.to_string())
     }
