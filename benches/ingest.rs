@@ -106,7 +106,7 @@ fn dcs_page(c: &mut Criterion) {
     group.bench_function("decode_and_aggregate", |b| {
         b.iter(|| {
             let mut agg = Aggregator::new(Arc::clone(&settings));
-            decode_client_page_with(black_box(&page), &mut |c| agg.observe(&c)).unwrap();
+            decode_client_page_with(black_box(&page), &mut |c| agg.observe(c)).unwrap();
             black_box(agg.finish())
         })
     });

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use super::bounds::BucketBounds;
 use super::histogram::Histogram;
 use super::intern::{Interner, fold_counts};
 use super::kinds::SessionKind;
@@ -69,8 +70,8 @@ impl Aggregator {
         }
     }
 
-    fn histogram(settings: &AggregateSettings, bounds: &Arc<[f64]>) -> Histogram {
-        Histogram::new(Arc::clone(bounds)).with_native(settings.native_histograms)
+    fn histogram(settings: &AggregateSettings, bounds: &BucketBounds) -> Histogram {
+        Histogram::new(bounds.clone()).with_native(settings.native_histograms)
     }
 
     fn count(interner: &mut Interner, counts: &mut Vec<u64>, key: &str) {
@@ -254,8 +255,8 @@ impl PageSink for Aggregator {
         *self = Aggregator::new(Arc::clone(&self.settings));
     }
 
-    fn accept(&mut self, client: ClientRef<'_>) {
-        self.observe(&client);
+    fn accept(&mut self, client: &ClientRef<'_>) {
+        self.observe(client);
     }
 }
 

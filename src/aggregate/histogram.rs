@@ -1,14 +1,13 @@
 //! Fixed-bound histograms, with native buckets of the same values when asked for.
 
-use std::sync::Arc;
-
-use super::native::NativeBuckets;
+use super::bounds::BucketBounds;
+use super::native::{self, NativeBuckets};
 
 /// A histogram with fixed bounds: per-bucket (not cumulative) counts, the last for `+Inf`; and,
 /// when asked for, native buckets of the same values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Histogram {
-    bounds: Arc<[f64]>,
+    bounds: BucketBounds,
     counts: Vec<u64>,
     pub sum: f64,
     pub count: u64,
@@ -16,9 +15,10 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    pub fn new(bounds: Arc<[f64]>) -> Self {
+    pub fn new(bounds: impl Into<BucketBounds>) -> Self {
+        let bounds = bounds.into();
         Self {
-            counts: vec![0; bounds.len() + 1],
+            counts: vec![0; bounds.as_slice().len() + 1],
             bounds,
             sum: 0.0,
             count: 0,
@@ -34,13 +34,18 @@ impl Histogram {
 
     #[inline]
     pub fn observe(&mut self, value: f64) {
-        // `le` buckets: the first bound at or above the value.
-        let i = self.bounds.partition_point(|b| *b < value);
-        self.counts[i] += 1;
+        // One look at the value's bits gives its native bucket, and the native bucket its
+        // classic one (`le`: the first bound at or above the value).
+        let index = native::index_of(value);
+        let classic = match index {
+            Some(n) => self.bounds.bucket_in_native(value, n),
+            None => self.bounds.bucket(value),
+        };
+        self.counts[classic] += 1;
         self.sum += value;
         self.count += 1;
         if let Some(native) = &mut self.native {
-            native.observe(value);
+            native.observe_index(index);
         }
     }
 
@@ -58,7 +63,7 @@ impl Histogram {
 
     /// The classic bounds, without `+Inf`.
     pub fn bounds(&self) -> &[f64] {
-        &self.bounds
+        self.bounds.as_slice()
     }
 
     /// The count of each classic bucket (not cumulative), `+Inf`'s last.
@@ -69,6 +74,7 @@ impl Histogram {
     /// `(upper bound, count in bucket)` pairs, `+Inf` last.
     pub fn buckets(&self) -> Vec<(f64, u64)> {
         self.bounds
+            .as_slice()
             .iter()
             .copied()
             .chain([f64::INFINITY])

@@ -1,24 +1,48 @@
 //! Strings counted by number: interned once a scan, folded past a bound.
 
-use rustc_hash::FxHashMap as HashMap;
+use std::hash::Hasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxHasher;
 
 /// Strings seen often (dbs, users, addresses) stored once and counted by number. The keys are
-/// short and come from the node itself, so a fast non-keyed hash serves.
+/// short and come from the node itself, so a fast non-keyed hash serves. The table holds ids
+/// only, hashed by the text they stand for: each string is stored once.
 #[derive(Default)]
 pub(super) struct Interner {
-    ids: HashMap<String, u32>,
+    ids: HashTable<u32>,
     pub(super) names: Vec<String>,
+    /// The id given last: sessions in a row often share a db, a user, a command.
+    last: Option<u32>,
+}
+
+fn hash(s: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(s.as_bytes());
+    h.finish()
 }
 
 impl Interner {
     #[inline]
     pub(super) fn id(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
+        if let Some(last) = self.last
+            && self.names[last as usize] == s
+        {
+            return last;
         }
-        let id = self.names.len() as u32;
-        self.ids.insert(s.to_string(), id);
-        self.names.push(s.to_string());
+        let hash = hash(s);
+        let names = &mut self.names;
+        let id = match self.ids.find(hash, |&id| names[id as usize] == s) {
+            Some(&id) => id,
+            None => {
+                let id = names.len() as u32;
+                names.push(s.to_string());
+                self.ids
+                    .insert_unique(hash, id, |&id| self::hash(&names[id as usize]));
+                id
+            }
+        };
+        self.last = Some(id);
         id
     }
 }

@@ -60,24 +60,36 @@ impl SessionKind {
         psub: Option<i64>,
         multi: Option<i64>,
     ) -> (Self, [bool; 4]) {
-        let has = |f: char| flags.contains(f);
-        let exclusive = if has('S') {
+        // The flags in one pass, as a set of letters.
+        let letters = flags.bytes().fold(0u64, |set, b| set | letter_bit(b));
+        let has = |f: u8| letters & letter_bit(f) != 0;
+        let exclusive = if has(b'S') {
             SessionKind::Replica
-        } else if has('M') {
+        } else if has(b'M') {
             SessionKind::Master
-        } else if has('O') {
+        } else if has(b'O') {
             SessionKind::Monitor
-        } else if has('P') || sub.unwrap_or(0) > 0 || psub.unwrap_or(0) > 0 {
+        } else if has(b'P') || sub.unwrap_or(0) > 0 || psub.unwrap_or(0) > 0 {
             SessionKind::PubSub
         } else {
             SessionKind::Normal
         };
         let states = [
-            has('b'),
-            has('x') || multi.is_some_and(|m| m >= 0),
-            has('t'),
-            has('U'),
+            has(b'b'),
+            has(b'x') || multi.is_some_and(|m| m >= 0),
+            has(b't'),
+            has(b'U'),
         ];
         (exclusive, states)
+    }
+}
+
+/// A bit for each ASCII letter (flags are letters); nothing for other bytes.
+#[inline]
+fn letter_bit(b: u8) -> u64 {
+    match b {
+        b'A'..=b'Z' => 1 << (b - b'A'),
+        b'a'..=b'z' => 1 << (26 + b - b'a'),
+        _ => 0,
     }
 }

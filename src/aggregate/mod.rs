@@ -3,6 +3,7 @@
 //! the other files are its parts.
 
 mod aggregator;
+mod bounds;
 mod histogram;
 mod intern;
 mod kinds;
@@ -13,6 +14,7 @@ mod settings;
 mod top;
 
 pub use aggregator::{Aggregator, aggregate};
+pub use bounds::BucketBounds;
 pub use histogram::Histogram;
 pub use kinds::SessionKind;
 pub use labels::{OTHER, OTHER_NAME, UNKNOWN, UNNAMED};

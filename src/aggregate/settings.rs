@@ -1,6 +1,6 @@
 //! How a node's sessions are aggregated: the bounds of every label set and histogram.
 
-use std::sync::Arc;
+use super::bounds::BucketBounds;
 
 /// Which session field names the client in `client_addr`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
@@ -46,9 +46,9 @@ pub struct AggregateSettings {
     pub idle_threshold_seconds: i64,
     pub top_clients: usize,
     pub client_addr_field: ClientAddrField,
-    pub idle_buckets: Arc<[f64]>,
-    pub age_buckets: Arc<[f64]>,
-    pub bytes_buckets: Arc<[f64]>,
+    pub idle_buckets: BucketBounds,
+    pub age_buckets: BucketBounds,
+    pub bytes_buckets: BucketBounds,
     /// Keep native buckets of every session histogram.
     pub native_histograms: bool,
 }

@@ -106,9 +106,9 @@ fn top_lists_never_repeat_a_label_set() {
 #[test]
 fn restart_forgets() {
     let mut a = Aggregator::new(settings(50, 5));
-    a.accept(session("10.0.0.1:1", "0", 5, 0).view());
+    a.accept(&session("10.0.0.1:1", "0", 5, 0).view());
     a.restart();
-    a.accept(session("10.0.0.9:1", "2", 5, 0).view());
+    a.accept(&session("10.0.0.9:1", "2", 5, 0).view());
     let r = a.finish();
     assert_eq!(r.sessions, 1);
     assert_eq!(r.clients[0].client_addr(), "10.0.0.9");

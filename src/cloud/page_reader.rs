@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use crate::session::lenient;
-use crate::session::{CLIENT_FIELDS, ClientRef, FIELD_KINDS, FieldValue, Kind};
+use crate::session::{CLIENT_FIELDS, ClientRef, FIELD_KINDS, Kind};
 
 /// Nesting deeper than this inside an ignored value is left to the serde decoder.
 const MAX_DEPTH: u32 = 64;
@@ -44,7 +44,7 @@ pub struct ClientPageRef<'a> {
 /// sessions were handed over: the page's first `n`, exactly as serde reads them.
 pub fn read_page_with<'a>(
     body: &'a [u8],
-    each: &mut dyn FnMut(ClientRef<'a>),
+    each: &mut dyn FnMut(&ClientRef<'a>),
 ) -> Result<PageHead<'a>, usize> {
     let Ok(text) = std::str::from_utf8(body) else {
         return Err(0);
@@ -68,7 +68,7 @@ pub fn read_page_with<'a>(
 /// The page in `body` with its sessions, or `None` where the serde decoder must decide.
 pub fn read_page(body: &[u8]) -> Option<ClientPageRef<'_>> {
     let mut clients = Vec::new();
-    let head = read_page_with(body, &mut |c| clients.push(c)).ok()?;
+    let head = read_page_with(body, &mut |c| clients.push(c.clone())).ok()?;
     Some(ClientPageRef {
         time: head.time,
         clients,
@@ -79,7 +79,7 @@ pub fn read_page(body: &[u8]) -> Option<ClientPageRef<'_>> {
 struct Reader<'a, 'f> {
     text: &'a str,
     pos: usize,
-    each: &'f mut dyn FnMut(ClientRef<'a>),
+    each: &'f mut dyn FnMut(&ClientRef<'a>),
     head: PageHead<'a>,
 }
 
@@ -133,7 +133,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// A string at the cursor: borrowed when it has no escapes, else unescaped by serde_json.
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let bytes = self.bytes();
         let start = self.pos + 1;
@@ -163,21 +163,19 @@ impl<'a> Reader<'a, '_> {
 
     /// An integer that fits an i64 or a u64, written as serde would print it; anything else
     /// (floats, exponents, `-0`, huger or malformed numbers) is left to serde.
-    #[inline]
+    #[inline(always)]
     fn number(&mut self) -> Option<(&'a str, i64)> {
         let bytes = self.bytes();
         let start = self.pos;
         let negative = bytes.get(start) == Some(&b'-');
         let digits = start + usize::from(negative);
         let mut i = digits;
-        // Accumulated negatively, so i64::MIN fits.
-        let mut value: Option<i64> = Some(0);
+        // Eighteen digits cannot overflow a u64: no check per digit.
+        let mut magnitude: u64 = 0;
         while let Some(&b) = bytes.get(i)
             && b.is_ascii_digit()
         {
-            value = value
-                .and_then(|v| v.checked_mul(10))
-                .and_then(|v| v.checked_sub(i64::from(b - b'0')));
+            magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
             i += 1;
         }
         let n = i - digits;
@@ -190,12 +188,16 @@ impl<'a> Reader<'a, '_> {
             return None;
         }
         let text = &self.text[start..i];
-        let value = match value {
-            Some(v) if negative => v,
-            Some(v) => v.checked_neg().unwrap_or(i64::MAX),
-            // Past i64: serde reads a u64 as i64::MAX and leaves the rest to floats.
-            None if !negative && text.parse::<u64>().is_ok() => i64::MAX,
-            None => return None,
+        let value = if n <= 18 {
+            let magnitude = magnitude as i64;
+            if negative { -magnitude } else { magnitude }
+        } else {
+            match text.parse::<i64>() {
+                Ok(v) => v,
+                // Past i64: serde reads a u64 as i64::MAX and leaves the rest to floats.
+                Err(_) if !negative && text.parse::<u64>().is_ok() => i64::MAX,
+                Err(_) => return None,
+            }
         };
         self.pos = i;
         Some((text, value))
@@ -208,7 +210,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// A field's value as `lenient::opt_str` reads it.
-    #[inline]
+    #[inline(always)]
     fn text_field(&mut self) -> Option<Option<Cow<'a, str>>> {
         match self.peek()? {
             b'"' => self.string().map(Some),
@@ -223,7 +225,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// A field's value as `lenient::opt_i64` reads it.
-    #[inline]
+    #[inline(always)]
     fn int_field(&mut self) -> Option<Option<i64>> {
         match self.peek()? {
             b'"' => self.string().map(|s| s.trim().parse().ok()),
@@ -318,7 +320,7 @@ impl<'a> Reader<'a, '_> {
                 self.head.first_id = client.id.clone();
             }
             self.head.sessions += 1;
-            (self.each)(client);
+            (self.each)(&client);
             match self.peek()? {
                 b',' => self.pos += 1,
                 b']' => {
@@ -376,7 +378,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// The value of field number `field` (of [`CLIENT_FIELDS`]) into `c`.
-    #[inline]
+    #[inline(always)]
     fn client_field(&mut self, c: &mut ClientRef<'a>, field: usize, seen: &mut u32) -> Option<()> {
         let bit = 1u32 << field;
         // serde refuses a repeated field.
@@ -384,11 +386,11 @@ impl<'a> Reader<'a, '_> {
             return None;
         }
         *seen |= bit;
-        let value = match FIELD_KINDS[field] {
-            Kind::Int => FieldValue::Int(self.int_field()?),
-            Kind::Text | Kind::Number => FieldValue::Text(self.text_field()?),
-        };
-        c.set(field, value);
+        // Written in place: a field's value is never moved through a temporary.
+        match FIELD_KINDS[field] {
+            Kind::Int => *c.int_slot(field)? = self.int_field()?,
+            Kind::Text | Kind::Number => *c.text_slot(field)? = self.text_field()?,
+        }
         Some(())
     }
 }

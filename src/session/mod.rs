@@ -1,9 +1,9 @@
 //! The client session record, one home for its fields. [`session_fields!`] lists every field
 //! once, with its kind; from that list come the owned record ([`ClientInfo`]), the borrowed
 //! one ([`ClientRef`]) and their conversions, the field names ([`CLIENT_FIELDS`]), reading a
-//! field by name ([`ClientInfo::value`], for sorting and output), setting one by position
-//! ([`ClientRef::set`], for parsers), and serde. A new field is one line here, plus the code
-//! that reads it.
+//! field by name ([`ClientInfo::value`], for sorting and output), writing one in place by
+//! position ([`ClientRef::text_slot`], [`ClientRef::int_slot`], for parsers), and serde. A new
+//! field is one line here, plus the code that reads it.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -47,12 +47,6 @@ impl Value<'_> {
     }
 }
 
-/// One field, with the right type for its kind, as [`ClientRef::set`] takes it.
-pub enum FieldValue<'a> {
-    Text(Option<Cow<'a, str>>),
-    Int(Option<i64>),
-}
-
 macro_rules! owned_type {
     (Int) => {
         i64
@@ -87,21 +81,23 @@ macro_rules! field_ops {
     (value $other:ident, $v:expr) => {
         $v.as_deref().map(|t| Value::Text(Cow::Borrowed(t)))
     };
-    (set Int, $slot:expr, $v:expr) => {
-        if let FieldValue::Int(v) = $v {
-            $slot = v
-        }
+    (text_slot Int, $slot:expr) => {
+        None
     };
-    (set $other:ident, $slot:expr, $v:expr) => {
-        if let FieldValue::Text(v) = $v {
-            $slot = v
-        }
+    (text_slot $other:ident, $slot:expr) => {
+        Some(&mut $slot)
     };
-    (parse Int, $text:expr) => {
-        FieldValue::Int($text.parse::<i64>().ok())
+    (int_slot Int, $slot:expr) => {
+        Some(&mut $slot)
     };
-    (parse $other:ident, $text:expr) => {
-        FieldValue::Text(Some(Cow::Borrowed($text)))
+    (int_slot $other:ident, $slot:expr) => {
+        None
+    };
+    (from_text Int, $text:expr) => {
+        $text.parse::<i64>().ok()
+    };
+    (from_text $other:ident, $text:expr) => {
+        Some(Cow::Borrowed($text))
     };
     (read Int, $map:expr) => {
         $map.next_value::<LenientInt>()?.0
@@ -180,12 +176,22 @@ macro_rules! session_fields {
         }
 
         impl<'a> ClientRef<'a> {
-            /// Sets the field at `position` (of [`CLIENT_FIELDS`]); a value of the wrong kind
-            /// changes nothing.
-            pub fn set(&mut self, position: usize, value: FieldValue<'a>) {
+            /// The text field at `position` (of [`CLIENT_FIELDS`]), for parsers that write it in
+            /// place; `None` for a number field.
+            #[inline]
+            pub fn text_slot(&mut self, position: usize) -> Option<&mut Option<Cow<'a, str>>> {
                 match position {
-                    $( position::$field => field_ops!(set $kind, self.$field, value), )+
-                    _ => {}
+                    $( position::$field => field_ops!(text_slot $kind, self.$field), )+
+                    _ => None,
+                }
+            }
+
+            /// The integer field at `position` (of [`CLIENT_FIELDS`]); `None` for a text field.
+            #[inline]
+            pub fn int_slot(&mut self, position: usize) -> Option<&mut Option<i64>> {
+                match position {
+                    $( position::$field => field_ops!(int_slot $kind, self.$field), )+
+                    _ => None,
                 }
             }
 
@@ -194,7 +200,7 @@ macro_rules! session_fields {
             pub fn set_from_text(&mut self, name: &str, text: &'a str) -> bool {
                 match name {
                     $( stringify!($field) => {
-                        field_ops!(set $kind, self.$field, field_ops!(parse $kind, text));
+                        self.$field = field_ops!(from_text $kind, text);
                         true
                     } )+
                     _ => false,
@@ -383,13 +389,12 @@ mod tests {
             assert_eq!(position(name), Some(i));
         }
         let mut c = ClientRef::default();
-        c.set(position("idle").unwrap(), FieldValue::Int(Some(7)));
-        c.set(
-            position("name").unwrap(),
-            FieldValue::Text(Some("api".into())),
-        );
-        // The wrong kind changes nothing.
-        c.set(position("age").unwrap(), FieldValue::Text(Some("x".into())));
+        *c.int_slot(position("idle").unwrap()).unwrap() = Some(7);
+        *c.text_slot(position("name").unwrap()).unwrap() = Some("api".into());
+        // A field has a slot of its own kind only.
+        assert!(c.text_slot(position("age").unwrap()).is_none());
+        assert!(c.int_slot(position("name").unwrap()).is_none());
+        assert!(c.int_slot(CLIENT_FIELDS.len()).is_none());
         assert!(c.set_from_text("omem", "1024"));
         assert!(c.set_from_text("qbuf", "lots"));
         assert!(!c.set_from_text("laddr", "10.0.0.1:6379"));

@@ -9,7 +9,7 @@ pub trait PageSink {
     /// The list changed while it was paged: forget what was received and expect page one again.
     fn restart(&mut self);
     /// The next session of the list.
-    fn accept(&mut self, client: ClientRef<'_>);
+    fn accept(&mut self, client: &ClientRef<'_>);
     /// A page was read whole and passed the checks of a list.
     fn end_page(&mut self) {}
 }
@@ -18,7 +18,8 @@ impl PageSink for Vec<ClientInfo> {
     fn restart(&mut self) {
         self.clear();
     }
-    fn accept(&mut self, client: ClientRef<'_>) {
-        self.push(client.into_owned());
+    fn accept(&mut self, client: &ClientRef<'_>) {
+        // Borrowed text is cloned by reference; only `into_owned` copies it.
+        self.push(client.clone().into_owned());
     }
 }

@@ -333,7 +333,7 @@ fn in_pages(s: &Arc<AggregateSettings>, v: &[ClientInfo], size: usize) -> Aggreg
 
 fn accept_pages(a: &mut Aggregator, v: &[ClientInfo], size: usize) {
     for page in v.chunks(size) {
-        page.iter().for_each(|c| a.accept(c.view()));
+        page.iter().for_each(|c| a.accept(&c.view()));
         a.end_page();
     }
 }
@@ -695,7 +695,7 @@ proptest! {
             }
             // Where the reader gives up, what it handed over is what serde reads first.
             let mut handed = Vec::new();
-            if let Err(n) = read_page_with(&body, &mut |c| handed.push(c)) {
+            if let Err(n) = read_page_with(&body, &mut |c| handed.push(c.clone())) {
                 prop_assert_eq!(n, handed.len());
                 if let Ok(slow) = serde_json::from_slice::<ClientPageRef>(&body) {
                     prop_assert!(n <= slow.clients.len());

@@ -17,7 +17,7 @@ use crate::session::{ClientRef, PageSink};
 /// over the sessions the reader had not.
 pub fn decode_client_page_with<'a>(
     body: &'a [u8],
-    each: &mut dyn FnMut(ClientRef<'a>),
+    each: &mut dyn FnMut(&ClientRef<'a>),
 ) -> Result<PageHead<'a>, ApiError> {
     match page_reader::read_page_with(body, each) {
         Ok(head) => Ok(head),
@@ -29,7 +29,7 @@ pub fn decode_client_page_with<'a>(
                 sessions: page.clients.len(),
                 first_id: page.clients.first().and_then(|c| c.id.clone()),
             };
-            page.clients.into_iter().skip(handed_over).for_each(each);
+            page.clients.iter().skip(handed_over).for_each(each);
             Ok(head)
         }
     }

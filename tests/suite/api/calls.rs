@@ -367,8 +367,8 @@ impl PageSink for RescanningSink {
         self.received.clear();
     }
 
-    fn accept(&mut self, client: ClientRef<'_>) {
-        self.received.push(client.into_owned());
+    fn accept(&mut self, client: &ClientRef<'_>) {
+        self.received.push(client.clone().into_owned());
     }
 
     fn end_page(&mut self) {
