@@ -169,14 +169,21 @@ impl<'a> Reader<'a, '_> {
         let start = self.pos;
         let negative = bytes.get(start) == Some(&b'-');
         let digits = start + usize::from(negative);
-        let mut i = digits;
-        // Eighteen digits cannot overflow a u64: no check per digit.
-        let mut magnitude: u64 = 0;
-        while let Some(&b) = bytes.get(i)
-            && b.is_ascii_digit()
-        {
-            magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
-            i += 1;
+        // Most numbers of a session are short: up to seven digits are read as one word.
+        let (mut i, mut magnitude) = match short_digits(bytes, digits) {
+            Some((n, value)) => (digits + n, value),
+            None => (digits, 0),
+        };
+        if i == digits || i - digits == 8 {
+            // Eighteen digits cannot overflow a u64: no check per digit.
+            i = digits;
+            magnitude = 0;
+            while let Some(&b) = bytes.get(i)
+                && b.is_ascii_digit()
+            {
+                magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+                i += 1;
+            }
         }
         let n = i - digits;
         let leading_zero = n > 1 && bytes[digits] == b'0';
@@ -483,9 +490,56 @@ fn find_special(bytes: &[u8], from: usize) -> usize {
     i
 }
 
+/// The digits at `from`, read eight bytes at a time: how many there are before the first other
+/// byte (8 when all are digits, and then no value), and their value. `None` when fewer than eight
+/// bytes remain.
+#[inline(always)]
+fn short_digits(bytes: &[u8], from: usize) -> Option<(usize, u64)> {
+    let chunk = bytes.get(from..from + 8)?;
+    let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+    let less_zero = word.wrapping_sub(ONES * u64::from(b'0'));
+    // A byte is no digit when it is below '0' (its high bit set by the subtraction) or its
+    // difference is above 9 (adding 0x76 sets it); only the lowest flag matters, and it is exact.
+    let other = (less_zero | less_zero.wrapping_add(ONES * 0x76)) & HIGHS;
+    let n = (other.trailing_zeros() / 8) as usize;
+    if n == 0 || n == 8 {
+        return Some((n, 0));
+    }
+    // The digits to the top of the word (the first one lowest), then pairs, fours, eights.
+    let v = (less_zero & (u64::MAX >> (8 * (8 - n)))) << (8 * (8 - n));
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_ffff_0000_ffff;
+    let v = (v.wrapping_mul(10_000) + (v >> 32)) & 0xffff_ffff;
+    Some((n, v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_numbers_are_read_a_word_at_a_time() {
+        for n in 1..=7 {
+            for value in [0u64, 7, 42, 1234567, 9999999, 1000000, 305419896] {
+                let text = format!("{value}");
+                if text.len() != n {
+                    continue;
+                }
+                for after in [",", "}", "]", "\"", " ", ".", "e", "/", ":"] {
+                    let json = format!("{text}{after}00000000");
+                    assert_eq!(short_digits(json.as_bytes(), 0), Some((n, value)), "{json}");
+                }
+            }
+        }
+        assert_eq!(short_digits(b"12345678,", 0), Some((8, 0)));
+        assert_eq!(short_digits(b",1234567", 0), Some((0, 0)));
+        assert_eq!(short_digits(b"1234", 0), None);
+        for v in 0..100_000u64 {
+            let json = format!("{v},0000000");
+            let n = v.to_string().len();
+            assert_eq!(short_digits(json.as_bytes(), 0), Some((n, v)));
+        }
+    }
 
     fn serde_page(json: &str) -> Option<ClientPageRef<'_>> {
         serde_json::from_str(json).ok()
