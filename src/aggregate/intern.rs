@@ -22,17 +22,38 @@ fn hash(s: &str) -> u64 {
     h.finish()
 }
 
+/// Whether two strings are equal; compared a word at a time without a call to `memcmp`, which
+/// costs more than the compare itself for strings this short (addresses, names, commands).
+#[inline(always)]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word =
+        |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or_default());
+    let half =
+        |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or_default());
+    match n {
+        // The first and the last word, overlapping where the string is shorter than two.
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => a == b,
+    }
+}
+
 impl Interner {
     #[inline]
     pub(super) fn id(&mut self, s: &str) -> u32 {
         if let Some(last) = self.last
-            && self.names[last as usize] == s
+            && same(&self.names[last as usize], s)
         {
             return last;
         }
         let hash = hash(s);
         let names = &mut self.names;
-        let id = match self.ids.find(hash, |&id| names[id as usize] == s) {
+        let id = match self.ids.find(hash, |&id| same(&names[id as usize], s)) {
             Some(&id) => id,
             None => {
                 let id = names.len() as u32;
@@ -77,4 +98,48 @@ pub(super) fn fold_counts(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_compare_equal_only_when_they_are() {
+        let words = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcde",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopq",
+            "10.0.0.1",
+            "10.0.0.2",
+            "10.0.1.1",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
+            }
+            // Each byte changed in turn.
+            for i in 0..a.len() {
+                let mut changed = a.as_bytes().to_vec();
+                changed[i] ^= 1;
+                let changed = String::from_utf8(changed).unwrap();
+                assert!(!same(a, &changed), "{a:?} {changed:?}");
+            }
+        }
+        let mut interner = Interner::default();
+        let ids: Vec<u32> = ["x", "y", "x", "10.0.0.1", "10.0.0.1", "y"]
+            .iter()
+            .map(|s| interner.id(s))
+            .collect();
+        assert_eq!(ids, vec![0, 1, 0, 2, 2, 1]);
+        assert_eq!(interner.names, vec!["x", "y", "10.0.0.1"]);
+    }
 }
