@@ -4,14 +4,18 @@
 //!
 //!     cargo bench --bench cycle
 //!
-//! Scenarios (all by default; CYCLE_SCENARIOS=a,b,c picks some):
+//! Scenarios (a, b and c by default; CYCLE_SCENARIOS=a,n200 picks some):
 //! - a: 100 nodes x 10,000 sessions;
 //! - b: 1,000 nodes x 1,000 sessions;
-//! - c: as b, with 50 ms of latency on every API answer.
+//! - c: as b, with 50 ms of latency on every API answer;
+//! - n200, n10000: 200 and 10,000 nodes x 20 sessions, where the cost a node (its calls, job
+//!   polls, publication) outweighs the cost a session.
 //!
-//! Every scenario runs the exporter at its default settings (60 s interval, request rate,
-//! concurrency) and waits for two cycles. Reported: wall time of each cycle, exporter CPU
-//! seconds per million sessions in the second (steady) cycle, peak RSS, and `/metrics` size,
+//! Scenarios a to c run the exporter at its default settings (60 s interval, request rate,
+//! concurrency); the n scenarios spread first scans over most of the interval and raise the
+//! request rate and concurrent scans so that 10,000 nodes fit it. Each waits for two cycles.
+//! Reported: wall time of each cycle, exporter CPU seconds per million sessions and
+//! milliseconds per node scan in the second (steady) cycle, peak RSS, and `/metrics` size,
 //! samples and the time one scrape takes to encode and send.
 
 use std::collections::HashMap;
@@ -39,26 +43,56 @@ struct Scenario {
     nodes: u32,
     sessions_per_node: u32,
     latency: Duration,
+    /// Settings beside the defaults: `[exporter]` keys, then `[[cloud]]` keys.
+    exporter: &'static str,
+    cloud: &'static str,
 }
 
-const SCENARIOS: [Scenario; 3] = [
+/// Scan starts spread over most of the interval; rate and concurrency with room for 10,000
+/// nodes a minute (about 4 calls and 2 s of job a node).
+const MANY_NODES_EXPORTER: &str = "first_scan_spread = \"50s\"\nmax_concurrent_scans = 1000\n";
+const MANY_NODES_CLOUD: &str = "requests_per_second = 2000\n";
+
+const SCENARIOS: [Scenario; 5] = [
     Scenario {
         name: "a",
         nodes: 100,
         sessions_per_node: 10_000,
         latency: Duration::ZERO,
+        exporter: "",
+        cloud: "",
     },
     Scenario {
         name: "b",
         nodes: 1000,
         sessions_per_node: 1000,
         latency: Duration::ZERO,
+        exporter: "",
+        cloud: "",
     },
     Scenario {
         name: "c",
         nodes: 1000,
         sessions_per_node: 1000,
         latency: Duration::from_millis(50),
+        exporter: "",
+        cloud: "",
+    },
+    Scenario {
+        name: "n200",
+        nodes: 200,
+        sessions_per_node: 20,
+        latency: Duration::ZERO,
+        exporter: MANY_NODES_EXPORTER,
+        cloud: MANY_NODES_CLOUD,
+    },
+    Scenario {
+        name: "n10000",
+        nodes: 10_000,
+        sessions_per_node: 20,
+        latency: Duration::ZERO,
+        exporter: MANY_NODES_EXPORTER,
+        cloud: MANY_NODES_CLOUD,
     },
 ];
 
@@ -173,12 +207,13 @@ async fn run(s: &Scenario) {
     let dir = std::env::temp_dir().join(format!("dcs-cycle-{}-{}", s.name, std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("exporter.toml");
-    // Nothing but the cloud: every exporter setting at its default.
+    // The cloud, and every other setting at its default unless the scenario says.
     std::fs::write(
         &config,
         format!(
-            "[[cloud]]\nname = \"bench\"\nproject_id = \"p\"\ndcs_endpoint = \"{sim_url}\"\n\
-             dbss_endpoint = \"{sim_url}\"\n[cloud.discovery]\n"
+            "[exporter]\n{}[[cloud]]\nname = \"bench\"\nproject_id = \"p\"\ndcs_endpoint = \"{sim_url}\"\n\
+             dbss_endpoint = \"{sim_url}\"\n{}[cloud.discovery]\n",
+            s.exporter, s.cloud
         ),
     )
     .unwrap();
@@ -247,6 +282,7 @@ async fn run(s: &Scenario) {
     let _ = std::fs::remove_dir_all(&dir);
 
     let per_million = (cpu2 - cpu1) / sessions2.max(1) as f64 * 1e6;
+    let per_node_ms = (cpu2 - cpu1) / nodes as f64 * 1e3;
     println!(
         "scenario {}: {} nodes x {} sessions, API latency {} ms",
         s.name,
@@ -259,7 +295,7 @@ async fn run(s: &Scenario) {
         cycle1.as_secs_f64()
     );
     println!(
-        "  cycle 2 (steady): {:.1} s, {sessions2} sessions, exporter CPU {:.2} s = {per_million:.2} s per million sessions ({:.2} us a session)",
+        "  cycle 2 (steady): {:.1} s, {sessions2} sessions, exporter CPU {:.2} s = {per_million:.2} s per million sessions ({:.2} us a session), {per_node_ms:.3} ms a node scan",
         cycle2.as_secs_f64(),
         cpu2 - cpu1,
         per_million

@@ -95,24 +95,26 @@ fn prune(store: &Store, config: &Config) {
             .retain(|cloud, _| config.clouds.iter().any(|c| &c.name == cloud));
         s.clock_offsets
             .retain(|cloud, _| config.clouds.iter().any(|c| &c.name == cloud));
-        s.dbss
-            .retain(|id, _| config.clouds.iter().any(|c| c.dbss_resources.contains(id)));
+        crate::snapshot::retain(&mut s.dbss, |id, _| {
+            config.clouds.iter().any(|c| c.dbss_resources.contains(id))
+        });
         crate::snapshot::retain(&mut s.instances, |_, i| {
             config.clouds.iter().any(|c| c.name == i.cloud)
         });
-        s.slow_log_refused
-            .retain(|id, _| s.instances.contains_key(id));
+        crate::snapshot::retain(&mut s.slow_log_refused, |id, _| {
+            s.instances.contains_key(id)
+        });
         let direct = crate::collect::direct_targets(config);
         // Key series of direct targets that no longer walk their keys go; a cloud's own loop
         // keeps its instances'.
-        s.keys.retain(|id, _| {
+        crate::snapshot::retain(&mut s.keys, |id, _| {
             s.instances.contains_key(id)
                 || config
                     .redis
                     .iter()
                     .any(|t| &t.name == id && t.key_scan.is_some())
         });
-        s.slow_commands.retain(|id, _| {
+        crate::snapshot::retain(&mut s.slow_commands, |id, _| {
             direct
                 .iter()
                 .any(|t| t.reads_slow_log() && t.instance_id() == id)

@@ -215,13 +215,14 @@ impl DbssState {
     }
 }
 
+/// Every map that grows with the fleet (nodes, instances, resources) is persistent
+/// (`imbl::OrdMap`): every update copies the snapshot, and a scan's copy must not cost the
+/// whole fleet.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
-    /// Persistent, as `instances`: every update copies the snapshot, and a scan's copy must
-    /// not cost the whole fleet.
     pub nodes: imbl::OrdMap<NodeKey, Arc<NodeState>>,
     /// By resource id.
-    pub dbss: BTreeMap<String, Arc<DbssState>>,
+    pub dbss: imbl::OrdMap<String, Arc<DbssState>>,
     /// Clouds the scheduler looks up targets of.
     pub expected: BTreeSet<String>,
     /// Clouds whose targets have been looked up successfully at least once.
@@ -240,21 +241,21 @@ pub struct Snapshot {
     pub idle_session_threshold: Option<Duration>,
     /// Failed reads of instance details, parameters and limits, by instance, operation and
     /// reason: they never fail a scan.
-    pub context_errors: BTreeMap<(String, ContextRead, String), u64>,
+    pub context_errors: imbl::OrdMap<(String, ContextRead, String), u64>,
     /// Instances whose slow-log read the service refused as unsupported, with what their
     /// details' flag said then: their slow log is not read until the flag says otherwise.
-    pub slow_log_refused: BTreeMap<String, Option<bool>>,
+    pub slow_log_refused: imbl::OrdMap<String, Option<bool>>,
     /// Slow commands since start, by instance id (DCS instances with a slow log, and direct
     /// targets).
-    pub slow_commands: BTreeMap<String, Arc<crate::slowlog::SlowCommands>>,
+    pub slow_commands: imbl::OrdMap<String, Arc<crate::slowlog::SlowCommands>>,
     /// What DCS's analyses say of each instance's keys, by instance id.
-    pub keys: BTreeMap<String, Arc<crate::keys::InstanceKeys>>,
+    pub keys: imbl::OrdMap<String, Arc<crate::keys::InstanceKeys>>,
     /// Each running instance's memory and keys, by instance id, from its cloud's statistics.
-    pub instance_memory: BTreeMap<String, crate::keys::InstanceMemory>,
+    pub instance_memory: imbl::OrdMap<String, crate::keys::InstanceMemory>,
     /// What `/metrics` shows, from the configuration in force.
     pub exposition: Arc<crate::config::ExpositionSettings>,
     /// Each cloud's schedule and what its last look-up found, by name: its API budget.
-    pub api_plans: BTreeMap<String, crate::capacity::CloudPlan>,
+    pub api_plans: imbl::OrdMap<String, crate::capacity::CloudPlan>,
 }
 
 impl Snapshot {

@@ -9,9 +9,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The release exporter with `--config`, listening on a free loopback port and logging only
-/// errors, plus `args` and `env`.
+/// errors, plus `args` and `env`. `BENCH_EXPORTER` names another build of the exporter to run,
+/// so that two versions can be measured by the same bench.
 pub fn spawn_exporter(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dcs-session-exporter"));
+    let program = std::env::var_os("BENCH_EXPORTER")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_dcs-session-exporter").into());
+    let mut command = Command::new(program);
     command
         .arg("--config")
         .arg(config)

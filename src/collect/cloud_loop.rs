@@ -122,7 +122,7 @@ impl CloudLoop {
         let plan = self.plan(&found, &slow_logs, &analysed);
         self.shared.store.update(|s| {
             // Analyses of instances no longer read by this cloud go with them.
-            s.keys.retain(|id, _| {
+            crate::snapshot::retain(&mut s.keys, |id, _| {
                 analysed.contains(id) || s.instances.get(id).is_none_or(|c| c.cloud != name)
             });
             s.api_plans.insert(name.clone(), plan);
@@ -191,7 +191,7 @@ impl CloudLoop {
         let (running, warned_twice) = (&mut self.running, &mut self.warned_twice);
         self.shared.store.update(|s| {
             // Counters of instances no longer polled by this cloud go with them.
-            s.slow_commands.retain(|id, _| {
+            crate::snapshot::retain(&mut s.slow_commands, |id, _| {
                 slow_logs.contains(id) || s.instances.get(id).is_none_or(|c| c.cloud != name)
             });
             if found.errors.is_empty() {
@@ -208,7 +208,7 @@ impl CloudLoop {
                 s.count_context_error(instance_id, *operation, reason);
             }
             // A refusal lasts while the instance's details say what they said then.
-            s.slow_log_refused.retain(|id, flag| {
+            crate::snapshot::retain(&mut s.slow_log_refused, |id, flag| {
                 found
                     .instances
                     .iter()

@@ -11,7 +11,7 @@ use super::operations::{KillPlan, ListOptions, Listing, TargetError};
 use super::settings::ScanSettings;
 use crate::aggregate::Aggregator;
 use crate::cloud::dcs::{
-    JobStatus, KillTarget, ListClientsQuery, PagingOptions, PollOptions, parse_list_time,
+    JobStatus, KillTarget, ListClientsQuery, ListRead, PagingOptions, PollOptions, parse_list_time,
 };
 use crate::cloud::{ApiClient, ErrorKind};
 use crate::snapshot::{Failure, NodeData, Reason, Stage};
@@ -23,13 +23,15 @@ pub const TASK_STATE_CODE: &str = "DCS.4957";
 /// Scans a node and aggregates its sessions page by page. `pending` is the node's scan job
 /// that was still running when an earlier scan gave up on it: while it runs, the service
 /// refuses a new one (`DCS.4957`), and this scan waits on it again rather than reading a list
-/// that may not exist yet.
+/// that may not exist yet. `previous` is the node's data published last: when the stored list
+/// is still the one it was read from, its sessions are not read again and its aggregate stays.
 pub async fn scan_node(
     api: &ApiClient,
     instance_id: &str,
     node_id: &str,
     settings: &ScanSettings,
     pending: &mut Option<String>,
+    previous: Option<&NodeData>,
     deadline: Instant,
 ) -> Result<NodeData, Failure> {
     let job_id = match api
@@ -50,6 +52,8 @@ pub async fn scan_node(
         }
         Err(e) => return Err(e.into()),
     };
+    // A job of this scan that cleaned the cache made a new list; else it may be the known one.
+    let fresh_list = job_id.is_some() && settings.clean_cache;
     if let Some(job_id) = job_id {
         *pending = Some(job_id.clone());
         let job = match api.wait_for_job(&job_id, &settings.poll, deadline).await {
@@ -76,18 +80,34 @@ pub async fn scan_node(
             ));
         }
     }
+    let known = previous.filter(|p| !fresh_list && p.data_time.is_some());
     let mut aggregator = Aggregator::new(Arc::clone(&settings.aggregate));
-    let list = api
-        .read_stored_list(
+    let read = api
+        .read_stored_list_if_changed(
             instance_id,
             node_id,
             &settings.paging,
+            known.and_then(|p| p.data_time),
             &mut aggregator,
             deadline,
         )
         .await
         .map_err(Failure::from)?;
-    let data_time = list.time.as_deref().and_then(parse_list_time);
+    let (data_time, aggregate) = match (read, known) {
+        (ListRead::Read(list), _) => (
+            list.time.as_deref().and_then(parse_list_time),
+            aggregator.finish(),
+        ),
+        (ListRead::Unchanged, Some(known)) => {
+            tracing::debug!(
+                instance_id,
+                node_id,
+                "the stored list is the one read before: its data is kept"
+            );
+            (known.data_time, known.aggregate.clone())
+        }
+        (ListRead::Unchanged, None) => unreachable!("a list is unchanged only from a known one"),
+    };
     // A stored list older than the staleness limit (a scan stuck on the service's side, or
     // clean_cache = false) is no fresh data, whatever the scan says. Its age is measured on
     // the service's clock, which wrote its time: the local clock may be minutes off.
@@ -106,7 +126,7 @@ pub async fn scan_node(
     }
     Ok(NodeData {
         data_time,
-        aggregate: aggregator.finish(),
+        aggregate,
         scanned: SystemTime::now(),
     })
 }

@@ -96,7 +96,7 @@ pub(super) async fn read_statistics(
         }
     };
     shared.store.update(|s| {
-        s.instance_memory.retain(|id, _| {
+        crate::snapshot::retain(&mut s.instance_memory, |id, _| {
             instances.contains(id)
                 || s.instances
                     .get(id)

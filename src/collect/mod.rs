@@ -110,7 +110,7 @@ impl Scheduler {
         self.shared.store.update(|s| {
             s.expected = names.into_iter().collect();
             s.discovered.retain(|c| s.expected.contains(c));
-            s.api_plans.retain(|c, _| s.expected.contains(c));
+            crate::snapshot::retain(&mut s.api_plans, |c, _| s.expected.contains(c));
             s.scan_interval = Some(interval);
             s.idle_session_threshold = Some(idle_threshold);
             s.exposition = Arc::new(self.shared.settings.exposition.clone());

@@ -206,9 +206,18 @@ pub(super) async fn node_loop(
             );
             async move {
                 let mut pending = pending.lock().await;
-                let settings = target.scan_settings(&shared.scan, &shared.store.load());
+                let snapshot = shared.store.load();
+                let settings = target.scan_settings(&shared.scan, &snapshot);
+                let previous = snapshot.nodes.get(&key).and_then(|n| n.data.clone());
+                drop(snapshot);
                 let result = target
-                    .scan(&key.node_id, &settings, &mut pending, deadline)
+                    .scan(
+                        &key.node_id,
+                        &settings,
+                        &mut pending,
+                        previous.as_deref(),
+                        deadline,
+                    )
                     .await;
                 if let (Some(api), Some(cloud)) = (target.api(), &cloud) {
                     record_clock_offset(&shared.store, cloud, api);

@@ -12,7 +12,7 @@ use super::settings::ScanSettings;
 use crate::cloud::ApiClient;
 use crate::config::{Config, PasswordSource, RedisTarget, SecretError};
 use crate::session::CLIENT_FIELDS;
-use crate::snapshot::{Failure, Reason, Snapshot, Stage};
+use crate::snapshot::{Failure, NodeData, Reason, Snapshot, Stage};
 
 pub enum Target {
     /// A DCS instance, whose nodes are scanned one by one.
@@ -118,26 +118,34 @@ impl Target {
         }
     }
 
-    /// Scans one node. `pending` is the node's scan job that outlived an earlier scan (DCS).
+    /// Scans one node. `pending` is the node's scan job that outlived an earlier scan (DCS);
+    /// `previous` the node's data published last, kept when its stored list has not changed.
     pub async fn scan(
         &self,
         node_id: &str,
         settings: &ScanSettings,
         pending: &mut Option<String>,
+        previous: Option<&NodeData>,
         deadline: Instant,
     ) -> Result<ScanOutcome, Failure> {
         match self {
-            Target::Dcs { api, instance_id } => {
-                super::dcs::scan_node(api, instance_id, node_id, settings, pending, deadline)
-                    .await
-                    .map(|data| ScanOutcome {
-                        data,
-                        role: None,
-                        limits: None,
-                        limits_error: None,
-                        slow_log: None,
-                    })
-            }
+            Target::Dcs { api, instance_id } => super::dcs::scan_node(
+                api,
+                instance_id,
+                node_id,
+                settings,
+                pending,
+                previous,
+                deadline,
+            )
+            .await
+            .map(|data| ScanOutcome {
+                data,
+                role: None,
+                limits: None,
+                limits_error: None,
+                slow_log: None,
+            }),
             Target::Redis(target) => {
                 // Read at every scan, so a rotated password is picked up.
                 let endpoint = target

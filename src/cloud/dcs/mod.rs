@@ -11,7 +11,7 @@ mod wire;
 pub use jobs::PollOptions;
 pub use keys::*;
 pub use slowlog::{DEFAULT_SLOWLOG_READ_BYTES, MAX_SLOWLOG_PAGES, SlowlogError, SlowlogRead};
-pub use stored_list::{PagingOptions, StoredList, decode_client_page_with};
+pub use stored_list::{ListRead, PagingOptions, StoredList, decode_client_page_with};
 pub use wire::*;
 
 /// Largest page the session list API serves.

@@ -1,10 +1,11 @@
 //! A node's stored session list: one page, or every page handed to a sink as it is read.
 
 use std::borrow::Cow;
+use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use super::wire::{ClientPage, ListClientsQuery};
+use super::wire::{ClientPage, ListClientsQuery, parse_list_time};
 use super::{MAX_LIST_SESSIONS, MAX_PAGE_SIZE};
 use crate::cloud::client::{ApiClient, Call, decode};
 use crate::cloud::error::{ApiError, ErrorKind, Operation};
@@ -63,6 +64,16 @@ pub struct StoredList {
     pub restarts: u32,
 }
 
+/// How a read of a stored list that may be the one read before ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListRead {
+    /// A list other than the one known: read whole, every session handed to the sink.
+    Read(StoredList),
+    /// Page one carried the known list's `time`: nothing was handed to the sink, and no other
+    /// page was read.
+    Unchanged,
+}
+
 impl ApiClient {
     /// One page of a node's stored session list.
     pub async fn list_clients(
@@ -115,6 +126,25 @@ impl ApiClient {
             .await
     }
 
+    /// As [`ApiClient::read_stored_list`], unless page one carries `known_time`: the list read
+    /// before, whose sessions are not read nor aggregated again.
+    pub async fn read_stored_list_if_changed(
+        &self,
+        instance_id: &str,
+        node_id: &str,
+        paging: &PagingOptions,
+        known_time: Option<SystemTime>,
+        sink: &mut impl PageSink,
+        deadline: Instant,
+    ) -> Result<ListRead, ApiError> {
+        let query = ListClientsQuery {
+            node_id: node_id.to_string(),
+            ..Default::default()
+        };
+        self.read_list(instance_id, &query, paging, known_time, sink, deadline)
+            .await
+    }
+
     /// As [`ApiClient::read_stored_list`], with the filter and order of `base` (its offset and
     /// limit are set page by page).
     pub async fn read_stored_list_with(
@@ -125,6 +155,24 @@ impl ApiClient {
         sink: &mut impl PageSink,
         deadline: Instant,
     ) -> Result<StoredList, ApiError> {
+        match self
+            .read_list(instance_id, base, paging, None, sink, deadline)
+            .await?
+        {
+            ListRead::Read(list) => Ok(list),
+            ListRead::Unchanged => unreachable!("no known time, so no list is the known one"),
+        }
+    }
+
+    async fn read_list(
+        &self,
+        instance_id: &str,
+        base: &ListClientsQuery,
+        paging: &PagingOptions,
+        known_time: Option<SystemTime>,
+        sink: &mut impl PageSink,
+        deadline: Instant,
+    ) -> Result<ListRead, ApiError> {
         let limit = paging.page_size.clamp(1, MAX_PAGE_SIZE);
         let inconsistent = |message: String| {
             ApiError::new(Operation::ListClients, ErrorKind::Inconsistent, message)
@@ -143,6 +191,14 @@ impl ApiClient {
                 };
                 let call = self.list_clients_call(instance_id, &query);
                 let body = self.call(&call, deadline).await?.body;
+                // Page one of what may be the known list is read once for its time alone; a
+                // changed list's page is then read again for its sessions.
+                if let (0, Some(known)) = (pages, known_time) {
+                    let head = decode_client_page_with(&body, &mut |_| {})?;
+                    if head.time.as_deref().and_then(parse_list_time) == Some(known) {
+                        return Ok(ListRead::Unchanged);
+                    }
+                }
                 // Sessions go to the sink as they are read, before the page is checked: a page
                 // that fails a check fails the read or restarts it, and either way the sink's
                 // sessions are dropped.
@@ -203,12 +259,12 @@ impl ApiClient {
                     None => received < u64::from(limit),
                 };
                 if done {
-                    return Ok(StoredList {
+                    return Ok(ListRead::Read(StoredList {
                         time,
                         sessions: offset,
                         pages,
                         restarts,
-                    });
+                    }));
                 }
             }
         }

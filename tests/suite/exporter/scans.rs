@@ -2,6 +2,7 @@
 //! label sets, failures and staleness, the formats and endpoints.
 
 use super::*;
+use dcs_session_exporter::snapshot::Snapshot;
 
 #[tokio::test]
 async fn every_metric_matches_the_simulated_sessions() {
@@ -683,5 +684,90 @@ async fn metrics_formats_and_endpoints() {
             .unwrap();
         assert!(body.ends_with("# EOF\n"), "whole: {} bytes", body.len());
         assert_eq!(series(&body), series(&direct));
+    }
+}
+
+/// API calls of `operation` the exporter has made, by its own count.
+fn api_calls(samples: &[Sample], operation: &str) -> f64 {
+    samples
+        .iter()
+        .filter(|s| {
+            s.name == "dcs_exporter_api_requests_total" && s.label("operation") == operation
+        })
+        .map(|s| s.value)
+        .sum()
+}
+
+#[tokio::test]
+async fn an_unchanged_stored_list_is_not_read_again_and_its_data_stays() {
+    // Three pages a list (25 sessions, 10 a page); scans that keep the cache leave each stored
+    // list as the first scan made it.
+    let h = start(
+        quiet_topology(25),
+        r#"scan_interval = "1s"
+        first_scan_spread = "0s"
+        clean_cache = false
+        page_size = 10"#,
+    )
+    .await;
+    h.wait_ready().await;
+    let nodes = h.stored_lists().len();
+    let first = h.in_process.store.load();
+    let data = |s: &Snapshot| -> Vec<Arc<NodeData>> {
+        s.nodes
+            .values()
+            .map(|n| n.data.clone().expect("every node scanned"))
+            .collect()
+    };
+    let first_data = data(&first);
+    assert_eq!(first_data.len(), nodes);
+    let before = h.scrape().await;
+
+    // Three more scans of every node, at least.
+    let until = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let samples = h.scrape().await;
+        if api_calls(&samples, "scan_clients")
+            >= api_calls(&before, "scan_clients") + 3.0 * nodes as f64
+        {
+            break samples;
+        }
+        assert!(
+            Instant::now() < until,
+            "three more scans of each node not within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let starts = api_calls(&after, "scan_clients") - api_calls(&before, "scan_clients");
+    let pages = api_calls(&after, "list_clients") - api_calls(&before, "list_clients");
+    // One page a scan (the one that tells the list's time), not three; a scan between its start
+    // and its page at either scrape may count on one side only.
+    assert!(
+        pages <= starts + nodes as f64,
+        "{pages} pages read for {starts} scans of {nodes} unchanged lists"
+    );
+    assert!(
+        pages >= starts - nodes as f64,
+        "{pages} pages for {starts} scans"
+    );
+
+    // Every node's data is the first scan's, confirmed by each scan since.
+    let now = h.in_process.store.load();
+    for (old, new) in first_data.iter().zip(data(&now)) {
+        assert_eq!(new.aggregate, old.aggregate);
+        assert_eq!(new.data_time, old.data_time);
+        assert!(
+            new.scanned > old.scanned,
+            "the last scan's time is published"
+        );
+    }
+    let samples = h.scrape().await;
+    for (_, node, _, clients) in h.stored_lists() {
+        let shown: f64 = of(&samples, "dcs_clients", &node)
+            .iter()
+            .map(|s| s.value)
+            .sum();
+        assert_eq!(shown, clients.len() as f64, "{node}");
+        assert_eq!(value(&samples, "dcs_scan_success", &node), 1.0);
     }
 }
