@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
-use super::outcome::ScanOutcome;
+use super::outcome::{NodeScanState, ScanOutcome};
 use super::settings::ScanSettings;
 use crate::cloud::ApiClient;
 use crate::config::{Config, PasswordSource, RedisTarget, SecretError};
@@ -118,16 +118,17 @@ impl Target {
         }
     }
 
-    /// Scans one node. `pending` is the node's scan job that outlived an earlier scan (DCS).
+    /// Scans one node, with what its earlier scans kept in `state`.
     pub async fn scan(
         &self,
         node_id: &str,
         settings: &ScanSettings,
-        pending: &mut Option<String>,
+        state: &mut NodeScanState,
         deadline: Instant,
     ) -> Result<ScanOutcome, Failure> {
         match self {
             Target::Dcs { api, instance_id } => {
+                let pending = &mut state.pending_job;
                 super::dcs::scan_node(api, instance_id, node_id, settings, pending, deadline)
                     .await
                     .map(|data| ScanOutcome {
@@ -143,7 +144,7 @@ impl Target {
                 let endpoint = target
                     .endpoint()
                     .map_err(|e| Failure::new(Stage::Scan, Reason::Password, e.to_string()))?;
-                super::redis::scan(target, &endpoint, settings, deadline).await
+                super::redis::scan(target, &endpoint, settings, state, deadline).await
             }
         }
     }
