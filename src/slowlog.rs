@@ -31,6 +31,12 @@ pub fn lookback(scan_interval: Duration) -> Duration {
 /// refused, neither counted nor remembered.
 pub const MAX_AHEAD: Duration = Duration::from_secs(300);
 
+/// Whether an entry dated `time` is past what is believed at `now` by the log's clock
+/// ([`MAX_AHEAD`]): refused, neither counted nor remembered.
+pub fn dated_ahead(time: SystemTime, now: SystemTime) -> bool {
+    time > now.checked_add(MAX_AHEAD).unwrap_or(now)
+}
+
 /// The longest duration a slow-log entry is believed: no command runs for a day.
 pub const MAX_SLOW_DURATION: Duration = Duration::from_secs(86_400);
 
@@ -169,11 +175,10 @@ impl SlowLogCursor {
     /// than [`MAX_AHEAD`] past `now` are refused.
     pub fn take_new(&mut self, entries: Vec<SlowEntry>, now: SystemTime) -> Taken {
         let (floor, _) = self.window(now);
-        let ceiling = now.checked_add(MAX_AHEAD).unwrap_or(now);
         let primed = std::mem::replace(&mut self.primed, true);
         let mut taken = Taken::default();
         for entry in entries {
-            if entry.time > ceiling {
+            if dated_ahead(entry.time, now) {
                 taken.ahead += 1;
                 continue;
             }

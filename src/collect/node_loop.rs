@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
-use super::outcome::ScanOutcome;
+use super::outcome::{NodeScanState, ScanOutcome, SlowLogRead};
 use super::runtime::{DatedAhead, Shared, log_outcome, spread};
 use super::target::Target;
 use crate::cloud::ApiClient;
@@ -86,7 +86,12 @@ async fn scan_loop<F, Fut>(
             Ok(outcome) => outcome.slow_log.take(),
             Err(_) => None,
         }
-        .map(|read| read.map(|(entries, now)| slow_cursor.take_new(entries, now)));
+        .map(|read| {
+            read.map(|read| match read {
+                SlowLogRead::Entries(entries, now) => slow_cursor.take_new(entries, now),
+                SlowLogRead::Unchanged => Taken::default(),
+            })
+        });
         if let Some(Ok(taken)) = &slow_log {
             let _entered = span.enter();
             dated_ahead.update(taken.ahead);
@@ -192,20 +197,20 @@ pub(super) async fn node_loop(
     span: tracing::Span,
 ) {
     let recoveries = target.api().map(|api| api.credentials().recoveries());
-    // The node's scan job that outlived an earlier scan, waited on by the next.
-    let pending: Arc<tokio::sync::Mutex<Option<String>>> = Arc::default();
+    // What the node's scans keep from one to the next.
+    let state: Arc<tokio::sync::Mutex<NodeScanState>> = Arc::default();
     let scan = {
         let (shared, key) = (Arc::clone(&shared), key.clone());
         move |deadline| {
-            let (shared, target, key, pending, cloud) = (
+            let (shared, target, key, state, cloud) = (
                 Arc::clone(&shared),
                 Arc::clone(&target),
                 key.clone(),
-                Arc::clone(&pending),
+                Arc::clone(&state),
                 cloud.clone(),
             );
             async move {
-                let mut pending = pending.lock().await;
+                let mut state = state.lock().await;
                 let snapshot = shared.store.load();
                 let settings = target.scan_settings(&shared.scan, &snapshot);
                 let previous = snapshot.nodes.get(&key).and_then(|n| n.data.clone());
@@ -214,7 +219,7 @@ pub(super) async fn node_loop(
                     .scan(
                         &key.node_id,
                         &settings,
-                        &mut pending,
+                        &mut state,
                         previous.as_deref(),
                         deadline,
                     )

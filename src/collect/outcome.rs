@@ -1,5 +1,6 @@
-//! What a scan of one node brings back.
+//! What a scan of one node brings back, and what a node's scans keep from one to the next.
 
+use crate::redis::SlowlogMark;
 use crate::slowlog::SlowEntry;
 use crate::snapshot::{ContextRead, NodeData, Reason};
 
@@ -10,9 +11,28 @@ pub struct ScanOutcome {
     pub limits: Option<NodeLimits>,
     /// Reading the limits failed (the scan did not): the operation and the reason.
     pub limits_error: Option<(ContextRead, Reason)>,
-    /// The node's slow log and the time by its clock, where the scan reads it; or why it could
-    /// not (the scan did not fail).
-    pub slow_log: Option<Result<(Vec<SlowEntry>, std::time::SystemTime), Reason>>,
+    /// The node's slow log, where the scan reads it; or why it could not (the scan did not fail).
+    pub slow_log: Option<Result<SlowLogRead, Reason>>,
+}
+
+/// A read of a node's slow log.
+pub enum SlowLogRead {
+    /// Its entries, and the time by its clock.
+    Entries(Vec<SlowEntry>, std::time::SystemTime),
+    /// Nothing came since the last read that took its entries: no entry is new.
+    Unchanged,
+}
+
+/// What a node's scans keep from one to the next.
+#[derive(Default)]
+pub struct NodeScanState {
+    /// The node's scan job that outlived an earlier scan (DCS), waited on by the next.
+    pub pending_job: Option<String>,
+    /// The memory a direct target's `CLIENT LIST` reply is read into, scan after scan.
+    pub reply: Vec<u8>,
+    /// A direct target's slow log as the last read of its entries found it; `None`: the next
+    /// read takes every entry.
+    pub slow_log: Option<SlowlogMark>,
 }
 
 /// A node's session limit and idle timeout, as a scan found them.

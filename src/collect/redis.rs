@@ -6,14 +6,14 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::operations::{KillPlan, ListOptions, Listing, TargetError};
-use super::outcome::{Limit, NodeLimits, ScanOutcome};
+use super::outcome::{Limit, NodeLimits, NodeScanState, ScanOutcome, SlowLogRead};
 use super::settings::ScanSettings;
 use crate::aggregate::Aggregator;
 use crate::cloud::dcs::SortOrder;
 use crate::config::RedisTarget;
-use crate::redis::{self, RedisEndpoint, RedisFailure};
+use crate::redis::{self, RedisEndpoint, RedisFailure, SlowlogMark};
 use crate::session::{address_matches, compare_clients};
-use crate::slowlog::SlowEntry;
+use crate::slowlog::{SlowEntry, dated_ahead};
 use crate::snapshot::{ContextRead, Failure, NodeData, Reason, Stage};
 
 /// One scan of a direct target: connect, list the sessions, aggregate them, read the limits.
@@ -23,6 +23,7 @@ pub async fn scan(
     target: &RedisTarget,
     endpoint: &RedisEndpoint,
     settings: &ScanSettings,
+    state: &mut NodeScanState,
     deadline: Instant,
 ) -> Result<ScanOutcome, Failure> {
     let as_failure = |stage: Stage| move |f: RedisFailure| Failure::redis(stage, f);
@@ -38,10 +39,13 @@ pub async fn scan(
         .map_err(as_failure(Stage::Scan))?;
     // The first command is where a missing or wrong password shows: that is the connection
     // stage, not the listing.
-    let clients = redis::client_list(&mut conn, deadline).await.map_err(|f| {
-        let login = f.reason.is_login();
-        as_failure(if login { Stage::Scan } else { Stage::List })(f)
-    })?;
+    let buffer = std::mem::take(&mut state.reply);
+    let clients = redis::client_list(&mut conn, buffer, deadline)
+        .await
+        .map_err(|f| {
+            let login = f.reason.is_login();
+            as_failure(if login { Stage::Scan } else { Stage::List })(f)
+        })?;
     let role = match redis::role(&mut conn, deadline).await {
         Ok(role) => role,
         Err(f) => too_large(f).map(|_| None)?,
@@ -51,7 +55,12 @@ pub async fn scan(
     for c in clients.sessions() {
         aggregator.observe(&c);
     }
-    drop(clients);
+    let buffer = clients.into_buffer();
+    // Kept while the replies stay near its size: a server that lost most of its clients gives
+    // the memory back.
+    if buffer.len() >= buffer.capacity() / 4 {
+        state.reply = buffer;
+    }
     // The server's own limits; where CONFIG is renamed or forbidden, or answers no limit, the
     // configured ones, which the node takes only where it has no value read before.
     let [max_clients, timeout] = redis::limits(&mut conn, deadline).await;
@@ -69,21 +78,12 @@ pub async fn scan(
         idle_timeout: limit(timeout, target.idle_timeout.map(|t| t.as_secs()))?,
     };
     let slow_log = if target.slow_log {
-        Some(match redis::slowlog(&mut conn, deadline).await {
-            // A server time no clock here can hold is no time to judge entries by.
-            Ok((records, now)) => u64::try_from(now)
-                .ok()
-                .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
-                .map(|now| {
-                    let entries = records
-                        .iter()
-                        .map(|r| SlowEntry::from_redis(r, &target.node_id))
-                        .collect();
-                    (entries, now)
-                })
-                .ok_or(Reason::InvalidValue),
-            Err(f) => Err(too_large(f)?.reason),
-        })
+        Some(
+            match read_slow_log(&mut conn, &mut state.slow_log, target, deadline).await {
+                Ok(read) => read,
+                Err(f) => Err(too_large(f)?.reason),
+            },
+        )
     } else {
         None
     };
@@ -98,6 +98,44 @@ pub async fn scan(
         limits: Some(limits),
         limits_error,
     })
+}
+
+/// The server's slow log: its entries, or `Unchanged` when its mark is the one `last` holds
+/// (one round trip instead of the whole log). `last` is the mark of the last read of entries,
+/// unless one of them was dated too far ahead to be taken yet: then the next read takes them
+/// all again, as the entry may be taken then. A failed check (`SLOWLOG LEN` renamed, say)
+/// leaves the connection to the whole read.
+async fn read_slow_log(
+    conn: &mut redis::Connection,
+    last: &mut Option<SlowlogMark>,
+    target: &RedisTarget,
+    deadline: Instant,
+) -> Result<Result<SlowLogRead, Reason>, RedisFailure> {
+    if let Some(mark) = *last {
+        match redis::slowlog_mark(conn, deadline).await {
+            Ok(now) if now == mark => return Ok(Ok(SlowLogRead::Unchanged)),
+            Ok(_) => {}
+            Err(_) if conn.is_usable() => {}
+            Err(f) => return Err(f),
+        }
+    }
+    *last = None;
+    let (records, now) = redis::slowlog(conn, deadline).await?;
+    // A server time no clock here can hold is no time to judge entries by.
+    let Some(now) = u64::try_from(now)
+        .ok()
+        .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+    else {
+        return Ok(Err(Reason::InvalidValue));
+    };
+    let entries: Vec<_> = records
+        .iter()
+        .map(|r| SlowEntry::from_redis(r, &target.node_id))
+        .collect();
+    if !entries.iter().any(|e| dated_ahead(e.time, now)) {
+        *last = Some(SlowlogMark::of(&records));
+    }
+    Ok(Ok(SlowLogRead::Entries(entries, now)))
 }
 
 /// The endpoint of a direct target, with its current password.
@@ -126,7 +164,9 @@ pub(super) async fn list(
     let endpoint = endpoint(target)?;
     check_node(target, opts.node.as_deref())?;
     let mut conn = redis::connect_within(&endpoint, target.max_scan_bytes, deadline).await?;
-    let mut clients = redis::client_list(&mut conn, deadline).await?.to_vec();
+    let mut clients = redis::client_list(&mut conn, Vec::new(), deadline)
+        .await?
+        .to_vec();
     let time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     clients.retain(|c| opts.addr.as_deref().is_none_or(|a| address_matches(c, a)));
     if let Some(field) = &opts.sort {
@@ -158,7 +198,7 @@ pub(super) async fn plan_kill_all(
     let endpoint = endpoint(target)?;
     check_node(target, node)?;
     let mut conn = redis::connect_within(&endpoint, target.max_scan_bytes, deadline).await?;
-    let sessions = redis::client_list(&mut conn, deadline)
+    let sessions = redis::client_list(&mut conn, Vec::new(), deadline)
         .await?
         .sessions()
         .count() as u64;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::operations::{COMMAND_TIMEOUT, KillPlan, ListOptions, Listing, TargetError};
-use super::outcome::ScanOutcome;
+use super::outcome::{NodeScanState, ScanOutcome};
 use super::settings::ScanSettings;
 use crate::cloud::ApiClient;
 use crate::config::{Config, PasswordSource, RedisTarget, SecretError};
@@ -118,13 +118,13 @@ impl Target {
         }
     }
 
-    /// Scans one node. `pending` is the node's scan job that outlived an earlier scan (DCS);
-    /// `previous` the node's data published last, kept when its stored list has not changed.
+    /// Scans one node, with what its earlier scans kept in `state`; `previous` is the node's
+    /// data published last, kept when its stored list has not changed (DCS).
     pub async fn scan(
         &self,
         node_id: &str,
         settings: &ScanSettings,
-        pending: &mut Option<String>,
+        state: &mut NodeScanState,
         previous: Option<&NodeData>,
         deadline: Instant,
     ) -> Result<ScanOutcome, Failure> {
@@ -134,7 +134,7 @@ impl Target {
                 instance_id,
                 node_id,
                 settings,
-                pending,
+                &mut state.pending_job,
                 previous,
                 deadline,
             )
@@ -151,7 +151,7 @@ impl Target {
                 let endpoint = target
                     .endpoint()
                     .map_err(|e| Failure::new(Stage::Scan, Reason::Password, e.to_string()))?;
-                super::redis::scan(target, &endpoint, settings, deadline).await
+                super::redis::scan(target, &endpoint, settings, state, deadline).await
             }
         }
     }

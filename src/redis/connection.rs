@@ -174,6 +174,21 @@ impl Connection {
 
     /// Sends a command and reads its reply; an error reply is a failure with the server's code.
     pub async fn call(&mut self, args: &[&[u8]], deadline: Instant) -> Result<Value, RedisFailure> {
+        let mut bytes = Vec::new();
+        Ok(self
+            .call_into(args, &mut bytes, deadline)
+            .await?
+            .unwrap_or(Value::Bulk(bytes)))
+    }
+
+    /// As [`Connection::call`], a bulk string reply read into `bytes` (`None` then): a large
+    /// reply read at every scan reuses the memory of the last.
+    pub async fn call_into(
+        &mut self,
+        args: &[&[u8]],
+        bytes: &mut Vec<u8>,
+        deadline: Instant,
+    ) -> Result<Option<Value>, RedisFailure> {
         if self.broken {
             return Err(failure(
                 Reason::Connection,
@@ -184,7 +199,7 @@ impl Connection {
         let exchange = async {
             stream.write_all(&resp::encode_command(args)).await?;
             stream.flush().await?;
-            resp::read_value(stream, budget).await
+            resp::read_bulk_into(stream, budget, bytes).await
         };
         let reply = tokio::time::timeout_at(deadline, exchange).await;
         // The command's name for messages; never an argument of AUTH.
@@ -198,7 +213,7 @@ impl Connection {
                 .join(" "),
         };
         match reply {
-            Ok(Ok(Value::Error(text))) => Err(self.server_error(&text)),
+            Ok(Ok(Some(Value::Error(text)))) => Err(self.server_error(&text)),
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
                 self.broken = true;

@@ -7,6 +7,7 @@ pub mod client_list;
 pub mod connection;
 pub mod keys;
 pub mod resp;
+pub mod slow_log;
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ pub use address::{NotARedisUrl, RedisUrl};
 pub use client_list::parse_client_list;
 pub use connection::{Connection, DEFAULT_MAX_SCAN_BYTES, connect_within};
 use resp::Value;
+pub use slow_log::{SlowlogMark, SlowlogRecord, slowlog, slowlog_mark};
 
 use crate::cloud::Secret;
 use crate::reason::Reason;
@@ -96,19 +98,29 @@ impl ClientList {
     pub fn to_vec(&self) -> Vec<ClientInfo> {
         self.sessions().map(ClientRef::into_owned).collect()
     }
+
+    /// The reply's memory, for the next [`client_list`] to read into.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.text.into_bytes()
+    }
 }
 
 /// The server's sessions, without the connection asking. The reply is read within the
-/// connection's byte budget.
+/// connection's byte budget into `buffer`, whose memory it keeps (give it back with
+/// [`ClientList::into_buffer`]): a reply of 10,000 sessions is 3 MB, read anew at every scan.
 pub async fn client_list(
     conn: &mut Connection,
+    mut buffer: Vec<u8>,
     deadline: Instant,
 ) -> Result<ClientList, RedisFailure> {
     let own = int_reply(conn.call(&[b"CLIENT", b"ID"], deadline).await?, "CLIENT ID")?;
-    let text = text_reply(
-        conn.call(&[b"CLIENT", b"LIST"], deadline).await?,
-        "CLIENT LIST",
-    )?;
+    let text = match conn
+        .call_into(&[b"CLIENT", b"LIST"], &mut buffer, deadline)
+        .await?
+    {
+        None => resp::into_text(buffer),
+        Some(other) => text_reply(other, "CLIENT LIST")?,
+    };
     Ok(ClientList {
         text,
         own_id: own.to_string(),
@@ -171,72 +183,6 @@ async fn config_limit(
         }
         _ => Err(protocol(format!("CONFIG GET {name} answered no value"))),
     }
-}
-
-/// An entry of `SLOWLOG GET`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SlowlogRecord {
-    pub id: i64,
-    /// Seconds since the epoch, by the server's clock.
-    pub timestamp: i64,
-    pub micros: i64,
-    /// The command and its arguments (the server truncates long ones).
-    pub args: Vec<String>,
-    /// `ip:port` of the client (Redis 4.0 and later; empty before).
-    pub client_addr: String,
-    pub client_name: String,
-}
-
-/// Every entry of the server's slow log (`SLOWLOG GET -1`: all of them, which servers before
-/// 7.0 also read as "no limit"), and the server's time in seconds (`TIME`), by which the
-/// entries' times are judged.
-pub async fn slowlog(
-    conn: &mut Connection,
-    deadline: Instant,
-) -> Result<(Vec<SlowlogRecord>, i64), RedisFailure> {
-    let now = match conn.call(&[b"TIME"], deadline).await? {
-        Value::Array(items) => match items.into_iter().next() {
-            Some(Value::Bulk(secs)) => resp::into_text(secs).parse::<i64>().ok(),
-            _ => None,
-        },
-        _ => None,
-    }
-    .ok_or_else(|| protocol("TIME answered no time".into()))?;
-    let reply = conn.call(&[b"SLOWLOG", b"GET", b"-1"], deadline).await?;
-    let protocol = |what: &str| protocol(format!("SLOWLOG GET answered {what}"));
-    let Value::Array(entries) = reply else {
-        return Err(protocol("no list"));
-    };
-    let mut records = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let Value::Array(fields) = entry else {
-            return Err(protocol("an entry that is no list"));
-        };
-        let mut fields = fields.into_iter();
-        let mut int = || match fields.next() {
-            Some(Value::Int(n)) => Ok(n),
-            _ => Err(protocol("an entry without its numbers")),
-        };
-        let (id, timestamp, micros) = (int()?, int()?, int()?);
-        let text = |v: Value| match v {
-            Value::Bulk(bytes) => resp::into_text(bytes),
-            Value::Simple(text) => text,
-            _ => String::new(),
-        };
-        let args = match fields.next() {
-            Some(Value::Array(args)) => args.into_iter().map(text).collect(),
-            _ => return Err(protocol("an entry without its command")),
-        };
-        records.push(SlowlogRecord {
-            id,
-            timestamp,
-            micros,
-            args,
-            client_addr: fields.next().map(text).unwrap_or_default(),
-            client_name: fields.next().map(text).unwrap_or_default(),
-        });
-    }
-    Ok((records, now))
 }
 
 /// A count of ended sessions.

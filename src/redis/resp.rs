@@ -7,7 +7,7 @@
 //! bounded ([`MAX_LINE`]) and arrays nest at most [`MAX_DEPTH`] deep, so no reply, however
 //! shaped, holds more than the budget nor panics the reader.
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 
 /// The deepest nesting of arrays read: `SLOWLOG GET`, the deepest reply used, nests three.
 pub const MAX_DEPTH: usize = 8;
@@ -126,10 +126,51 @@ where
     R: AsyncBufRead + Unpin,
 {
     budget.charge(SLOT)?;
-    let mut open: Vec<(Vec<Value>, usize)> = Vec::new();
     let mut line = Vec::new();
+    read_line(reader, &mut line).await?;
+    read_value_from(reader, &mut line, budget).await
+}
+
+/// Reads one reply, a bulk string into `bytes` (emptied first, its capacity kept, so that a
+/// large reply read again and again finds its memory there): `None` then, else the reply.
+/// Charged to `budget` as [`read_value`] charges it.
+pub async fn read_bulk_into<R>(
+    reader: &mut R,
+    budget: &mut Budget,
+    bytes: &mut Vec<u8>,
+) -> Result<Option<Value>, RespError>
+where
+    R: AsyncBufRead + Unpin,
+{
+    budget.charge(SLOT)?;
+    let mut line = Vec::new();
+    read_line(reader, &mut line).await?;
+    if let [b'$', rest @ ..] = line.as_slice()
+        && let Some(len) = length(rest)?
+    {
+        budget.charge(len)?;
+        read_bulk(reader, len, bytes).await?;
+        return Ok(None);
+    }
+    read_value_from(reader, &mut line, budget).await.map(Some)
+}
+
+/// The reply whose first line is `line`, the slot of the reply itself already charged.
+async fn read_value_from<R>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    budget: &mut Budget,
+) -> Result<Value, RespError>
+where
+    R: AsyncBufRead + Unpin,
+{
+    let mut open: Vec<(Vec<Value>, usize)> = Vec::new();
+    let mut first = true;
     loop {
-        let mut value = match read_element(reader, &mut line, budget).await? {
+        if !std::mem::take(&mut first) {
+            read_line(reader, line).await?;
+        }
+        let mut value = match element(reader, line, budget).await? {
             Element::Value(v) => v,
             Element::Array(0) => Value::Array(Vec::new()),
             Element::Array(count) => {
@@ -157,15 +198,11 @@ where
     }
 }
 
-async fn read_element<R>(
-    reader: &mut R,
-    line: &mut Vec<u8>,
-    budget: &mut Budget,
-) -> Result<Element, RespError>
+/// The element whose first line is `line`; a bulk string's bytes are read after it.
+async fn element<R>(reader: &mut R, line: &[u8], budget: &mut Budget) -> Result<Element, RespError>
 where
     R: AsyncBufRead + Unpin,
 {
-    read_line(reader, line).await?;
     let Some((&kind, rest)) = line.split_first() else {
         return Err(RespError::Protocol("an empty line"));
     };
@@ -184,7 +221,9 @@ where
             None => Value::Nil,
             Some(len) => {
                 budget.charge(len)?;
-                Value::Bulk(read_bulk(reader, len).await?)
+                let mut bytes = Vec::new();
+                read_bulk(reader, len, &mut bytes).await?;
+                Value::Bulk(bytes)
             }
         },
         b'*' => match length(rest)? {
@@ -233,37 +272,29 @@ where
     Ok(())
 }
 
-/// `len` bytes and the CRLF after them, read as they arrive into a buffer of exactly `len`.
-async fn read_bulk<R>(reader: &mut R, len: u64) -> Result<Vec<u8>, RespError>
+/// `len` bytes into `bytes` (emptied first) and the CRLF after them, read as they arrive. What
+/// the reader holds is taken first; the rest goes from the stream straight into `bytes`, whose
+/// room for exactly `len` is reserved before.
+async fn read_bulk<R>(reader: &mut R, len: u64, bytes: &mut Vec<u8>) -> Result<(), RespError>
 where
     R: AsyncBufRead + Unpin,
 {
-    let len =
+    let size =
         usize::try_from(len).map_err(|_| RespError::Protocol("a string longer than memory"))?;
-    let mut bytes = Vec::with_capacity(len);
-    while bytes.len() < len {
-        let buf = reader.fill_buf().await?;
-        if buf.is_empty() {
+    bytes.clear();
+    bytes.reserve_exact(size);
+    let mut body = (&mut *reader).take(len);
+    while bytes.len() < size {
+        if body.read_buf(bytes).await? == 0 {
             return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
         }
-        let taken = buf.len().min(len - bytes.len());
-        bytes.extend_from_slice(&buf[..taken]);
-        reader.consume(taken);
     }
-    let mut end = Vec::with_capacity(2);
-    while end.len() < 2 {
-        let buf = reader.fill_buf().await?;
-        if buf.is_empty() {
-            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
-        }
-        let taken = buf.len().min(2 - end.len());
-        end.extend_from_slice(&buf[..taken]);
-        reader.consume(taken);
-    }
-    if end != b"\r\n" {
+    let mut end = [0u8; 2];
+    reader.read_exact(&mut end).await?;
+    if end != *b"\r\n" {
         return Err(RespError::Protocol("a string not ended by CRLF"));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// An integer reply's number.
@@ -284,8 +315,13 @@ fn length(text: &[u8]) -> Result<Option<u64>, RespError> {
     }
 }
 
-/// The bytes as text, each byte that is not UTF-8 replaced by `?` in place (no copy, no growth).
-pub fn into_text(mut bytes: Vec<u8>) -> String {
+/// The bytes as text, each byte that is not UTF-8 replaced by `?` in place (no copy, no growth;
+/// text that is UTF-8 already is checked once).
+pub fn into_text(bytes: Vec<u8>) -> String {
+    let mut bytes = match String::from_utf8(bytes) {
+        Ok(text) => return text,
+        Err(e) => e.into_bytes(),
+    };
     let mut start = 0;
     while let Err(e) = std::str::from_utf8(&bytes[start..]) {
         let bad = start + e.valid_up_to();

@@ -23,7 +23,7 @@ async fn list_real(
     let mut conn = crate::redis::connect(endpoint, deadline)
         .await
         .map_err(RealWorkError::Connect)?;
-    crate::redis::client_list(&mut conn, deadline)
+    crate::redis::client_list(&mut conn, Vec::new(), deadline)
         .await
         .map(|list| list.to_vec())
         .map_err(RealWorkError::List)

@@ -16,6 +16,7 @@ mod keys;
 mod properties;
 mod redis;
 mod redis_keys;
+mod redis_slow_log;
 mod remediation;
 mod security;
 mod structure;
