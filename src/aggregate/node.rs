@@ -1,6 +1,10 @@
 //! What one scan of one node aggregates to: the record the metrics are encoded from.
 
 use super::histogram::Histogram;
+use super::label_text::{LabelBlock, encode_block};
+
+/// The labels of a [`ClientCount`] row after its node's, in the order of the exposition.
+pub const CLIENT_LABELS: [&str; 3] = ["client_addr", "db", "user"];
 
 /// Sessions with one client address, db and user.
 #[derive(Clone, PartialEq, Eq)]
@@ -10,6 +14,9 @@ pub struct ClientCount {
     labels: Box<str>,
     addr_end: u32,
     db_end: u32,
+    /// The same labels as every scrape writes them ([`CLIENT_LABELS`]): text, then protobuf.
+    encoded: Box<[u8]>,
+    text_end: u32,
     pub sessions: u64,
 }
 
@@ -19,12 +26,26 @@ impl ClientCount {
         labels.push_str(client_addr);
         labels.push_str(db);
         labels.push_str(user);
+        let mut encoded = Vec::with_capacity(2 * labels.len() + 48);
+        let [addr_name, db_name, user_name] = CLIENT_LABELS;
+        let text_end = encode_block(
+            &mut encoded,
+            &[(addr_name, client_addr), (db_name, db), (user_name, user)],
+        );
         Self {
             labels: labels.into_boxed_str(),
             addr_end: client_addr.len() as u32,
             db_end: (client_addr.len() + db.len()) as u32,
+            encoded: encoded.into_boxed_slice(),
+            text_end: text_end as u32,
             sessions,
         }
+    }
+
+    /// The labels encoded for the exposition.
+    pub fn encoded(&self) -> LabelBlock<'_> {
+        let (text, protobuf) = self.encoded.split_at(self.text_end as usize);
+        LabelBlock { text, protobuf }
     }
 
     pub fn client_addr(&self) -> &str {
