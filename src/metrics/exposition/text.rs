@@ -322,5 +322,4 @@ mod tests {
             assert_eq!(go_float(v), s, "{v}");
         }
     }
-
 }
