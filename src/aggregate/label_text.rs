@@ -3,6 +3,8 @@
 //! spends most of its time reading, checking and escaping label values scattered over the
 //! snapshot. The exposition writers encode every other label set with the same functions.
 
+use std::ops::Range;
+
 /// Label values are cut to this many characters: names from API answers and Redis (a client
 /// name may be any length) must not inflate every scrape.
 pub const MAX_LABEL_VALUE_CHARS: usize = 256;
@@ -24,6 +26,11 @@ pub fn text_pair(out: &mut Vec<u8>, name: &str, value: &str) {
     if !out.is_empty() {
         out.push(b',');
     }
+    text_pair_alone(out, name, value);
+}
+
+/// Appends `name="value"`.
+fn text_pair_alone(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"=\"");
     escape_into(out, value);
@@ -96,19 +103,26 @@ pub struct LabelBlock<'a> {
 }
 
 /// Encodes `pairs` (values capped) in both forms, one after the other; returns where the text
-/// form ends.
-pub fn encode_block(out: &mut Vec<u8>, pairs: &[(&str, &str)]) -> usize {
+/// form ends, and where each value lies in the protobuf form (unescaped, as given but capped).
+pub fn encode_block<const N: usize>(
+    out: &mut Vec<u8>,
+    pairs: &[(&str, &str); N],
+) -> (usize, [Range<usize>; N]) {
     let start = out.len();
-    let mut text = Vec::with_capacity(64);
-    for (name, value) in pairs {
-        text_pair(&mut text, name, capped(value));
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        text_pair_alone(out, name, capped(value));
     }
-    out.extend_from_slice(&text);
     let text_end = out.len() - start;
-    for (name, value) in pairs {
-        protobuf_pair(out, name, capped(value));
-    }
-    text_end
+    let values = pairs.map(|(name, value)| {
+        let value = capped(value);
+        protobuf_pair(out, name, value);
+        let end = out.len() - start;
+        end - value.len()..end
+    });
+    (text_end, values)
 }
 
 #[cfg(test)]
@@ -132,8 +146,10 @@ mod tests {
     #[test]
     fn a_block_holds_both_forms() {
         let mut out = b"kept".to_vec();
-        let text_end = encode_block(&mut out, &[("db", "0"), ("user", "")]);
+        let (text_end, values) = encode_block(&mut out, &[("db", "0"), ("user", "")]);
         assert_eq!(&out[4..4 + text_end], b"db=\"0\",user=\"\"");
+        assert_eq!(&out[4 + values[0].start..4 + values[0].end], b"0");
+        assert!(values[1].is_empty());
         assert_eq!(
             &out[4 + text_end..],
             b"\x0a\x07\x0a\x02db\x12\x010\x0a\x06\x0a\x04user"
