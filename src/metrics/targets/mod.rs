@@ -32,9 +32,7 @@ macro_rules! label_set {
     };
 }
 
-/// Label values are cut to this many characters: names from API answers and Redis (a client
-/// name may be any length) must not inflate every scrape.
-pub const MAX_LABEL_VALUE_CHARS: usize = 256;
+pub use crate::aggregate::label_text::MAX_LABEL_VALUE_CHARS;
 
 /// A label value, cut to [`MAX_LABEL_VALUE_CHARS`].
 trait Capped {
@@ -43,14 +41,7 @@ trait Capped {
 
 impl Capped for &str {
     fn capped(self) -> Self {
-        // No more bytes than the cap, no more characters: the common case, without a walk.
-        if self.len() <= MAX_LABEL_VALUE_CHARS {
-            return self;
-        }
-        match self.char_indices().nth(MAX_LABEL_VALUE_CHARS) {
-            Some((end, _)) => &self[..end],
-            None => self,
-        }
+        crate::aggregate::label_text::capped(self)
     }
 }
 
