@@ -266,28 +266,10 @@ fn publish(c: &mut Criterion) {
     group.finish();
 }
 
-/// The process's resident memory (`VmRSS`), in KiB; 0 where `/proc` does not say.
-fn resident_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn encode(c: &mut Criterion) {
     let registry = prometheus_client::registry::Registry::default();
     for nodes in [100, 1000] {
-        let before = resident_kib();
-        let store = store_of(nodes);
-        // What the store holds, roughly: the process's growth while it was made.
-        eprintln!(
-            "store of {nodes} nodes: {:.1} MiB resident (VmRSS {:.1} MiB)",
-            resident_kib().saturating_sub(before) as f64 / 1024.0,
-            resident_kib() as f64 / 1024.0,
-        );
-        let targets = SnapshotCollector::new(store, Duration::from_secs(180));
+        let targets = SnapshotCollector::new(store_of(nodes), Duration::from_secs(180));
         let encoded = |format: Format| format.encode(&targets, &registry).unwrap();
         let text = String::from_utf8(encoded(Format::Text)).unwrap();
         // EXPOSITION_DIR=dir keeps each exposition for a look at what makes it up.

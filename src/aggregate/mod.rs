@@ -7,7 +7,6 @@ mod bounds;
 mod histogram;
 mod intern;
 mod kinds;
-pub mod label_text;
 mod labels;
 pub mod native;
 mod node;
@@ -20,7 +19,7 @@ pub use histogram::Histogram;
 pub use kinds::SessionKind;
 pub use labels::{OTHER, OTHER_NAME, UNKNOWN, UNNAMED};
 pub use native::NativeBuckets;
-pub use node::{CLIENT_LABELS, ClientCount, NodeAggregate, TopClient};
+pub use node::{ClientCount, NodeAggregate, TopClient};
 pub use settings::{
     AggregateSettings, ClientAddrField, DEFAULT_BYTES_BUCKETS, DEFAULT_SECONDS_BUCKETS,
 };

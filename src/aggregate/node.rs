@@ -1,74 +1,42 @@
 //! What one scan of one node aggregates to: the record the metrics are encoded from.
 
 use super::histogram::Histogram;
-use super::label_text::{LabelBlock, encode_block};
-
-/// The labels of a [`ClientCount`] row after its node's, in the order of the exposition.
-pub const CLIENT_LABELS: [&str; 3] = ["client_addr", "db", "user"];
 
 /// Sessions with one client address, db and user.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientCount {
-    /// The labels as every scrape writes them ([`CLIENT_LABELS`]), text then protobuf, in one
-    /// allocation: a scrape reads tens of thousands of rows, each from one place, and copies
-    /// them instead of escaping and framing each value again. The values are read back from the
-    /// protobuf form, where they stand unescaped, so they are not kept twice.
-    encoded: Box<[u8]>,
-    /// Offsets in `encoded`, which holds at most three capped values, escaped, and their framing:
-    /// well within 16 bits.
-    text_end: u16,
-    /// Where the address, db and user lie in `encoded`.
-    values: [(u16, u16); 3],
-    /// The values as given, when one is longer than the exposition's cap (and `encoded` holds
-    /// it cut).
-    uncut: Option<Box<[Box<str>; 3]>>,
+    /// The address, db and user one after another: one allocation, so that a scrape, which
+    /// reads them together for tens of thousands of rows, reaches memory once a row.
+    labels: Box<str>,
+    addr_end: u32,
+    db_end: u32,
     pub sessions: u64,
 }
 
 impl ClientCount {
     pub fn new(client_addr: &str, db: &str, user: &str, sessions: u64) -> Self {
-        let given = [client_addr, db, user];
-        let mut encoded = Vec::with_capacity(3 * (client_addr.len() + db.len() + user.len()) + 48);
-        let [addr_name, db_name, user_name] = CLIENT_LABELS;
-        let (text_end, values) = encode_block(
-            &mut encoded,
-            &[(addr_name, client_addr), (db_name, db), (user_name, user)],
-        );
-        let cut = values.iter().zip(given).any(|(v, g)| v.len() != g.len());
+        let mut labels = String::with_capacity(client_addr.len() + db.len() + user.len());
+        labels.push_str(client_addr);
+        labels.push_str(db);
+        labels.push_str(user);
         Self {
-            encoded: encoded.into_boxed_slice(),
-            text_end: text_end as u16,
-            values: values.map(|v| (v.start as u16, v.end as u16)),
-            uncut: cut.then(|| Box::new(given.map(Box::from))),
+            labels: labels.into_boxed_str(),
+            addr_end: client_addr.len() as u32,
+            db_end: (client_addr.len() + db.len()) as u32,
             sessions,
         }
     }
 
-    /// The labels encoded for the exposition.
-    pub fn encoded(&self) -> LabelBlock<'_> {
-        let (text, protobuf) = self.encoded.split_at(self.text_end as usize);
-        LabelBlock { text, protobuf }
-    }
-
-    fn value(&self, i: usize) -> &str {
-        if let Some(uncut) = &self.uncut {
-            return &uncut[i];
-        }
-        let (start, end) = self.values[i];
-        // Written from a `&str` and never changed: always UTF-8.
-        std::str::from_utf8(&self.encoded[start as usize..end as usize]).unwrap_or_default()
-    }
-
     pub fn client_addr(&self) -> &str {
-        self.value(0)
+        &self.labels[..self.addr_end as usize]
     }
 
     pub fn db(&self) -> &str {
-        self.value(1)
+        &self.labels[self.addr_end as usize..self.db_end as usize]
     }
 
     pub fn user(&self) -> &str {
-        self.value(2)
+        &self.labels[self.db_end as usize..]
     }
 
     fn key(&self) -> (&str, &str, &str, u64) {

@@ -15,8 +15,6 @@ pub mod text;
 
 use std::fmt;
 
-use crate::aggregate::label_text::LabelBlock;
-
 pub use protobuf::ProtobufWriter;
 pub use text::TextWriter;
 
@@ -76,12 +74,6 @@ impl Value {
 /// or static): writers know a value repeated from the metric before by its address.
 pub trait LabelSet {
     fn each(&self, label: &mut dyn FnMut(&str, &str));
-
-    /// The same labels as leading ones and a block encoded in advance, for the writers to copy
-    /// (what `each` gives is what prometheus-client's encoders write).
-    fn split(&self) -> Option<(&dyn LabelSet, LabelBlock<'_>)> {
-        None
-    }
 }
 
 /// No labels.
@@ -162,33 +154,8 @@ struct EncodedLabels {
 }
 
 impl EncodedLabels {
-    /// Encodes `labels`, each new one by `write` (which appends it to the bytes), and a block
-    /// encoded in advance by `block`.
-    fn set(
-        &mut self,
-        labels: &dyn LabelSet,
-        write: fn(&mut Vec<u8>, &str, &str),
-        block: fn(&mut Vec<u8>, &LabelBlock),
-    ) {
-        let Some((leading, encoded)) = labels.split() else {
-            self.set_pairs(labels, write);
-            return;
-        };
-        self.set_pairs(leading, write);
-        block(&mut self.bytes, &encoded);
-        // Rows differ in their block: it is never reused, so its mark matches no label's.
-        self.marks.push(([0; 4], self.bytes.len()));
-        // Tests run debug builds: a block that is not what its labels encode to shows here.
-        #[cfg(debug_assertions)]
-        {
-            let mut again = Vec::new();
-            labels.each(&mut |name, value| write(&mut again, name, value));
-            debug_assert_eq!(again, self.bytes, "a block encoded in advance differs");
-        }
-    }
-
-    /// Encodes `labels` one by one, reusing those the metric before had in common.
-    fn set_pairs(&mut self, labels: &dyn LabelSet, write: fn(&mut Vec<u8>, &str, &str)) {
+    /// Encodes `labels`, each new one by `write` (which appends it to the bytes).
+    fn set(&mut self, labels: &dyn LabelSet, write: fn(&mut Vec<u8>, &str, &str)) {
         let (bytes, marks) = (&mut self.bytes, &mut self.marks);
         let mut same = 0;
         let mut reusing = true;
@@ -263,7 +230,7 @@ mod tests {
         let (node, other) = (String::from("node-1"), String::from("node-1"));
         let mut encoded = EncodedLabels::default();
         let mut check = |labels: Vec<(&str, &str)>, want: &str| {
-            encoded.set(&Pairs(labels), write, |_, _| {});
+            encoded.set(&Pairs(labels), write);
             assert_eq!(String::from_utf8_lossy(&encoded.bytes), want);
         };
         check(vec![("node", &node), ("addr", "a")], "node=node-1,addr=a");

@@ -5,7 +5,6 @@ use std::fmt;
 use std::io;
 
 use super::{EncodedLabels, Exposition, FamilySink, HistogramSample, Kind, LabelSet, Value};
-use crate::aggregate::label_text::{protobuf_pair, varint, varint_len};
 use crate::aggregate::native::{SCHEMA, ZERO_THRESHOLD};
 
 /// Wire types.
@@ -15,6 +14,19 @@ const DELIMITED: u8 = 2;
 
 const fn tag(field: u8, wire: u8) -> u8 {
     (field << 3) | wire
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn varint_len(v: u64) -> usize {
+    // 7 bits a byte; 0 takes one.
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -95,8 +107,18 @@ impl<'w> ProtobufWriter<'w> {
 
     /// Starts a metric: its labels.
     fn start_metric(&mut self, labels: &dyn LabelSet) {
-        self.labels.set(labels, protobuf_pair, |metric, block| {
-            metric.extend_from_slice(block.protobuf)
+        self.labels.set(labels, |metric, name, value| {
+            // LabelPair { name = 1; value = 2 }, an empty value left out.
+            let mut length = 1 + varint_len(name.len() as u64) + name.len();
+            if !value.is_empty() {
+                length += 1 + varint_len(value.len() as u64) + value.len();
+            }
+            metric.push(tag(1, DELIMITED));
+            varint(metric, length as u64);
+            bytes_field(metric, 1, name.as_bytes());
+            if !value.is_empty() {
+                bytes_field(metric, 2, value.as_bytes());
+            }
         });
         self.metric.clear();
         self.metric.extend_from_slice(&self.labels.bytes);

@@ -5,7 +5,6 @@ use std::fmt;
 use std::io;
 
 use super::{CHUNK, EncodedLabels, Exposition, FamilySink, HistogramSample, Kind, LabelSet, Value};
-use crate::aggregate::label_text::text_pair;
 
 /// Writes families as text into `sink`, a chunk at a time.
 pub struct TextWriter<'w> {
@@ -58,11 +57,14 @@ impl<'w> TextWriter<'w> {
 
     /// Escapes `labels` into the label scratch.
     fn set_labels(&mut self, labels: &dyn LabelSet) {
-        self.labels.set(labels, text_pair, |out, block| {
+        self.labels.set(labels, |out, name, value| {
             if !out.is_empty() {
                 out.push(b',');
             }
-            out.extend_from_slice(block.text);
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape_into(out, value);
+            out.push(b'"');
         });
     }
 
@@ -250,6 +252,26 @@ impl FamilySink for TextFamily<'_, '_> {
     }
 }
 
+/// Appends `value` with `\`, `"` and newline escaped.
+fn escape_into(out: &mut Vec<u8>, value: &str) {
+    // Most values need nothing: one pass that the compiler can widen, then a copy.
+    let special = value
+        .bytes()
+        .fold(false, |found, b| found | matches!(b, b'\\' | b'"' | b'\n'));
+    if !special {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
+    for b in value.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            _ => out.push(b),
+        }
+    }
+}
+
 /// Appends HELP text with `\` and newline escaped (the classic format).
 fn escape_help_into(out: &mut Vec<u8>, help: &str) {
     for b in help.bytes() {
@@ -321,5 +343,12 @@ mod tests {
         ] {
             assert_eq!(go_float(v), s, "{v}");
         }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = Vec::new();
+        escape_into(&mut out, "a\\b\"c\nd λ");
+        assert_eq!(String::from_utf8(out).unwrap(), "a\\\\b\\\"c\\nd λ");
     }
 }

@@ -32,7 +32,9 @@ macro_rules! label_set {
     };
 }
 
-pub use crate::aggregate::label_text::MAX_LABEL_VALUE_CHARS;
+/// Label values are cut to this many characters: names from API answers and Redis (a client
+/// name may be any length) must not inflate every scrape.
+pub const MAX_LABEL_VALUE_CHARS: usize = 256;
 
 /// A label value, cut to [`MAX_LABEL_VALUE_CHARS`].
 trait Capped {
@@ -41,7 +43,14 @@ trait Capped {
 
 impl Capped for &str {
     fn capped(self) -> Self {
-        crate::aggregate::label_text::capped(self)
+        // No more bytes than the cap, no more characters: the common case, without a walk.
+        if self.len() <= MAX_LABEL_VALUE_CHARS {
+            return self;
+        }
+        match self.char_indices().nth(MAX_LABEL_VALUE_CHARS) {
+            Some((end, _)) => &self[..end],
+            None => self,
+        }
     }
 }
 

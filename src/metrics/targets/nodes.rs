@@ -1,8 +1,7 @@
 //! Each node's sessions (who, how idle, how old, how much buffer) and its scans.
 
 use super::*;
-use crate::aggregate::label_text::LabelBlock;
-use crate::aggregate::{CLIENT_LABELS, ClientCount, NodeAggregate, SessionKind};
+use crate::aggregate::{NodeAggregate, SessionKind};
 use crate::config::Family;
 use crate::snapshot::{NodeData, NodeKey, NodeState};
 
@@ -19,25 +18,14 @@ label_set! {
 }
 }
 
-/// A `dcs_clients` row's labels: its node's, then the row's, which were encoded with the row.
-struct ClientLabels<'a> {
-    node: NodeLabels<'a>,
-    row: &'a ClientCount,
+label_set! {
+    struct ClientLabels<'a> {
+    instance_id: &'a str,
+    node_id: &'a str,
+    client_addr: &'a str,
+    db: &'a str,
+    user: &'a str,
 }
-
-impl LabelSet for ClientLabels<'_> {
-    fn each(&self, label: &mut dyn FnMut(&str, &str)) {
-        let Self { node, row } = self;
-        node.each(label);
-        let [client_addr, db, user] = CLIENT_LABELS;
-        label(client_addr, row.client_addr().capped());
-        label(db, row.db().capped());
-        label(user, row.user().capped());
-    }
-
-    fn split(&self) -> Option<(&dyn LabelSet, LabelBlock<'_>)> {
-        Some((&self.node, self.row.encoded()))
-    }
 }
 
 label_set! {
@@ -110,12 +98,15 @@ const SESSION_FAMILIES: &[SessionFamily] = &[
         help: "Client sessions of the latest scan by client address (IP; past the largest addresses, \"other\"), db and user",
         kind: Kind::Gauge,
         rows: |m, key, a, _| {
-            for row in &a.clients {
+            for c in &a.clients {
                 let labels = ClientLabels {
-                    node: node_labels(key),
-                    row,
+                    instance_id: &key.instance_id,
+                    node_id: &key.node_id,
+                    client_addr: c.client_addr(),
+                    db: c.db(),
+                    user: c.user(),
                 };
-                m.gauge_value(&labels, row.sessions.into())?;
+                m.gauge_value(&labels, c.sessions.into())?;
             }
             Ok(())
         },
