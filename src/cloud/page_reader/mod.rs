@@ -107,6 +107,18 @@ impl<'a> Reader<'a, '_> {
         (self.peek()? == byte).then(|| self.pos += 1)
     }
 
+    /// After an item of an object or array: `true` past its closing `close`, `false` past the
+    /// comma before the next item, `None` on anything else.
+    #[inline(always)]
+    fn end_or_next(&mut self, close: u8) -> Option<bool> {
+        let next = self.peek()?;
+        if next != b',' && next != close {
+            return None;
+        }
+        self.pos += 1;
+        Some(next == close)
+    }
+
     /// `{ "name": value, ... }`, calling `field` with each name; the reader stands after the
     /// value when `field` returns.
     fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
@@ -124,13 +136,8 @@ impl<'a> Reader<'a, '_> {
             };
             self.eat(b':')?;
             field(self, name)?;
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.end_or_next(b'}')? {
+                return Some(());
             }
         }
     }
@@ -262,13 +269,8 @@ impl<'a> Reader<'a, '_> {
                 }
                 loop {
                     self.skip(depth + 1)?;
-                    match self.peek()? {
-                        b',' => self.pos += 1,
-                        b']' => {
-                            self.pos += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if self.end_or_next(b']')? {
+                        return Some(());
                     }
                 }
             }
@@ -331,13 +333,8 @@ impl<'a> Reader<'a, '_> {
             }
             self.head.sessions += 1;
             (self.each)(&client);
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b']' => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.end_or_next(b']')? {
+                return Some(());
             }
         }
     }
@@ -376,13 +373,8 @@ impl<'a> Reader<'a, '_> {
             } else {
                 self.skip(0)?;
             }
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    return Some(c);
-                }
-                _ => return None,
+            if self.end_or_next(b'}')? {
+                return Some(c);
             }
         }
     }
