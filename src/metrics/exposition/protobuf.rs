@@ -62,8 +62,7 @@ pub struct ProtobufWriter<'w> {
     family: Vec<u8>,
     /// The current metric's labels (`LabelPair` fields).
     labels: EncodedLabels,
-    /// The metric being written, and a message nested in it.
-    metric: Vec<u8>,
+    /// A histogram's message, nested in the metric.
     nested: Vec<u8>,
     failed: Option<io::Error>,
 }
@@ -74,7 +73,6 @@ impl<'w> ProtobufWriter<'w> {
             sink,
             family: Vec::new(),
             labels: EncodedLabels::default(),
-            metric: Vec::with_capacity(1024),
             nested: Vec::with_capacity(1024),
             failed: None,
         }
@@ -105,8 +103,8 @@ impl<'w> ProtobufWriter<'w> {
         self.family.clear();
     }
 
-    /// Starts a metric: its labels.
-    fn start_metric(&mut self, labels: &dyn LabelSet) {
+    /// Encodes a metric's labels.
+    fn set_labels(&mut self, labels: &dyn LabelSet) {
         self.labels.set(labels, |metric, name, value| {
             // LabelPair { name = 1; value = 2 }, an empty value left out.
             let mut length = 1 + varint_len(name.len() as u64) + name.len();
@@ -120,13 +118,18 @@ impl<'w> ProtobufWriter<'w> {
                 bytes_field(metric, 2, value.as_bytes());
             }
         });
-        self.metric.clear();
-        self.metric.extend_from_slice(&self.labels.bytes);
     }
 
-    /// Ends a metric: field 4 of the family.
-    fn end_metric(&mut self) -> fmt::Result {
-        bytes_field(&mut self.family, 4, &self.metric);
+    /// Starts a metric (field 4 of the family) of `length` bytes after its labels, and
+    /// writes the labels: the metric goes straight into the family, its length known ahead.
+    fn start_metric(&mut self, length: usize) {
+        let labels = &self.labels.bytes;
+        self.family.push(tag(4, DELIMITED));
+        varint(&mut self.family, (labels.len() + length) as u64);
+        self.family.extend_from_slice(labels);
+    }
+
+    fn ended(&self) -> fmt::Result {
         match self.failed {
             Some(_) => Err(fmt::Error),
             None => Ok(()),
@@ -135,14 +138,12 @@ impl<'w> ProtobufWriter<'w> {
 
     /// A `Gauge` or `Counter` (field 2 or 3 of the metric): `double value = 1`.
     fn single(&mut self, field: u8, value: f64) -> fmt::Result {
-        self.metric.push(tag(field, DELIMITED));
-        if value != 0.0 {
-            self.metric.push(9);
-            double_field(&mut self.metric, 1, value);
-        } else {
-            self.metric.push(0);
-        }
-        self.end_metric()
+        let length = if value != 0.0 { 9 } else { 0 };
+        self.start_metric(2 + length);
+        self.family.push(tag(field, DELIMITED));
+        self.family.push(length as u8);
+        double_field(&mut self.family, 1, value);
+        self.ended()
     }
 }
 
@@ -184,12 +185,12 @@ impl<'w> Exposition for ProtobufWriter<'w> {
 
 impl FamilySink for &mut ProtobufWriter<'_> {
     fn gauge_value(&mut self, labels: &dyn LabelSet, value: Value) -> fmt::Result {
-        self.start_metric(labels);
+        self.set_labels(labels);
         self.single(2, value.as_f64())
     }
 
     fn counter_value(&mut self, labels: &dyn LabelSet, value: Value) -> fmt::Result {
-        self.start_metric(labels);
+        self.set_labels(labels);
         let value = match value {
             Value::Int(v) => v.max(0) as f64,
             v => v.as_f64(),
@@ -198,7 +199,7 @@ impl FamilySink for &mut ProtobufWriter<'_> {
     }
 
     fn histogram(&mut self, labels: &dyn LabelSet, h: &HistogramSample) -> fmt::Result {
-        self.start_metric(labels);
+        self.set_labels(labels);
         let out = &mut self.nested;
         out.clear();
         varint_field(out, 1, h.count);
@@ -250,10 +251,13 @@ impl FamilySink for &mut ProtobufWriter<'_> {
                 }
             }
         }
-        let nested = std::mem::take(&mut self.nested);
-        bytes_field(&mut self.metric, 7, &nested);
-        self.nested = nested;
-        self.end_metric()
+        // Field 7 of the metric.
+        let length = self.nested.len() as u64;
+        self.start_metric(1 + varint_len(length) + self.nested.len());
+        self.family.push(tag(7, DELIMITED));
+        varint(&mut self.family, length);
+        self.family.extend_from_slice(&self.nested);
+        self.ended()
     }
 }
 
