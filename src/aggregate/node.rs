@@ -90,15 +90,20 @@ impl ClientCount {
     }
 
     pub fn client_addr(&self) -> &str {
-        &self.labels[self.ranges()[0].clone()]
+        self.values()[0]
     }
 
     pub fn db(&self) -> &str {
-        &self.labels[self.ranges()[1].clone()]
+        self.values()[1]
     }
 
     pub fn user(&self) -> &str {
-        &self.labels[self.ranges()[2].clone()]
+        self.values()[2]
+    }
+
+    /// The address, db and user.
+    pub fn values(&self) -> [&str; 3] {
+        self.ranges().map(|range| &self.labels[range])
     }
 
     /// The labels as the text formats write them, `client_addr="…",db="…",user="…"`, when

@@ -107,6 +107,20 @@ impl<'w> ProtobufWriter<'w> {
     fn set_labels(&mut self, labels: &dyn LabelSet) {
         self.labels.set(labels, |metric, name, value| {
             // LabelPair { name = 1; value = 2 }, an empty value left out.
+            let (n, v) = (name.len(), value.len());
+            if n + v < 124 && v != 0 {
+                // Every length one byte, as nearly always: four writes.
+                metric.extend_from_slice(&[
+                    tag(1, DELIMITED),
+                    (n + v + 4) as u8,
+                    tag(1, DELIMITED),
+                    n as u8,
+                ]);
+                metric.extend_from_slice(name.as_bytes());
+                metric.extend_from_slice(&[tag(2, DELIMITED), v as u8]);
+                metric.extend_from_slice(value.as_bytes());
+                return;
+            }
             let mut length = 1 + varint_len(name.len() as u64) + name.len();
             if !value.is_empty() {
                 length += 1 + varint_len(value.len() as u64) + value.len();

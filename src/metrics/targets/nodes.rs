@@ -29,9 +29,10 @@ impl LabelSet for ClientLabels<'_> {
     fn each(&self, label: &mut dyn FnMut(&str, &str)) {
         let Self { node, row } = self;
         node.each(label);
-        label("client_addr", row.client_addr().capped());
-        label("db", row.db().capped());
-        label("user", row.user().capped());
+        let [client_addr, db, user] = row.values();
+        label("client_addr", client_addr.capped());
+        label("db", db.capped());
+        label("user", user.capped());
     }
 
     fn text_tail(&self) -> Option<(&dyn LabelSet, &str)> {
