@@ -103,7 +103,8 @@ impl ClientCount {
 
     /// The address, db and user.
     pub fn values(&self) -> [&str; 3] {
-        self.ranges().map(|range| &self.labels[range])
+        let [addr, db, user] = self.ranges();
+        [&self.labels[addr], &self.labels[db], &self.labels[user]]
     }
 
     /// The labels as the text formats write them, `client_addr="…",db="…",user="…"`, when

@@ -256,12 +256,22 @@ impl FamilySink for &mut ProtobufWriter<'_> {
                 varint_field(out, 2, length);
             }
             if !native.deltas.is_empty() {
-                // Packed sint64.
-                let size: usize = native.deltas.iter().map(|d| varint_len(zigzag(*d))).sum();
+                // Packed sint64, a histogram's largest part: written in one pass, its length
+                // put before it after (one byte unless there are more than 127).
                 out.push(tag(13, DELIMITED));
-                varint(out, size as u64);
+                let start = out.len();
+                out.push(0);
+                out.reserve(native.deltas.len() * 10);
                 for d in native.deltas {
                     varint(out, zigzag(*d));
+                }
+                let size = out.len() - start - 1;
+                if size < 0x80 {
+                    out[start] = size as u8;
+                } else {
+                    let mut length = Vec::with_capacity(10);
+                    varint(&mut length, size as u64);
+                    out.splice(start..=start, length);
                 }
             }
         }
@@ -278,6 +288,38 @@ impl FamilySink for &mut ProtobufWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_deltas_longer_than_a_byte_can_count_get_a_longer_length() {
+        for n in [1usize, 127, 128, 300] {
+            let deltas: Vec<i64> = (0..n as i64).map(|i| i % 3 - 1).collect();
+            let spans = [(0, n as u32)];
+            let mut sink = Vec::new();
+            let mut writer = ProtobufWriter::new(&mut sink);
+            let histogram = HistogramSample {
+                sum: 1.0,
+                count: 1,
+                bounds: &[],
+                counts: &[1],
+                native: Some(super::super::NativeSample {
+                    zero_count: 0,
+                    spans: &spans,
+                    deltas: &deltas,
+                }),
+            };
+            let mut family = writer.family("h", "", Kind::Histogram).unwrap();
+            family.histogram(&(), &histogram).unwrap();
+            writer.finish().unwrap();
+            let mut want = vec![tag(13, DELIMITED)];
+            varint(&mut want, n as u64);
+            want.extend(deltas.iter().map(|d| zigzag(*d) as u8));
+            assert!(
+                sink.ends_with(&want),
+                "{n} deltas: {:?}",
+                &sink[sink.len().saturating_sub(want.len())..]
+            );
+        }
+    }
 
     #[test]
     fn varints_and_their_lengths() {
