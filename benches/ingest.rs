@@ -270,8 +270,8 @@ fn publish(c: &mut Criterion) {
 fn heap_in_use() -> usize {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[allow(unsafe_code)]
-    // SAFETY: mallinfo2 only reads malloc's statistics.
     let held = {
+        // SAFETY: mallinfo2 only reads malloc's statistics.
         let info = unsafe { libc::mallinfo2() };
         info.uordblks + info.hblkhd
     };
