@@ -102,6 +102,7 @@ impl<'w> TextWriter<'w> {
     }
 
     /// The current labels between braces' worth: the escaped ones, then the tail.
+    #[inline]
     fn labels_into(out: &mut Vec<u8>, labels: &[u8], tail: &[u8]) {
         out.extend_from_slice(labels);
         if !labels.is_empty() && !tail.is_empty() {
@@ -136,6 +137,7 @@ impl<'w> TextWriter<'w> {
     }
 
     /// `name suffix {labels} ` of a sample line.
+    #[inline]
     fn line_start(&mut self, name: &str, suffix: &str, tail: &[u8]) {
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(suffix.as_bytes());
