@@ -266,10 +266,30 @@ fn publish(c: &mut Criterion) {
     group.finish();
 }
 
+/// Bytes of heap in use (glibc's count; 0 elsewhere): what a store holds, measured around it.
+fn heap_in_use() -> usize {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    let held = {
+        // SAFETY: mallinfo2 only reads malloc's statistics.
+        let info = unsafe { libc::mallinfo2() };
+        info.uordblks + info.hblkhd
+    };
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let held = 0;
+    held
+}
+
 fn encode(c: &mut Criterion) {
     let registry = prometheus_client::registry::Registry::default();
     for nodes in [100, 1000] {
-        let targets = SnapshotCollector::new(store_of(nodes), Duration::from_secs(180));
+        let before = heap_in_use();
+        let store = store_of(nodes);
+        eprintln!(
+            "a store of {nodes} nodes: {:.2} MiB of heap",
+            heap_in_use().saturating_sub(before) as f64 / (1 << 20) as f64
+        );
+        let targets = SnapshotCollector::new(store, Duration::from_secs(180));
         let encoded = |format: Format| format.encode(&targets, &registry).unwrap();
         let text = String::from_utf8(encoded(Format::Text)).unwrap();
         // EXPOSITION_DIR=dir keeps each exposition for a look at what makes it up.

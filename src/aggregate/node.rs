@@ -5,38 +5,112 @@ use super::histogram::Histogram;
 /// Sessions with one client address, db and user.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientCount {
-    /// The address, db and user one after another: one allocation, so that a scrape, which
-    /// reads them together for tens of thousands of rows, reaches memory once a row.
+    /// The address, db and user in one allocation, so that a scrape, which reads them together
+    /// for tens of thousands of rows, reaches memory once a row. Laid out as the text formats
+    /// write these labels, `client_addr="…",db="…",user="…"`, when no value needs escaping
+    /// (nearly always): the text writers copy the block as it is. Otherwise the three values
+    /// one after another.
     labels: Box<str>,
+    /// Where the address and the db end in `labels`; [`TEXT_LAYOUT`] marks the text layout.
     addr_end: u32,
     db_end: u32,
     pub sessions: u64,
 }
 
+/// The bit of `ClientCount::db_end` set when `labels` is in the text layout.
+const TEXT_LAYOUT: u32 = 1 << 31;
+
+/// What goes before and between the values in the text layout.
+const ADDR_OPEN: &str = "client_addr=\"";
+const DB_OPEN: &str = "\",db=\"";
+const USER_OPEN: &str = "\",user=\"";
+const CLOSE: &str = "\"";
+
+/// Whether a label value is written as it is in the text formats (no `\`, `"` or newline).
+fn text_as_is(value: &str) -> bool {
+    !value
+        .bytes()
+        .fold(false, |found, b| found | matches!(b, b'\\' | b'"' | b'\n'))
+}
+
 impl ClientCount {
     pub fn new(client_addr: &str, db: &str, user: &str, sessions: u64) -> Self {
-        let mut labels = String::with_capacity(client_addr.len() + db.len() + user.len());
-        labels.push_str(client_addr);
-        labels.push_str(db);
-        labels.push_str(user);
+        let values = client_addr.len() + db.len() + user.len();
+        let text = [client_addr, db, user].into_iter().all(text_as_is)
+            && values + ADDR_OPEN.len() + DB_OPEN.len() + USER_OPEN.len() + CLOSE.len()
+                < TEXT_LAYOUT as usize;
+        let mut labels;
+        let (addr_end, db_end);
+        if text {
+            labels = String::with_capacity(
+                values + ADDR_OPEN.len() + DB_OPEN.len() + USER_OPEN.len() + CLOSE.len(),
+            );
+            for (open, value) in [(ADDR_OPEN, client_addr), (DB_OPEN, db), (USER_OPEN, user)] {
+                labels.push_str(open);
+                labels.push_str(value);
+            }
+            labels.push_str(CLOSE);
+            addr_end = (ADDR_OPEN.len() + client_addr.len()) as u32;
+            db_end = (addr_end as usize + DB_OPEN.len() + db.len()) as u32 | TEXT_LAYOUT;
+        } else {
+            labels = String::with_capacity(values);
+            labels.push_str(client_addr);
+            labels.push_str(db);
+            labels.push_str(user);
+            addr_end = client_addr.len() as u32;
+            db_end = (client_addr.len() + db.len()) as u32;
+        }
         Self {
             labels: labels.into_boxed_str(),
-            addr_end: client_addr.len() as u32,
-            db_end: (client_addr.len() + db.len()) as u32,
+            addr_end,
+            db_end,
             sessions,
         }
     }
 
+    fn text_layout(&self) -> bool {
+        self.db_end & TEXT_LAYOUT != 0
+    }
+
+    /// The address, db and user in `labels`.
+    fn ranges(&self) -> [std::ops::Range<usize>; 3] {
+        let (addr_end, db_end) = (
+            self.addr_end as usize,
+            (self.db_end & !TEXT_LAYOUT) as usize,
+        );
+        if self.text_layout() {
+            [
+                ADDR_OPEN.len()..addr_end,
+                addr_end + DB_OPEN.len()..db_end,
+                db_end + USER_OPEN.len()..self.labels.len() - CLOSE.len(),
+            ]
+        } else {
+            [0..addr_end, addr_end..db_end, db_end..self.labels.len()]
+        }
+    }
+
     pub fn client_addr(&self) -> &str {
-        &self.labels[..self.addr_end as usize]
+        self.values()[0]
     }
 
     pub fn db(&self) -> &str {
-        &self.labels[self.addr_end as usize..self.db_end as usize]
+        self.values()[1]
     }
 
     pub fn user(&self) -> &str {
-        &self.labels[self.db_end as usize..]
+        self.values()[2]
+    }
+
+    /// The address, db and user.
+    pub fn values(&self) -> [&str; 3] {
+        let [addr, db, user] = self.ranges();
+        [&self.labels[addr], &self.labels[db], &self.labels[user]]
+    }
+
+    /// The labels as the text formats write them, `client_addr="…",db="…",user="…"`, when
+    /// no value needs escaping.
+    pub fn text_labels(&self) -> Option<&str> {
+        self.text_layout().then_some(&*self.labels)
     }
 
     fn key(&self) -> (&str, &str, &str, u64) {
@@ -112,4 +186,36 @@ pub struct NodeAggregate {
     /// Sessions idle past the threshold and not waiting by design, by client address (folded
     /// as in `clients`), addresses that have some only, sorted by address.
     pub idle_clients: Vec<(String, u64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_keep_their_labels_as_text_unless_a_value_needs_escaping() {
+        let row = ClientCount::new("10.0.0.1", "0", "app", 3);
+        assert_eq!(
+            row.text_labels(),
+            Some("client_addr=\"10.0.0.1\",db=\"0\",user=\"app\"")
+        );
+        assert_eq!(
+            (row.client_addr(), row.db(), row.user()),
+            ("10.0.0.1", "0", "app")
+        );
+        let empty = ClientCount::new("", "", "", 1);
+        assert_eq!(
+            (empty.client_addr(), empty.db(), empty.user()),
+            ("", "", "")
+        );
+        for user in ["a\"b", "a\\b", "a\nb"] {
+            let row = ClientCount::new("10.0.0.1", "12", user, 1);
+            assert_eq!(row.text_labels(), None, "{user:?}");
+            assert_eq!(
+                (row.client_addr(), row.db(), row.user()),
+                ("10.0.0.1", "12", user)
+            );
+        }
+        assert!(ClientCount::new("a", "0", "u", 1) < ClientCount::new("a\"", "0", "u", 1));
+    }
 }

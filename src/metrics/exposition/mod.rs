@@ -74,6 +74,13 @@ impl Value {
 /// or static): writers know a value repeated from the metric before by its address.
 pub trait LabelSet {
     fn each(&self, label: &mut dyn FnMut(&str, &str));
+
+    /// The same labels as leading ones and the rest as the text formats write them (escaped,
+    /// joined by commas), for sets whose rows keep their label text ready: the text writers
+    /// copy it as it is. The text must stay where it is for the whole encoding, as values do.
+    fn text_tail(&self) -> Option<(&dyn LabelSet, &str)> {
+        None
+    }
 }
 
 /// No labels.

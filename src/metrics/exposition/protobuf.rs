@@ -62,8 +62,7 @@ pub struct ProtobufWriter<'w> {
     family: Vec<u8>,
     /// The current metric's labels (`LabelPair` fields).
     labels: EncodedLabels,
-    /// The metric being written, and a message nested in it.
-    metric: Vec<u8>,
+    /// A histogram's message, nested in the metric.
     nested: Vec<u8>,
     failed: Option<io::Error>,
 }
@@ -74,7 +73,6 @@ impl<'w> ProtobufWriter<'w> {
             sink,
             family: Vec::new(),
             labels: EncodedLabels::default(),
-            metric: Vec::with_capacity(1024),
             nested: Vec::with_capacity(1024),
             failed: None,
         }
@@ -105,10 +103,24 @@ impl<'w> ProtobufWriter<'w> {
         self.family.clear();
     }
 
-    /// Starts a metric: its labels.
-    fn start_metric(&mut self, labels: &dyn LabelSet) {
+    /// Encodes a metric's labels.
+    fn set_labels(&mut self, labels: &dyn LabelSet) {
         self.labels.set(labels, |metric, name, value| {
             // LabelPair { name = 1; value = 2 }, an empty value left out.
+            let (n, v) = (name.len(), value.len());
+            if n + v < 124 && v != 0 {
+                // Every length one byte, as nearly always: four writes.
+                metric.extend_from_slice(&[
+                    tag(1, DELIMITED),
+                    (n + v + 4) as u8,
+                    tag(1, DELIMITED),
+                    n as u8,
+                ]);
+                metric.extend_from_slice(name.as_bytes());
+                metric.extend_from_slice(&[tag(2, DELIMITED), v as u8]);
+                metric.extend_from_slice(value.as_bytes());
+                return;
+            }
             let mut length = 1 + varint_len(name.len() as u64) + name.len();
             if !value.is_empty() {
                 length += 1 + varint_len(value.len() as u64) + value.len();
@@ -120,13 +132,18 @@ impl<'w> ProtobufWriter<'w> {
                 bytes_field(metric, 2, value.as_bytes());
             }
         });
-        self.metric.clear();
-        self.metric.extend_from_slice(&self.labels.bytes);
     }
 
-    /// Ends a metric: field 4 of the family.
-    fn end_metric(&mut self) -> fmt::Result {
-        bytes_field(&mut self.family, 4, &self.metric);
+    /// Starts a metric (field 4 of the family) of `length` bytes after its labels, and
+    /// writes the labels: the metric goes straight into the family, its length known ahead.
+    fn start_metric(&mut self, length: usize) {
+        let labels = &self.labels.bytes;
+        self.family.push(tag(4, DELIMITED));
+        varint(&mut self.family, (labels.len() + length) as u64);
+        self.family.extend_from_slice(labels);
+    }
+
+    fn ended(&self) -> fmt::Result {
         match self.failed {
             Some(_) => Err(fmt::Error),
             None => Ok(()),
@@ -135,14 +152,12 @@ impl<'w> ProtobufWriter<'w> {
 
     /// A `Gauge` or `Counter` (field 2 or 3 of the metric): `double value = 1`.
     fn single(&mut self, field: u8, value: f64) -> fmt::Result {
-        self.metric.push(tag(field, DELIMITED));
-        if value != 0.0 {
-            self.metric.push(9);
-            double_field(&mut self.metric, 1, value);
-        } else {
-            self.metric.push(0);
-        }
-        self.end_metric()
+        let length = if value != 0.0 { 9 } else { 0 };
+        self.start_metric(2 + length);
+        self.family.push(tag(field, DELIMITED));
+        self.family.push(length as u8);
+        double_field(&mut self.family, 1, value);
+        self.ended()
     }
 }
 
@@ -184,12 +199,12 @@ impl<'w> Exposition for ProtobufWriter<'w> {
 
 impl FamilySink for &mut ProtobufWriter<'_> {
     fn gauge_value(&mut self, labels: &dyn LabelSet, value: Value) -> fmt::Result {
-        self.start_metric(labels);
+        self.set_labels(labels);
         self.single(2, value.as_f64())
     }
 
     fn counter_value(&mut self, labels: &dyn LabelSet, value: Value) -> fmt::Result {
-        self.start_metric(labels);
+        self.set_labels(labels);
         let value = match value {
             Value::Int(v) => v.max(0) as f64,
             v => v.as_f64(),
@@ -198,7 +213,7 @@ impl FamilySink for &mut ProtobufWriter<'_> {
     }
 
     fn histogram(&mut self, labels: &dyn LabelSet, h: &HistogramSample) -> fmt::Result {
-        self.start_metric(labels);
+        self.set_labels(labels);
         let out = &mut self.nested;
         out.clear();
         varint_field(out, 1, h.count);
@@ -241,25 +256,70 @@ impl FamilySink for &mut ProtobufWriter<'_> {
                 varint_field(out, 2, length);
             }
             if !native.deltas.is_empty() {
-                // Packed sint64.
-                let size: usize = native.deltas.iter().map(|d| varint_len(zigzag(*d))).sum();
+                // Packed sint64, a histogram's largest part: written in one pass, its length
+                // put before it after (one byte unless there are more than 127).
                 out.push(tag(13, DELIMITED));
-                varint(out, size as u64);
+                let start = out.len();
+                out.push(0);
+                out.reserve(native.deltas.len() * 10);
                 for d in native.deltas {
                     varint(out, zigzag(*d));
                 }
+                let size = out.len() - start - 1;
+                if size < 0x80 {
+                    out[start] = size as u8;
+                } else {
+                    let mut length = Vec::with_capacity(10);
+                    varint(&mut length, size as u64);
+                    out.splice(start..=start, length);
+                }
             }
         }
-        let nested = std::mem::take(&mut self.nested);
-        bytes_field(&mut self.metric, 7, &nested);
-        self.nested = nested;
-        self.end_metric()
+        // Field 7 of the metric.
+        let length = self.nested.len() as u64;
+        self.start_metric(1 + varint_len(length) + self.nested.len());
+        self.family.push(tag(7, DELIMITED));
+        varint(&mut self.family, length);
+        self.family.extend_from_slice(&self.nested);
+        self.ended()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_deltas_longer_than_a_byte_can_count_get_a_longer_length() {
+        for n in [1usize, 127, 128, 300] {
+            let deltas: Vec<i64> = (0..n as i64).map(|i| i % 3 - 1).collect();
+            let spans = [(0, n as u32)];
+            let mut sink = Vec::new();
+            let mut writer = ProtobufWriter::new(&mut sink);
+            let histogram = HistogramSample {
+                sum: 1.0,
+                count: 1,
+                bounds: &[],
+                counts: &[1],
+                native: Some(super::super::NativeSample {
+                    zero_count: 0,
+                    spans: &spans,
+                    deltas: &deltas,
+                }),
+            };
+            let mut family = writer.family("h", "", Kind::Histogram).unwrap();
+            family.histogram(&(), &histogram).unwrap();
+            writer.finish().unwrap();
+            let mut want = vec![tag(13, DELIMITED)];
+            varint(&mut want, n as u64);
+            want.extend(deltas.iter().map(|d| zigzag(*d) as u8));
+            assert!(
+                sink.ends_with(&want),
+                "{n} deltas: {:?}",
+                &sink[sink.len().saturating_sub(want.len())..]
+            );
+        }
+    }
 
     #[test]
     fn varints_and_their_lengths() {

@@ -13,9 +13,14 @@ pub struct TextWriter<'w> {
     out: Vec<u8>,
     /// The current metric's labels, escaped, without braces.
     labels: EncodedLabels,
-    /// The bucket bounds last written, and their `le` values as this format prints them.
+    /// The bucket bounds last written, and their `le` values as this format prints them,
+    /// with what follows them on a bucket line (`"} `, or OpenMetrics' `"`).
     le_bounds: Vec<f64>,
     le_values: Vec<String>,
+    /// A histogram's bucket lines as far as the `le` value, and (OpenMetrics) from after it
+    /// to the count: written once a histogram, copied for each bucket.
+    bucket_head: Vec<u8>,
+    bucket_rest: Vec<u8>,
     failed: Option<io::Error>,
 }
 
@@ -29,6 +34,8 @@ impl<'w> TextWriter<'w> {
             labels: EncodedLabels::default(),
             le_bounds: Vec::new(),
             le_values: Vec::new(),
+            bucket_head: Vec::new(),
+            bucket_rest: Vec::new(),
             failed: None,
         }
     }
@@ -55,8 +62,13 @@ impl<'w> TextWriter<'w> {
         Ok(())
     }
 
-    /// Escapes `labels` into the label scratch.
-    fn set_labels(&mut self, labels: &dyn LabelSet) {
+    /// Escapes `labels` into the label scratch, or their leading ones when the set keeps
+    /// the rest as text: that text is returned, to be written after them.
+    fn set_labels<'l>(&mut self, labels: &'l dyn LabelSet) -> &'l [u8] {
+        let (labels, tail) = match labels.text_tail() {
+            Some((lead, tail)) => (lead, tail.as_bytes()),
+            None => (labels, &[][..]),
+        };
         self.labels.set(labels, |out, name, value| {
             if !out.is_empty() {
                 out.push(b',');
@@ -66,6 +78,7 @@ impl<'w> TextWriter<'w> {
             escape_into(out, value);
             out.push(b'"');
         });
+        tail
     }
 
     /// The `le` values of `bounds` (formatted once while the bounds stay the same).
@@ -84,19 +97,58 @@ impl<'w> TextWriter<'w> {
                 }
             })
             .chain(["+Inf".to_string()])
+            .map(|le| le + if self.openmetrics { "\"" } else { "\"} " })
             .collect();
     }
 
+    /// The current labels between braces' worth: the escaped ones, then the tail.
+    #[inline]
+    fn labels_into(out: &mut Vec<u8>, labels: &[u8], tail: &[u8]) {
+        out.extend_from_slice(labels);
+        if !labels.is_empty() && !tail.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(tail);
+    }
+
+    /// The parts of the current histogram's bucket lines around the `le` value.
+    fn bucket_parts(&mut self, name: &str, tail: &[u8]) {
+        let (head, rest) = (&mut self.bucket_head, &mut self.bucket_rest);
+        let labels = &self.labels.bytes[..];
+        head.clear();
+        rest.clear();
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(b"_bucket{");
+        if self.openmetrics {
+            // prometheus-client's OpenMetrics encoder puts `le` first.
+            head.extend_from_slice(b"le=\"");
+            if !labels.is_empty() || !tail.is_empty() {
+                rest.push(b',');
+                Self::labels_into(rest, labels, tail);
+            }
+            rest.extend_from_slice(b"} ");
+        } else {
+            if !labels.is_empty() || !tail.is_empty() {
+                Self::labels_into(head, labels, tail);
+                head.push(b',');
+            }
+            head.extend_from_slice(b"le=\"");
+        }
+    }
+
     /// `name suffix {labels} ` of a sample line.
-    fn line_start(&mut self, name: &str, suffix: &str) {
+    #[inline]
+    fn line_start(&mut self, name: &str, suffix: &str, tail: &[u8]) {
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(suffix.as_bytes());
-        if !self.labels.bytes.is_empty() {
+        let labels = &self.labels.bytes[..];
+        if !labels.is_empty() || !tail.is_empty() {
             self.out.push(b'{');
-            self.out.extend_from_slice(&self.labels.bytes);
-            self.out.push(b'}');
+            Self::labels_into(&mut self.out, labels, tail);
+            self.out.extend_from_slice(b"} ");
+        } else {
+            self.out.push(b' ');
         }
-        self.out.push(b' ');
     }
 
     fn float(&mut self, v: f64) {
@@ -124,29 +176,10 @@ impl<'w> TextWriter<'w> {
             .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 
-    fn bucket(&mut self, name: &str, i: usize, cumulative: u64) {
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"_bucket{");
-        let le = self.le_values[i].as_bytes();
-        if self.openmetrics {
-            // prometheus-client's OpenMetrics encoder puts `le` first.
-            self.out.extend_from_slice(b"le=\"");
-            self.out.extend_from_slice(le);
-            self.out.push(b'"');
-            if !self.labels.bytes.is_empty() {
-                self.out.push(b',');
-                self.out.extend_from_slice(&self.labels.bytes);
-            }
-        } else {
-            if !self.labels.bytes.is_empty() {
-                self.out.extend_from_slice(&self.labels.bytes);
-                self.out.push(b',');
-            }
-            self.out.extend_from_slice(b"le=\"");
-            self.out.extend_from_slice(le);
-            self.out.push(b'"');
-        }
-        self.out.extend_from_slice(b"} ");
+    fn bucket(&mut self, i: usize, cumulative: u64) {
+        self.out.extend_from_slice(&self.bucket_head);
+        self.out.extend_from_slice(self.le_values[i].as_bytes());
+        self.out.extend_from_slice(&self.bucket_rest);
         self.uint(cumulative);
         self.out.push(b'\n');
     }
@@ -206,8 +239,8 @@ impl<'w> Exposition for TextWriter<'w> {
 impl FamilySink for TextFamily<'_, '_> {
     fn gauge_value(&mut self, labels: &dyn LabelSet, value: Value) -> fmt::Result {
         let w = &mut *self.writer;
-        w.set_labels(labels);
-        w.line_start(self.name, "");
+        let tail = w.set_labels(labels);
+        w.line_start(self.name, "", tail);
         w.value(value);
         w.out.push(b'\n');
         w.maybe_flush()
@@ -215,8 +248,8 @@ impl FamilySink for TextFamily<'_, '_> {
 
     fn counter_value(&mut self, labels: &dyn LabelSet, value: Value) -> fmt::Result {
         let w = &mut *self.writer;
-        w.set_labels(labels);
-        w.line_start(self.name, self.suffix);
+        let tail = w.set_labels(labels);
+        w.line_start(self.name, self.suffix, tail);
         match value {
             Value::Int(v) => w.uint(v.max(0) as u64),
             v => w.value(v),
@@ -227,13 +260,14 @@ impl FamilySink for TextFamily<'_, '_> {
 
     fn histogram(&mut self, labels: &dyn LabelSet, h: &HistogramSample) -> fmt::Result {
         let (w, name) = (&mut *self.writer, self.name);
-        w.set_labels(labels);
+        let tail = w.set_labels(labels);
         w.le_values(h.bounds);
+        w.bucket_parts(name, tail);
         let totals = |w: &mut TextWriter| {
-            w.line_start(name, "_sum");
+            w.line_start(name, "_sum", tail);
             w.float(h.sum);
             w.out.push(b'\n');
-            w.line_start(name, "_count");
+            w.line_start(name, "_count", tail);
             w.uint(h.count);
             w.out.push(b'\n');
         };
@@ -243,7 +277,7 @@ impl FamilySink for TextFamily<'_, '_> {
         let mut cumulative = 0;
         for (i, n) in h.counts.iter().enumerate().take(h.bounds.len() + 1) {
             cumulative += n;
-            w.bucket(name, i, cumulative);
+            w.bucket(i, cumulative);
         }
         if !w.openmetrics {
             totals(w);

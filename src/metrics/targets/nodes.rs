@@ -1,7 +1,7 @@
 //! Each node's sessions (who, how idle, how old, how much buffer) and its scans.
 
 use super::*;
-use crate::aggregate::{NodeAggregate, SessionKind};
+use crate::aggregate::{ClientCount, NodeAggregate, SessionKind};
 use crate::config::Family;
 use crate::snapshot::{NodeData, NodeKey, NodeState};
 
@@ -18,14 +18,28 @@ label_set! {
 }
 }
 
-label_set! {
-    struct ClientLabels<'a> {
-    instance_id: &'a str,
-    node_id: &'a str,
-    client_addr: &'a str,
-    db: &'a str,
-    user: &'a str,
+/// A `dcs_clients` row's labels: the node's, then the row's address, db and user, which the
+/// row keeps as the text formats write them.
+struct ClientLabels<'a> {
+    node: NodeLabels<'a>,
+    row: &'a ClientCount,
 }
+
+impl LabelSet for ClientLabels<'_> {
+    fn each(&self, label: &mut dyn FnMut(&str, &str)) {
+        let Self { node, row } = self;
+        node.each(label);
+        let [client_addr, db, user] = row.values();
+        label("client_addr", client_addr.capped());
+        label("db", db.capped());
+        label("user", user.capped());
+    }
+
+    fn text_tail(&self) -> Option<(&dyn LabelSet, &str)> {
+        // Text no longer than a value's cap holds no value that would be cut.
+        let text = self.row.text_labels()?;
+        (text.len() <= MAX_LABEL_VALUE_CHARS).then_some((&self.node, text))
+    }
 }
 
 label_set! {
@@ -100,11 +114,8 @@ const SESSION_FAMILIES: &[SessionFamily] = &[
         rows: |m, key, a, _| {
             for c in &a.clients {
                 let labels = ClientLabels {
-                    instance_id: &key.instance_id,
-                    node_id: &key.node_id,
-                    client_addr: c.client_addr(),
-                    db: c.db(),
-                    user: c.user(),
+                    node: node_labels(key),
+                    row: c,
                 };
                 m.gauge_value(&labels, c.sessions.into())?;
             }

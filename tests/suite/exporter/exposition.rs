@@ -618,6 +618,30 @@ fn the_writers_match_prometheus_clients_encoders_byte_for_byte() {
         odd.info.instance_name = "a \\ b \" c\nd λ".into();
         odd.info.node_name = "n".repeat(300);
         odd.info.az = String::new();
+        // Client rows the text writers cannot copy as kept: a value to escape, a value to
+        // cut, and values that fit their cap alone but not together.
+        {
+            let data = odd.data.as_mut().expect("the golden nodes have data");
+            let clients = &mut Arc::make_mut(data).aggregate.clients;
+            clients.push(dcs_session_exporter::aggregate::ClientCount::new(
+                "10.0.0.200",
+                "0",
+                "us\"er\\",
+                1,
+            ));
+            clients.push(dcs_session_exporter::aggregate::ClientCount::new(
+                &"a".repeat(300),
+                "1",
+                "u",
+                2,
+            ));
+            clients.push(dcs_session_exporter::aggregate::ClientCount::new(
+                &"b".repeat(200),
+                "2",
+                &"c".repeat(60),
+                3,
+            ));
+        }
         s.nodes.insert(
             NodeKey {
                 instance_id: "inst \"2\"".into(),
