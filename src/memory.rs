@@ -8,22 +8,14 @@
 //! The one module of the library allowed unsafe code: calls into the C library.
 #![allow(unsafe_code)]
 
-/// Blocks from this size up are mapped on their own. Page bodies (a few hundred KiB) and the
-/// HTTP client's read buffers stay below it: mapped and unmapped at every call they cost a
-/// page fault and a zeroed page each 4 KiB (a quarter of the CPU of a scan of 1,000 sessions);
-/// from the arenas they reuse the pages the call before freed, and the periodic release still
-/// hands back what stays free.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: i32 = 1 << 20;
-
-/// Two arenas, and blocks of [`MMAP_THRESHOLD`] and more (large encodings, huge answers)
-/// mapped on their own, so that freeing them unmaps them. Call before other threads start.
+/// Two arenas, and blocks of 128 KiB and more (page bodies, large encodings) mapped on their
+/// own, so that freeing them unmaps them. Call before other threads start.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets malloc's parameters; called before other threads allocate.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 
