@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use rand::RngExt;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use super::body::Body;
 use super::credentials::refresh::Unusable;
 use super::credentials::{CredentialCell, Credentials, Provider};
 use super::endpoints::Endpoints;
@@ -199,7 +199,7 @@ impl Call {
 /// A successful answer.
 pub(crate) struct Answer {
     pub status: u16,
-    pub body: Bytes,
+    pub body: Body,
 }
 
 impl ApiClient {

@@ -1,5 +1,6 @@
 //! The Huawei Cloud API client: signing, transport, and the typed DCS and DBSS calls.
 
+mod body;
 pub mod client;
 pub mod clock;
 pub mod credentials;

@@ -2,8 +2,7 @@
 //! [`ApiError`] whose upstream text is bounded and cleaned, the JSON decoded, and transport
 //! failures described.
 
-use bytes::Bytes;
-
+use super::body::Body;
 use super::error::{ApiError, ErrorBody, ErrorKind, Operation};
 use crate::upstream_text::clean;
 
@@ -15,7 +14,7 @@ pub(crate) async fn read_capped(
     response: &mut reqwest::Response,
     cap: usize,
     budget: Option<usize>,
-) -> Result<Bytes, ApiError> {
+) -> Result<Body, ApiError> {
     let (limit, kind) = match budget {
         Some(budget) if budget < cap => (budget, ErrorKind::ReplyTooLarge),
         _ => (cap, ErrorKind::BodyTooLarge),
@@ -30,7 +29,7 @@ pub(crate) async fn read_capped(
     let sized = announced
         .and_then(|len| usize::try_from(len).ok())
         .unwrap_or(0);
-    let mut body = Vec::with_capacity(sized);
+    let mut body = Body::with_capacity(sized);
     loop {
         let chunk = response
             .chunk()
@@ -42,7 +41,7 @@ pub(crate) async fn read_capped(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Bytes::from(body))
+    Ok(body)
 }
 
 /// An error answer as an [`ApiError`]. Its code, message and request id are the service's
