@@ -41,12 +41,13 @@ impl Kept {
                 .filter(|(_, b)| b.capacity() >= size)
                 .min_by_key(|(_, b)| b.capacity())
                 .map(|(i, _)| i);
-            let largest = kept
-                .iter()
-                .enumerate()
-                .max_by_key(|(_, b)| b.capacity())
-                .map(|(i, _)| i);
-            fits.or(largest)
+            let largest = || {
+                kept.iter()
+                    .enumerate()
+                    .max_by_key(|(_, b)| b.capacity())
+                    .map(|(i, _)| i)
+            };
+            fits.or_else(largest)
                 .map(|i| kept.swap_remove(i))
                 .unwrap_or_default()
         } else {

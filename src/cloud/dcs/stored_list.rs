@@ -118,12 +118,14 @@ impl ApiClient {
         sink: &mut impl PageSink,
         deadline: Instant,
     ) -> Result<StoredList, ApiError> {
-        let query = ListClientsQuery {
-            node_id: node_id.to_string(),
-            ..Default::default()
-        };
-        self.read_stored_list_with(instance_id, &query, paging, sink, deadline)
-            .await
+        self.read_stored_list_with(
+            instance_id,
+            &ListClientsQuery::of_node(node_id),
+            paging,
+            sink,
+            deadline,
+        )
+        .await
     }
 
     /// As [`ApiClient::read_stored_list`], unless page one carries `known_time`: the list read
@@ -137,10 +139,7 @@ impl ApiClient {
         sink: &mut impl PageSink,
         deadline: Instant,
     ) -> Result<ListRead, ApiError> {
-        let query = ListClientsQuery {
-            node_id: node_id.to_string(),
-            ..Default::default()
-        };
+        let query = ListClientsQuery::of_node(node_id);
         self.read_list(instance_id, &query, paging, known_time, sink, deadline)
             .await
     }

@@ -167,6 +167,16 @@ pub struct ListClientsQuery {
     pub order: Option<SortOrder>,
 }
 
+impl ListClientsQuery {
+    /// Every session of `node_id`, unfiltered, in the service's order.
+    pub fn of_node(node_id: &str) -> Self {
+        Self {
+            node_id: node_id.to_string(),
+            ..Self::default()
+        }
+    }
+}
+
 /// What kill-all ends: one node's sessions or every node's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KillTarget {
